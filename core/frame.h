@@ -1,0 +1,76 @@
+/* frame.h - the fixed frame header and an incremental parser for a byte
+ * stream of frames (docs/protocol.md, "Frames"). Knows nothing of CBOR. */
+#ifndef SEAM_FRAME_H
+#define SEAM_FRAME_H
+
+#include "internal.h"
+
+#define SEAM__FRAME_HEADER_SIZE 16
+#define SEAM__FRAME_MAX_FDS     64
+#define SEAM__FRAME_DEFAULT_MAX (16u << 20)
+#define SEAM__FRAME_RAW_ID_SIZE 4
+
+typedef enum seam__frame_kind {
+    SEAM__KIND_HELLO = 1,
+    SEAM__KIND_MESSAGE = 2,
+    SEAM__KIND_REQUEST = 3,
+    SEAM__KIND_REPLY = 4,
+    SEAM__KIND_ERROR = 5,
+    SEAM__KIND_CANCEL = 6,
+    SEAM__KIND_PING = 7,
+    SEAM__KIND_PONG = 8,
+    SEAM__KIND_GOODBYE = 9,
+} seam__frame_kind;
+
+/* The payload is a 32-bit message id and opaque bytes instead of CBOR. */
+#define SEAM__FLAG_RAW 0x01u
+
+typedef struct seam__frame_header {
+    uint32_t len; /* payload bytes after the header */
+    uint8_t kind;
+    uint8_t flags;
+    uint16_t nfds;
+    uint64_t id;
+} seam__frame_header;
+
+typedef struct seam__frame {
+    seam__frame_header h;
+    const uint8_t *payload; /* h.len bytes, borrowed until the next parse */
+} seam__frame;
+
+void seam__frame_header_write(uint8_t out[SEAM__FRAME_HEADER_SIZE], const seam__frame_header *h);
+void seam__frame_header_read(const uint8_t in[SEAM__FRAME_HEADER_SIZE], seam__frame_header *h);
+
+/* Checks a header against the rules of its kind and the payload limit.
+ * Returns 0 or SEAM_EFRAMEKIND / EFRAMEFLAGS / EFRAMEFDS / EFRAMEID /
+ * EFRAMELEN / EMSGSIZE. */
+int seam__frame_header_check(const seam__frame_header *h, uint32_t max_payload);
+
+typedef struct seam__frame_parser {
+    uint32_t max_payload;
+    int error; /* sticky: a stream that went wrong stays wrong */
+    size_t hdr_have;
+    uint8_t hdr[SEAM__FRAME_HEADER_SIZE];
+    bool in_payload;
+    seam__frame_header cur;
+    uint8_t *buf; /* payload collected across reads */
+    size_t buf_cap;
+    size_t buf_have;
+} seam__frame_parser;
+
+void seam__frame_parser_init(seam__frame_parser *p, uint32_t max_payload);
+void seam__frame_parser_free(seam__frame_parser *p);
+
+/* Takes bytes from *data and *len (advancing both) until one frame is complete.
+ * Returns 1 with *out set (its payload points into the input when the frame
+ * was whole there, else into the parser; valid until the next call), 0 when
+ * the input is used up mid-frame, or a negative code, after which the parser
+ * refuses all further input. Memory for a payload grows with the bytes that
+ * actually arrive, never with what a header claims. */
+int seam__frame_parser_next(seam__frame_parser *p, const uint8_t **data, size_t *len,
+                            seam__frame *out);
+
+/* True between frames: no partial header or payload is held. */
+bool seam__frame_parser_idle(const seam__frame_parser *p);
+
+#endif /* SEAM_FRAME_H */

@@ -1,0 +1,62 @@
+/* hello.c - builds and reads the handshake frame's CBOR map. */
+#include "hello.h"
+
+static int put_u64(seam_value *dict, const char *key, uint64_t u)
+{
+    seam_value *v = seam_value_new_uint64(u);
+    return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_ENOMEM;
+}
+
+int seam__hello_write(const seam__hello *h, seam__buf *out)
+{
+    seam_value *m = seam_value_new_dict();
+    if (m == NULL) {
+        return SEAM_ENOMEM;
+    }
+    int r = put_u64(m, "seam", h->version);
+    if (r == 0) {
+        r = put_u64(m, "max_frame", h->max_frame);
+    }
+    if (r == 0) {
+        r = put_u64(m, "max_fds", h->max_fds);
+    }
+    size_t start = out->len;
+    if (r == 0) {
+        r = seam__buf_reserve(out, SEAM__FRAME_HEADER_SIZE);
+    }
+    if (r == 0) {
+        out->len += SEAM__FRAME_HEADER_SIZE;
+        r = seam__encode(m, out, NULL, 0, NULL);
+    }
+    seam_value_unref(m);
+    if (r < 0) {
+        out->len = start;
+        return r;
+    }
+    seam__frame_header fh = {(uint32_t)(out->len - start - SEAM__FRAME_HEADER_SIZE),
+                             SEAM__KIND_HELLO, 0, 0, 0};
+    seam__frame_header_write(out->data + start, &fh);
+    return 0;
+}
+
+int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out)
+{
+    seam_decode_limits lim = {.max_depth = 8, .max_items = 256, .max_string = 1024};
+    seam_value *m = NULL;
+    int r = seam__decode(payload, len, &lim, NULL, 0, &m);
+    if (r < 0) {
+        return r;
+    }
+    seam__hello h = {0};
+    bool ok = seam_value_type(m) == SEAM_TYPE_DICT &&
+              seam_value_get_uint64(seam_dict_get(m, "seam"), &h.version) && h.version > 0 &&
+              seam_value_get_uint64(seam_dict_get(m, "max_frame"), &h.max_frame) &&
+              h.max_frame >= SEAM__HELLO_MIN_FRAME &&
+              seam_value_get_uint64(seam_dict_get(m, "max_fds"), &h.max_fds);
+    seam_value_unref(m);
+    if (!ok) {
+        return SEAM_EHANDSHAKE;
+    }
+    *out = h;
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* hello.h - the handshake frame's contents (docs/protocol.md, "Handshake"). */
+#ifndef SEAM_HELLO_H
+#define SEAM_HELLO_H
+
+#include "frame.h"
+
+/* The smallest max_frame a peer may announce; every peer accepts at least
+ * this much, so a hello always fits. */
+#define SEAM__HELLO_MIN_FRAME 4096u
+
+typedef struct seam__hello {
+    uint64_t version;   /* highest protocol version spoken */
+    uint64_t max_frame; /* largest payload the sender accepts */
+    uint64_t max_fds;   /* most descriptors per frame the sender accepts */
+} seam__hello;
+
+/* Appends a complete hello frame (header and payload) to out. */
+int seam__hello_write(const seam__hello *h, seam__buf *out);
+
+/* Reads a hello payload. Unknown keys are ignored so later versions can add
+ * some; a missing or zero "seam" key, or a max_frame below the minimum, is
+ * SEAM_EHANDSHAKE; undecodable CBOR returns the codec's error. */
+int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out);
+
+#endif /* SEAM_HELLO_H */

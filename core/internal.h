@@ -1,0 +1,82 @@
+/* internal.h - definitions shared by the core's files; never installed. */
+#ifndef SEAM_INTERNAL_H
+#define SEAM_INTERNAL_H
+
+#include "seam.h"
+
+#include <stdatomic.h>
+
+#define SEAM__UNUSED(x) ((void)(x))
+
+/* A small growable byte buffer for building encodings and send queues. */
+typedef struct seam__buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} seam__buf;
+
+int seam__buf_reserve(seam__buf *b, size_t extra);
+int seam__buf_append(seam__buf *b, const void *bytes, size_t len);
+void seam__buf_free(seam__buf *b);
+
+/* Strict UTF-8 check: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. */
+bool seam__utf8_valid(const uint8_t *s, size_t len);
+
+typedef struct seam__dict_entry {
+    char *key;
+    size_t key_len;
+    uint32_t hash;
+    seam_value *value;
+} seam__dict_entry;
+
+struct seam_value {
+    atomic_uint refs;
+    seam_type type;
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        int fd;
+        uint8_t uuid[16];
+        struct {
+            size_t len;
+            uint8_t *bytes; /* string: NUL-terminated */
+        } blob;
+        struct {
+            seam_value **items;
+            size_t count;
+            size_t cap;
+        } array;
+        struct {
+            seam__dict_entry *entries;
+            size_t count;
+            size_t cap;
+            uint32_t *index; /* open addressing, slot = entry + 1; NULL when small */
+            size_t index_cap;
+        } dict;
+    } as;
+};
+
+/* Adds key -> item without checking for NUL or validating UTF-8 (the caller
+ * has), taking ownership of item's reference. With must_be_new, an existing
+ * key fails with SEAM_EDUPKEY and item is released. */
+int seam__dict_put(seam_value *dict, const char *key, size_t key_len, seam_value *item,
+                   bool must_be_new);
+
+/* Takes ownership of fd (no duplication). Returns NULL without memory, in
+ * which case fd has been closed. */
+seam_value *seam__value_new_fd_owned(int fd);
+
+/* Encodes v, appending to out. With fds non-NULL, fd values are appended to
+ * fds (borrowed, up to max_fds) and encoded as indices; without, they fail
+ * with SEAM_EFD. */
+int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds);
+
+/* Decodes one item spanning len bytes; fd values refer to fds[0..nfds) and
+ * get their own duplicates, so the caller still closes what it passed. */
+int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *limits, const int *fds,
+                 size_t nfds, seam_value **out);
+
+#endif /* SEAM_INTERNAL_H */

@@ -1,0 +1,794 @@
+/* value.c - reference-counted typed values: construction, access, arrays and
+ * dictionaries, equality and copying. */
+#include "internal.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Dictionaries up to this size are searched linearly; larger ones get a hash
+ * index so that decoding a huge map stays linear in its size. */
+#define DICT_INDEX_MIN 16
+
+static seam_value *value_alloc(seam_type type)
+{
+    seam_value *v = calloc(1, sizeof(*v));
+    if (v == NULL) {
+        return NULL;
+    }
+    atomic_init(&v->refs, 1);
+    v->type = type;
+    return v;
+}
+
+const char *seam_type_name(seam_type type)
+{
+    switch (type) {
+    case SEAM_TYPE_NULL:
+        return "null";
+    case SEAM_TYPE_BOOL:
+        return "bool";
+    case SEAM_TYPE_INT64:
+        return "int64";
+    case SEAM_TYPE_UINT64:
+        return "uint64";
+    case SEAM_TYPE_DOUBLE:
+        return "double";
+    case SEAM_TYPE_STRING:
+        return "string";
+    case SEAM_TYPE_DATA:
+        return "data";
+    case SEAM_TYPE_DATE:
+        return "date";
+    case SEAM_TYPE_UUID:
+        return "uuid";
+    case SEAM_TYPE_ARRAY:
+        return "array";
+    case SEAM_TYPE_DICT:
+        return "dict";
+    case SEAM_TYPE_FD:
+        return "fd";
+    }
+    return "invalid";
+}
+
+seam_value *seam_value_new_null(void)
+{
+    return value_alloc(SEAM_TYPE_NULL);
+}
+
+seam_value *seam_value_new_bool(bool b)
+{
+    seam_value *v = value_alloc(SEAM_TYPE_BOOL);
+    if (v != NULL) {
+        v->as.b = b;
+    }
+    return v;
+}
+
+seam_value *seam_value_new_int64(int64_t i)
+{
+    seam_value *v = value_alloc(SEAM_TYPE_INT64);
+    if (v != NULL) {
+        v->as.i = i;
+    }
+    return v;
+}
+
+seam_value *seam_value_new_uint64(uint64_t u)
+{
+    seam_value *v = value_alloc(SEAM_TYPE_UINT64);
+    if (v != NULL) {
+        v->as.u = u;
+    }
+    return v;
+}
+
+seam_value *seam_value_new_double(double d)
+{
+    seam_value *v = value_alloc(SEAM_TYPE_DOUBLE);
+    if (v != NULL) {
+        v->as.d = d;
+    }
+    return v;
+}
+
+static seam_value *blob_new(seam_type type, const void *bytes, size_t len)
+{
+    if (len == SIZE_MAX) {
+        return NULL;
+    }
+    seam_value *v = value_alloc(type);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->as.blob.bytes = malloc(len + 1);
+    if (v->as.blob.bytes == NULL) {
+        free(v);
+        return NULL;
+    }
+    if (len > 0) {
+        memcpy(v->as.blob.bytes, bytes, len);
+    }
+    v->as.blob.bytes[len] = 0;
+    v->as.blob.len = len;
+    return v;
+}
+
+seam_value *seam_value_new_string(const char *s)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    return seam_value_new_string_len(s, strlen(s));
+}
+
+seam_value *seam_value_new_string_len(const char *s, size_t len)
+{
+    if (s == NULL && len > 0) {
+        return NULL;
+    }
+    if (!seam__utf8_valid((const uint8_t *)s, len)) {
+        return NULL;
+    }
+    return blob_new(SEAM_TYPE_STRING, s, len);
+}
+
+seam_value *seam_value_new_data(const void *bytes, size_t len)
+{
+    if (bytes == NULL && len > 0) {
+        return NULL;
+    }
+    return blob_new(SEAM_TYPE_DATA, bytes, len);
+}
+
+seam_value *seam_value_new_date(double seconds)
+{
+    if (!isfinite(seconds)) {
+        return NULL;
+    }
+    seam_value *v = value_alloc(SEAM_TYPE_DATE);
+    if (v != NULL) {
+        v->as.d = seconds;
+    }
+    return v;
+}
+
+seam_value *seam_value_new_uuid(const uint8_t uuid[16])
+{
+    if (uuid == NULL) {
+        return NULL;
+    }
+    seam_value *v = value_alloc(SEAM_TYPE_UUID);
+    if (v != NULL) {
+        memcpy(v->as.uuid, uuid, 16);
+    }
+    return v;
+}
+
+seam_value *seam_value_new_array(void)
+{
+    return value_alloc(SEAM_TYPE_ARRAY);
+}
+
+seam_value *seam_value_new_dict(void)
+{
+    return value_alloc(SEAM_TYPE_DICT);
+}
+
+seam_value *seam__value_new_fd_owned(int fd)
+{
+    seam_value *v = value_alloc(SEAM_TYPE_FD);
+    if (v == NULL) {
+        close(fd);
+        return NULL;
+    }
+    v->as.fd = fd;
+    return v;
+}
+
+seam_value *seam_value_new_fd(int fd)
+{
+    if (fd < 0) {
+        return NULL;
+    }
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+        return NULL;
+    }
+    return seam__value_new_fd_owned(dup);
+}
+
+seam_value *seam_value_ref(seam_value *v)
+{
+    if (v != NULL) {
+        atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+    }
+    return v;
+}
+
+static void value_free(seam_value *v)
+{
+    switch (v->type) {
+    case SEAM_TYPE_STRING:
+    case SEAM_TYPE_DATA:
+        free(v->as.blob.bytes);
+        break;
+    case SEAM_TYPE_ARRAY:
+        for (size_t i = 0; i < v->as.array.count; i++) {
+            seam_value_unref(v->as.array.items[i]);
+        }
+        free(v->as.array.items);
+        break;
+    case SEAM_TYPE_DICT:
+        for (size_t i = 0; i < v->as.dict.count; i++) {
+            free(v->as.dict.entries[i].key);
+            seam_value_unref(v->as.dict.entries[i].value);
+        }
+        free(v->as.dict.entries);
+        free(v->as.dict.index);
+        break;
+    case SEAM_TYPE_FD:
+        close(v->as.fd);
+        break;
+    default:
+        break;
+    }
+    free(v);
+}
+
+void seam_value_unref(seam_value *v)
+{
+    if (v == NULL) {
+        return;
+    }
+    if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) {
+        value_free(v);
+    }
+}
+
+seam_type seam_value_type(const seam_value *v)
+{
+    return v != NULL ? v->type : (seam_type)0;
+}
+
+bool seam_value_get_bool(const seam_value *v, bool *out)
+{
+    if (v == NULL || v->type != SEAM_TYPE_BOOL) {
+        return false;
+    }
+    *out = v->as.b;
+    return true;
+}
+
+bool seam_value_get_int64(const seam_value *v, int64_t *out)
+{
+    if (v == NULL) {
+        return false;
+    }
+    if (v->type == SEAM_TYPE_INT64) {
+        *out = v->as.i;
+        return true;
+    }
+    if (v->type == SEAM_TYPE_UINT64 && v->as.u <= (uint64_t)INT64_MAX) {
+        *out = (int64_t)v->as.u;
+        return true;
+    }
+    return false;
+}
+
+bool seam_value_get_uint64(const seam_value *v, uint64_t *out)
+{
+    if (v == NULL) {
+        return false;
+    }
+    if (v->type == SEAM_TYPE_UINT64) {
+        *out = v->as.u;
+        return true;
+    }
+    if (v->type == SEAM_TYPE_INT64 && v->as.i >= 0) {
+        *out = (uint64_t)v->as.i;
+        return true;
+    }
+    return false;
+}
+
+bool seam_value_get_double(const seam_value *v, double *out)
+{
+    if (v == NULL || v->type != SEAM_TYPE_DOUBLE) {
+        return false;
+    }
+    *out = v->as.d;
+    return true;
+}
+
+bool seam_value_get_date(const seam_value *v, double *out)
+{
+    if (v == NULL || v->type != SEAM_TYPE_DATE) {
+        return false;
+    }
+    *out = v->as.d;
+    return true;
+}
+
+bool seam_value_get_uuid(const seam_value *v, uint8_t out[16])
+{
+    if (v == NULL || v->type != SEAM_TYPE_UUID) {
+        return false;
+    }
+    memcpy(out, v->as.uuid, 16);
+    return true;
+}
+
+const char *seam_value_get_string(const seam_value *v, size_t *len)
+{
+    if (v == NULL || v->type != SEAM_TYPE_STRING) {
+        return NULL;
+    }
+    if (len != NULL) {
+        *len = v->as.blob.len;
+    }
+    return (const char *)v->as.blob.bytes;
+}
+
+const void *seam_value_get_data(const seam_value *v, size_t *len)
+{
+    if (v == NULL || v->type != SEAM_TYPE_DATA) {
+        return NULL;
+    }
+    if (len != NULL) {
+        *len = v->as.blob.len;
+    }
+    return v->as.blob.bytes;
+}
+
+int seam_value_get_fd(const seam_value *v)
+{
+    if (v == NULL || v->type != SEAM_TYPE_FD) {
+        return -1;
+    }
+    return v->as.fd;
+}
+
+int seam_value_dup_fd(const seam_value *v)
+{
+    if (v == NULL || v->type != SEAM_TYPE_FD) {
+        return SEAM_EINVAL;
+    }
+    int fd = fcntl(v->as.fd, F_DUPFD_CLOEXEC, 0);
+    return fd >= 0 ? fd : -errno;
+}
+
+/* ---- arrays ---- */
+
+size_t seam_array_count(const seam_value *array)
+{
+    if (array == NULL || array->type != SEAM_TYPE_ARRAY) {
+        return 0;
+    }
+    return array->as.array.count;
+}
+
+seam_value *seam_array_get(const seam_value *array, size_t index)
+{
+    if (array == NULL || array->type != SEAM_TYPE_ARRAY || index >= array->as.array.count) {
+        return NULL;
+    }
+    return array->as.array.items[index];
+}
+
+int seam_array_append_take(seam_value *array, seam_value *item)
+{
+    if (array == NULL || array->type != SEAM_TYPE_ARRAY || item == NULL || item == array) {
+        seam_value_unref(item);
+        return SEAM_EINVAL;
+    }
+    if (array->as.array.count == array->as.array.cap) {
+        size_t cap = array->as.array.cap ? array->as.array.cap * 2 : 4;
+        seam_value **items = realloc(array->as.array.items, cap * sizeof(*items));
+        if (items == NULL) {
+            seam_value_unref(item);
+            return SEAM_ENOMEM;
+        }
+        array->as.array.items = items;
+        array->as.array.cap = cap;
+    }
+    array->as.array.items[array->as.array.count++] = item;
+    return 0;
+}
+
+int seam_array_append(seam_value *array, seam_value *item)
+{
+    if (item == NULL) {
+        return SEAM_EINVAL;
+    }
+    return seam_array_append_take(array, seam_value_ref(item));
+}
+
+/* ---- dictionaries ---- */
+
+static uint32_t key_hash(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)key[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static bool entry_is(const seam__dict_entry *e, const char *key, size_t len, uint32_t hash)
+{
+    return e->hash == hash && e->key_len == len && memcmp(e->key, key, len) == 0;
+}
+
+static int index_rebuild(seam_value *dict, size_t cap)
+{
+    uint32_t *index = calloc(cap, sizeof(*index));
+    if (index == NULL) {
+        return SEAM_ENOMEM;
+    }
+    for (size_t i = 0; i < dict->as.dict.count; i++) {
+        size_t slot = dict->as.dict.entries[i].hash & (cap - 1);
+        while (index[slot] != 0) {
+            slot = (slot + 1) & (cap - 1);
+        }
+        index[slot] = (uint32_t)(i + 1);
+    }
+    free(dict->as.dict.index);
+    dict->as.dict.index = index;
+    dict->as.dict.index_cap = cap;
+    return 0;
+}
+
+/* Returns the entry's position, or -1. */
+static ptrdiff_t dict_find(const seam_value *dict, const char *key, size_t len, uint32_t hash)
+{
+    const seam__dict_entry *entries = dict->as.dict.entries;
+    if (dict->as.dict.index == NULL) {
+        for (size_t i = 0; i < dict->as.dict.count; i++) {
+            if (entry_is(&entries[i], key, len, hash)) {
+                return (ptrdiff_t)i;
+            }
+        }
+        return -1;
+    }
+    size_t mask = dict->as.dict.index_cap - 1;
+    for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        uint32_t at = dict->as.dict.index[slot];
+        if (at == 0) {
+            return -1;
+        }
+        if (entry_is(&entries[at - 1], key, len, hash)) {
+            return (ptrdiff_t)at - 1;
+        }
+    }
+}
+
+int seam__dict_put(seam_value *dict, const char *key, size_t key_len, seam_value *item,
+                   bool must_be_new)
+{
+    uint32_t hash = key_hash(key, key_len);
+    ptrdiff_t at = dict_find(dict, key, key_len, hash);
+    if (at >= 0) {
+        if (must_be_new) {
+            seam_value_unref(item);
+            return SEAM_EDUPKEY;
+        }
+        seam_value_unref(dict->as.dict.entries[at].value);
+        dict->as.dict.entries[at].value = item;
+        return 0;
+    }
+    if (dict->as.dict.count == dict->as.dict.cap) {
+        size_t cap = dict->as.dict.cap ? dict->as.dict.cap * 2 : 4;
+        seam__dict_entry *entries = realloc(dict->as.dict.entries, cap * sizeof(*entries));
+        if (entries == NULL) {
+            seam_value_unref(item);
+            return SEAM_ENOMEM;
+        }
+        dict->as.dict.entries = entries;
+        dict->as.dict.cap = cap;
+    }
+    char *copy = malloc(key_len + 1);
+    if (copy == NULL) {
+        seam_value_unref(item);
+        return SEAM_ENOMEM;
+    }
+    memcpy(copy, key, key_len);
+    copy[key_len] = 0;
+    size_t n = dict->as.dict.count;
+    dict->as.dict.entries[n] = (seam__dict_entry){copy, key_len, hash, item};
+    dict->as.dict.count = n + 1;
+    /* Keep the index at most half full; a failed rebuild only costs speed. */
+    if (dict->as.dict.count > DICT_INDEX_MIN && dict->as.dict.count * 2 > dict->as.dict.index_cap) {
+        size_t cap = dict->as.dict.index_cap ? dict->as.dict.index_cap * 2 : 64;
+        while (cap < dict->as.dict.count * 2) {
+            cap *= 2;
+        }
+        if (index_rebuild(dict, cap) < 0) {
+            free(dict->as.dict.index);
+            dict->as.dict.index = NULL;
+            dict->as.dict.index_cap = 0;
+        }
+    } else if (dict->as.dict.index != NULL) {
+        size_t mask = dict->as.dict.index_cap - 1;
+        size_t slot = hash & mask;
+        while (dict->as.dict.index[slot] != 0) {
+            slot = (slot + 1) & mask;
+        }
+        dict->as.dict.index[slot] = (uint32_t)(n + 1);
+    }
+    return 0;
+}
+
+static bool key_ok(const char *key)
+{
+    return key != NULL && seam__utf8_valid((const uint8_t *)key, strlen(key));
+}
+
+size_t seam_dict_count(const seam_value *dict)
+{
+    if (dict == NULL || dict->type != SEAM_TYPE_DICT) {
+        return 0;
+    }
+    return dict->as.dict.count;
+}
+
+seam_value *seam_dict_get(const seam_value *dict, const char *key)
+{
+    if (dict == NULL || dict->type != SEAM_TYPE_DICT || key == NULL) {
+        return NULL;
+    }
+    size_t len = strlen(key);
+    ptrdiff_t at = dict_find(dict, key, len, key_hash(key, len));
+    return at >= 0 ? dict->as.dict.entries[at].value : NULL;
+}
+
+int seam_dict_set_take(seam_value *dict, const char *key, seam_value *item)
+{
+    if (dict == NULL || dict->type != SEAM_TYPE_DICT || item == NULL || item == dict ||
+        !key_ok(key)) {
+        seam_value_unref(item);
+        return SEAM_EINVAL;
+    }
+    return seam__dict_put(dict, key, strlen(key), item, false);
+}
+
+int seam_dict_set(seam_value *dict, const char *key, seam_value *item)
+{
+    if (item == NULL) {
+        return SEAM_EINVAL;
+    }
+    return seam_dict_set_take(dict, key, seam_value_ref(item));
+}
+
+int seam_dict_remove(seam_value *dict, const char *key)
+{
+    if (dict == NULL || dict->type != SEAM_TYPE_DICT || key == NULL) {
+        return SEAM_EINVAL;
+    }
+    size_t len = strlen(key);
+    ptrdiff_t at = dict_find(dict, key, len, key_hash(key, len));
+    if (at < 0) {
+        return SEAM_EINVAL;
+    }
+    seam__dict_entry *e = dict->as.dict.entries;
+    free(e[at].key);
+    seam_value_unref(e[at].value);
+    memmove(&e[at], &e[at + 1], (dict->as.dict.count - (size_t)at - 1) * sizeof(*e));
+    dict->as.dict.count--;
+    if (dict->as.dict.index != NULL && index_rebuild(dict, dict->as.dict.index_cap) < 0) {
+        free(dict->as.dict.index);
+        dict->as.dict.index = NULL;
+        dict->as.dict.index_cap = 0;
+    }
+    return 0;
+}
+
+seam_value *seam_dict_entry(const seam_value *dict, size_t index, const char **key)
+{
+    if (dict == NULL || dict->type != SEAM_TYPE_DICT || index >= dict->as.dict.count) {
+        return NULL;
+    }
+    if (key != NULL) {
+        *key = dict->as.dict.entries[index].key;
+    }
+    return dict->as.dict.entries[index].value;
+}
+
+int seam_dict_set_string(seam_value *dict, const char *key, const char *s)
+{
+    seam_value *v = seam_value_new_string(s);
+    return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_EINVAL;
+}
+
+int seam_dict_set_int64(seam_value *dict, const char *key, int64_t i)
+{
+    seam_value *v = seam_value_new_int64(i);
+    return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_ENOMEM;
+}
+
+int seam_dict_set_bool(seam_value *dict, const char *key, bool b)
+{
+    seam_value *v = seam_value_new_bool(b);
+    return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_ENOMEM;
+}
+
+int seam_dict_set_double(seam_value *dict, const char *key, double d)
+{
+    seam_value *v = seam_value_new_double(d);
+    return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_ENOMEM;
+}
+
+int seam_dict_set_data(seam_value *dict, const char *key, const void *bytes, size_t len)
+{
+    seam_value *v = seam_value_new_data(bytes, len);
+    return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_EINVAL;
+}
+
+const char *seam_dict_get_string(const seam_value *dict, const char *key)
+{
+    return seam_value_get_string(seam_dict_get(dict, key), NULL);
+}
+
+bool seam_dict_get_int64(const seam_value *dict, const char *key, int64_t *out)
+{
+    return seam_value_get_int64(seam_dict_get(dict, key), out);
+}
+
+bool seam_dict_get_bool(const seam_value *dict, const char *key, bool *out)
+{
+    return seam_value_get_bool(seam_dict_get(dict, key), out);
+}
+
+bool seam_dict_get_double(const seam_value *dict, const char *key, double *out)
+{
+    return seam_value_get_double(seam_dict_get(dict, key), out);
+}
+
+/* ---- equality and copy ---- */
+
+static bool is_integer(const seam_value *v)
+{
+    return v->type == SEAM_TYPE_INT64 || v->type == SEAM_TYPE_UINT64;
+}
+
+static bool integers_equal(const seam_value *a, const seam_value *b)
+{
+    if (a->type == b->type) {
+        return a->type == SEAM_TYPE_INT64 ? a->as.i == b->as.i : a->as.u == b->as.u;
+    }
+    const seam_value *s = a->type == SEAM_TYPE_INT64 ? a : b;
+    const seam_value *u = a->type == SEAM_TYPE_INT64 ? b : a;
+    return s->as.i >= 0 && (uint64_t)s->as.i == u->as.u;
+}
+
+static bool doubles_equal(double x, double y)
+{
+    if (x == 0.0 && y == 0.0) {
+        return true;
+    }
+    return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+static bool same_file(int x, int y)
+{
+    struct stat sx;
+    struct stat sy;
+    if (fstat(x, &sx) != 0 || fstat(y, &sy) != 0) {
+        return false;
+    }
+    if (sx.st_dev != sy.st_dev || sx.st_ino != sy.st_ino) {
+        return false;
+    }
+#ifdef F_GETFL
+    return fcntl(x, F_GETFL) == fcntl(y, F_GETFL);
+#else
+    return true;
+#endif
+}
+
+bool seam_value_equal(const seam_value *a, const seam_value *b)
+{
+    if (a == b) {
+        return true;
+    }
+    if (a == NULL || b == NULL) {
+        return false;
+    }
+    if (is_integer(a) && is_integer(b)) {
+        return integers_equal(a, b);
+    }
+    if (a->type != b->type) {
+        return false;
+    }
+    switch (a->type) {
+    case SEAM_TYPE_NULL:
+        return true;
+    case SEAM_TYPE_BOOL:
+        return a->as.b == b->as.b;
+    case SEAM_TYPE_DOUBLE:
+    case SEAM_TYPE_DATE:
+        return doubles_equal(a->as.d, b->as.d);
+    case SEAM_TYPE_STRING:
+    case SEAM_TYPE_DATA:
+        return a->as.blob.len == b->as.blob.len &&
+               memcmp(a->as.blob.bytes, b->as.blob.bytes, a->as.blob.len) == 0;
+    case SEAM_TYPE_UUID:
+        return memcmp(a->as.uuid, b->as.uuid, 16) == 0;
+    case SEAM_TYPE_FD:
+        return same_file(a->as.fd, b->as.fd);
+    case SEAM_TYPE_ARRAY:
+        if (a->as.array.count != b->as.array.count) {
+            return false;
+        }
+        for (size_t i = 0; i < a->as.array.count; i++) {
+            if (!seam_value_equal(a->as.array.items[i], b->as.array.items[i])) {
+                return false;
+            }
+        }
+        return true;
+    case SEAM_TYPE_DICT:
+        if (a->as.dict.count != b->as.dict.count) {
+            return false;
+        }
+        for (size_t i = 0; i < a->as.dict.count; i++) {
+            const seam__dict_entry *e = &a->as.dict.entries[i];
+            ptrdiff_t at = dict_find(b, e->key, e->key_len, e->hash);
+            if (at < 0 || !seam_value_equal(e->value, b->as.dict.entries[at].value)) {
+                return false;
+            }
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+seam_value *seam_value_copy(const seam_value *v)
+{
+    if (v == NULL) {
+        return NULL;
+    }
+    switch (v->type) {
+    case SEAM_TYPE_STRING:
+    case SEAM_TYPE_DATA:
+        return blob_new(v->type, v->as.blob.bytes, v->as.blob.len);
+    case SEAM_TYPE_FD:
+        return seam_value_new_fd(v->as.fd);
+    case SEAM_TYPE_ARRAY: {
+        seam_value *c = seam_value_new_array();
+        for (size_t i = 0; c != NULL && i < v->as.array.count; i++) {
+            seam_value *item = seam_value_copy(v->as.array.items[i]);
+            if (item == NULL || seam_array_append_take(c, item) < 0) {
+                seam_value_unref(c);
+                c = NULL;
+            }
+        }
+        return c;
+    }
+    case SEAM_TYPE_DICT: {
+        seam_value *c = seam_value_new_dict();
+        for (size_t i = 0; c != NULL && i < v->as.dict.count; i++) {
+            const seam__dict_entry *e = &v->as.dict.entries[i];
+            seam_value *item = seam_value_copy(e->value);
+            if (item == NULL || seam__dict_put(c, e->key, e->key_len, item, true) < 0) {
+                seam_value_unref(c);
+                c = NULL;
+            }
+        }
+        return c;
+    }
+    default: {
+        seam_value *c = value_alloc(v->type);
+        if (c != NULL) {
+            c->as = v->as;
+        }
+        return c;
+    }
+    }
+}
