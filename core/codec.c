@@ -669,6 +669,11 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
         }
         if (res.status == CBOR_DECODER_NEDATA) {
             fail(&d, SEAM_ETRUNCATED);
+        } else if (res.status != CBOR_DECODER_FINISHED && bytes[off] >= 0xC6 &&
+                   bytes[off] <= 0xD4) {
+            /* libcbor refuses tags 6-20 in their one-byte form as errors, but
+             * they are well-formed: refuse them like any other unknown tag. */
+            cb_tag(&d, bytes[off] - 0xC0u);
         } else if (res.status != CBOR_DECODER_FINISHED) {
             fail(&d, classify_error(bytes[off]));
         } else {

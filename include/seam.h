@@ -52,6 +52,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EADDRINUSE (-EADDRINUSE) /* name owned by a live server */
 #define SEAM_EACCES     (-EACCES)     /* refused by an accept filter */
 #define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
+#define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -238,6 +239,302 @@ SEAM_EXPORT int seam_value_encode(const seam_value *v, uint8_t **bytes, size_t *
  * naming the first problem found (SEAM_ETRUNCATED, SEAM_EDUPKEY ...). */
 SEAM_EXPORT int seam_value_decode(const uint8_t *bytes, size_t len,
                                   const seam_decode_limits *limits, seam_value **out);
+
+/* ==== Runtime: loops, servers, connections, calls ======================== */
+
+/* A binding of seam to one event loop, made by an adapter (seam/poll.h,
+ * seam/uv.h ...). Everything below runs on that loop's thread; the only
+ * functions that may be called from other threads are seam_loop_post() and
+ * the value functions on values not shared with seam. */
+typedef struct seam_loop seam_loop;
+typedef struct seam_server seam_server;
+typedef struct seam_conn seam_conn;
+/* A request received from a peer, to be answered once. */
+typedef struct seam_request seam_request;
+
+/* Timeout value meaning "wait for ever". */
+#define SEAM_NO_TIMEOUT (-1)
+
+/* Runs fn(arg) on the loop's thread soon, from the loop's own dispatch.
+ * The one thread-safe entry point: call it from any thread. Returns 0, or
+ * SEAM_ENOMEM (fn will then not run). */
+SEAM_EXPORT int seam_loop_post(seam_loop *loop, void (*fn)(void *arg), void *arg);
+
+/* Tears the binding down: runs work still posted, closes every server and
+ * connection left on it (their calls complete with SEAM_ECANCELED, from
+ * inside this function - the one place a callback runs outside the loop's
+ * dispatch) and releases the adapter. Adapters whose loop closes handles
+ * asynchronously finish on the loop's next iteration; see each adapter's
+ * header. Safe to call from inside a callback; the rest then happens when
+ * the callback returns. */
+SEAM_EXPORT void seam_loop_free(seam_loop *loop);
+
+typedef enum seam_log_level {
+    SEAM_LOG_ERROR = 1, /* something failed that the library cannot report otherwise */
+    SEAM_LOG_WARN,      /* a peer misbehaved and was disconnected */
+    SEAM_LOG_INFO,      /* connections made and ended */
+    SEAM_LOG_DEBUG,     /* every frame */
+} seam_log_level;
+
+typedef void (*seam_log_fn)(seam_log_level level, const char *message, void *userdata);
+
+/* Installs a logger receiving messages up to max (inclusive). Logging is off
+ * until this is called; fn NULL turns it off again. */
+SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_log_fn fn,
+                                      void *userdata);
+
+/* ---- Names ---------------------------------------------------------------
+ * "com.example.echo" is a socket named com.example.echo.sock in the runtime
+ * directory: $SEAM_RUNTIME_DIR, else $XDG_RUNTIME_DIR/seam, else
+ * /tmp/seam-UID (created 0700 and checked to be the caller's own).
+ * "unix:/some/path" is that socket path. Names are 1 to 200 characters of
+ * letters, digits and "._-", not starting with ".". */
+
+/* Writes the runtime directory into buf (creating it if needed). Returns 0,
+ * SEAM_ERANGE if buf is too small, or a system error. */
+SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
+
+/* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
+ * malformed name, SEAM_ERANGE if buf is too small. */
+SEAM_EXPORT int seam_name_path(const char *name, char *buf, size_t len);
+
+/* Returns 1 if a live server owns name, 0 if not (no socket, or a stale
+ * one left by a server that died), or a negative code. */
+SEAM_EXPORT int seam_name_owned(const char *name);
+
+/* ---- Events -------------------------------------------------------------- */
+
+typedef enum seam_event_type {
+    /* The handshake completed: a client is connected (also after each
+     * reconnect), or a server has a new peer. */
+    SEAM_EVENT_CONNECTED = 1,
+    /* A one-way message arrived. */
+    SEAM_EVENT_MESSAGE,
+    /* A request arrived; answer it through event->request. */
+    SEAM_EVENT_REQUEST,
+    /* A send failed with SEAM_EAGAIN earlier and the queue has room again. */
+    SEAM_EVENT_WRITABLE,
+    /* A client lost its server (error says why). Its calls in flight
+     * completed with SEAM_ECONNRESET first. The next send or call
+     * reconnects. */
+    SEAM_EVENT_INTERRUPTED,
+    /* The connection is over for good (error says why): a server's peer
+     * left or was disconnected, or a client met a protocol violation or
+     * was refused. The last event; the seam_conn of a server's peer is
+     * freed when the callback returns, a client still closes its own. */
+    SEAM_EVENT_INVALID,
+} seam_event_type;
+
+typedef struct seam_event {
+    seam_event_type type;
+    int error; /* INTERRUPTED, INVALID: why, as a SEAM_E* code */
+    /* MESSAGE, REQUEST: the payload, borrowed for the callback (take a
+     * reference to keep it); NULL for a raw payload. */
+    seam_value *value;
+    /* MESSAGE, REQUEST with a raw payload: its id and bytes, borrowed. */
+    bool raw;
+    uint32_t raw_id;
+    const void *raw_bytes;
+    size_t raw_len;
+    /* Descriptors that came with a raw payload, borrowed: they are closed
+     * when the callback returns, so duplicate any you keep. */
+    const int *fds;
+    size_t nfds;
+    /* REQUEST: answer with seam_request_reply*() during the callback, or
+     * seam_request_keep() it and answer later. A request left unanswered
+     * and unkept is answered with SEAM_ENOTSUP when the callback returns. */
+    seam_request *request;
+} seam_event;
+
+typedef void (*seam_event_fn)(seam_conn *conn, const seam_event *event, void *userdata);
+
+/* How a call ended. */
+typedef struct seam_reply {
+    /* 0: replied, value (or raw) holds the answer; SEAM_EREMOTE: the peer
+     * answered with an error, remote_code/remote_message/value (its "data",
+     * may be NULL) say which; SEAM_ETIMEDOUT; SEAM_ECANCELED (cancelled, or
+     * the connection was closed locally); SEAM_ECONNRESET (peer gone);
+     * SEAM_EMSGSIZE (the peer's limits refused the request). */
+    int status;
+    uint64_t call_id;
+    seam_value *value; /* borrowed for the callback */
+    int remote_code;
+    const char *remote_message;
+    bool raw;
+    uint32_t raw_id;
+    const void *raw_bytes;
+    size_t raw_len;
+} seam_reply;
+
+/* Every call ends with exactly one invocation of its seam_reply_fn. */
+typedef void (*seam_reply_fn)(seam_conn *conn, const seam_reply *reply, void *userdata);
+
+/* ---- Connections --------------------------------------------------------- */
+
+typedef struct seam_conn_config {
+    seam_event_fn on_event; /* may be NULL: messages are dropped, requests
+                             * answered with SEAM_ENOTSUP */
+    void *userdata;         /* passed to on_event */
+    /* Bytes a connection may hold queued for sending; past it a send fails
+     * with SEAM_EAGAIN and SEAM_EVENT_WRITABLE follows. 0: 8 MiB. A single
+     * message larger than the bound is accepted into an empty queue. */
+    size_t max_queue;
+    /* Largest payload accepted from the peer (announced in the handshake).
+     * 0: 16 MiB; at least 4096. */
+    uint32_t max_frame;
+    /* Bounds on decoding what the peer sends; zeros take the defaults. */
+    seam_decode_limits limits;
+    /* A peer that has not completed the handshake by then is dropped.
+     * 0: 10000 ms. */
+    int handshake_timeout_ms;
+} seam_conn_config;
+
+/* Connects to a server by name (see "Names"). config may be NULL. Returns 0
+ * and a connection whose handshake completes in the loop (sends made before
+ * then are queued), or SEAM_ENOTFOUND (nobody listens there), SEAM_EINVAL
+ * (bad name), SEAM_EAGAIN (the server's backlog is full), a system error. */
+SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name,
+                                  const seam_conn_config *config, seam_conn **out);
+
+/* Closes a connection: calls in flight complete with SEAM_ECANCELED (on the
+ * loop, after this returns), queued messages are written if the socket takes
+ * them at once, a goodbye is sent and no more events arrive. The pointer is
+ * invalid afterwards. On a server's peer this disconnects the peer. Safe
+ * inside any callback, including the connection's own. */
+SEAM_EXPORT void seam_conn_close(seam_conn *conn);
+
+/* Sends a one-way message (encoded at once; the caller keeps msg). Returns
+ * 0, SEAM_EAGAIN (queue full: wait for SEAM_EVENT_WRITABLE), SEAM_EMSGSIZE
+ * (larger than the peer accepts), SEAM_ECLOSED, SEAM_ENOTFOUND (a client
+ * reconnecting found no server), or an encoding error. */
+SEAM_EXPORT int seam_conn_send(seam_conn *conn, const seam_value *msg);
+
+/* Sends a raw message: a 32-bit id and opaque bytes, not encoded. Returns
+ * as seam_conn_send(). */
+SEAM_EXPORT int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len);
+
+/* Calls the peer: sends msg as a request; cb runs exactly once with the
+ * outcome. timeout_ms > 0, or SEAM_NO_TIMEOUT. call_id (may be NULL)
+ * receives the id for seam_conn_cancel(). Returns 0, or a code as
+ * seam_conn_send() - then cb is not called. */
+SEAM_EXPORT int seam_conn_call(seam_conn *conn, const seam_value *msg, int timeout_ms,
+                               seam_reply_fn cb, void *userdata, uint64_t *call_id);
+
+/* seam_conn_call() with a raw request. */
+SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len,
+                                   int timeout_ms, seam_reply_fn cb, void *userdata,
+                                   uint64_t *call_id);
+
+/* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
+ * after this returns) and the peer is told. Returns 0, or SEAM_ENOTFOUND if
+ * the call already ended. */
+SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
+
+/* Calls and waits, blocking the thread, up to timeout_ms (> 0 or
+ * SEAM_NO_TIMEOUT). For simple clients: while it waits no callback runs -
+ * messages and requests that arrive meanwhile are delivered by the loop
+ * afterwards, and other calls' replies too. Returns 0 with a new reference
+ * in *reply; SEAM_EREMOTE with the error map {"code", "message"[, "data"]}
+ * in *reply; or SEAM_ETIMEDOUT, SEAM_ECONNRESET, SEAM_ECLOSED, ... with
+ * *reply NULL. Usable inside a callback too, since it never re-enters one;
+ * the loop is stalled meanwhile. */
+SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms,
+                                    seam_value **reply);
+
+/* Sends a ping; cb runs once with status 0 when the pong arrives (or with
+ * an error as for calls). */
+SEAM_EXPORT int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *userdata);
+
+/* The peer's kernel credentials, taken when the connection was made. pidfd
+ * is -1 where the kernel gives none; it belongs to the connection. */
+typedef struct seam_creds {
+    uint32_t uid;
+    uint32_t gid;
+    int32_t pid;
+    int pidfd;
+} seam_creds;
+
+/* Returns 0, or SEAM_ECLOSED when not connected. */
+SEAM_EXPORT int seam_conn_creds(const seam_conn *conn, seam_creds *out);
+
+typedef struct seam_conn_stats {
+    uint64_t messages_in;  /* frames received: messages, requests, replies */
+    uint64_t messages_out; /* frames queued for sending */
+    uint64_t bytes_in;
+    uint64_t bytes_out; /* bytes written to the socket */
+    uint64_t calls_in_flight;
+    uint64_t queued_bytes; /* waiting to be written */
+} seam_conn_stats;
+
+SEAM_EXPORT void seam_conn_get_stats(const seam_conn *conn, seam_conn_stats *out);
+
+/* A pointer of the caller's, e.g. per peer of a server. */
+SEAM_EXPORT void seam_conn_set_data(seam_conn *conn, void *data);
+SEAM_EXPORT void *seam_conn_data(const seam_conn *conn);
+
+/* The server a peer connection belongs to, NULL for a client. */
+SEAM_EXPORT seam_server *seam_conn_server(const seam_conn *conn);
+
+/* ---- Requests ------------------------------------------------------------ */
+
+/* Answers a request (each request once). The caller keeps reply. Returns 0,
+ * SEAM_EINVAL if already answered, SEAM_ECLOSED if the peer is gone (the
+ * request is then finished anyway), or a send error. */
+SEAM_EXPORT int seam_request_reply(seam_request *req, const seam_value *reply);
+SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes,
+                                       size_t len);
+/* Answers with an error: code is negative; message may be NULL; data may
+ * be NULL. */
+SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
+                                         const seam_value *data);
+
+/* Keeps a request past its event's callback to answer it later. The request
+ * then lives until answered or dropped. Returns req. */
+SEAM_EXPORT seam_request *seam_request_keep(seam_request *req);
+/* Releases a kept request; if unanswered, the peer gets SEAM_ECANCELED. */
+SEAM_EXPORT void seam_request_drop(seam_request *req);
+/* The connection the request came on, or NULL once that is gone. */
+SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
+
+/* ---- Servers ------------------------------------------------------------- */
+
+/* Decides whether a peer may connect, from its kernel credentials, before
+ * anything is read from it. */
+typedef bool (*seam_accept_fn)(const seam_creds *creds, void *userdata);
+
+typedef struct seam_server_config {
+    seam_conn_config conn; /* for every peer connection; conn.userdata goes
+                              to on_event */
+    /* NULL: only processes of the server's own user may connect. */
+    seam_accept_fn accept;
+    void *accept_data;
+    /* Peers served at once; more are refused. 0: 1024. */
+    unsigned max_conns;
+} seam_server_config;
+
+/* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
+ * server owns the name), SEAM_EINVAL (bad name), a system error. A stale
+ * socket of a dead server is replaced. */
+SEAM_EXPORT int seam_server_listen(seam_loop *loop, const char *name,
+                                   const seam_server_config *config, seam_server **out);
+
+/* Stops serving: the socket is removed, every peer is closed as by
+ * seam_conn_close() (no further events). Safe inside any callback. */
+SEAM_EXPORT void seam_server_close(seam_server *server);
+
+/* Sends msg to every connected peer (encoded once). Returns the number of
+ * peers it was queued for; a peer whose queue is full is skipped and gets
+ * SEAM_EVENT_WRITABLE later, *skipped (may be NULL) counts those. */
+SEAM_EXPORT int seam_server_broadcast(seam_server *server, const seam_value *msg, size_t *skipped);
+SEAM_EXPORT int seam_server_broadcast_raw(seam_server *server, uint32_t id, const void *bytes,
+                                          size_t len, size_t *skipped);
+
+/* Stores up to max connected peers (handshake done) in out and returns how
+ * many there are in all. */
+SEAM_EXPORT size_t seam_server_peers(const seam_server *server, seam_conn **out, size_t max);
+
+/* The socket path served. */
+SEAM_EXPORT const char *seam_server_path(const seam_server *server);
 
 #ifdef __cplusplus
 }

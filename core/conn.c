@@ -1,0 +1,1717 @@
+/* conn.c - one connection: handshake, send queue with backpressure, the
+ * read path from bytes to events, calls and their single completion,
+ * requests and their single answer, reconnection of clients. */
+#include "conn.h"
+#include "unix.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_BUF_SIZE       (64u << 10)
+#define READS_PER_READY     16
+#define DEFAULT_MAX_QUEUE   (8u << 20)
+#define DEFAULT_HANDSHAKE   10000
+#define OUT_COMPACT_MIN     (64u << 10)
+#define MAX_FRAME_FDS       SEAM__FRAME_MAX_FDS
+
+struct seam__call {
+    seam_conn *conn;
+    uint64_t id;
+    seam_reply_fn cb;
+    void *userdata;
+    seam__timer timer;
+    bool ping;
+    /* Set when the call ends before its callback can run. */
+    int status;
+    seam__call *next_done;
+    /* A sync call's outcome. */
+    bool done;
+    seam_value *result;
+};
+
+struct seam__held {
+    seam__frame_header h;
+    uint8_t *payload;
+    int fds[MAX_FRAME_FDS];
+    bool connected; /* not a frame: the CONNECTED event, postponed */
+    seam__held *next;
+};
+
+static void conn_on_ready(void *owner, unsigned events);
+static void conn_on_released(void *owner);
+static void conn_kick_fired(seam__timer *t);
+static void handshake_expired(seam__timer *t);
+static void call_expired(seam__timer *t);
+static void conn_lost(seam_conn *c, int err);
+static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds);
+static int flush(seam_conn *c);
+
+/* ---- references ---- */
+
+static void conn_ref(seam_conn *c)
+{
+    c->refs++;
+}
+
+static void fdq_clear(seam_conn *c)
+{
+    for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
+        for (size_t k = 0; k < c->fdq[i]->nfds; k++) {
+            close(c->fdq[i]->fds[k]);
+        }
+        free(c->fdq[i]);
+    }
+    c->fdq_head = 0;
+    c->fdq_len = 0;
+}
+
+static void rfds_clear(seam_conn *c)
+{
+    for (size_t i = 0; i < c->rfds_len; i++) {
+        close(c->rfds[i]);
+    }
+    c->rfds_len = 0;
+}
+
+static void held_free(seam__held *h)
+{
+    if (!h->connected) {
+        for (size_t i = 0; i < h->h.nfds; i++) {
+            close(h->fds[i]);
+        }
+    }
+    free(h->payload);
+    free(h);
+}
+
+static void conn_free(seam_conn *c)
+{
+    assert(c->watch == NULL && c->calls_len == 0 && c->done_head == NULL);
+    seam__timer_stop(c->loop, &c->handshake_timer);
+    seam__timer_stop(c->loop, &c->kick);
+    for (struct seam_request *r = c->kept; r != NULL; r = r->next) {
+        r->conn = NULL;
+        r->prev = NULL;
+    }
+    while (c->held_head != NULL) {
+        seam__held *h = c->held_head;
+        c->held_head = h->next;
+        held_free(h);
+    }
+    *c->prev = c->next;
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    seam__frame_parser_free(&c->parser);
+    seam__buf_free(&c->out);
+    fdq_clear(c);
+    rfds_clear(c);
+    if (c->creds.pidfd >= 0) {
+        close(c->creds.pidfd);
+    }
+    free(c->fdq);
+    free(c->rfds);
+    free(c->rbuf);
+    free(c->calls);
+    free(c->path);
+    free(c);
+}
+
+static void conn_unref(seam_conn *c)
+{
+    assert(c->refs > 0);
+    if (--c->refs == 0) {
+        conn_free(c);
+    }
+}
+
+/* ---- the call table: open addressing on the id, backward-shift delete ---- */
+
+static size_t call_slot(const seam_conn *c, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull) & (c->calls_cap - 1);
+}
+
+static seam__call *call_find(const seam_conn *c, uint64_t id)
+{
+    if (c->calls_cap == 0) {
+        return NULL;
+    }
+    for (size_t i = call_slot(c, id);; i = (i + 1) & (c->calls_cap - 1)) {
+        seam__call *k = c->calls[i];
+        if (k == NULL || k->id == id) {
+            return k;
+        }
+    }
+}
+
+static int call_insert(seam_conn *c, seam__call *k)
+{
+    if ((c->calls_len + 1) * 4 > c->calls_cap * 3) {
+        size_t cap = c->calls_cap ? c->calls_cap * 2 : 16;
+        seam__call **old = c->calls;
+        size_t old_cap = c->calls_cap;
+        c->calls = calloc(cap, sizeof(*c->calls));
+        if (c->calls == NULL) {
+            c->calls = old;
+            return SEAM_ENOMEM;
+        }
+        c->calls_cap = cap;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i] != NULL) {
+                size_t s = call_slot(c, old[i]->id);
+                while (c->calls[s] != NULL) {
+                    s = (s + 1) & (cap - 1);
+                }
+                c->calls[s] = old[i];
+            }
+        }
+        free(old);
+    }
+    size_t s = call_slot(c, k->id);
+    while (c->calls[s] != NULL) {
+        s = (s + 1) & (c->calls_cap - 1);
+    }
+    c->calls[s] = k;
+    c->calls_len++;
+    return 0;
+}
+
+static void call_remove(seam_conn *c, seam__call *k)
+{
+    size_t mask = c->calls_cap - 1;
+    size_t i = call_slot(c, k->id);
+    while (c->calls[i] != k) {
+        i = (i + 1) & mask;
+    }
+    c->calls[i] = NULL;
+    c->calls_len--;
+    /* Pull later members of the cluster back so lookups never stop early. */
+    for (size_t j = (i + 1) & mask; c->calls[j] != NULL; j = (j + 1) & mask) {
+        size_t home = call_slot(c, c->calls[j]->id);
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            c->calls[i] = c->calls[j];
+            c->calls[j] = NULL;
+            i = j;
+        }
+    }
+    seam__timer_stop(c->loop, &k->timer);
+}
+
+/* ---- deferred work ---- */
+
+static void kick(seam_conn *c)
+{
+    if (!c->kick_ref) {
+        c->kick_ref = true;
+        conn_ref(c);
+    }
+    if (!seam__timer_armed(&c->kick)) {
+        seam__timer_start(c->loop, &c->kick, 0);
+    }
+}
+
+/* Ends a call later, from the loop, with status (no reply value). */
+static void call_end_later(seam_conn *c, seam__call *k, int status)
+{
+    call_remove(c, k);
+    k->status = status;
+    k->next_done = NULL;
+    *c->done_tail = k;
+    c->done_tail = &k->next_done;
+    kick(c);
+}
+
+/* ---- events ---- */
+
+static void emit(seam_conn *c, seam_event *ev)
+{
+    if (c->cfg.on_event == NULL || c->user_closed) {
+        return;
+    }
+    c->cfg.on_event(c, ev, c->cfg.userdata);
+}
+
+static void run_reply(seam_conn *c, seam__call *k, seam_reply *r)
+{
+    r->call_id = k->id;
+    if (k->cb != NULL) {
+        k->cb(c, r, k->userdata);
+    }
+    free(k);
+}
+
+/* ---- framing into the send queue ---- */
+
+/* Before the handshake the peer's limit is unknown: assume it matches ours
+ * and check again when its hello arrives (check_queued_sizes). */
+static uint64_t peer_max_frame(const seam_conn *c)
+{
+    return c->state == SEAM__CONN_OPEN ? c->peer.max_frame : c->cfg.max_frame;
+}
+
+static size_t queued(const seam_conn *c)
+{
+    return c->out.len - c->out_off;
+}
+
+static int frame_begin(seam_conn *c, size_t *start)
+{
+    int r = seam__buf_reserve(&c->out, SEAM__FRAME_HEADER_SIZE);
+    if (r < 0) {
+        return r;
+    }
+    *start = c->out.len;
+    c->out.len += SEAM__FRAME_HEADER_SIZE;
+    return 0;
+}
+
+static void schedule_flush(seam_conn *c);
+
+/* Makes room for one more record in the descriptor queue. */
+static int fdq_reserve(seam_conn *c)
+{
+    if (c->fdq_len < c->fdq_cap) {
+        return 0;
+    }
+    if (c->fdq_head > 0) {
+        memmove(c->fdq, c->fdq + c->fdq_head, (c->fdq_len - c->fdq_head) * sizeof(*c->fdq));
+        c->fdq_len -= c->fdq_head;
+        c->fdq_head = 0;
+        return 0;
+    }
+    size_t cap = c->fdq_cap ? c->fdq_cap * 2 : 8;
+    seam__fdrec **q = realloc(c->fdq, cap * sizeof(*q));
+    if (q == NULL) {
+        return SEAM_ENOMEM;
+    }
+    c->fdq = q;
+    c->fdq_cap = cap;
+    return 0;
+}
+
+/* Completes the frame begun at start: checks its size against the peer
+ * and the queue bound, writes its header, attaches fds (duplicated). */
+static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, uint64_t id,
+                     const int *fds, size_t nfds, bool bounded)
+{
+    size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
+    size_t before = start - c->out_off;
+    int r = 0;
+    if (len > peer_max_frame(c) || (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
+        r = SEAM_EMSGSIZE;
+    } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
+        c->want_writable = true;
+        r = SEAM_EAGAIN;
+    }
+    seam__fdrec *rec = NULL;
+    if (r == 0 && nfds > 0) {
+        rec = malloc(sizeof(*rec));
+        r = rec != NULL ? fdq_reserve(c) : SEAM_ENOMEM;
+    }
+    for (size_t i = 0; r == 0 && i < nfds; i++) {
+        rec->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+        if (rec->fds[i] < 0) {
+            r = -errno;
+            while (i-- > 0) {
+                close(rec->fds[i]);
+            }
+        }
+    }
+    if (r < 0) {
+        free(rec);
+        c->out.len = start;
+        return r;
+    }
+    if (rec != NULL) {
+        rec->offset = start;
+        rec->nfds = nfds;
+        c->fdq[c->fdq_len++] = rec;
+    }
+    seam__frame_header h = {(uint32_t)len, kind, flags, (uint16_t)nfds, id};
+    seam__frame_header_write(c->out.data + start, &h);
+    c->stats.messages_out++;
+    schedule_flush(c);
+    return 0;
+}
+
+static int queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_value *v, bool bounded)
+{
+    size_t start;
+    int r = frame_begin(c, &start);
+    if (r < 0) {
+        return r;
+    }
+    int fds[MAX_FRAME_FDS];
+    size_t nfds = 0;
+    r = seam__encode(v, &c->out, fds, MAX_FRAME_FDS, &nfds);
+    if (r < 0) {
+        c->out.len = start;
+        return r;
+    }
+    return frame_end(c, start, kind, 0, id, fds, nfds, bounded);
+}
+
+static int queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id, const void *bytes,
+                     size_t len, bool bounded)
+{
+    if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE) {
+        return SEAM_EMSGSIZE;
+    }
+    size_t start;
+    int r = frame_begin(c, &start);
+    if (r == 0) {
+        r = seam__buf_reserve(&c->out, SEAM__FRAME_RAW_ID_SIZE + len);
+    }
+    if (r < 0) {
+        c->out.len = start;
+        return r;
+    }
+    uint8_t *p = c->out.data + c->out.len;
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(raw_id >> (8 * i));
+    }
+    if (len > 0) {
+        memcpy(p + 4, bytes, len);
+    }
+    c->out.len += SEAM__FRAME_RAW_ID_SIZE + len;
+    return frame_end(c, start, kind, SEAM__FLAG_RAW, id, NULL, 0, bounded);
+}
+
+static int queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id)
+{
+    size_t start;
+    int r = frame_begin(c, &start);
+    return r < 0 ? r : frame_end(c, start, kind, 0, id, NULL, 0, false);
+}
+
+static int queue_error(seam_conn *c, uint64_t id, int code, const char *message,
+                       const seam_value *data)
+{
+    seam_value *m = seam_value_new_dict();
+    int r = m != NULL ? seam_dict_set_int64(m, "code", code) : SEAM_ENOMEM;
+    if (r == 0) {
+        r = seam_dict_set_string(m, "message", message != NULL ? message : "");
+    }
+    if (r == 0 && data != NULL) {
+        r = seam_dict_set(m, "data", (seam_value *)data);
+    }
+    if (r == 0) {
+        r = queue_value(c, SEAM__KIND_ERROR, id, m, false);
+    }
+    seam_value_unref(m);
+    return r;
+}
+
+int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len)
+{
+    if (c->state != SEAM__CONN_OPEN || c->user_closed) {
+        return SEAM_ECLOSED;
+    }
+    if (len - SEAM__FRAME_HEADER_SIZE > peer_max_frame(c)) {
+        return SEAM_EMSGSIZE;
+    }
+    if (queued(c) > 0 && queued(c) + len > c->cfg.max_queue) {
+        c->want_writable = true;
+        return SEAM_EAGAIN;
+    }
+    int r = seam__buf_append(&c->out, frame, len);
+    if (r == 0) {
+        c->stats.messages_out++;
+        schedule_flush(c);
+    }
+    return r;
+}
+
+/* ---- writing ---- */
+
+static void update_interest(seam_conn *c)
+{
+    if (c->watch == NULL) {
+        return;
+    }
+    size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
+    seam__watch_update(c->watch, SEAM_READ | (c->out_off < limit ? SEAM_WRITE : 0));
+}
+
+/* Writes what the socket takes. Returns 0 or the error that broke the
+ * connection (which the read side then reports). */
+static int flush(seam_conn *c)
+{
+    if (c->fd < 0) {
+        return 0;
+    }
+    int err = 0;
+    for (;;) {
+        size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
+        if (c->out_off >= limit) {
+            break;
+        }
+        const int *fds = NULL;
+        size_t nfds = 0;
+        size_t end = limit;
+        if (c->fdq_head < c->fdq_len) {
+            seam__fdrec *rec = c->fdq[c->fdq_head];
+            if (rec->offset == c->out_off) {
+                fds = rec->fds;
+                nfds = rec->nfds;
+                if (c->fdq_head + 1 < c->fdq_len && c->fdq[c->fdq_head + 1]->offset < end) {
+                    end = c->fdq[c->fdq_head + 1]->offset;
+                }
+            } else if (rec->offset < end) {
+                end = rec->offset;
+            }
+        }
+        ssize_t n = seam__unix_send(c->fd, c->out.data + c->out_off, end - c->out_off, fds, nfds);
+        if (n == SEAM_EAGAIN) {
+            break;
+        }
+        if (n < 0) {
+            err = (int)n;
+            break;
+        }
+        if (nfds > 0) {
+            seam__fdrec *rec = c->fdq[c->fdq_head++];
+            for (size_t i = 0; i < rec->nfds; i++) {
+                close(rec->fds[i]);
+            }
+            free(rec);
+        }
+        c->out_off += (size_t)n;
+        c->stats.bytes_out += (uint64_t)n;
+    }
+    if (err != 0) {
+        /* The peer is gone; reading will tell (EOF or reset). Nothing
+         * queued can reach it now. */
+        seam__log(c->loop, SEAM_LOG_DEBUG, "write failed: %s", seam_strerror(err));
+        c->out.len = 0;
+        c->out_off = 0;
+        c->hello_end = 0;
+        fdq_clear(c);
+        if (c->watch != NULL) {
+            seam__watch_update(c->watch, SEAM_READ);
+        }
+        return err;
+    }
+    if (c->out_off == c->out.len) {
+        c->out.len = 0;
+        c->out_off = 0;
+        c->hello_end = 0;
+        if (c->fdq_head == c->fdq_len) {
+            c->fdq_head = 0;
+            c->fdq_len = 0;
+        }
+    } else if (c->state == SEAM__CONN_OPEN && c->out_off >= OUT_COMPACT_MIN &&
+               c->out_off * 2 >= c->out.len) {
+        size_t keep = c->out.len - c->out_off;
+        memmove(c->out.data, c->out.data + c->out_off, keep);
+        for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
+            c->fdq[i]->offset -= c->out_off;
+        }
+        c->out_off = 0;
+        c->out.len = keep;
+    }
+    if (c->want_writable && queued(c) <= c->cfg.max_queue / 2) {
+        c->want_writable = false;
+        c->writable_due = true;
+        kick(c);
+    }
+    c->stats.queued_bytes = queued(c);
+    update_interest(c);
+    return 0;
+}
+
+/* Inside a dispatch, writes wait for its end so that everything queued by
+ * the callbacks goes out in as few writes as possible; outside, at once. */
+static void schedule_flush(seam_conn *c)
+{
+    c->stats.queued_bytes = queued(c);
+    if (c->fd < 0) {
+        return;
+    }
+    if (c->loop->depth == 0) {
+        flush(c);
+        return;
+    }
+    if (!c->in_flush_list) {
+        c->in_flush_list = true;
+        conn_ref(c);
+        c->flush_next = c->loop->flush_head;
+        c->loop->flush_head = c;
+    }
+}
+
+void seam__conn_flush_all(seam_loop *loop)
+{
+    while (loop->flush_head != NULL) {
+        seam_conn *c = loop->flush_head;
+        loop->flush_head = c->flush_next;
+        c->in_flush_list = false;
+        flush(c);
+        conn_unref(c);
+    }
+}
+
+/* ---- connection setup ---- */
+
+static void config_defaults(seam_conn_config *cfg)
+{
+    if (cfg->max_queue == 0) {
+        cfg->max_queue = DEFAULT_MAX_QUEUE;
+    }
+    if (cfg->max_frame == 0) {
+        cfg->max_frame = SEAM__FRAME_DEFAULT_MAX;
+    } else if (cfg->max_frame < SEAM__HELLO_MIN_FRAME) {
+        cfg->max_frame = SEAM__HELLO_MIN_FRAME;
+    }
+    if (cfg->handshake_timeout_ms <= 0) {
+        cfg->handshake_timeout_ms = DEFAULT_HANDSHAKE;
+    }
+}
+
+static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
+{
+    seam_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    c->rbuf = malloc(READ_BUF_SIZE);
+    c->rfds = malloc(SEAM__UNIX_MAX_RECV_FDS * sizeof(int) * 2);
+    if (c->rbuf == NULL || c->rfds == NULL) {
+        free(c->rbuf);
+        free(c->rfds);
+        free(c);
+        return NULL;
+    }
+    c->loop = loop;
+    c->refs = 1;
+    c->fd = -1;
+    c->creds.pidfd = -1;
+    if (cfg != NULL) {
+        c->cfg = *cfg;
+    }
+    config_defaults(&c->cfg);
+    c->next_id = 1;
+    c->done_tail = &c->done_head;
+    c->held_tail = &c->held_head;
+    seam__timer_init(&c->handshake_timer, handshake_expired);
+    seam__timer_init(&c->kick, conn_kick_fired);
+    seam__frame_parser_init(&c->parser, c->cfg.max_frame);
+    c->next = loop->conns;
+    if (loop->conns != NULL) {
+        loop->conns->prev = &c->next;
+    }
+    loop->conns = c;
+    c->prev = &loop->conns;
+    return c;
+}
+
+/* Takes fd: starts watching it and queues our hello. */
+static int conn_start(seam_conn *c, int fd)
+{
+    seam__frame_parser_free(&c->parser);
+    seam__frame_parser_init(&c->parser, c->cfg.max_frame);
+    c->out.len = 0;
+    c->out_off = 0;
+    fdq_clear(c);
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame, MAX_FRAME_FDS};
+    int r = seam__hello_write(&hello, &c->out);
+    if (r == 0) {
+        r = seam__watch_start(c->loop, fd, SEAM_READ | SEAM_WRITE, conn_on_ready, conn_on_released,
+                              c, &c->watch);
+    }
+    if (r < 0) {
+        close(fd);
+        c->out.len = 0;
+        return r;
+    }
+    conn_ref(c); /* the watch's */
+    c->fd = fd;
+    c->hello_end = c->out.len;
+    c->state = SEAM__CONN_HANDSHAKE;
+    c->gen++;
+    c->goodbye_code = 0;
+    c->lost = 0;
+    seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
+    if (c->loop->depth == 0) {
+        flush(c);
+    } else {
+        schedule_flush(c);
+    }
+    return 0;
+}
+
+static int client_connect(seam_conn *c)
+{
+    int fd;
+    int r = seam__unix_connect(c->path, &fd);
+    if (r < 0) {
+        return r;
+    }
+    if (c->creds.pidfd >= 0) {
+        close(c->creds.pidfd);
+    }
+    c->creds.pidfd = -1;
+    if (seam__unix_creds(fd, &c->creds) < 0) {
+        c->creds.pidfd = -1;
+    }
+    return conn_start(c, fd);
+}
+
+int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config *config,
+                      seam_conn **out)
+{
+    if (loop == NULL || name == NULL || out == NULL) {
+        return SEAM_EINVAL;
+    }
+    if (loop->freeing) {
+        return SEAM_ECLOSED;
+    }
+    char path[SEAM__PATH_MAX];
+    int r = seam_name_path(name, path, sizeof(path));
+    if (r < 0) {
+        return r;
+    }
+    seam_conn *c = conn_new(loop, config);
+    if (c == NULL || (c->path = strdup(path)) == NULL) {
+        if (c != NULL) {
+            conn_unref(c);
+        }
+        return SEAM_ENOMEM;
+    }
+    seam__loop_enter(loop);
+    r = client_connect(c);
+    if (r < 0) {
+        conn_unref(c);
+    } else {
+        *out = c;
+    }
+    seam__loop_leave(loop);
+    return r;
+}
+
+int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds)
+{
+    seam_conn *c = conn_new(server->loop, &server->cfg.conn);
+    if (c == NULL) {
+        close(fd);
+        return SEAM_ENOMEM;
+    }
+    c->creds = *creds;
+    c->server = server;
+    int r = conn_start(c, fd);
+    if (r < 0) {
+        c->creds.pidfd = -1; /* the caller still owns it on failure */
+        conn_unref(c);
+        return r;
+    }
+    server->npeers++;
+    server->refs++;
+    c->snext = server->peers;
+    if (server->peers != NULL) {
+        server->peers->sprev = &c->snext;
+    }
+    server->peers = c;
+    c->sprev = &server->peers;
+    return 0;
+}
+
+static void server_unlink(seam_conn *c)
+{
+    seam_server *s = c->server;
+    if (s == NULL || c->sprev == NULL) {
+        return;
+    }
+    *c->sprev = c->snext;
+    if (c->snext != NULL) {
+        c->snext->sprev = c->sprev;
+    }
+    c->sprev = NULL;
+    s->npeers--;
+    if (--s->refs == 0) {
+        free(s->path);
+        free(s);
+    }
+    c->server = NULL;
+}
+
+/* ---- losing a connection ---- */
+
+static void drop_transport(seam_conn *c)
+{
+    seam__timer_stop(c->loop, &c->handshake_timer);
+    if (c->watch != NULL) {
+        seam_watch *w = c->watch;
+        c->watch = NULL;
+        c->fd = -1;
+        seam__watch_close(w); /* closes the fd once the loop lets go */
+    }
+    c->out.len = 0;
+    c->out_off = 0;
+    c->hello_end = 0;
+    fdq_clear(c);
+    rfds_clear(c);
+    seam__frame_parser_free(&c->parser);
+    seam__frame_parser_init(&c->parser, c->cfg.max_frame);
+    c->stats.queued_bytes = 0;
+}
+
+/* Ends every call in flight with status, running callbacks now (inside a
+ * dispatch) - each call exactly once, also if a callback closes c. */
+static void fail_calls(seam_conn *c, int status)
+{
+    while (c->calls_len > 0) {
+        seam__call *k = NULL;
+        for (size_t i = 0; i < c->calls_cap && k == NULL; i++) {
+            k = c->calls[i];
+        }
+        call_remove(c, k);
+        if (k == c->sync_call) {
+            k->done = true;
+            k->status = status;
+            continue;
+        }
+        seam_reply r = {.status = status};
+        run_reply(c, k, &r);
+    }
+}
+
+static void conn_lost(seam_conn *c, int err)
+{
+    if (c->state == SEAM__CONN_DOWN || c->state == SEAM__CONN_CLOSED) {
+        return;
+    }
+    if (c->sync_call != NULL) {
+        c->lost = err; /* reported when the sync wait is over */
+        drop_transport(c);
+        return;
+    }
+    conn_ref(c);
+    bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
+    if (c->goodbye_code != 0) {
+        err = c->goodbye_code;
+    }
+    c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
+    seam__log(c->loop, invalid && err != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
+              "%s connection %s: %s", c->server != NULL ? "peer" : "client",
+              invalid ? "closed" : "interrupted", seam_strerror(err));
+    drop_transport(c);
+    c->dispatching++;
+    fail_calls(c, SEAM_ECONNRESET);
+    seam_event ev = {.type = invalid ? SEAM_EVENT_INVALID : SEAM_EVENT_INTERRUPTED, .error = err};
+    emit(c, &ev);
+    c->dispatching--;
+    if (c->server != NULL && !c->user_closed) {
+        /* The server's reference goes with its peer. */
+        c->user_closed = true;
+        server_unlink(c);
+        conn_unref(c);
+    }
+    conn_unref(c);
+}
+
+static void conn_fail(seam_conn *c, int err)
+{
+    seam__log(c->loop, SEAM_LOG_WARN, "protocol violation by the peer: %s (%s)",
+              seam_strerror(err), seam_errname(err));
+    conn_lost(c, err);
+}
+
+static void handshake_expired(seam__timer *t)
+{
+    seam_conn *c = (seam_conn *)((char *)t - offsetof(seam_conn, handshake_timer));
+    if (c->state == SEAM__CONN_HANDSHAKE) {
+        conn_lost(c, SEAM_EHANDSHAKE);
+    }
+}
+
+static void conn_on_released(void *owner)
+{
+    conn_unref(owner);
+}
+
+/* ---- the read path ---- */
+
+static int take_fds(seam_conn *c, size_t n, int *out)
+{
+    if (n > c->rfds_len) {
+        return SEAM_EFRAMEFDS;
+    }
+    memcpy(out, c->rfds, n * sizeof(int));
+    c->rfds_len -= n;
+    memmove(c->rfds, c->rfds + n, c->rfds_len * sizeof(int));
+    return 0;
+}
+
+static void close_fds(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}
+
+static void read_input(seam_conn *c)
+{
+    for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
+        bool truncated = false;
+        size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
+        ssize_t n = seam__unix_recv(c->fd, c->rbuf, READ_BUF_SIZE, c->rfds, cap, &c->rfds_len,
+                                    &truncated);
+        if (n == SEAM_EAGAIN) {
+            return;
+        }
+        if (n == 0) {
+            conn_lost(c, SEAM_ECONNRESET);
+            return;
+        }
+        if (n < 0) {
+            conn_lost(c, n == -EPIPE || n == -ECONNRESET ? SEAM_ECONNRESET : (int)n);
+            return;
+        }
+        if (truncated) {
+            conn_fail(c, SEAM_EFRAMEFDS);
+            return;
+        }
+        c->stats.bytes_in += (uint64_t)n;
+        const uint8_t *data = c->rbuf;
+        size_t len = (size_t)n;
+        uint64_t gen = c->gen;
+        while (c->fd >= 0 && c->gen == gen) {
+            seam__frame f;
+            int r = seam__frame_parser_next(&c->parser, &data, &len, &f);
+            if (r == 0) {
+                break;
+            }
+            if (r < 0) {
+                conn_fail(c, r);
+                return;
+            }
+            int fds[MAX_FRAME_FDS];
+            r = take_fds(c, f.h.nfds, fds);
+            if (r < 0) {
+                conn_fail(c, r);
+                return;
+            }
+            handle_frame(c, &f, fds);
+        }
+        if ((size_t)n < READ_BUF_SIZE) {
+            return; /* the socket is most likely drained */
+        }
+    }
+}
+
+static void hold_frame(seam_conn *c, const seam__frame *f, const int *fds)
+{
+    seam__held *h = calloc(1, sizeof(*h));
+    uint8_t *payload = f->h.len > 0 ? malloc(f->h.len) : NULL;
+    if (h == NULL || (f->h.len > 0 && payload == NULL)) {
+        free(h);
+        free(payload);
+        close_fds(fds, f->h.nfds);
+        c->lost = SEAM_ENOMEM;
+        return;
+    }
+    h->h = f->h;
+    h->payload = payload;
+    if (f->h.len > 0) {
+        memcpy(payload, f->payload, f->h.len);
+    }
+    memcpy(h->fds, fds, f->h.nfds * sizeof(int));
+    *c->held_tail = h;
+    c->held_tail = &h->next;
+}
+
+static void hold_connected(seam_conn *c)
+{
+    seam__held *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        c->lost = SEAM_ENOMEM;
+        return;
+    }
+    h->connected = true;
+    *c->held_tail = h;
+    c->held_tail = &h->next;
+}
+
+static bool check_queued_sizes(seam_conn *c)
+{
+    size_t off = c->hello_end > c->out_off ? c->hello_end : c->out_off;
+    while (off + SEAM__FRAME_HEADER_SIZE <= c->out.len) {
+        seam__frame_header h;
+        seam__frame_header_read(c->out.data + off, &h);
+        if (h.len > c->peer.max_frame || h.nfds > c->peer.max_fds) {
+            return false;
+        }
+        off += SEAM__FRAME_HEADER_SIZE + h.len;
+    }
+    return true;
+}
+
+static void on_hello(seam_conn *c, const seam__frame *f)
+{
+    if (c->state != SEAM__CONN_HANDSHAKE) {
+        conn_fail(c, SEAM_EPROTO);
+        return;
+    }
+    int r = seam__hello_read(f->payload, f->h.len, &c->peer);
+    if (r < 0) {
+        conn_fail(c, SEAM_EHANDSHAKE);
+        return;
+    }
+    if (c->peer.max_fds > MAX_FRAME_FDS) {
+        c->peer.max_fds = MAX_FRAME_FDS;
+    }
+    if (!check_queued_sizes(c)) {
+        conn_fail(c, SEAM_EMSGSIZE);
+        return;
+    }
+    c->state = SEAM__CONN_OPEN;
+    seam__timer_stop(c->loop, &c->handshake_timer);
+    seam__log(c->loop, SEAM_LOG_INFO, "%s connected (pid %d, uid %u)",
+              c->server != NULL ? "peer" : "server", (int)c->creds.pid, (unsigned)c->creds.uid);
+    schedule_flush(c); /* what was queued before the handshake may go now */
+    if (c->sync_call != NULL || c->held_head != NULL) {
+        hold_connected(c);
+        return;
+    }
+    seam_event ev = {.type = SEAM_EVENT_CONNECTED};
+    emit(c, &ev);
+}
+
+static void on_goodbye(seam_conn *c, const seam__frame *f)
+{
+    c->goodbye_code = 0;
+    if (f->h.len == 0) {
+        return;
+    }
+    seam_decode_limits lim = {.max_depth = 8, .max_items = 64, .max_string = 4096};
+    seam_value *m = NULL;
+    if (seam__decode(f->payload, f->h.len, &lim, NULL, 0, &m) < 0) {
+        return;
+    }
+    int64_t code = 0;
+    if (seam_dict_get_int64(m, "code", &code) && code < 0 && code > INT32_MIN) {
+        c->goodbye_code = (int)code;
+    }
+    seam_value_unref(m);
+}
+
+static uint32_t raw_id_of(const seam__frame *f)
+{
+    const uint8_t *p = f->payload;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
+{
+    seam__call *k = call_find(c, f->h.id);
+    if (k == NULL) {
+        close_fds(fds, f->h.nfds);
+        return; /* it timed out or was cancelled: answers race with that */
+    }
+    seam_reply r = {.status = 0};
+    seam_value *v = NULL;
+    if (f->h.kind == SEAM__KIND_ERROR) {
+        seam_decode_limits lim = c->cfg.limits;
+        int d = seam__decode(f->payload, f->h.len, &lim, NULL, 0, &v);
+        int64_t code = 0;
+        const char *msg = NULL;
+        if (d < 0 || !seam_dict_get_int64(v, "code", &code) || code >= 0 || code < INT32_MIN ||
+            (msg = seam_dict_get_string(v, "message")) == NULL) {
+            seam_value_unref(v);
+            conn_fail(c, d < 0 ? d : SEAM_EPROTO);
+            return;
+        }
+        r.status = SEAM_EREMOTE;
+        r.remote_code = (int)code;
+        r.remote_message = msg;
+        r.value = seam_dict_get(v, "data");
+    } else if ((f->h.flags & SEAM__FLAG_RAW) != 0) {
+        r.raw = true;
+        r.raw_id = raw_id_of(f);
+        r.raw_bytes = f->payload + SEAM__FRAME_RAW_ID_SIZE;
+        r.raw_len = f->h.len - SEAM__FRAME_RAW_ID_SIZE;
+    } else {
+        int d = seam__decode(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds, &v);
+        if (d < 0) {
+            close_fds(fds, f->h.nfds);
+            conn_fail(c, d);
+            return;
+        }
+        r.value = v;
+    }
+    close_fds(fds, f->h.nfds);
+    call_remove(c, k);
+    if (k == c->sync_call) {
+        k->done = true;
+        k->status = r.status;
+        if (r.raw) {
+            k->result = seam_value_new_data(r.raw_bytes, r.raw_len);
+        } else {
+            k->result = v != NULL ? seam_value_ref(v) : NULL;
+        }
+        seam_value_unref(v);
+        return;
+    }
+    run_reply(c, k, &r);
+    seam_value_unref(v);
+}
+
+static void on_request_or_message(seam_conn *c, const seam__frame *f, const int *fds)
+{
+    seam_event ev = {.type = f->h.kind == SEAM__KIND_REQUEST ? SEAM_EVENT_REQUEST
+                                                               : SEAM_EVENT_MESSAGE};
+    if ((f->h.flags & SEAM__FLAG_RAW) != 0) {
+        ev.raw = true;
+        ev.raw_id = raw_id_of(f);
+        ev.raw_bytes = f->payload + SEAM__FRAME_RAW_ID_SIZE;
+        ev.raw_len = f->h.len - SEAM__FRAME_RAW_ID_SIZE;
+        ev.fds = fds;
+        ev.nfds = f->h.nfds;
+    } else {
+        int d = seam__decode(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds, &ev.value);
+        close_fds(fds, f->h.nfds);
+        if (d < 0) {
+            conn_fail(c, d);
+            return;
+        }
+    }
+    seam_request *req = NULL;
+    if (ev.type == SEAM_EVENT_REQUEST) {
+        req = calloc(1, sizeof(*req));
+        if (req == NULL) {
+            seam_value_unref(ev.value);
+            if (ev.raw) {
+                close_fds(fds, f->h.nfds);
+            }
+            queue_error(c, f->h.id, SEAM_ENOMEM, "out of memory", NULL);
+            return;
+        }
+        req->conn = c;
+        req->gen = c->gen;
+        req->id = f->h.id;
+        ev.request = req;
+    }
+    emit(c, &ev);
+    if (ev.raw) {
+        close_fds(fds, f->h.nfds);
+    }
+    seam_value_unref(ev.value);
+    if (req != NULL && !req->kept) {
+        if (!req->answered) {
+            seam_request_reply_error(req, SEAM_ENOTSUP, "request not handled", NULL);
+        }
+        free(req);
+    }
+}
+
+static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
+{
+    c->stats.messages_in++;
+    uint8_t kind = f->h.kind;
+    if (kind == SEAM__KIND_HELLO) {
+        on_hello(c, f);
+        return;
+    }
+    if (c->state != SEAM__CONN_OPEN) {
+        close_fds(fds, f->h.nfds);
+        conn_fail(c, SEAM_EHANDSHAKE);
+        return;
+    }
+    switch (kind) {
+    case SEAM__KIND_PING:
+        queue_empty_frame(c, SEAM__KIND_PONG, f->h.id);
+        return;
+    case SEAM__KIND_GOODBYE:
+        on_goodbye(c, f);
+        return;
+    case SEAM__KIND_CANCEL:
+        return; /* handlers run to completion here; the answer is discarded */
+    default:
+        break;
+    }
+    if (c->sync_call != NULL) {
+        /* A sync wait takes its own answer and sets the rest aside. */
+        bool mine = (kind == SEAM__KIND_REPLY || kind == SEAM__KIND_ERROR || kind == SEAM__KIND_PONG) &&
+                    f->h.id == c->sync_call->id;
+        if (!mine) {
+            hold_frame(c, f, fds);
+            return;
+        }
+    }
+    switch (kind) {
+    case SEAM__KIND_PONG: {
+        seam__call *k = call_find(c, f->h.id);
+        if (k != NULL && k->ping) {
+            on_reply(c, f, fds);
+        }
+        return;
+    }
+    case SEAM__KIND_REPLY:
+    case SEAM__KIND_ERROR:
+        on_reply(c, f, fds);
+        return;
+    default:
+        on_request_or_message(c, f, fds);
+        return;
+    }
+}
+
+static void deliver_held(seam_conn *c)
+{
+    uint64_t gen = c->gen;
+    while (c->held_head != NULL && c->sync_call == NULL && c->gen == gen &&
+           c->state == SEAM__CONN_OPEN && !c->user_closed) {
+        seam__held *h = c->held_head;
+        c->held_head = h->next;
+        if (c->held_head == NULL) {
+            c->held_tail = &c->held_head;
+        }
+        if (h->connected) {
+            seam_event ev = {.type = SEAM_EVENT_CONNECTED};
+            emit(c, &ev);
+        } else {
+            seam__frame f = {h->h, h->payload};
+            h->h.nfds = 0; /* handed over */
+            handle_frame(c, &f, h->fds);
+        }
+        held_free(h);
+    }
+}
+
+static void conn_on_ready(void *owner, unsigned events)
+{
+    seam_conn *c = owner;
+    conn_ref(c);
+    c->dispatching++;
+    if ((events & SEAM_WRITE) != 0) {
+        flush(c);
+    }
+    if ((events & SEAM_READ) != 0 && c->fd >= 0) {
+        if (c->held_head != NULL) {
+            deliver_held(c); /* keep arrival order */
+        }
+        read_input(c);
+    }
+    c->dispatching--;
+    conn_unref(c);
+}
+
+static void conn_kick_fired(seam__timer *t)
+{
+    seam_conn *c = (seam_conn *)((char *)t - offsetof(seam_conn, kick));
+    conn_ref(c);
+    c->dispatching++;
+    while (c->done_head != NULL) {
+        seam__call *k = c->done_head;
+        c->done_head = k->next_done;
+        if (c->done_head == NULL) {
+            c->done_tail = &c->done_head;
+        }
+        seam_reply r = {.status = k->status};
+        run_reply(c, k, &r);
+    }
+    if (c->lost != 0 && c->sync_call == NULL) {
+        int err = c->lost;
+        c->lost = 0;
+        conn_lost(c, err);
+    }
+    deliver_held(c);
+    if (c->writable_due && !c->user_closed) {
+        c->writable_due = false;
+        seam_event ev = {.type = SEAM_EVENT_WRITABLE};
+        emit(c, &ev);
+    }
+    c->dispatching--;
+    bool more = c->done_head != NULL || (c->held_head != NULL && c->state == SEAM__CONN_OPEN);
+    if (more && !c->user_closed) {
+        seam__timer_start(c->loop, &c->kick, 0);
+    } else if (c->kick_ref && !seam__timer_armed(&c->kick)) {
+        c->kick_ref = false;
+        conn_unref(c);
+    }
+    conn_unref(c);
+}
+
+/* ---- public: sending ---- */
+
+/* Makes sure a client has a live socket, reconnecting one that lost it. */
+static int ready_to_send(seam_conn *c)
+{
+    if (c->user_closed || c->state == SEAM__CONN_CLOSED) {
+        return SEAM_ECLOSED;
+    }
+    if (c->state == SEAM__CONN_DOWN) {
+        return client_connect(c);
+    }
+    return 0;
+}
+
+int seam_conn_send(seam_conn *conn, const seam_value *msg)
+{
+    if (conn == NULL || msg == NULL) {
+        return SEAM_EINVAL;
+    }
+    seam__loop_enter(conn->loop);
+    int r = ready_to_send(conn);
+    if (r == 0) {
+        r = queue_value(conn, SEAM__KIND_MESSAGE, 0, msg, true);
+    }
+    seam__loop_leave(conn->loop);
+    return r;
+}
+
+int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len)
+{
+    if (conn == NULL || (bytes == NULL && len > 0)) {
+        return SEAM_EINVAL;
+    }
+    seam__loop_enter(conn->loop);
+    int r = ready_to_send(conn);
+    if (r == 0) {
+        r = queue_raw(conn, SEAM__KIND_MESSAGE, 0, id, bytes, len, true);
+    }
+    seam__loop_leave(conn->loop);
+    return r;
+}
+
+static seam__call *call_new(seam_conn *c, seam_reply_fn cb, void *userdata)
+{
+    seam__call *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        return NULL;
+    }
+    k->conn = c;
+    k->id = c->next_id++;
+    if (c->next_id == 0) {
+        c->next_id = 1;
+    }
+    k->cb = cb;
+    k->userdata = userdata;
+    seam__timer_init(&k->timer, call_expired);
+    return k;
+}
+
+/* Registers k (its request already queued) and arms its timeout. */
+static int call_register(seam_conn *c, seam__call *k, int timeout_ms)
+{
+    int r = call_insert(c, k);
+    if (r < 0) {
+        return r;
+    }
+    if (timeout_ms > 0) {
+        seam__timer_start(c->loop, &k->timer, (uint64_t)timeout_ms);
+    }
+    c->stats.calls_in_flight = c->calls_len;
+    return 0;
+}
+
+static void call_expired(seam__timer *t)
+{
+    seam__call *k = (seam__call *)((char *)t - offsetof(seam__call, timer));
+    seam_conn *c = k->conn;
+    conn_ref(c);
+    c->dispatching++;
+    call_remove(c, k);
+    c->stats.calls_in_flight = c->calls_len;
+    if (c->state == SEAM__CONN_OPEN && !k->ping) {
+        queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
+    }
+    seam_reply r = {.status = SEAM_ETIMEDOUT};
+    run_reply(c, k, &r);
+    c->dispatching--;
+    conn_unref(c);
+}
+
+static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, const void *bytes,
+                      size_t len, int timeout_ms, seam_reply_fn cb, void *userdata,
+                      uint64_t *call_id, bool ping)
+{
+    if (timeout_ms == 0 || timeout_ms < SEAM_NO_TIMEOUT) {
+        return SEAM_EINVAL;
+    }
+    seam__loop_enter(c->loop);
+    int r = ready_to_send(c);
+    seam__call *k = r == 0 ? call_new(c, cb, userdata) : NULL;
+    if (r == 0 && k == NULL) {
+        r = SEAM_ENOMEM;
+    }
+    if (r == 0) {
+        k->ping = ping;
+        if (ping) {
+            r = queue_empty_frame(c, SEAM__KIND_PING, k->id);
+        } else if (msg != NULL) {
+            r = queue_value(c, SEAM__KIND_REQUEST, k->id, msg, true);
+        } else {
+            r = queue_raw(c, SEAM__KIND_REQUEST, k->id, raw_id, bytes, len, true);
+        }
+    }
+    if (r == 0) {
+        r = call_register(c, k, timeout_ms);
+        if (r < 0) {
+            /* The request is queued; an answer to it will be ignored. */
+            free(k);
+        } else if (call_id != NULL) {
+            *call_id = k->id;
+        }
+    } else {
+        free(k);
+    }
+    seam__loop_leave(c->loop);
+    return r;
+}
+
+int seam_conn_call(seam_conn *conn, const seam_value *msg, int timeout_ms, seam_reply_fn cb,
+                   void *userdata, uint64_t *call_id)
+{
+    if (conn == NULL || msg == NULL || cb == NULL) {
+        return SEAM_EINVAL;
+    }
+    return call_start(conn, msg, 0, NULL, 0, timeout_ms, cb, userdata, call_id, false);
+}
+
+int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len, int timeout_ms,
+                       seam_reply_fn cb, void *userdata, uint64_t *call_id)
+{
+    if (conn == NULL || (bytes == NULL && len > 0) || cb == NULL) {
+        return SEAM_EINVAL;
+    }
+    return call_start(conn, NULL, id, bytes, len, timeout_ms, cb, userdata, call_id, false);
+}
+
+int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *userdata)
+{
+    if (conn == NULL || cb == NULL) {
+        return SEAM_EINVAL;
+    }
+    return call_start(conn, NULL, 0, NULL, 0, timeout_ms, cb, userdata, NULL, true);
+}
+
+int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
+{
+    if (conn == NULL) {
+        return SEAM_EINVAL;
+    }
+    seam__call *k = call_find(conn, call_id);
+    if (k == NULL || k == conn->sync_call) {
+        return SEAM_ENOTFOUND;
+    }
+    seam__loop_enter(conn->loop);
+    if (conn->state == SEAM__CONN_OPEN && !k->ping) {
+        queue_empty_frame(conn, SEAM__KIND_CANCEL, k->id);
+    }
+    call_end_later(conn, k, SEAM_ECANCELED);
+    conn->stats.calls_in_flight = conn->calls_len;
+    seam__loop_leave(conn->loop);
+    return 0;
+}
+
+/* ---- the sync call ---- */
+
+static int sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns)
+{
+    while (!k->done) {
+        if (c->fd < 0) {
+            return c->lost != 0 ? SEAM_ECONNRESET : SEAM_ECLOSED;
+        }
+        if (flush(c) < 0) {
+            /* keep reading: the reset shows up there */
+        }
+        int timeout = -1;
+        if (deadline_ns != 0) {
+            uint64_t now = seam__now_ns();
+            if (now >= deadline_ns) {
+                return SEAM_ETIMEDOUT;
+            }
+            timeout = (int)((deadline_ns - now + 999999u) / 1000000u);
+        }
+        size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
+        struct pollfd p = {c->fd, (short)(POLLIN | (c->out_off < limit ? POLLOUT : 0)), 0};
+        int n = poll(&p, 1, timeout);
+        if (n < 0 && errno != EINTR) {
+            return -errno;
+        }
+        if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            read_input(c);
+        }
+    }
+    return k->status;
+}
+
+int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, seam_value **reply)
+{
+    if (conn == NULL || msg == NULL || reply == NULL || timeout_ms == 0 ||
+        timeout_ms < SEAM_NO_TIMEOUT) {
+        return SEAM_EINVAL;
+    }
+    *reply = NULL;
+    seam_conn *c = conn;
+    if (c->dispatching > 0 || c->sync_call != NULL) {
+        /* Its own callbacks are running: the read path is in use. */
+        return SEAM_EBUSY;
+    }
+    seam__loop_enter(c->loop);
+    conn_ref(c);
+    int r = ready_to_send(c);
+    seam__call *k = r == 0 ? call_new(c, NULL, NULL) : NULL;
+    if (r == 0 && k == NULL) {
+        r = SEAM_ENOMEM;
+    }
+    if (r == 0) {
+        r = queue_value(c, SEAM__KIND_REQUEST, k->id, msg, true);
+    }
+    if (r == 0) {
+        r = call_insert(c, k);
+    }
+    if (r < 0) {
+        free(k);
+        conn_unref(c);
+        seam__loop_leave(c->loop);
+        return r;
+    }
+    c->sync_call = k;
+    uint64_t deadline = timeout_ms > 0 ? seam__now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    r = sync_wait(c, k, deadline);
+    c->sync_call = NULL;
+    if (!k->done) {
+        call_remove(c, k);
+        if (c->state == SEAM__CONN_OPEN) {
+            queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
+        }
+    }
+    if (r == 0 || r == SEAM_EREMOTE) {
+        *reply = k->result;
+    } else {
+        seam_value_unref(k->result);
+    }
+    free(k);
+    c->stats.calls_in_flight = c->calls_len;
+    if (c->held_head != NULL || c->lost != 0) {
+        kick(c);
+    }
+    conn_unref(c);
+    seam__loop_leave(c->loop);
+    return r;
+}
+
+/* ---- public: closing and inspecting ---- */
+
+static void conn_close(seam_conn *c)
+{
+    if (c->user_closed) {
+        return;
+    }
+    c->user_closed = true;
+    if (c->state == SEAM__CONN_OPEN && c->fd >= 0) {
+        seam_value *bye = seam_value_new_dict();
+        if (bye != NULL && seam_dict_set_string(bye, "reason", "closed") == 0) {
+            queue_value(c, SEAM__KIND_GOODBYE, 0, bye, false);
+        }
+        seam_value_unref(bye);
+        flush(c);
+    }
+    drop_transport(c);
+    c->state = SEAM__CONN_CLOSED;
+    while (c->calls_len > 0) {
+        seam__call *k = NULL;
+        for (size_t i = 0; i < c->calls_cap && k == NULL; i++) {
+            k = c->calls[i];
+        }
+        call_end_later(c, k, SEAM_ECANCELED);
+    }
+    c->stats.calls_in_flight = 0;
+    server_unlink(c);
+    conn_unref(c); /* the user's (or the server's) reference */
+}
+
+void seam_conn_close(seam_conn *conn)
+{
+    if (conn == NULL) {
+        return;
+    }
+    seam_loop *loop = conn->loop;
+    seam__loop_enter(loop);
+    conn_close(conn);
+    seam__loop_leave(loop);
+}
+
+/* Loop teardown: close what is left and run the call completions now. */
+void seam__conn_close_all(seam_loop *loop)
+{
+    for (seam_conn *c = loop->conns; c != NULL;) {
+        conn_ref(c);
+        conn_close(c);
+        if (seam__timer_armed(&c->kick)) {
+            seam__timer_stop(loop, &c->kick);
+            conn_kick_fired(&c->kick);
+        }
+        seam_conn *next = c->next;
+        conn_unref(c);
+        c = next;
+    }
+}
+
+int seam_conn_creds(const seam_conn *conn, seam_creds *out)
+{
+    if (conn == NULL || out == NULL) {
+        return SEAM_EINVAL;
+    }
+    if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
+        return SEAM_ECLOSED;
+    }
+    *out = conn->creds;
+    return 0;
+}
+
+void seam_conn_get_stats(const seam_conn *conn, seam_conn_stats *out)
+{
+    if (conn != NULL && out != NULL) {
+        *out = conn->stats;
+    }
+}
+
+void seam_conn_set_data(seam_conn *conn, void *data)
+{
+    if (conn != NULL) {
+        conn->data = data;
+    }
+}
+
+void *seam_conn_data(const seam_conn *conn)
+{
+    return conn != NULL ? conn->data : NULL;
+}
+
+seam_server *seam_conn_server(const seam_conn *conn)
+{
+    return conn != NULL ? conn->server : NULL;
+}
+
+/* ---- requests ---- */
+
+static int request_answerable(seam_request *req)
+{
+    if (req->answered) {
+        return SEAM_EINVAL;
+    }
+    req->answered = true;
+    seam_conn *c = req->conn;
+    if (c == NULL || c->gen != req->gen || c->state != SEAM__CONN_OPEN || c->user_closed) {
+        return SEAM_ECLOSED;
+    }
+    return 0;
+}
+
+static void request_done(seam_request *req)
+{
+    if (req->kept) {
+        if (req->prev != NULL) {
+            *req->prev = req->next;
+            if (req->next != NULL) {
+                req->next->prev = req->prev;
+            }
+        }
+        free(req);
+    }
+}
+
+int seam_request_reply(seam_request *req, const seam_value *reply)
+{
+    if (req == NULL || reply == NULL) {
+        return SEAM_EINVAL;
+    }
+    int r = request_answerable(req);
+    if (r == 0) {
+        seam__loop_enter(req->conn->loop);
+        r = queue_value(req->conn, SEAM__KIND_REPLY, req->id, reply, false);
+        if (r < 0) {
+            /* The caller must still hear something. */
+            queue_error(req->conn, req->id, r, "reply could not be sent", NULL);
+        }
+        seam__loop_leave(req->conn->loop);
+    }
+    request_done(req);
+    return r;
+}
+
+int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes, size_t len)
+{
+    if (req == NULL || (bytes == NULL && len > 0)) {
+        return SEAM_EINVAL;
+    }
+    int r = request_answerable(req);
+    if (r == 0) {
+        seam__loop_enter(req->conn->loop);
+        r = queue_raw(req->conn, SEAM__KIND_REPLY, req->id, id, bytes, len, false);
+        if (r < 0) {
+            queue_error(req->conn, req->id, r, "reply could not be sent", NULL);
+        }
+        seam__loop_leave(req->conn->loop);
+    }
+    request_done(req);
+    return r;
+}
+
+int seam_request_reply_error(seam_request *req, int code, const char *message,
+                             const seam_value *data)
+{
+    if (req == NULL || code >= 0) {
+        return SEAM_EINVAL;
+    }
+    int r = request_answerable(req);
+    if (r == 0) {
+        seam__loop_enter(req->conn->loop);
+        r = queue_error(req->conn, req->id, code, message, data);
+        if (r < 0 && data != NULL) {
+            queue_error(req->conn, req->id, code, message, NULL);
+        }
+        seam__loop_leave(req->conn->loop);
+    }
+    request_done(req);
+    return r;
+}
+
+seam_request *seam_request_keep(seam_request *req)
+{
+    if (req == NULL || req->kept || req->answered) {
+        return req;
+    }
+    req->kept = true;
+    seam_conn *c = req->conn;
+    if (c != NULL) {
+        req->next = c->kept;
+        if (c->kept != NULL) {
+            c->kept->prev = &req->next;
+        }
+        c->kept = req;
+        req->prev = &c->kept;
+    }
+    return req;
+}
+
+void seam_request_drop(seam_request *req)
+{
+    if (req == NULL) {
+        return;
+    }
+    if (!req->answered) {
+        seam_request_reply_error(req, SEAM_ECANCELED, "request dropped", NULL);
+        return;
+    }
+    request_done(req);
+}
+
+seam_conn *seam_request_conn(const seam_request *req)
+{
+    if (req == NULL || req->conn == NULL || req->conn->gen != req->gen ||
+        req->conn->user_closed) {
+        return NULL;
+    }
+    return req->conn;
+}

@@ -1,0 +1,115 @@
+/* conn.h - the connection and server objects, shared by conn.c (one
+ * connection's state machine) and server.c (listening, accepting, fan-out). */
+#ifndef SEAM_CONN_H
+#define SEAM_CONN_H
+
+#include "hello.h"
+#include "names.h"
+#include "runtime.h"
+
+typedef enum seam__conn_state {
+    SEAM__CONN_HANDSHAKE, /* hello sent, waiting for the peer's */
+    SEAM__CONN_OPEN,
+    SEAM__CONN_DOWN,   /* a client lost its server; the next send reconnects */
+    SEAM__CONN_CLOSED, /* over for good */
+} seam__conn_state;
+
+typedef struct seam__call seam__call;
+typedef struct seam__held seam__held;
+
+/* Descriptors queued to go out with the frame starting at offset. */
+typedef struct seam__fdrec {
+    size_t offset;
+    size_t nfds;
+    int fds[SEAM__FRAME_MAX_FDS];
+} seam__fdrec;
+
+struct seam_request {
+    seam_conn *conn; /* NULL once the connection is gone */
+    uint64_t gen;    /* the connection's incarnation it came on */
+    uint64_t id;
+    bool answered;
+    bool kept;
+    struct seam_request *next; /* the connection's kept requests */
+    struct seam_request **prev;
+};
+
+struct seam_conn {
+    seam_loop *loop;
+    struct seam_server *server; /* NULL for a client */
+    unsigned refs;
+    seam__conn_state state;
+    bool user_closed;
+    bool want_writable; /* a send failed with SEAM_EAGAIN */
+    bool writable_due;  /* ... and the queue has drained since */
+    bool in_flush_list;
+    unsigned dispatching; /* callbacks for this connection are running */
+    uint64_t gen;         /* bumped on each (re)connect */
+    char *path;           /* client: the socket to (re)connect to */
+    seam_conn_config cfg;
+    void *data;
+
+    int fd;
+    seam_watch *watch;
+    seam_creds creds;
+    seam__frame_parser parser;
+    uint8_t *rbuf;
+    int *rfds; /* received descriptors no frame has claimed yet */
+    size_t rfds_len;
+
+    seam__buf out; /* frames waiting to be written, from out_off on */
+    size_t out_off;
+    size_t hello_end; /* before the handshake only bytes up to here go */
+    seam__fdrec **fdq;
+    size_t fdq_head;
+    size_t fdq_len;
+    size_t fdq_cap;
+
+    seam__hello peer;
+    int goodbye_code; /* from the peer's goodbye, 0 if none */
+    seam__timer handshake_timer;
+    seam__timer kick; /* deferred work: completions, held frames, writable */
+    bool kick_ref;    /* the kick holds a reference */
+    int lost;         /* failure seen where callbacks could not run */
+
+    uint64_t next_id;
+    seam__call **calls; /* open addressing by id */
+    size_t calls_cap;
+    size_t calls_len;
+    seam__call *done_head; /* ended calls whose callbacks are due */
+    seam__call **done_tail;
+    seam__held *held_head; /* frames a sync call set aside, in order */
+    seam__held **held_tail;
+    seam__call *sync_call; /* the call a sync wait is for */
+    struct seam_request *kept;
+
+    seam_conn_stats stats;
+
+    seam_conn *next; /* the loop's connections */
+    seam_conn **prev;
+    seam_conn *snext; /* the server's peers */
+    seam_conn **sprev;
+    seam_conn *flush_next;
+};
+
+struct seam_server {
+    seam_loop *loop;
+    seam_server_config cfg;
+    char *path;
+    int lock_fd;
+    seam_watch *watch;
+    bool closed;
+    unsigned refs;
+    size_t npeers; /* connections, handshake done or not */
+    seam_conn *peers;
+    seam_server *next;
+    seam_server **prev;
+};
+
+/* Makes a connection for an accepted socket (server.c). Takes fd. */
+int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds);
+/* Queues an already framed message (the same bytes for every peer). */
+int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
+void seam__conn_flush_all(seam_loop *loop);
+
+#endif /* SEAM_CONN_H */

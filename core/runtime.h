@@ -1,0 +1,115 @@
+/* runtime.h - the loop binding, watches and timers shared by connections
+ * and servers (loop.c), and the pieces connections and servers share. */
+#ifndef SEAM_RUNTIME_H
+#define SEAM_RUNTIME_H
+
+#include "frame.h"
+#include "seam/loop.h"
+
+#include <pthread.h>
+
+/* ---- timers: a min-heap per loop, driving the adapter's one timer ---- */
+
+typedef struct seam__timer seam__timer;
+typedef void (*seam__timer_fn)(seam__timer *t);
+
+struct seam__timer {
+    uint64_t due_ns;
+    size_t slot; /* position in the heap, SIZE_MAX when not armed */
+    uint64_t seq; /* arming order, so equal deadlines fire first-in first-out */
+    seam__timer_fn fn;
+};
+
+void seam__timer_init(seam__timer *t, seam__timer_fn fn);
+/* Arms (or re-arms) t to fire after ms milliseconds; 0 = next iteration. */
+void seam__timer_start(seam_loop *loop, seam__timer *t, uint64_t ms);
+void seam__timer_stop(seam_loop *loop, seam__timer *t);
+static inline bool seam__timer_armed(const seam__timer *t)
+{
+    return t->slot != SIZE_MAX;
+}
+
+uint64_t seam__now_ns(void);
+
+/* ---- watches ---- */
+
+typedef void (*seam__ready_fn)(void *owner, unsigned events);
+/* The watch is gone and its fd closed; the owner may now drop what the
+ * watch kept alive. */
+typedef void (*seam__released_fn)(void *owner);
+
+struct seam_watch {
+    seam_loop *loop;
+    int fd;
+    unsigned events;
+    bool stopping;
+    void *adapter_data;
+    seam__ready_fn ready;
+    seam__released_fn released;
+    void *owner;
+    struct seam_watch *next_all; /* every live watch of the loop */
+    struct seam_watch **prev_all;
+};
+
+/* Starts watching fd for owner. On failure fd is left open for the caller. */
+int seam__watch_start(seam_loop *loop, int fd, unsigned events, seam__ready_fn ready,
+                      seam__released_fn released, void *owner, seam_watch **out);
+void seam__watch_update(seam_watch *w, unsigned events);
+/* Stops the watch; fd is closed and released(owner) called once the adapter
+ * lets go, which may be before this returns (never re-entering a user
+ * callback: released hooks are internal). */
+void seam__watch_close(seam_watch *w);
+
+/* ---- the loop ---- */
+
+typedef struct seam__post {
+    void (*fn)(void *arg);
+    void *arg;
+    struct seam__post *next;
+} seam__post;
+
+struct seam_server;
+struct seam_conn;
+
+struct seam_loop {
+    const seam_loop_ops *ops;
+    void *ctx;
+    unsigned depth;      /* nested dispatch: callbacks are running */
+    bool freeing;        /* seam_loop_free was called */
+    bool detached;       /* ops->detach called */
+    seam__timer **heap;  /* armed timers by due time */
+    size_t heap_len;
+    size_t heap_cap;
+    uint64_t timer_seq;
+    int64_t armed_ms;    /* last value given to timer_set, -2 = unknown */
+    uint64_t armed_due;  /* due time that value stood for */
+    seam_watch *watches; /* every watch not yet released */
+    struct seam_server *servers;
+    struct seam_conn *conns; /* every connection not yet finished */
+    struct seam_conn *flush_head; /* connections with writes batched until the dispatch ends */
+    pthread_mutex_t post_lock;
+    seam__post *post_head;
+    seam__post **post_tail;
+    seam_log_fn log_fn;
+    void *log_data;
+    seam_log_level log_max;
+};
+
+/* Brackets code that may run user callbacks or free objects: the loop and
+ * what it owns stay allocated until the outermost leave. */
+void seam__loop_enter(seam_loop *loop);
+void seam__loop_leave(seam_loop *loop);
+
+/* Re-computes the adapter's timer after the heap changed (deferred to the
+ * outermost leave when inside a dispatch). */
+void seam__loop_sync_timer(seam_loop *loop);
+
+void seam__log(seam_loop *loop, seam_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Called by the loop while tearing down (conn.c and server.c). */
+void seam__server_close_all(seam_loop *loop);
+void seam__conn_close_all(seam_loop *loop);
+void seam__conn_flush_all(seam_loop *loop);
+
+#endif /* SEAM_RUNTIME_H */

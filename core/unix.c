@@ -1,0 +1,186 @@
+/* unix.c - non-blocking AF_UNIX stream sockets with SCM_RIGHTS and
+ * SO_PEERCRED. */
+#include "unix.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older kernels answer ENOPROTOOPT */
+#endif
+
+static int make_addr(const char *path, struct sockaddr_un *addr)
+{
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(addr->sun_path)) {
+        return SEAM_ERANGE;
+    }
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    memcpy(addr->sun_path, path, len + 1);
+    return 0;
+}
+
+int seam__unix_listen(const char *path, int *fd)
+{
+    struct sockaddr_un addr;
+    int r = make_addr(path, &addr);
+    if (r < 0) {
+        return r;
+    }
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        return -errno;
+    }
+    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0) {
+        r = -errno;
+        close(s);
+        return r == -EADDRINUSE ? SEAM_EADDRINUSE : r;
+    }
+    *fd = s;
+    return 0;
+}
+
+int seam__unix_connect(const char *path, int *fd)
+{
+    struct sockaddr_un addr;
+    int r = make_addr(path, &addr);
+    if (r < 0) {
+        return r;
+    }
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        return -errno;
+    }
+    do {
+        r = connect(s, (struct sockaddr *)&addr, sizeof(addr));
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        r = -errno;
+        close(s);
+        if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR) {
+            return SEAM_ENOTFOUND;
+        }
+        return r == -EWOULDBLOCK ? SEAM_EAGAIN : r;
+    }
+    *fd = s;
+    return 0;
+}
+
+int seam__unix_accept(int lfd, int *fd)
+{
+    for (;;) {
+        int s = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (s >= 0) {
+            *fd = s;
+            return 1;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return 0;
+        }
+        return -errno;
+    }
+}
+
+int seam__unix_creds(int fd, seam_creds *out)
+{
+    struct ucred uc;
+    socklen_t len = sizeof(uc);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
+        return -errno;
+    }
+    out->uid = uc.uid;
+    out->gid = uc.gid;
+    out->pid = uc.pid;
+    int pidfd = -1;
+    len = sizeof(pidfd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+        pidfd = -1;
+    }
+    out->pidfd = pidfd;
+    return 0;
+}
+
+ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
+{
+    struct iovec iov = {(void *)buf, len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 64)];
+    } control;
+    if (nfds > 0) {
+        if (nfds > 64) {
+            return SEAM_EINVAL;
+        }
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    for (;;) {
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+            return n;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return errno == EWOULDBLOCK ? SEAM_EAGAIN : -errno;
+    }
+}
+
+ssize_t seam__unix_recv(int fd, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                        bool *truncated)
+{
+    struct iovec iov = {buf, len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * SEAM__UNIX_MAX_RECV_FDS)];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    ssize_t n;
+    for (;;) {
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n >= 0) {
+            break;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return errno == EWOULDBLOCK ? SEAM_EAGAIN : -errno;
+    }
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+        *truncated = true;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(c);
+        for (size_t i = 0; i < count; i++) {
+            int got;
+            memcpy(&got, data + i * sizeof(int), sizeof(int));
+            if (*nfds < max_fds) {
+                fds[(*nfds)++] = got;
+            } else {
+                close(got);
+                *truncated = true;
+            }
+        }
+    }
+    return n;
+}

@@ -1,0 +1,33 @@
+/* unix.h - the Unix-domain stream socket transport: connect, listen, accept,
+ * non-blocking send and receive with descriptors, peer credentials. Knows
+ * nothing of frames. Every function returns a negative SEAM_E* or errno
+ * code on failure. */
+#ifndef SEAM_UNIX_H
+#define SEAM_UNIX_H
+
+#include "internal.h"
+
+#include <sys/types.h>
+
+/* Most descriptors one receive can carry (the kernel's SCM_MAX_FD). */
+#define SEAM__UNIX_MAX_RECV_FDS 253
+
+int seam__unix_listen(const char *path, int *fd);
+/* SEAM_ENOTFOUND when nobody listens at path, SEAM_EAGAIN when its backlog
+ * is full. */
+int seam__unix_connect(const char *path, int *fd);
+/* Returns 1 with *fd set, 0 when no connection is waiting. */
+int seam__unix_accept(int lfd, int *fd);
+int seam__unix_creds(int fd, seam_creds *out);
+/* Sends up to len bytes, with fds (if nfds > 0) attached to the first byte.
+ * Returns the bytes taken (never 0 for len > 0) or a negative code;
+ * SEAM_EAGAIN when the socket is full. Never raises SIGPIPE. */
+ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
+/* Receives up to len bytes; descriptors that arrive are appended to
+ * fds[*nfds..max_fds) (the rest are closed and *truncated set). Returns the
+ * bytes read, 0 at end of stream, or a negative code (SEAM_EAGAIN when
+ * nothing is there). */
+ssize_t seam__unix_recv(int fd, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                        bool *truncated);
+
+#endif /* SEAM_UNIX_H */
