@@ -12,12 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define READ_BUF_SIZE       (64u << 10)
-#define READS_PER_READY     16
-#define DEFAULT_MAX_QUEUE   (8u << 20)
-#define DEFAULT_HANDSHAKE   10000
-#define OUT_COMPACT_MIN     (64u << 10)
-#define MAX_FRAME_FDS       SEAM__FRAME_MAX_FDS
+#define READ_BUF_SIZE     (64u << 10)
+#define READS_PER_READY   16
+#define DEFAULT_MAX_QUEUE (8u << 20)
+#define DEFAULT_HANDSHAKE 10000
+#define OUT_COMPACT_MIN   (64u << 10)
+#define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
 
 struct seam__call {
     seam_conn *conn;
@@ -304,7 +304,8 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
     size_t before = start - c->out_off;
     int r = 0;
-    if (len > peer_max_frame(c) || (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
+    if (len > peer_max_frame(c) ||
+        (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
         r = SEAM_EMSGSIZE;
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
         c->want_writable = true;
@@ -818,8 +819,8 @@ static void conn_lost(seam_conn *c, int err)
 
 static void conn_fail(seam_conn *c, int err)
 {
-    seam__log(c->loop, SEAM_LOG_WARN, "protocol violation by the peer: %s (%s)",
-              seam_strerror(err), seam_errname(err));
+    seam__log(c->loop, SEAM_LOG_WARN, "protocol violation by the peer: %s (%s)", seam_strerror(err),
+              seam_errname(err));
     conn_lost(c, err);
 }
 
@@ -861,8 +862,8 @@ static void read_input(seam_conn *c)
     for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
         bool truncated = false;
         size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
-        ssize_t n = seam__unix_recv(c->fd, c->rbuf, READ_BUF_SIZE, c->rfds, cap, &c->rfds_len,
-                                    &truncated);
+        ssize_t n =
+            seam__unix_recv(c->fd, c->rbuf, READ_BUF_SIZE, c->rfds, cap, &c->rfds_len, &truncated);
         if (n == SEAM_EAGAIN) {
             return;
         }
@@ -959,7 +960,8 @@ static void on_hello(seam_conn *c, const seam__frame *f)
         conn_fail(c, SEAM_EPROTO);
         return;
     }
-    int r = seam__hello_read(f->payload, f->h.len, &c->peer);
+    int r = f->h.len <= SEAM__HELLO_MIN_FRAME ? seam__hello_read(f->payload, f->h.len, &c->peer)
+                                              : SEAM_EHANDSHAKE;
     if (r < 0) {
         conn_fail(c, SEAM_EHANDSHAKE);
         return;
@@ -1017,7 +1019,9 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
     }
     seam_reply r = {.status = 0};
     seam_value *v = NULL;
-    if (f->h.kind == SEAM__KIND_ERROR) {
+    if (f->h.kind == SEAM__KIND_PONG) {
+        /* nothing to decode */
+    } else if (f->h.kind == SEAM__KIND_ERROR) {
         seam_decode_limits lim = c->cfg.limits;
         int d = seam__decode(f->payload, f->h.len, &lim, NULL, 0, &v);
         int64_t code = 0;
@@ -1065,8 +1069,8 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
 
 static void on_request_or_message(seam_conn *c, const seam__frame *f, const int *fds)
 {
-    seam_event ev = {.type = f->h.kind == SEAM__KIND_REQUEST ? SEAM_EVENT_REQUEST
-                                                               : SEAM_EVENT_MESSAGE};
+    seam_event ev = {.type =
+                         f->h.kind == SEAM__KIND_REQUEST ? SEAM_EVENT_REQUEST : SEAM_EVENT_MESSAGE};
     if ((f->h.flags & SEAM__FLAG_RAW) != 0) {
         ev.raw = true;
         ev.raw_id = raw_id_of(f);
@@ -1138,8 +1142,9 @@ static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
     }
     if (c->sync_call != NULL) {
         /* A sync wait takes its own answer and sets the rest aside. */
-        bool mine = (kind == SEAM__KIND_REPLY || kind == SEAM__KIND_ERROR || kind == SEAM__KIND_PONG) &&
-                    f->h.id == c->sync_call->id;
+        bool mine =
+            (kind == SEAM__KIND_REPLY || kind == SEAM__KIND_ERROR || kind == SEAM__KIND_PONG) &&
+            f->h.id == c->sync_call->id;
         if (!mine) {
             hold_frame(c, f, fds);
             return;
@@ -1709,8 +1714,7 @@ void seam_request_drop(seam_request *req)
 
 seam_conn *seam_request_conn(const seam_request *req)
 {
-    if (req == NULL || req->conn == NULL || req->conn->gen != req->gen ||
-        req->conn->user_closed) {
+    if (req == NULL || req->conn == NULL || req->conn->gen != req->gen || req->conn->user_closed) {
         return NULL;
     }
     return req->conn;

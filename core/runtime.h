@@ -15,7 +15,7 @@ typedef void (*seam__timer_fn)(seam__timer *t);
 
 struct seam__timer {
     uint64_t due_ns;
-    size_t slot; /* position in the heap, SIZE_MAX when not armed */
+    size_t slot;  /* position in the heap, SIZE_MAX when not armed */
     uint64_t seq; /* arming order, so equal deadlines fire first-in first-out */
     seam__timer_fn fn;
 };
@@ -74,10 +74,10 @@ struct seam_conn;
 struct seam_loop {
     const seam_loop_ops *ops;
     void *ctx;
-    unsigned depth;      /* nested dispatch: callbacks are running */
-    bool freeing;        /* seam_loop_free was called */
-    bool detached;       /* ops->detach called */
-    seam__timer **heap;  /* armed timers by due time */
+    unsigned depth;     /* nested dispatch: callbacks are running */
+    bool freeing;       /* seam_loop_free was called */
+    bool detached;      /* ops->detach called */
+    seam__timer **heap; /* armed timers by due time */
     size_t heap_len;
     size_t heap_cap;
     uint64_t timer_seq;
@@ -85,7 +85,7 @@ struct seam_loop {
     uint64_t armed_due;  /* due time that value stood for */
     seam_watch *watches; /* every watch not yet released */
     struct seam_server *servers;
-    struct seam_conn *conns; /* every connection not yet finished */
+    struct seam_conn *conns;      /* every connection not yet finished */
     struct seam_conn *flush_head; /* connections with writes batched until the dispatch ends */
     pthread_mutex_t post_lock;
     seam__post *post_head;

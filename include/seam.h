@@ -393,8 +393,8 @@ typedef struct seam_conn_config {
  * and a connection whose handshake completes in the loop (sends made before
  * then are queued), or SEAM_ENOTFOUND (nobody listens there), SEAM_EINVAL
  * (bad name), SEAM_EAGAIN (the server's backlog is full), a system error. */
-SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name,
-                                  const seam_conn_config *config, seam_conn **out);
+SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config *config,
+                                  seam_conn **out);
 
 /* Closes a connection: calls in flight complete with SEAM_ECANCELED (on the
  * loop, after this returns), queued messages are written if the socket takes

@@ -1,20 +1,31 @@
 /* seam.c - the seam command-line tool: talk to seam endpoints and inspect
  * the wire encoding of values. */
-#include <seam.h>
+#include "tool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int usage(FILE *to)
+int tool_usage(FILE *to)
 {
-    fprintf(to, "usage: seam encode JSON     print the CBOR encoding of a value as hex\n"
+    fprintf(to, "usage: seam listen NAME [--echo] [--silent] [--count N]\n"
+                "                            serve NAME, print each message and request as JSON;\n"
+                "                            --echo answers a request with its own payload,\n"
+                "                            --silent never answers, --count exits after N\n"
+                "       seam send NAME JSON  send a one-way message\n"
+                "       seam call NAME JSON [--timeout MS]\n"
+                "                            call NAME and print the reply as JSON\n"
+                "       seam ping NAME [-c N]\n"
+                "                            measure round trips to NAME\n"
+                "       seam list            names in the runtime directory, alive or stale\n"
+                "       seam encode JSON     print the CBOR encoding of a value as hex\n"
                 "       seam decode HEX      print the value CBOR bytes encode, as JSON\n"
-                "       seam version         print the library and protocol versions\n");
+                "       seam version         print the library and protocol versions\n"
+                "JSON forms of bytes, dates, uuids and other types: docs/json.md\n");
     return to == stderr ? 2 : 0;
 }
 
-static int fail(const char *what, int err)
+int tool_fail(const char *what, int err)
 {
     fprintf(stderr, "seam: %s: %s (%s)\n", what, seam_strerror(err), seam_errname(err));
     return 1;
@@ -25,14 +36,14 @@ static int cmd_encode(const char *json)
     seam_value *v = NULL;
     int r = seam_value_from_json(json, &v);
     if (r < 0) {
-        return fail("cannot read the JSON value", r);
+        return tool_fail("cannot read the JSON value", r);
     }
     uint8_t *bytes = NULL;
     size_t len = 0;
     r = seam_value_encode(v, &bytes, &len);
     seam_value_unref(v);
     if (r < 0) {
-        return fail("cannot encode", r);
+        return tool_fail("cannot encode", r);
     }
     for (size_t i = 0; i < len; i++) {
         printf("%02x", bytes[i]);
@@ -62,7 +73,7 @@ static int cmd_decode(const char *hex)
     uint8_t *bytes = malloc(n / 2 + 1);
     size_t len = 0;
     if (bytes == NULL) {
-        return fail("decode", SEAM_ENOMEM);
+        return tool_fail("decode", SEAM_ENOMEM);
     }
     for (size_t i = 0; i < n;) {
         if (hex[i] == ' ' || hex[i] == ':') {
@@ -83,12 +94,12 @@ static int cmd_decode(const char *hex)
     int r = seam_value_decode(bytes, len, NULL, &v);
     free(bytes);
     if (r < 0) {
-        return fail("cannot decode", r);
+        return tool_fail("cannot decode", r);
     }
     char *json = seam_value_to_json(v, SEAM_JSON_PRETTY);
     seam_value_unref(v);
     if (json == NULL) {
-        return fail("cannot render", SEAM_ENOMEM);
+        return tool_fail("cannot render", SEAM_ENOMEM);
     }
     printf("%s\n", json);
     free(json);
@@ -98,9 +109,22 @@ static int cmd_decode(const char *hex)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        return usage(stderr);
+        return tool_usage(stderr);
     }
     const char *cmd = argv[1];
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } net[] = {{"listen", tool_listen},
+               {"send", tool_send},
+               {"call", tool_call},
+               {"ping", tool_ping},
+               {"list", tool_list}};
+    for (size_t i = 0; i < sizeof(net) / sizeof(net[0]); i++) {
+        if (strcmp(cmd, net[i].name) == 0) {
+            return net[i].run(argc - 2, argv + 2);
+        }
+    }
     if (strcmp(cmd, "encode") == 0 && argc == 3) {
         return cmd_encode(argv[2]);
     }
@@ -112,7 +136,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        return usage(stdout);
+        return tool_usage(stdout);
     }
-    return usage(stderr);
+    return tool_usage(stderr);
 }

@@ -1,0 +1,330 @@
+/* net.c - the tool's commands that talk to endpoints: listen, send, call,
+ * ping, list. Each runs its own poll() loop through the poll adapter. */
+#include "tool.h"
+
+#include <seam/poll.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void print_value(const char *what, const seam_conn *c, const seam_event *ev)
+{
+    seam_creds cr = {0};
+    seam_conn_creds(c, &cr);
+    if (ev->raw) {
+        printf("%s pid=%d raw id=%u bytes=%zu\n", what, (int)cr.pid, ev->raw_id, ev->raw_len);
+    } else {
+        char *json = seam_value_to_json(ev->value, 0);
+        printf("%s pid=%d %s\n", what, (int)cr.pid, json != NULL ? json : "?");
+        free(json);
+    }
+    fflush(stdout);
+}
+
+typedef struct listen_state {
+    bool echo;
+    bool silent;
+    long count; /* exit after this many messages and requests; 0 = never */
+    long seen;
+    seam_request **kept;
+    size_t nkept;
+} listen_state;
+
+static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
+{
+    listen_state *st = userdata;
+    switch (ev->type) {
+    case SEAM_EVENT_MESSAGE:
+        print_value("message", c, ev);
+        st->seen++;
+        break;
+    case SEAM_EVENT_REQUEST:
+        print_value("request", c, ev);
+        st->seen++;
+        if (st->silent) {
+            seam_request **k = realloc(st->kept, (st->nkept + 1) * sizeof(*k));
+            if (k != NULL) {
+                st->kept = k;
+                k[st->nkept++] = seam_request_keep(ev->request);
+            }
+        } else if (st->echo && ev->raw) {
+            seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
+        } else if (st->echo) {
+            seam_request_reply(ev->request, ev->value);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int tool_listen(int argc, char **argv)
+{
+    listen_state st = {0};
+    const char *name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--echo") == 0) {
+            st.echo = true;
+        } else if (strcmp(argv[i], "--silent") == 0) {
+            st.silent = true;
+        } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            st.count = strtol(argv[++i], NULL, 10);
+        } else if (name == NULL && argv[i][0] != '-') {
+            name = argv[i];
+        } else {
+            return tool_usage(stderr);
+        }
+    }
+    if (name == NULL) {
+        return tool_usage(stderr);
+    }
+    seam_loop *loop;
+    int r = seam_poll_new(0, &loop);
+    if (r < 0) {
+        return tool_fail("cannot make a loop", r);
+    }
+    seam_server_config cfg = {.conn = {.on_event = on_listen_event, .userdata = &st}};
+    seam_server *server;
+    r = seam_server_listen(loop, name, &cfg, &server);
+    if (r < 0) {
+        seam_loop_free(loop);
+        return tool_fail(name, r);
+    }
+    catch_signals();
+    printf("listening on %s (%s)\n", name, seam_server_path(server));
+    fflush(stdout);
+    while (!stop_requested && (st.count == 0 || st.seen < st.count)) {
+        r = seam_poll_run_once(loop, 200);
+        if (r < 0) {
+            break;
+        }
+    }
+    for (size_t i = 0; i < st.nkept; i++) {
+        seam_request_drop(st.kept[i]);
+    }
+    free(st.kept);
+    seam_server_close(server);
+    seam_loop_free(loop);
+    return r < 0 ? tool_fail("loop", r) : 0;
+}
+
+/* Connects and waits for the handshake, so errors show up here. */
+static int connect_to(const char *name, seam_loop **loop, seam_conn **conn)
+{
+    int r = seam_poll_new(0, loop);
+    if (r < 0) {
+        return r;
+    }
+    r = seam_conn_connect(*loop, name, NULL, conn);
+    if (r < 0) {
+        seam_loop_free(*loop);
+    }
+    return r;
+}
+
+typedef struct ping_state {
+    bool done;
+    int status;
+} ping_state;
+
+static void on_pong(seam_conn *c, const seam_reply *reply, void *userdata)
+{
+    (void)c;
+    ping_state *st = userdata;
+    st->done = true;
+    st->status = reply->status;
+}
+
+static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms);
+
+int tool_send(int argc, char **argv)
+{
+    if (argc != 2) {
+        return tool_usage(stderr);
+    }
+    seam_value *v = NULL;
+    int r = seam_value_from_json(argv[1], &v);
+    if (r < 0) {
+        return tool_fail("cannot read the JSON value", r);
+    }
+    seam_loop *loop;
+    seam_conn *conn;
+    r = connect_to(argv[0], &loop, &conn);
+    if (r < 0) {
+        seam_value_unref(v);
+        return tool_fail(argv[0], r);
+    }
+    r = seam_conn_send(conn, v);
+    seam_value_unref(v);
+    /* A pong proves the message arrived: frames are handled in order. */
+    if (r == 0) {
+        r = ping_wait(loop, conn, 5000);
+    }
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    return r < 0 ? tool_fail("send", r) : 0;
+}
+
+static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms)
+{
+    ping_state st = {0};
+    int r = seam_conn_ping(conn, timeout_ms, on_pong, &st);
+    while (r == 0 && !st.done) {
+        r = seam_poll_run_once(loop, -1);
+        r = r > 0 ? 0 : r;
+    }
+    return r < 0 ? r : st.status;
+}
+
+int tool_call(int argc, char **argv)
+{
+    int timeout = 5000;
+    const char *args[2];
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            timeout = (int)strtol(argv[++i], NULL, 10);
+        } else if (nargs < 2) {
+            args[nargs++] = argv[i];
+        } else {
+            return tool_usage(stderr);
+        }
+    }
+    if (nargs != 2 || timeout <= 0) {
+        return tool_usage(stderr);
+    }
+    seam_value *v = NULL;
+    int r = seam_value_from_json(args[1], &v);
+    if (r < 0) {
+        return tool_fail("cannot read the JSON value", r);
+    }
+    seam_loop *loop;
+    seam_conn *conn;
+    r = connect_to(args[0], &loop, &conn);
+    if (r < 0) {
+        seam_value_unref(v);
+        return tool_fail(args[0], r);
+    }
+    seam_value *reply = NULL;
+    r = seam_conn_call_sync(conn, v, timeout, &reply);
+    seam_value_unref(v);
+    if (r == 0 || r == SEAM_EREMOTE) {
+        char *json = seam_value_to_json(reply, SEAM_JSON_PRETTY);
+        fprintf(r == 0 ? stdout : stderr, "%s%s\n",
+                r == 0 ? "" : "seam: remote error: ", json != NULL ? json : "?");
+        free(json);
+    }
+    seam_value_unref(reply);
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    if (r == SEAM_EREMOTE) {
+        return 1;
+    }
+    return r < 0 ? tool_fail("call", r) : 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int tool_ping(int argc, char **argv)
+{
+    long count = 4;
+    const char *name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            count = strtol(argv[++i], NULL, 10);
+        } else if (name == NULL) {
+            name = argv[i];
+        } else {
+            return tool_usage(stderr);
+        }
+    }
+    if (name == NULL || count <= 0) {
+        return tool_usage(stderr);
+    }
+    seam_loop *loop;
+    seam_conn *conn;
+    int r = connect_to(name, &loop, &conn);
+    if (r < 0) {
+        return tool_fail(name, r);
+    }
+    catch_signals();
+    double sum = 0;
+    double min = 1e300;
+    double max = 0;
+    long got = 0;
+    for (long i = 0; i < count && !stop_requested; i++) {
+        double t0 = now_ms();
+        r = ping_wait(loop, conn, 5000);
+        if (r < 0) {
+            break;
+        }
+        double ms = now_ms() - t0;
+        printf("pong from %s: seq=%ld time=%.3f ms\n", name, i, ms);
+        fflush(stdout);
+        sum += ms;
+        min = ms < min ? ms : min;
+        max = ms > max ? ms : max;
+        got++;
+    }
+    if (got > 0) {
+        printf("%ld pings, min/avg/max = %.3f/%.3f/%.3f ms\n", got, min, sum / (double)got, max);
+    }
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    return r < 0 ? tool_fail("ping", r) : 0;
+}
+
+int tool_list(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0) {
+        return tool_usage(stderr);
+    }
+    char dir[256];
+    int r = seam_runtime_dir(dir, sizeof(dir));
+    if (r < 0) {
+        return tool_fail("runtime directory", r);
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return tool_fail(dir, SEAM_ENOTFOUND);
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") != 0) {
+            continue;
+        }
+        char name[256];
+        snprintf(name, sizeof(name), "%.*s", (int)(n - 5), e->d_name);
+        int owned = seam_name_owned(name);
+        printf("%-40s %s\n", name, owned == 1 ? "alive" : owned == 0 ? "stale" : "unknown");
+    }
+    closedir(d);
+    return 0;
+}
