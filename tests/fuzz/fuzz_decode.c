@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     seam_value *again = NULL;
-    if (seam__decode(b.data, b.len, &lim, out_fds, nfds, &again) < 0 || !seam_value_equal(v, again)) {
+    if (seam__decode(b.data, b.len, &lim, out_fds, nfds, &again) < 0 ||
+        !seam_value_equal(v, again)) {
         abort();
     }
     char *json = seam_value_to_json(v, 0);
