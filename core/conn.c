@@ -365,7 +365,7 @@ static int queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id, c
     if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE) {
         return SEAM_EMSGSIZE;
     }
-    size_t start;
+    size_t start = c->out.len;
     int r = frame_begin(c, &start);
     if (r == 0) {
         r = seam__buf_reserve(&c->out, SEAM__FRAME_RAW_ID_SIZE + len);
