@@ -1,0 +1,213 @@
+/* test_value.c - values: typed getters, containers, equality, copies, and
+ * their JSON form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+static void test_getters_refuse_other_types(void **state)
+{
+    (void)state;
+    seam_value *s = seam_value_new_string("x");
+    bool b = true;
+    int64_t i = 7;
+    double d = 1.5;
+    size_t len = 9;
+    assert_false(seam_value_get_bool(s, &b));
+    assert_false(seam_value_get_int64(s, &i));
+    assert_false(seam_value_get_double(s, &d));
+    assert_null(seam_value_get_data(s, &len));
+    assert_int_equal(seam_value_get_fd(s), -1);
+    assert_true(b);
+    assert_int_equal(i, 7);
+    assert_false(seam_value_get_bool(NULL, &b));
+    assert_string_equal(seam_value_get_string(s, &len), "x");
+    assert_int_equal(len, 1);
+    seam_value_unref(s);
+}
+
+static void test_integers_cross_accept_only_in_range(void **state)
+{
+    (void)state;
+    seam_value *big = seam_value_new_uint64(UINT64_MAX);
+    seam_value *neg = seam_value_new_int64(-1);
+    seam_value *five = seam_value_new_uint64(5);
+    int64_t i = 0;
+    uint64_t u = 0;
+    assert_false(seam_value_get_int64(big, &i));
+    assert_false(seam_value_get_uint64(neg, &u));
+    assert_true(seam_value_get_int64(five, &i));
+    assert_int_equal(i, 5);
+    seam_value *five_signed = seam_value_new_int64(5);
+    assert_true(seam_value_equal(five, five_signed));
+    seam_value_unref(five_signed);
+    seam_value_unref(big);
+    seam_value_unref(neg);
+    seam_value_unref(five);
+}
+
+static void test_strings_must_be_valid_utf8(void **state)
+{
+    (void)state;
+    assert_null(seam_value_new_string("\xc3\x28"));
+    assert_null(seam_value_new_string("\xed\xa0\x80")); /* surrogate */
+    assert_null(seam_value_new_date(1.0 / 0.0));
+    seam_value *v = seam_value_new_string_len("a\0b", 3);
+    size_t len = 0;
+    assert_non_null(seam_value_get_string(v, &len));
+    assert_int_equal(len, 3);
+    seam_value_unref(v);
+}
+
+static void test_dict_replaces_removes_and_keeps_order(void **state)
+{
+    (void)state;
+    seam_value *d = seam_value_new_dict();
+    char key[16];
+    for (int i = 0; i < 100; i++) { /* past 16 entries the hash index is used */
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(seam_dict_set_int64(d, key, i), 0);
+    }
+    assert_int_equal(seam_dict_set_int64(d, "k50", -50), 0);
+    assert_int_equal(seam_dict_count(d), 100);
+    int64_t got = 0;
+    assert_true(seam_dict_get_int64(d, "k50", &got));
+    assert_int_equal(got, -50);
+    assert_int_equal(seam_dict_remove(d, "k10"), 0);
+    assert_int_equal(seam_dict_remove(d, "k10"), SEAM_EINVAL);
+    assert_null(seam_dict_get(d, "k10"));
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_true(i == 10 || seam_dict_get(d, key) != NULL);
+    }
+    const char *first = NULL;
+    assert_non_null(seam_dict_entry(d, 0, &first));
+    assert_string_equal(first, "k0");
+    assert_int_not_equal(seam_dict_set_int64(d, "bad\xff", 1), 0);
+    seam_value_unref(d);
+}
+
+static void test_equal_ignores_dict_order_and_signed_zero(void **state)
+{
+    (void)state;
+    seam_value *a = seam_value_new_dict();
+    seam_value *b = seam_value_new_dict();
+    seam_dict_set_int64(a, "x", 1);
+    seam_dict_set_double(a, "y", 0.0);
+    seam_dict_set_double(b, "y", -0.0);
+    seam_dict_set_int64(b, "x", 1);
+    assert_true(seam_value_equal(a, b));
+    seam_dict_set_string(b, "z", "more");
+    assert_false(seam_value_equal(a, b));
+    seam_value *nan1 = seam_value_new_double(0.0 / 0.0);
+    assert_true(seam_value_equal(nan1, nan1));
+    seam_value_unref(nan1);
+    seam_value_unref(a);
+    seam_value_unref(b);
+}
+
+static void test_copy_is_deep(void **state)
+{
+    (void)state;
+    seam_value *a = seam_value_new_array();
+    seam_value *inner = seam_value_new_dict();
+    seam_dict_set_string(inner, "k", "v");
+    seam_array_append_take(a, inner);
+    seam_value *c = seam_value_copy(a);
+    assert_true(seam_value_equal(a, c));
+    seam_dict_set_string(seam_array_get(c, 0), "k", "changed");
+    assert_string_equal(seam_dict_get_string(seam_array_get(a, 0), "k"), "v");
+    assert_null(seam_array_get(a, 1));
+    seam_value_unref(a);
+    seam_value_unref(c);
+}
+
+static void test_fd_values_own_a_duplicate(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    seam_value *v = seam_value_new_fd(p[1]);
+    assert_non_null(v);
+    int held = seam_value_get_fd(v);
+    assert_true(held >= 0 && held != p[1]);
+    close(p[1]);
+    assert_int_equal(write(held, "z", 1), 1);
+    char c = 0;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    assert_int_equal(c, 'z');
+    seam_value_unref(v);
+    assert_int_equal(read(p[0], &c, 1), 0); /* every writer closed */
+    close(p[0]);
+    assert_null(seam_value_new_fd(-1));
+}
+
+static void test_json_round_trips_special_forms(void **state)
+{
+    (void)state;
+    const char *text = "{\"d\":{\"$data\":\"aGk=\"},\"t\":{\"$date\":1.5},"
+                       "\"u\":{\"$uuid\":\"00112233-4455-6677-8899-aabbccddeeff\"},"
+                       "\"big\":{\"$uint64\":\"18446744073709551615\"},"
+                       "\"inf\":{\"$double\":\"-inf\"},\"w\":{\"$dict\":{\"$data\":1}}}";
+    seam_value *v = NULL;
+    assert_int_equal(seam_value_from_json(text, &v), 0);
+    assert_int_equal(seam_value_type(seam_dict_get(v, "d")), SEAM_TYPE_DATA);
+    assert_int_equal(seam_value_type(seam_dict_get(v, "t")), SEAM_TYPE_DATE);
+    assert_int_equal(seam_value_type(seam_dict_get(v, "u")), SEAM_TYPE_UUID);
+    assert_int_equal(seam_value_type(seam_dict_get(v, "big")), SEAM_TYPE_UINT64);
+    assert_int_equal(seam_value_type(seam_dict_get(v, "w")), SEAM_TYPE_DICT);
+    char *out = seam_value_to_json(v, 0);
+    assert_string_equal(out, text);
+    free(out);
+    seam_value_unref(v);
+}
+
+static void test_json_refuses_what_it_cannot_represent(void **state)
+{
+    (void)state;
+    seam_value *v = NULL;
+    assert_int_equal(seam_value_from_json("{\"a\":", &v), SEAM_EJSON);
+    assert_int_equal(seam_value_from_json("{\"$fd\":0}", &v), SEAM_EFD);
+    assert_int_equal(seam_value_from_json("{\"$data\":\"a\"}", &v), SEAM_EJSON);
+    assert_int_equal(seam_value_from_json("{\"$uuid\":\"nope\"}", &v), SEAM_EJSON);
+    assert_int_equal(seam_value_from_json("{\"$double\":\"big\"}", &v), SEAM_EJSON);
+    assert_int_equal(seam_value_from_json("{\"a\":1,\"a\":2}", &v), SEAM_EJSON);
+    assert_null(v);
+}
+
+static void test_every_error_code_has_a_name_and_text(void **state)
+{
+    (void)state;
+    const int codes[] = {SEAM_EINVAL, SEAM_EAGAIN, SEAM_EBUSY, SEAM_ETRUNCATED, SEAM_EREMOTE};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        assert_string_not_equal(seam_errname(codes[i]), "SEAM_EUNKNOWN");
+        assert_string_not_equal(seam_strerror(codes[i]), "unknown error");
+    }
+    assert_string_equal(seam_errname(-2999999), "SEAM_EUNKNOWN");
+    assert_string_equal(seam_version(), "0.1.0");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_getters_refuse_other_types),
+        cmocka_unit_test(test_integers_cross_accept_only_in_range),
+        cmocka_unit_test(test_strings_must_be_valid_utf8),
+        cmocka_unit_test(test_dict_replaces_removes_and_keeps_order),
+        cmocka_unit_test(test_equal_ignores_dict_order_and_signed_zero),
+        cmocka_unit_test(test_copy_is_deep),
+        cmocka_unit_test(test_fd_values_own_a_duplicate),
+        cmocka_unit_test(test_json_round_trips_special_forms),
+        cmocka_unit_test(test_json_refuses_what_it_cannot_represent),
+        cmocka_unit_test(test_every_error_code_has_a_name_and_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
