@@ -773,6 +773,7 @@ static void fail_calls(seam_conn *c, int status)
             k = c->calls[i];
         }
         call_remove(c, k);
+        c->stats.calls_in_flight = c->calls_len;
         if (k == c->sync_call) {
             k->done = true;
             k->status = status;
@@ -1052,6 +1053,7 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
     }
     close_fds(fds, f->h.nfds);
     call_remove(c, k);
+    c->stats.calls_in_flight = c->calls_len;
     if (k == c->sync_call) {
         k->done = true;
         k->status = r.status;

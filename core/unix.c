@@ -119,6 +119,7 @@ ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, siz
         if (nfds > 64) {
             return SEAM_EINVAL;
         }
+        memset(&control, 0, sizeof(control));
         msg.msg_control = control.buf;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
         struct cmsghdr *c = CMSG_FIRSTHDR(&msg);

@@ -1,0 +1,381 @@
+/* support.c - children, runtime directories and loop driving for the
+ * runtime tests (support.h). Parent-side helpers assert with CMocka; code
+ * that runs in a child never does, since a failed assertion there would
+ * jump back into the parent's test runner (the loop-driving helpers are
+ * therefore assertion-free and serve children too). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+seam_loop *support_child_loop;
+
+long long support_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool support_under_valgrind(void)
+{
+    /* Valgrind preloads its own library into the program it runs. */
+    const char *preload = getenv("LD_PRELOAD");
+    return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
+double support_scale(void)
+{
+    const char *env = getenv("SEAM_TEST_SCALE");
+    if (env != NULL && env[0] != '\0') {
+        double s = strtod(env, NULL);
+        return s > 0 ? s : 1.0;
+    }
+    return support_under_valgrind() ? 0.05 : 1.0;
+}
+
+/* ---- the runtime directory ---- */
+
+void support_runtime_dir_create(char *dir, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (tmp == NULL || tmp[0] != '/') {
+        tmp = "/tmp";
+    }
+    int n = snprintf(dir, len, "%s/seam-test-XXXXXX", tmp);
+    assert_true(n > 0 && (size_t)n < len);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(setenv("SEAM_RUNTIME_DIR", dir, 1), 0);
+}
+
+void support_runtime_dir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path)) {
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+    unsetenv("SEAM_RUNTIME_DIR");
+}
+
+/* ---- children ---- */
+
+/* Closes every descriptor but stdio and keep. Descriptors at or above the
+ * soft limit belong to a tool running us (valgrind) and are left alone. */
+static void close_inherited(int keep)
+{
+    struct rlimit rl;
+    rlim_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        return;
+    }
+    int fds[4096];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < sizeof(fds) / sizeof(fds[0])) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != keep && fd != dirfd(d) && (rlim_t)fd < limit) {
+            fds[n++] = fd;
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}
+
+void support_fork(support_child *out, support_child_fn fn, void *arg)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(120);
+        }
+        /* The test runner's crash handlers would jump back into it. */
+        int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGABRT, SIGTERM};
+        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+            signal(sigs[i], SIG_DFL);
+        }
+        signal(SIGPIPE, SIG_IGN);
+        close_inherited(sv[1]);
+        _exit(fn(sv[1], arg));
+    }
+    close(sv[1]);
+    out->pid = pid;
+    out->chan = sv[0];
+}
+
+static int decode_status(int status)
+{
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    return 255;
+}
+
+static void child_forget(support_child *c)
+{
+    c->pid = 0;
+    if (c->chan >= 0) {
+        close(c->chan);
+        c->chan = -1;
+    }
+}
+
+bool support_child_exited(support_child *c, int *status)
+{
+    if (c->pid <= 0) {
+        return false;
+    }
+    int st;
+    pid_t r = waitpid(c->pid, &st, WNOHANG);
+    if (r != c->pid) {
+        return false;
+    }
+    *status = decode_status(st);
+    child_forget(c);
+    return true;
+}
+
+int support_child_wait(support_child *c, int timeout_ms)
+{
+    if (c->pid <= 0) {
+        return -1;
+    }
+    long long deadline = support_now_ms() + timeout_ms;
+    int status;
+    while (!support_child_exited(c, &status)) {
+        if (support_now_ms() >= deadline) {
+            support_child_kill(c);
+            return -1;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return status;
+}
+
+void support_child_kill(support_child *c)
+{
+    if (c->pid <= 0) {
+        return;
+    }
+    kill(c->pid, SIGKILL);
+    while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    child_forget(c);
+}
+
+bool support_read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+    long long deadline = support_now_ms() + timeout_ms;
+    size_t have = 0;
+    while (have < len) {
+        long long left = deadline - support_now_ms();
+        if (left <= 0) {
+            return false;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno != EINTR) {
+            return false;
+        }
+        if (n <= 0) {
+            continue;
+        }
+        ssize_t got = read(fd, (char *)buf + have, len - have);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (got <= 0) {
+            return false;
+        }
+        have += (size_t)got;
+    }
+    return true;
+}
+
+bool support_write_full(int fd, const void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)buf + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
+/* ---- servers in children ---- */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct server_args {
+    const char *name;
+    const seam_server_config *cfg;
+} server_args;
+
+static int server_main(int chan, void *arg)
+{
+    const server_args *a = arg;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigterm; /* no SA_RESTART: poll() returns at once */
+    sigaction(SIGTERM, &sa, NULL);
+    seam_loop *loop = NULL;
+    seam_server *server = NULL;
+    int r = seam_poll_new(0, &loop);
+    if (r == 0) {
+        r = seam_server_listen(loop, a->name, a->cfg, &server);
+    }
+    support_write_full(chan, &r, sizeof(r));
+    if (r < 0) {
+        return 1;
+    }
+    support_child_loop = loop;
+    while (!stop_requested) {
+        if (seam_poll_run_once(loop, 100) < 0) {
+            return 2;
+        }
+    }
+    seam_server_close(server);
+    seam_loop_free(loop);
+    return 0;
+}
+
+void support_spawn_server(support_child *out, const char *name, const seam_server_config *cfg)
+{
+    server_args a = {name, cfg};
+    support_fork(out, server_main, &a);
+    int r = -1;
+    assert_true(support_read_full(out->chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    assert_int_equal(r, 0);
+}
+
+int support_server_stop(support_child *c)
+{
+    if (c->pid <= 0) {
+        return -1;
+    }
+    kill(c->pid, SIGTERM);
+    return support_child_wait(c, SUPPORT_DEADLINE_MS);
+}
+
+/* ---- running the parent's loop ---- */
+
+bool support_run_until_freed(seam_loop *loop, support_pred pred, void *arg, const bool *freed,
+                             int timeout_ms)
+{
+    long long deadline = support_now_ms() + timeout_ms;
+    while (!(freed != NULL && *freed) && !pred(arg)) {
+        long long left = deadline - support_now_ms();
+        if (left <= 0) {
+            break;
+        }
+        if (seam_poll_run_once(loop, left > 100 ? 100 : (int)left) < 0) {
+            break;
+        }
+    }
+    return pred(arg);
+}
+
+bool support_run_until(seam_loop *loop, support_pred pred, void *arg, int timeout_ms)
+{
+    return support_run_until_freed(loop, pred, arg, NULL, timeout_ms);
+}
+
+typedef struct count_target {
+    const int *counter;
+    int target;
+} count_target;
+
+static bool count_reached(void *arg)
+{
+    const count_target *t = arg;
+    return *t->counter >= t->target;
+}
+
+bool support_run_until_count(seam_loop *loop, const int *counter, int target, int timeout_ms)
+{
+    count_target t = {counter, target};
+    return support_run_until(loop, count_reached, &t, timeout_ms);
+}
+
+typedef struct exit_wait {
+    support_child *child;
+    int status;
+    bool done;
+} exit_wait;
+
+static bool child_done(void *arg)
+{
+    exit_wait *w = arg;
+    if (!w->done) {
+        w->done = support_child_exited(w->child, &w->status);
+    }
+    return w->done;
+}
+
+int support_run_until_exit(seam_loop *loop, support_child *c, int timeout_ms)
+{
+    exit_wait w = {c, -1, false};
+    if (!support_run_until(loop, child_done, &w, timeout_ms)) {
+        support_child_kill(c);
+        return -1;
+    }
+    return w.status;
+}

@@ -1,0 +1,1805 @@
+/* test_runtime.c - the runtime across processes: servers and clients on
+ * poll loops in forked processes talk over real Unix sockets; raw peers
+ * speak docs/protocol.md by hand to misbehave on purpose. Each test runs in
+ * a private runtime directory. Deadlines only bound a test gone wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define NAME        "t.runtime"
+#define CALL_MS     SUPPORT_DEADLINE_MS
+#define REMOTE_CODE (-4242)
+#define NOBODY      65534
+
+/* ---- values ---- */
+
+static seam_value *op_msg(const char *op)
+{
+    seam_value *m = seam_value_new_dict();
+    if (m != NULL && op != NULL) {
+        seam_dict_set_string(m, "op", op);
+    }
+    return m;
+}
+
+/* A dictionary holding one value of every type that can travel as CBOR. */
+static seam_value *typed_dict(void)
+{
+    static const uint8_t uuid[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                                     0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+    static const uint8_t bytes[] = {0x00, 0x01, 0xfe, 0xff, 0x00};
+    seam_value *d = seam_value_new_dict();
+    seam_dict_set_take(d, "null", seam_value_new_null());
+    seam_dict_set_bool(d, "bool", true);
+    seam_dict_set_int64(d, "negative", -1234567890123LL);
+    seam_dict_set_take(d, "huge", seam_value_new_uint64(UINT64_MAX));
+    seam_dict_set_double(d, "double", -3.25);
+    seam_dict_set_string(d, "string", "h\xc3\xa9llo \xe2\x9c\x93");
+    seam_dict_set_data(d, "data", bytes, sizeof(bytes));
+    seam_dict_set_take(d, "date", seam_value_new_date(1e9 + 0.5));
+    seam_dict_set_take(d, "uuid", seam_value_new_uuid(uuid));
+    seam_value *a = seam_value_new_array();
+    seam_array_append_take(a, seam_value_new_int64(1));
+    seam_array_append_take(a, seam_value_new_string("two"));
+    seam_value *inner = seam_value_new_array();
+    seam_array_append_take(inner, seam_value_new_bool(false));
+    seam_array_append_take(a, inner);
+    seam_dict_set_take(d, "array", a);
+    seam_value *sub = seam_value_new_dict();
+    seam_dict_set_string(sub, "k", "v");
+    seam_dict_set_take(d, "dict", sub);
+    return d;
+}
+
+/* ---- the test server's behaviour (in a child, or in the parent) ----
+ * Requests: no "op" or "echo" -> the request itself; "error" -> an error
+ * with REMOTE_CODE and data; "ignore" -> no answer; "later" -> answered
+ * from a posted function; "hold" -> kept until a "release" message, the
+ * client told by a message {"held": n}; "stats" -> the counters below;
+ * "write_fd" -> writes "text" into the passed "fd"; "messages_first" ->
+ * "n" messages {"i": i} then the echo. Raw requests and messages come back
+ * raw with id + 1. Messages with op "echo" come back as messages. */
+
+typedef struct server_state {
+    int connected;
+    int invalid;
+    int last_invalid;
+    seam_request *held[64];
+    size_t nheld;
+} server_state;
+
+static server_state srv;
+
+static void reply_later(void *arg)
+{
+    seam_value *v = seam_value_new_dict();
+    seam_dict_set_bool(v, "later", true);
+    seam_request_reply(arg, v);
+    seam_value_unref(v);
+}
+
+static void serve_request(seam_conn *conn, const seam_event *ev)
+{
+    seam_request *req = ev->request;
+    if (ev->raw) {
+        seam_request_reply_raw(req, ev->raw_id + 1, ev->raw_bytes, ev->raw_len);
+        return;
+    }
+    const char *op = seam_dict_get_string(ev->value, "op");
+    if (op == NULL || strcmp(op, "echo") == 0) {
+        seam_request_reply(req, ev->value);
+    } else if (strcmp(op, "error") == 0) {
+        seam_value *data = seam_value_new_dict();
+        seam_dict_set_string(data, "field", "name");
+        seam_dict_set_int64(data, "limit", 7);
+        seam_request_reply_error(req, REMOTE_CODE, "refused on purpose", data);
+        seam_value_unref(data);
+    } else if (strcmp(op, "later") == 0) {
+        seam_loop_post(support_child_loop, reply_later, seam_request_keep(req));
+    } else if (strcmp(op, "hold") == 0 && srv.nheld < 64) {
+        srv.held[srv.nheld++] = seam_request_keep(req);
+        seam_value *m = seam_value_new_dict();
+        seam_dict_set_int64(m, "held", (int64_t)srv.nheld);
+        seam_conn_send(conn, m);
+        seam_value_unref(m);
+    } else if (strcmp(op, "stats") == 0) {
+        seam_value *m = seam_value_new_dict();
+        seam_dict_set_int64(m, "connected", srv.connected);
+        seam_dict_set_int64(m, "invalid", srv.invalid);
+        seam_dict_set_int64(m, "last_invalid", srv.last_invalid);
+        seam_request_reply(req, m);
+        seam_value_unref(m);
+    } else if (strcmp(op, "write_fd") == 0) {
+        int fd = seam_value_get_fd(seam_dict_get(ev->value, "fd"));
+        const char *text = seam_dict_get_string(ev->value, "text");
+        ssize_t n = fd >= 0 && text != NULL ? write(fd, text, strlen(text)) : -1;
+        seam_value *m = seam_value_new_dict();
+        seam_dict_set_int64(m, "written", n);
+        seam_request_reply(req, m);
+        seam_value_unref(m);
+    } else if (strcmp(op, "messages_first") == 0) {
+        int64_t n = 0;
+        seam_dict_get_int64(ev->value, "n", &n);
+        for (int64_t i = 0; i < n; i++) {
+            seam_value *m = seam_value_new_dict();
+            seam_dict_set_int64(m, "i", i);
+            seam_conn_send(conn, m);
+            seam_value_unref(m);
+        }
+        seam_request_reply(req, ev->value);
+    }
+    /* "ignore" and anything unknown: left unanswered and unkept. */
+}
+
+static void serve_message(seam_conn *conn, const seam_event *ev)
+{
+    if (ev->raw) {
+        seam_conn_send_raw(conn, ev->raw_id + 1, ev->raw_bytes, ev->raw_len);
+        return;
+    }
+    const char *op = seam_dict_get_string(ev->value, "op");
+    if (op != NULL && strcmp(op, "release") == 0) {
+        seam_value *m = seam_value_new_dict();
+        seam_dict_set_bool(m, "released", true);
+        for (size_t i = 0; i < srv.nheld; i++) {
+            seam_request_reply(srv.held[i], m);
+        }
+        srv.nheld = 0;
+        seam_value_unref(m);
+    } else if (op != NULL && strcmp(op, "echo") == 0) {
+        seam_conn_send(conn, ev->value);
+    }
+}
+
+static void server_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)userdata;
+    switch (ev->type) {
+    case SEAM_EVENT_CONNECTED:
+        srv.connected++;
+        break;
+    case SEAM_EVENT_INVALID:
+        srv.invalid++;
+        srv.last_invalid = ev->error;
+        break;
+    case SEAM_EVENT_MESSAGE:
+        serve_message(conn, ev);
+        break;
+    case SEAM_EVENT_REQUEST:
+        serve_request(conn, ev);
+        break;
+    default:
+        break;
+    }
+}
+
+static const seam_server_config echo_server = {.conn.on_event = server_event};
+
+/* ---- a server in the parent: what its peers did ---- */
+
+typedef struct parent_server {
+    seam_server *server;
+    seam_conn *peer; /* the last peer to connect, until it leaves */
+    int connected;
+    int invalid;
+    int messages;
+    int writable;
+    seam_value *last_message;
+    uint32_t accepted_uid;
+} parent_server;
+
+static parent_server psrv;
+
+static void parent_server_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)userdata;
+    switch (ev->type) {
+    case SEAM_EVENT_CONNECTED:
+        psrv.connected++;
+        psrv.peer = conn;
+        break;
+    case SEAM_EVENT_INVALID:
+        psrv.invalid++;
+        if (psrv.peer == conn) {
+            psrv.peer = NULL;
+        }
+        break;
+    case SEAM_EVENT_WRITABLE:
+        psrv.writable++;
+        break;
+    case SEAM_EVENT_MESSAGE:
+        psrv.messages++;
+        seam_value_unref(psrv.last_message);
+        psrv.last_message = ev->value != NULL ? seam_value_ref(ev->value) : NULL;
+        break;
+    case SEAM_EVENT_REQUEST: {
+        const char *op = seam_dict_get_string(ev->value, "op");
+        if (op != NULL && strcmp(op, "close_server") == 0) {
+            seam_server_close(seam_conn_server(conn));
+            psrv.server = NULL;
+        } else {
+            serve_request(conn, ev);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void parent_listen(seam_loop *loop, const seam_server_config *base)
+{
+    seam_server_config cfg = base != NULL ? *base : (seam_server_config){0};
+    cfg.conn.on_event = parent_server_event;
+    assert_int_equal(seam_server_listen(loop, NAME, &cfg, &psrv.server), 0);
+}
+
+/* ---- what a client saw ---- */
+
+static int event_clock; /* orders events and replies within a test */
+
+typedef struct client_log {
+    int connected;
+    int messages;
+    int interrupted;
+    int interrupted_error;
+    int interrupted_at;
+    int invalid;
+    int invalid_error;
+    int writable;
+    seam_value *last_message;
+    int64_t order[16]; /* "i" of each message, in arrival order */
+    bool raw;
+    uint32_t raw_id;
+    uint8_t raw_bytes[64];
+    size_t raw_len;
+    bool in_sync; /* a sync call is waiting */
+    int during_sync;
+    bool close_on_message;
+} client_log;
+
+static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    client_log *log = userdata;
+    if (log->in_sync) {
+        log->during_sync++;
+    }
+    switch (ev->type) {
+    case SEAM_EVENT_CONNECTED:
+        log->connected++;
+        break;
+    case SEAM_EVENT_MESSAGE:
+        if (ev->raw) {
+            log->raw = true;
+            log->raw_id = ev->raw_id;
+            log->raw_len = ev->raw_len < sizeof(log->raw_bytes) ? ev->raw_len : 0;
+            memcpy(log->raw_bytes, ev->raw_bytes, log->raw_len);
+        } else {
+            int64_t i = -1;
+            seam_dict_get_int64(ev->value, "i", &i);
+            if (log->messages < 16) {
+                log->order[log->messages] = i;
+            }
+            seam_value_unref(log->last_message);
+            log->last_message = seam_value_ref(ev->value);
+        }
+        log->messages++;
+        if (log->close_on_message) {
+            seam_conn_close(conn);
+        }
+        break;
+    case SEAM_EVENT_INTERRUPTED:
+        log->interrupted++;
+        log->interrupted_error = ev->error;
+        log->interrupted_at = ++event_clock;
+        break;
+    case SEAM_EVENT_INVALID:
+        log->invalid++;
+        log->invalid_error = ev->error;
+        break;
+    case SEAM_EVENT_WRITABLE:
+        log->writable++;
+        break;
+    default:
+        break;
+    }
+}
+
+typedef struct fixture fixture;
+
+typedef struct reply_log {
+    int count;
+    int status;
+    int at;
+    uint64_t call_id;
+    int remote_code;
+    char remote_message[64];
+    seam_value *value;
+    bool raw;
+    uint32_t raw_id;
+    uint8_t raw_bytes[64];
+    size_t raw_len;
+    /* What the callback does after recording. */
+    bool close_conn;
+    fixture *free_loop;
+} reply_log;
+
+struct fixture {
+    char dir[PATH_MAX];
+    seam_loop *loop;
+    bool loop_freed;
+    support_child server;
+    support_child children[8];
+    client_log log;
+};
+
+static void on_reply(seam_conn *conn, const seam_reply *r, void *userdata)
+{
+    reply_log *log = userdata;
+    log->count++;
+    log->at = ++event_clock;
+    log->status = r->status;
+    log->call_id = r->call_id;
+    log->remote_code = r->remote_code;
+    if (r->remote_message != NULL) {
+        snprintf(log->remote_message, sizeof(log->remote_message), "%s", r->remote_message);
+    }
+    seam_value_unref(log->value);
+    log->value = r->value != NULL ? seam_value_ref(r->value) : NULL;
+    log->raw = r->raw;
+    log->raw_id = r->raw_id;
+    log->raw_len = r->raw_len < sizeof(log->raw_bytes) ? r->raw_len : 0;
+    if (log->raw_len > 0) {
+        memcpy(log->raw_bytes, r->raw_bytes, log->raw_len);
+    }
+    if (log->close_conn) {
+        seam_conn_close(conn);
+    }
+    if (log->free_loop != NULL) {
+        seam_loop_free(log->free_loop->loop);
+        log->free_loop->loop_freed = true;
+    }
+}
+
+static void reply_log_clear(reply_log *log)
+{
+    seam_value_unref(log->value);
+    log->value = NULL;
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    support_runtime_dir_create(f->dir, sizeof(f->dir));
+    assert_int_equal(seam_poll_new(0, &f->loop), 0);
+    f->server.chan = -1;
+    for (size_t i = 0; i < 8; i++) {
+        f->children[i].chan = -1;
+    }
+    memset(&srv, 0, sizeof(srv));
+    memset(&psrv, 0, sizeof(psrv));
+    event_clock = 0;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    support_child_kill(&f->server);
+    for (size_t i = 0; i < 8; i++) {
+        support_child_kill(&f->children[i]);
+    }
+    if (psrv.server != NULL) {
+        seam_server_close(psrv.server);
+    }
+    if (!f->loop_freed) {
+        seam_loop_free(f->loop);
+    }
+    seam_value_unref(f->log.last_message);
+    seam_value_unref(psrv.last_message);
+    psrv.last_message = NULL;
+    support_runtime_dir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static seam_conn *connect_client(fixture *f)
+{
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &f->log};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    return conn;
+}
+
+/* Calls op on conn and runs the loop until the reply. */
+static void call_and_wait(fixture *f, seam_conn *conn, const char *op, reply_log *log)
+{
+    seam_value *m = op_msg(op);
+    int before = log->count;
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, log, NULL), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &log->count, before + 1, SUPPORT_DEADLINE_MS));
+}
+
+static void spawn_echo_server(fixture *f)
+{
+    support_spawn_server(&f->server, NAME, &echo_server);
+}
+
+/* ---- raw peers (docs/protocol.md by hand) ---- */
+
+/* The hello of the protocol's worked example: version 1, max_frame 16 MiB,
+ * max_fds 64. */
+static const uint8_t raw_hello[48] = {
+    0x20, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xa3, 0x64, 0x73, 0x65, 0x61, 0x6d, 0x01, 0x69, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x72, 0x61, 0x6d,
+    0x65, 0x1a, 0x01, 0x00, 0x00, 0x00, 0x67, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x64, 0x73, 0x18, 0x40};
+
+static void put_header(uint8_t out[16], uint32_t len, uint8_t kind, uint8_t flags, uint64_t id)
+{
+    memset(out, 0, 16);
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)(len >> (8 * i));
+    }
+    out[4] = kind;
+    out[5] = flags;
+    for (int i = 0; i < 8; i++) {
+        out[8 + i] = (uint8_t)(id >> (8 * i));
+    }
+}
+
+/* A blocking socket connected to NAME, or -1. */
+static int raw_connect(void)
+{
+    char path[PATH_MAX];
+    if (seam_name_path(NAME, path, sizeof(path)) < 0) {
+        return -1;
+    }
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Reads one frame: its header into hdr, the payload discarded. */
+static bool raw_read_frame(int fd, uint8_t hdr[16], int timeout_ms)
+{
+    if (!support_read_full(fd, hdr, 16, timeout_ms)) {
+        return false;
+    }
+    uint32_t len =
+        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    uint8_t buf[4096];
+    while (len > 0) {
+        size_t n = len < sizeof(buf) ? len : sizeof(buf);
+        if (!support_read_full(fd, buf, n, timeout_ms)) {
+            return false;
+        }
+        len -= (uint32_t)n;
+    }
+    return true;
+}
+
+/* Connects, says hello and reads the server's hello. */
+static int raw_handshake(void)
+{
+    int fd = raw_connect();
+    uint8_t hdr[16];
+    if (fd < 0) {
+        return -1;
+    }
+    if (!support_write_full(fd, raw_hello, sizeof(raw_hello)) ||
+        !raw_read_frame(fd, hdr, SUPPORT_DEADLINE_MS) || hdr[4] != 1) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads and discards until the server hangs up; false if it does not
+ * before timeout_ms. A reset counts as hanging up. */
+static bool raw_wait_closed(int fd, int timeout_ms)
+{
+    long long deadline = support_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - support_now_ms();
+        if (left <= 0) {
+            return false;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0) {
+            continue;
+        }
+        uint8_t buf[4096];
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+            return true;
+        }
+    }
+}
+
+/* ---- children that are clients ---- */
+
+/* Connects in a fresh loop, without CMocka. */
+static int child_connect(seam_loop **loop, seam_conn **conn, client_log *log)
+{
+    seam_conn_config cfg = {.on_event = client_event, .userdata = log};
+    int r = seam_poll_new(0, loop);
+    if (r == 0) {
+        r = seam_conn_connect(*loop, NAME, &cfg, conn);
+    }
+    return r;
+}
+
+typedef struct caller_args {
+    const char *op;
+    bool as_nobody;
+} caller_args;
+
+typedef struct caller_report {
+    int status;
+    int equal; /* the reply equals the request */
+} caller_report;
+
+static bool become_nobody(void)
+{
+    return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0 &&
+           getuid() == NOBODY;
+}
+
+/* Calls {"op": op, "x": 42} synchronously and reports the outcome. */
+static int caller_main(int chan, void *arg)
+{
+    const caller_args *a = arg;
+    if (a->as_nobody && !become_nobody()) {
+        return 10;
+    }
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    client_log log = {0};
+    caller_report rep = {0, 0};
+    rep.status = child_connect(&loop, &conn, &log);
+    if (rep.status == 0) {
+        seam_value *m = op_msg(a->op);
+        seam_dict_set_int64(m, "x", 42);
+        seam_value *reply = NULL;
+        rep.status = seam_conn_call_sync(conn, m, CALL_MS, &reply);
+        rep.equal = reply != NULL && seam_value_equal(reply, m);
+        seam_value_unref(reply);
+        seam_value_unref(m);
+        seam_conn_close(conn);
+    }
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    return support_write_full(chan, &rep, sizeof(rep)) ? 0 : 11;
+}
+
+/* Runs a caller child to its end, serving the parent's loop meanwhile. */
+static caller_report run_caller(fixture *f, support_child *c, const char *op, bool as_nobody)
+{
+    caller_args a = {op, as_nobody};
+    support_fork(c, caller_main, &a);
+    caller_report rep = {1, 0};
+    int chan = dup(c->chan);
+    assert_int_equal(support_run_until_exit(f->loop, c, SUPPORT_DEADLINE_MS), 0);
+    assert_true(support_read_full(chan, &rep, sizeof(rep), SUPPORT_DEADLINE_MS));
+    close(chan);
+    return rep;
+}
+
+/* Asks the server child for its counters. */
+static void server_stats(fixture *f, seam_conn *conn, int64_t *invalid, int64_t *last_invalid)
+{
+    reply_log log = {0};
+    call_and_wait(f, conn, "stats", &log);
+    assert_int_equal(log.status, 0);
+    assert_true(seam_dict_get_int64(log.value, "invalid", invalid));
+    assert_true(seam_dict_get_int64(log.value, "last_invalid", last_invalid));
+    reply_log_clear(&log);
+}
+
+/* Waits until the server child has seen n peers leave. */
+static void wait_server_invalid(fixture *f, seam_conn *conn, int64_t n, int64_t *last_invalid)
+{
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    int64_t invalid = 0;
+    do {
+        server_stats(f, conn, &invalid, last_invalid);
+    } while (invalid < n && support_now_ms() < deadline);
+    assert_int_equal(invalid, n);
+}
+
+/* ==== messages and calls ================================================ */
+
+static int send_typed_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    client_log log = {0};
+    int r = child_connect(&loop, &conn, &log);
+    if (r == 0) {
+        seam_value *v = typed_dict();
+        r = seam_conn_send(conn, v);
+        seam_value_unref(v);
+    }
+    if (r == 0) {
+        /* A call behind the message: once it is answered, the message has
+         * been read. */
+        seam_value *m = op_msg("echo");
+        seam_value *reply = NULL;
+        r = seam_conn_call_sync(conn, m, CALL_MS, &reply);
+        seam_value_unref(reply);
+        seam_value_unref(m);
+        seam_conn_close(conn);
+    }
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    return r == 0 ? 0 : 1;
+}
+
+static void test_message_reaches_server_with_its_value_intact(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    support_fork(&f->children[0], send_typed_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &f->children[0], SUPPORT_DEADLINE_MS), 0);
+    assert_true(support_run_until_count(f->loop, &psrv.messages, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(psrv.messages, 1);
+    seam_value *expected = typed_dict();
+    assert_true(seam_value_equal(psrv.last_message, expected));
+    seam_value_unref(expected);
+}
+
+static void test_call_receives_the_reply(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = typed_dict();
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, 0);
+    assert_true(seam_value_equal(log.value, m));
+    seam_value_unref(m);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_request_answered_with_error_gives_eremote_with_code_message_and_data(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "error", &log);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.status, SEAM_EREMOTE);
+    assert_int_equal(log.remote_code, REMOTE_CODE);
+    assert_string_equal(log.remote_message, "refused on purpose");
+    seam_value *data = seam_value_new_dict();
+    seam_dict_set_string(data, "field", "name");
+    seam_dict_set_int64(data, "limit", 7);
+    assert_true(seam_value_equal(log.value, data));
+    seam_value_unref(data);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+static void test_unanswered_unkept_request_gives_eremote_enotsup(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "ignore", &log);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.status, SEAM_EREMOTE);
+    assert_int_equal(log.remote_code, SEAM_ENOTSUP);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+static void test_kept_request_answered_later_delivers_reply(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "later", &log);
+    assert_int_equal(log.status, 0);
+    bool later = false;
+    assert_true(seam_dict_get_bool(log.value, "later", &later));
+    assert_true(later);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+/* Sends "release" and waits for a ping behind it: by the pong, any late
+ * reply the release caused has been read. */
+static void release_and_sync(fixture *f, seam_conn *conn)
+{
+    seam_value *m = op_msg("release");
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    seam_value_unref(m);
+    reply_log pong = {0};
+    assert_int_equal(seam_conn_ping(conn, CALL_MS, on_reply, &pong), 0);
+    assert_true(support_run_until_count(f->loop, &pong.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(pong.status, 0);
+    reply_log_clear(&pong);
+}
+
+static void test_call_times_out_once_when_server_never_replies(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("hold");
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, 100, on_reply, &log, NULL), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, SEAM_ETIMEDOUT);
+    release_and_sync(f, conn);
+    assert_int_equal(log.count, 1);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+static void test_cancel_completes_call_once_with_ecanceled_from_the_loop(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("hold");
+    reply_log log = {0};
+    uint64_t id = 0;
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, &id), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(seam_conn_cancel(conn, id), 0);
+    assert_int_equal(log.count, 0);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, SEAM_ECANCELED);
+    assert_int_equal(log.call_id, id);
+    assert_int_equal(seam_conn_cancel(conn, id), SEAM_ENOTFOUND);
+    release_and_sync(f, conn);
+    assert_int_equal(log.count, 1);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+/* ==== losing and regaining the server ==================================== */
+
+/* Makes a call the server holds, then SIGKILLs the server while the call
+ * is in flight and waits for the client to notice. */
+static seam_conn *kill_server_mid_call(fixture *f, reply_log *log)
+{
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("hold");
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, log, NULL), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 1, SUPPORT_DEADLINE_MS));
+    support_child_kill(&f->server);
+    assert_true(support_run_until_count(f->loop, &f->log.interrupted, 1, SUPPORT_DEADLINE_MS));
+    return conn;
+}
+
+static void test_server_killed_mid_call_resets_call_then_interrupts_client(void **state)
+{
+    fixture *f = *state;
+    reply_log log = {0};
+    seam_conn *conn = kill_server_mid_call(f, &log);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.status, SEAM_ECONNRESET);
+    assert_int_equal(f->log.interrupted, 1);
+    assert_int_equal(f->log.interrupted_error, SEAM_ECONNRESET);
+    assert_true(log.at < f->log.interrupted_at);
+    assert_int_equal(f->log.invalid, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+static void test_call_after_interruption_reconnects_to_new_server(void **state)
+{
+    fixture *f = *state;
+    reply_log lost = {0};
+    seam_conn *conn = kill_server_mid_call(f, &lost);
+    spawn_echo_server(f); /* over the stale socket */
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    assert_int_equal(f->log.connected, 2);
+    assert_int_equal(lost.count, 1);
+    reply_log_clear(&lost);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_send_after_interruption_reconnects_to_new_server(void **state)
+{
+    fixture *f = *state;
+    reply_log lost = {0};
+    seam_conn *conn = kill_server_mid_call(f, &lost);
+    spawn_echo_server(f);
+    seam_value *m = op_msg("echo");
+    seam_dict_set_int64(m, "i", 5);
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 2, SUPPORT_DEADLINE_MS));
+    assert_true(seam_value_equal(f->log.last_message, m));
+    assert_int_equal(f->log.connected, 2);
+    seam_value_unref(m);
+    reply_log_clear(&lost);
+    seam_conn_close(conn);
+}
+
+/* ==== misbehaving peers ================================================== */
+
+static int midframe_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    int fd = raw_handshake();
+    if (fd < 0) {
+        return 1;
+    }
+    uint8_t frame[16 + 10];
+    put_header(frame, 100, 2, 0, 0);
+    memset(frame + 16, 0xa0, 10);
+    if (!support_write_full(fd, frame, sizeof(frame))) {
+        return 2;
+    }
+    raise(SIGKILL);
+    return 3;
+}
+
+static void test_client_killed_mid_frame_leaves_server_serving_others(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    support_fork(&f->children[0], midframe_main, NULL);
+    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 128 + SIGKILL);
+    int64_t last_invalid = 0;
+    wait_server_invalid(f, conn, 1, &last_invalid);
+    assert_int_equal(last_invalid, SEAM_ECONNRESET);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_oversize_frame_closes_that_connection_only(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    int fd = raw_handshake();
+    assert_true(fd >= 0);
+    uint8_t hdr[16];
+    put_header(hdr, (16u << 20) + 1, 2, 0, 0);
+    assert_true(support_write_full(fd, hdr, sizeof(hdr)));
+    assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
+    close(fd);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_garbage_bytes_close_the_connection(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    int fd = raw_connect();
+    assert_true(fd >= 0);
+    uint8_t junk[64];
+    memset(junk, 0xff, sizeof(junk));
+    assert_true(support_write_full(fd, junk, sizeof(junk)));
+    assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
+    close(fd);
+    seam_conn *conn = connect_client(f);
+    int64_t last_invalid = 0;
+    wait_server_invalid(f, conn, 1, &last_invalid);
+    assert_int_equal(last_invalid, SEAM_EFRAMEKIND);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_truncated_frame_then_close_leaves_server_serving(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    int fd = raw_handshake();
+    assert_true(fd >= 0);
+    uint8_t frame[16 + 3];
+    put_header(frame, 11, 3, 0, 1);
+    memcpy(frame + 16, "\xa2\x62o", 3);
+    assert_true(support_write_full(fd, frame, sizeof(frame)));
+    close(fd);
+    seam_conn *conn = connect_client(f);
+    int64_t last_invalid = 0;
+    wait_server_invalid(f, conn, 1, &last_invalid);
+    assert_int_equal(last_invalid, SEAM_ECONNRESET);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_silent_peer_after_hello_does_not_block_others(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    int fd = raw_handshake();
+    assert_true(fd >= 0);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    close(fd);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_peer_without_hello_dropped_after_handshake_timeout(void **state)
+{
+    fixture *f = *state;
+    seam_server_config cfg = echo_server;
+    cfg.conn.handshake_timeout_ms = 100;
+    support_spawn_server(&f->server, NAME, &cfg);
+    int fd = raw_connect();
+    assert_true(fd >= 0);
+    assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
+    close(fd);
+    seam_conn *conn = connect_client(f);
+    int64_t last_invalid = 0;
+    wait_server_invalid(f, conn, 1, &last_invalid);
+    assert_int_equal(last_invalid, SEAM_EHANDSHAKE);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+/* ==== load ================================================================ */
+
+typedef struct load_args {
+    int conns;
+    int calls;
+} load_args;
+
+typedef struct load_conn {
+    seam_conn *conn;
+    int calls;
+    int issued;
+    int received;
+    int ok;
+    int out_of_order;
+    int failed;
+} load_conn;
+
+typedef struct load_report {
+    long long ok;
+    long long out_of_order;
+    long long failed;
+} load_report;
+
+#define LOAD_WINDOW 16
+
+static void load_reply(seam_conn *conn, const seam_reply *r, void *userdata);
+
+static void load_issue(load_conn *lc)
+{
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_int64(m, "seq", lc->issued);
+    if (seam_conn_call(lc->conn, m, 120000, load_reply, lc, NULL) == 0) {
+        lc->issued++;
+    } else {
+        lc->failed++;
+        lc->received++;
+        lc->issued++;
+    }
+    seam_value_unref(m);
+}
+
+static void load_reply(seam_conn *conn, const seam_reply *r, void *userdata)
+{
+    (void)conn;
+    load_conn *lc = userdata;
+    int64_t seq = -1;
+    if (r->status != 0 || !seam_dict_get_int64(r->value, "seq", &seq)) {
+        lc->failed++;
+    } else if (seq != lc->received) {
+        lc->out_of_order++;
+    } else {
+        lc->ok++;
+    }
+    lc->received++;
+    if (lc->issued < lc->calls) {
+        load_issue(lc);
+    }
+}
+
+static bool load_done(void *arg)
+{
+    const load_args *a = ((const load_args **)arg)[0];
+    const load_conn *lcs = ((const load_conn **)arg)[1];
+    for (int i = 0; i < a->conns; i++) {
+        if (lcs[i].received < lcs[i].calls) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int load_main(int chan, void *arg)
+{
+    const load_args *a = arg;
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) < 0) {
+        return 1;
+    }
+    load_conn *lcs = calloc((size_t)a->conns, sizeof(*lcs));
+    load_report rep = {0, 0, 0};
+    for (int i = 0; i < a->conns; i++) {
+        lcs[i].calls = a->calls;
+        if (seam_conn_connect(loop, NAME, NULL, &lcs[i].conn) < 0) {
+            lcs[i].failed = lcs[i].received = a->calls;
+            continue;
+        }
+        for (int k = 0; k < LOAD_WINDOW && lcs[i].issued < a->calls; k++) {
+            load_issue(&lcs[i]);
+        }
+    }
+    const void *pair[2] = {a, lcs};
+    support_run_until(loop, load_done, pair, 240000);
+    for (int i = 0; i < a->conns; i++) {
+        rep.ok += lcs[i].ok;
+        rep.out_of_order += lcs[i].out_of_order;
+        rep.failed += lcs[i].failed + (lcs[i].calls - lcs[i].received);
+        if (lcs[i].conn != NULL) {
+            seam_conn_close(lcs[i].conn);
+        }
+    }
+    seam_loop_free(loop);
+    free(lcs);
+    return support_write_full(chan, &rep, sizeof(rep)) ? 0 : 2;
+}
+
+static void test_many_clients_get_every_reply_in_order(void **state)
+{
+    fixture *f = *state;
+    double scale = support_scale();
+    int clients = (int)(200 * scale + 0.5);
+    int calls = (int)(1000 * scale + 0.5);
+    clients = clients < 2 ? 2 : clients;
+    calls = calls < 10 ? 10 : calls;
+    int procs = clients < 4 ? clients : 4;
+    spawn_echo_server(f);
+    load_args args[4];
+    for (int p = 0; p < procs; p++) {
+        args[p].conns = clients / procs + (p < clients % procs ? 1 : 0);
+        args[p].calls = calls;
+        support_fork(&f->children[p], load_main, &args[p]);
+    }
+    load_report total = {0, 0, 0};
+    for (int p = 0; p < procs; p++) {
+        load_report rep;
+        assert_true(support_read_full(f->children[p].chan, &rep, sizeof(rep), 300000));
+        assert_int_equal(support_child_wait(&f->children[p], SUPPORT_DEADLINE_MS), 0);
+        total.ok += rep.ok;
+        total.out_of_order += rep.out_of_order;
+        total.failed += rep.failed;
+    }
+    assert_int_equal(total.failed, 0);
+    assert_int_equal(total.out_of_order, 0);
+    assert_int_equal(total.ok, (long long)clients * calls);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+/* ==== backpressure ======================================================== */
+
+/* Completes the handshake, then reads nothing until told; then counts the
+ * message frames until the server hangs up. */
+static int slow_reader_main(int chan, void *arg)
+{
+    (void)arg;
+    int fd = raw_handshake();
+    char go = 0;
+    if (fd < 0 || !support_write_full(chan, "r", 1) ||
+        !support_read_full(chan, &go, 1, 10 * SUPPORT_DEADLINE_MS)) {
+        return 1;
+    }
+    long long messages = 0;
+    uint8_t hdr[16];
+    while (raw_read_frame(fd, hdr, SUPPORT_DEADLINE_MS)) {
+        messages += hdr[4] == 2;
+    }
+    return support_write_full(chan, &messages, sizeof(messages)) ? 0 : 2;
+}
+
+static bool queue_drained(void *arg)
+{
+    seam_conn_stats st;
+    seam_conn_get_stats(arg, &st);
+    return st.queued_bytes == 0;
+}
+
+static void test_send_to_peer_that_does_not_read_fails_with_eagain_then_writable(void **state)
+{
+    fixture *f = *state;
+    seam_server_config cfg = {.conn.max_queue = 64 << 10};
+    parent_listen(f->loop, &cfg);
+    support_child *reader = &f->children[0];
+    support_fork(reader, slow_reader_main, NULL);
+    assert_true(support_run_until_count(f->loop, &psrv.connected, 1, SUPPORT_DEADLINE_MS));
+    char ready = 0;
+    assert_true(support_read_full(reader->chan, &ready, 1, SUPPORT_DEADLINE_MS));
+    seam_conn *peer = psrv.peer;
+    assert_non_null(peer);
+
+    uint8_t pad[1000];
+    memset(pad, 0x5a, sizeof(pad));
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_data(m, "pad", pad, sizeof(pad));
+    long long accepted = 0;
+    int r = 0;
+    while ((r = seam_conn_send(peer, m)) == 0 && accepted < 10000) {
+        accepted++;
+    }
+    assert_int_equal(r, SEAM_EAGAIN);
+    assert_int_equal(psrv.writable, 0);
+
+    assert_true(support_write_full(reader->chan, "g", 1));
+    assert_true(support_run_until_count(f->loop, &psrv.writable, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(seam_conn_send(peer, m), 0);
+    accepted++;
+    seam_value_unref(m);
+    assert_true(support_run_until(f->loop, queue_drained, peer, SUPPORT_DEADLINE_MS));
+    seam_conn_close(peer);
+
+    long long received = -1;
+    assert_true(support_read_full(reader->chan, &received, sizeof(received), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(reader, SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(received, accepted);
+}
+
+/* ==== who may connect ===================================================== */
+
+/* Connects as another user and reports the error of the INVALID event. */
+static int refused_main(int chan, void *arg)
+{
+    (void)arg;
+    if (!become_nobody()) {
+        return 10;
+    }
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    client_log log = {0};
+    int r = child_connect(&loop, &conn, &log);
+    if (r == 0) {
+        support_run_until_count(loop, &log.invalid, 1, SUPPORT_DEADLINE_MS);
+        r = log.invalid == 1 ? log.invalid_error : 1;
+        seam_conn_close(conn);
+    }
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    return support_write_full(chan, &r, sizeof(r)) ? 0 : 11;
+}
+
+/* Lets a process of any user reach the parent's server. */
+static void open_to_everyone(void)
+{
+    char path[PATH_MAX];
+    const char *dir = getenv("SEAM_RUNTIME_DIR");
+    assert_non_null(dir);
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
+    assert_int_equal(chmod(path, 0777), 0);
+}
+
+static void test_peer_of_another_uid_refused_with_eacces(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    parent_listen(f->loop, NULL);
+    open_to_everyone();
+    support_child *c = &f->children[0];
+    support_fork(c, refused_main, NULL);
+    int chan = dup(c->chan);
+    assert_int_equal(support_run_until_exit(f->loop, c, SUPPORT_DEADLINE_MS), 0);
+    int error = 0;
+    assert_true(support_read_full(chan, &error, sizeof(error), SUPPORT_DEADLINE_MS));
+    close(chan);
+    assert_int_equal(error, SEAM_EACCES);
+    assert_int_equal(psrv.connected, 0);
+}
+
+static bool accept_anyone(const seam_creds *creds, void *userdata)
+{
+    (void)userdata;
+    psrv.accepted_uid = creds->uid;
+    return true;
+}
+
+static void test_accept_filter_can_admit_another_uid(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    seam_server_config cfg = {.accept = accept_anyone};
+    parent_listen(f->loop, &cfg);
+    open_to_everyone();
+    caller_report rep = run_caller(f, &f->children[0], "echo", true);
+    assert_int_equal(rep.status, 0);
+    assert_true(rep.equal);
+    assert_int_equal(psrv.accepted_uid, NOBODY);
+}
+
+/* ==== names =============================================================== */
+
+static int listen_main(int chan, void *arg)
+{
+    (void)arg;
+    seam_loop *loop = NULL;
+    seam_server *server = NULL;
+    int r = seam_poll_new(0, &loop);
+    if (r == 0) {
+        r = seam_server_listen(loop, NAME, NULL, &server);
+        if (r == 0) {
+            seam_server_close(server);
+        }
+        seam_loop_free(loop);
+    }
+    return support_write_full(chan, &r, sizeof(r)) ? 0 : 11;
+}
+
+static void test_listen_on_owned_name_fails_with_eaddrinuse(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    support_child *c = &f->children[0];
+    support_fork(c, listen_main, NULL);
+    int r = 0;
+    assert_true(support_read_full(c->chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(c, SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(r, SEAM_EADDRINUSE);
+    assert_int_equal(seam_name_owned(NAME), 1);
+}
+
+static void test_name_owned_while_served_and_socket_removed_after_close(void **state)
+{
+    fixture *f = *state;
+    char path[PATH_MAX];
+    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
+    assert_int_equal(seam_name_owned(NAME), 0);
+    spawn_echo_server(f);
+    assert_int_equal(seam_name_owned(NAME), 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(support_server_stop(&f->server), 0);
+    assert_int_equal(seam_name_owned(NAME), 0);
+    assert_int_equal(stat(path, &st), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+static void test_stale_socket_of_killed_server_is_reclaimed(void **state)
+{
+    fixture *f = *state;
+    char path[PATH_MAX];
+    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
+    spawn_echo_server(f);
+    support_child_kill(&f->server);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(seam_name_owned(NAME), 0);
+    parent_listen(f->loop, NULL);
+    assert_int_equal(seam_name_owned(NAME), 1);
+    caller_report rep = run_caller(f, &f->children[0], "echo", false);
+    assert_int_equal(rep.status, 0);
+    assert_true(rep.equal);
+}
+
+/* ==== broadcast =========================================================== */
+
+static bool reply_arrived(void *arg)
+{
+    return ((const reply_log *)arg)->count > 0;
+}
+
+/* Waits for a message, then for a pong behind anything else the server
+ * sent by then; reports how many messages came. */
+static int listener_main(int chan, void *arg)
+{
+    (void)arg;
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    client_log log = {0};
+    int r = child_connect(&loop, &conn, &log);
+    if (r == 0) {
+        support_run_until_count(loop, &log.messages, 1, SUPPORT_DEADLINE_MS);
+        reply_log pong = {0};
+        if (seam_conn_ping(conn, CALL_MS, on_reply, &pong) == 0) {
+            support_run_until(loop, reply_arrived, &pong, SUPPORT_DEADLINE_MS);
+        }
+        r = log.messages;
+        seam_value_unref(log.last_message);
+        seam_conn_close(conn);
+    }
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    return support_write_full(chan, &r, sizeof(r)) ? 0 : 11;
+}
+
+static bool three_peers(void *arg)
+{
+    return seam_server_peers(arg, NULL, 0) == 3;
+}
+
+static void test_broadcast_reaches_each_client_once(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    for (int i = 0; i < 3; i++) {
+        support_fork(&f->children[i], listener_main, NULL);
+    }
+    assert_true(support_run_until(f->loop, three_peers, psrv.server, SUPPORT_DEADLINE_MS));
+    seam_conn *peers[4] = {NULL};
+    assert_int_equal(seam_server_peers(psrv.server, peers, 4), 3);
+    assert_non_null(peers[2]);
+    seam_value *m = op_msg("news");
+    size_t skipped = 99;
+    assert_int_equal(seam_server_broadcast(psrv.server, m, &skipped), 3);
+    assert_int_equal(skipped, 0);
+    seam_value_unref(m);
+    for (int i = 0; i < 3; i++) {
+        int chan = dup(f->children[i].chan);
+        assert_int_equal(support_run_until_exit(f->loop, &f->children[i], SUPPORT_DEADLINE_MS), 0);
+        int got = 0;
+        assert_true(support_read_full(chan, &got, sizeof(got), SUPPORT_DEADLINE_MS));
+        close(chan);
+        assert_int_equal(got, 1);
+    }
+}
+
+/* ==== closing and freeing from callbacks ================================== */
+
+static void test_conn_close_inside_own_message_event(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    f->log.close_on_message = true;
+    seam_value *m = op_msg("hold");
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, SEAM_ECANCELED);
+    assert_int_equal(f->log.messages, 1);
+    for (int i = 0; i < 3; i++) {
+        seam_poll_run_once(f->loop, 0);
+    }
+    assert_int_equal(log.count, 1);
+    assert_int_equal(f->log.interrupted + f->log.invalid, 0);
+    reply_log_clear(&log);
+}
+
+static void test_conn_close_inside_reply_callback(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *hold = op_msg("hold");
+    seam_value *echo = op_msg("echo");
+    reply_log held = {0};
+    reply_log closer = {.close_conn = true};
+    assert_int_equal(seam_conn_call(conn, hold, CALL_MS, on_reply, &held, NULL), 0);
+    assert_int_equal(seam_conn_call(conn, echo, CALL_MS, on_reply, &closer, NULL), 0);
+    seam_value_unref(hold);
+    seam_value_unref(echo);
+    assert_true(support_run_until_count(f->loop, &held.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(closer.count, 1);
+    assert_int_equal(closer.status, 0);
+    assert_int_equal(held.count, 1);
+    assert_int_equal(held.status, SEAM_ECANCELED);
+    reply_log_clear(&held);
+    reply_log_clear(&closer);
+}
+
+static void test_server_close_inside_request_handler(void **state)
+{
+    fixture *f = *state;
+    char path[PATH_MAX];
+    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
+    parent_listen(f->loop, NULL);
+    caller_report rep = run_caller(f, &f->children[0], "close_server", false);
+    assert_null(psrv.server);
+    assert_int_equal(rep.status, SEAM_ECONNRESET);
+    assert_int_equal(seam_name_owned(NAME), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), -1);
+}
+
+#if 0
+/* BUG (leak): seam_loop_free() leaks every connection whose handshake was
+ * done, and with them the loop and the poll adapter's context. Tearing
+ * down, conn_close() queues a goodbye, which puts the connection on the
+ * loop's flush list (taking a reference) after seam__loop_leave() already
+ * drained that list; nothing drains it again, so loop->conns never empties
+ * and loop_finish_if_done() never frees. LeakSanitizer at exit: "Indirect
+ * leak" of conn_new, seam_loop_new, hook_watch_start allocations. Both
+ * tests below show it; apart from the leak the second behaves as specified
+ * (the echo callback once with 0, the held call once with SEAM_ECANCELED). */
+static void test_loop_free_releases_connections_left_open(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    seam_loop_free(f->loop);
+    f->loop_freed = true;
+}
+
+static void test_loop_free_inside_callback_cancels_pending_calls(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *hold = op_msg("hold");
+    seam_value *echo = op_msg("echo");
+    reply_log held = {0};
+    reply_log freer = {.free_loop = f};
+    assert_int_equal(seam_conn_call(conn, hold, CALL_MS, on_reply, &held, NULL), 0);
+    assert_int_equal(seam_conn_call(conn, echo, CALL_MS, on_reply, &freer, NULL), 0);
+    seam_value_unref(hold);
+    seam_value_unref(echo);
+    assert_true(support_run_until_freed(f->loop, reply_arrived, &held, &f->loop_freed,
+                                        SUPPORT_DEADLINE_MS));
+    assert_true(f->loop_freed);
+    assert_int_equal(freer.count, 1);
+    assert_int_equal(freer.status, 0);
+    assert_int_equal(held.count, 1);
+    assert_int_equal(held.status, SEAM_ECANCELED);
+    reply_log_clear(&held);
+    reply_log_clear(&freer);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+#endif
+
+/* ==== sync calls ========================================================== */
+
+static void test_call_sync_returns_the_reply(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = typed_dict();
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, CALL_MS, &reply), 0);
+    assert_true(seam_value_equal(reply, m));
+    seam_value_unref(reply);
+    seam_value_unref(m);
+    seam_conn_close(conn);
+}
+
+static void test_call_sync_times_out_when_server_never_replies(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("hold");
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, 100, &reply), SEAM_ETIMEDOUT);
+    assert_null(reply);
+    seam_value_unref(m);
+    seam_conn_close(conn);
+}
+
+static void test_messages_during_call_sync_delivered_afterwards_in_order(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    seam_value *m = op_msg("messages_first");
+    seam_dict_set_int64(m, "n", 3);
+    seam_value *reply = NULL;
+    f->log.in_sync = true;
+    assert_int_equal(seam_conn_call_sync(conn, m, CALL_MS, &reply), 0);
+    f->log.in_sync = false;
+    assert_true(seam_value_equal(reply, m));
+    assert_int_equal(f->log.messages, 0);
+    assert_int_equal(f->log.during_sync, 0);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 3, SUPPORT_DEADLINE_MS));
+    assert_int_equal(f->log.order[0], 0);
+    assert_int_equal(f->log.order[1], 1);
+    assert_int_equal(f->log.order[2], 2);
+    seam_value_unref(reply);
+    seam_value_unref(m);
+    seam_conn_close(conn);
+}
+
+/* ==== descriptors, threads, raw payloads, stats =========================== */
+
+static void test_fd_in_message_usable_by_server(void **state)
+{
+    fixture *f = *state;
+    if (support_under_valgrind()) {
+        /* BUG: seam__unix_send() (core/unix.c) passes sendmsg() a control
+         * buffer whose CMSG_SPACE padding is uninitialised; memcheck reports
+         * "Syscall param sendmsg(msg.msg_control) points to uninitialised
+         * byte(s)" for every frame carrying descriptors. */
+        skip();
+    }
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    const char *text = "through the descriptor";
+    seam_value *m = op_msg("write_fd");
+    seam_dict_set_take(m, "fd", seam_value_new_fd(p[1]));
+    seam_dict_set_string(m, "text", text);
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+    seam_value_unref(m);
+    close(p[1]);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, 0);
+    int64_t written = 0;
+    assert_true(seam_dict_get_int64(log.value, "written", &written));
+    assert_int_equal(written, (int64_t)strlen(text));
+    char buf[64] = {0};
+    assert_true(support_read_full(p[0], buf, strlen(text), SUPPORT_DEADLINE_MS));
+    assert_string_equal(buf, text);
+    /* Every copy of the write end is gone: the server closed its own. */
+    assert_true(raw_wait_closed(p[0], SUPPORT_DEADLINE_MS));
+    close(p[0]);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+typedef struct posted {
+    seam_loop *loop;
+    pthread_t ran_on;
+    int runs;
+    int post_result;
+} posted;
+
+static void posted_fn(void *arg)
+{
+    posted *p = arg;
+    p->ran_on = pthread_self();
+    p->runs++;
+}
+
+static void *post_thread(void *arg)
+{
+    posted *p = arg;
+    p->post_result = seam_loop_post(p->loop, posted_fn, p);
+    return NULL;
+}
+
+static void test_loop_post_from_thread_runs_on_loop_thread(void **state)
+{
+    fixture *f = *state;
+    posted p = {.loop = f->loop, .post_result = 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, post_thread, &p), 0);
+    /* Only the wakeup can end these waits: seam has no timer armed. */
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (p.runs == 0 && support_now_ms() < deadline) {
+        assert_true(seam_poll_run_once(f->loop, SUPPORT_DEADLINE_MS) >= 0);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(p.post_result, 0);
+    assert_int_equal(p.runs, 1);
+    assert_true(pthread_equal(p.ran_on, pthread_self()));
+}
+
+static const uint8_t raw_payload[] = {0x00, 0xff, 0x80, 'r', 'a', 'w', 0x00, 0xc3};
+
+static void test_raw_message_round_trips_id_and_bytes(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    assert_int_equal(seam_conn_send_raw(conn, 7, raw_payload, sizeof(raw_payload)), 0);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 1, SUPPORT_DEADLINE_MS));
+    assert_true(f->log.raw);
+    assert_int_equal(f->log.raw_id, 8);
+    assert_int_equal(f->log.raw_len, sizeof(raw_payload));
+    assert_memory_equal(f->log.raw_bytes, raw_payload, sizeof(raw_payload));
+    seam_conn_close(conn);
+}
+
+static void test_raw_call_round_trips_id_and_bytes(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call_raw(conn, 0xfffffffe, raw_payload, sizeof(raw_payload), CALL_MS,
+                                        on_reply, &log, NULL),
+                     0);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, 0);
+    assert_true(log.raw);
+    assert_null(log.value);
+    assert_int_equal(log.raw_id, 0xffffffff);
+    assert_int_equal(log.raw_len, sizeof(raw_payload));
+    assert_memory_equal(log.raw_bytes, raw_payload, sizeof(raw_payload));
+    seam_conn_close(conn);
+}
+
+static void test_stats_count_frames_and_bytes_both_ways(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    seam_conn_stats first;
+    seam_conn_get_stats(conn, &first);
+    assert_true(first.messages_out >= 1);
+    assert_true(first.messages_in >= 1);
+    assert_true(first.bytes_out > 0);
+    assert_true(first.bytes_in > 0);
+    assert_int_equal(first.queued_bytes, 0);
+
+    seam_value *quiet = op_msg("quiet"); /* a message the server ignores */
+    assert_int_equal(seam_conn_send(conn, quiet), 0);
+    seam_value_unref(quiet);
+    call_and_wait(f, conn, "echo", &log);
+    seam_conn_stats st;
+    seam_conn_get_stats(conn, &st);
+    assert_int_equal(st.messages_out, first.messages_out + 2);
+    assert_int_equal(st.messages_in, first.messages_in + 1);
+    assert_true(st.bytes_out > first.bytes_out);
+    assert_true(st.bytes_in > first.bytes_in);
+    assert_int_equal(st.queued_bytes, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+static void test_stats_count_calls_in_flight_while_they_are(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("echo");
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+    seam_value_unref(m);
+    seam_conn_stats st;
+    seam_conn_get_stats(conn, &st);
+    assert_int_equal(st.calls_in_flight, 2);
+    assert_true(support_run_until_count(f->loop, &log.count, 2, SUPPORT_DEADLINE_MS));
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+
+#if 0
+/* BUG: calls_in_flight is refreshed only when a call starts, times out, is
+ * cancelled or the connection closes - not when a reply or error arrives
+ * (conn.c on_reply) nor when calls fail with SEAM_ECONNRESET (fail_calls):
+ * after one answered call it still reads 1. */
+static void test_stats_calls_in_flight_back_to_zero_after_reply(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    seam_conn_stats st;
+    seam_conn_get_stats(conn, &st);
+    assert_int_equal(st.calls_in_flight, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+}
+#endif
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        T(test_message_reaches_server_with_its_value_intact),
+        T(test_call_receives_the_reply),
+        T(test_request_answered_with_error_gives_eremote_with_code_message_and_data),
+        T(test_unanswered_unkept_request_gives_eremote_enotsup),
+        T(test_kept_request_answered_later_delivers_reply),
+        T(test_call_times_out_once_when_server_never_replies),
+        T(test_cancel_completes_call_once_with_ecanceled_from_the_loop),
+        T(test_server_killed_mid_call_resets_call_then_interrupts_client),
+        T(test_call_after_interruption_reconnects_to_new_server),
+        T(test_send_after_interruption_reconnects_to_new_server),
+        T(test_client_killed_mid_frame_leaves_server_serving_others),
+        T(test_many_clients_get_every_reply_in_order),
+        T(test_oversize_frame_closes_that_connection_only),
+        T(test_garbage_bytes_close_the_connection),
+        T(test_truncated_frame_then_close_leaves_server_serving),
+        T(test_silent_peer_after_hello_does_not_block_others),
+        T(test_peer_without_hello_dropped_after_handshake_timeout),
+        T(test_send_to_peer_that_does_not_read_fails_with_eagain_then_writable),
+        T(test_peer_of_another_uid_refused_with_eacces),
+        T(test_accept_filter_can_admit_another_uid),
+        T(test_listen_on_owned_name_fails_with_eaddrinuse),
+        T(test_name_owned_while_served_and_socket_removed_after_close),
+        T(test_stale_socket_of_killed_server_is_reclaimed),
+        T(test_broadcast_reaches_each_client_once),
+        T(test_conn_close_inside_own_message_event),
+        T(test_conn_close_inside_reply_callback),
+        T(test_server_close_inside_request_handler),
+#if 0
+        T(test_loop_free_releases_connections_left_open),        /* BUG, see above */
+        T(test_loop_free_inside_callback_cancels_pending_calls), /* BUG, see above */
+#endif
+        T(test_call_sync_returns_the_reply),
+        T(test_call_sync_times_out_when_server_never_replies),
+        T(test_messages_during_call_sync_delivered_afterwards_in_order),
+        T(test_fd_in_message_usable_by_server),
+        T(test_loop_post_from_thread_runs_on_loop_thread),
+        T(test_raw_message_round_trips_id_and_bytes),
+        T(test_raw_call_round_trips_id_and_bytes),
+        T(test_stats_count_frames_and_bytes_both_ways),
+        T(test_stats_count_calls_in_flight_while_they_are),
+#if 0
+        T(test_stats_calls_in_flight_back_to_zero_after_reply), /* BUG, see above */
+#endif
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
