@@ -355,6 +355,8 @@ void seam__loop_leave(seam_loop *loop)
         /* Teardown requested from inside a callback: do it now, still
          * inside the dispatch so nothing is freed under our feet. */
         loop_teardown(loop);
+        /* Closing queued goodbyes: send them before the sockets go. */
+        seam__conn_flush_all(loop);
     }
     loop->depth = 0;
     if (loop->detached) {

@@ -28,6 +28,56 @@
 
 seam_loop *support_child_loop;
 
+/* ---- the host loop under test ---- */
+
+static int poll_child_run_once(void *host, seam_loop *loop, int max_ms)
+{
+    int r = seam_poll_run_once(loop, max_ms);
+    return r < 0 ? r : 0;
+}
+
+/* What forked children run: plain poll() loops made with seam_poll_new(). */
+static const support_driver child_driver = {.name = "poll (child)",
+                                            .run_once = poll_child_run_once};
+
+static const support_driver *active_driver = &support_driver_under_test;
+static void *active_host;
+
+const support_driver *support_driver_current(void)
+{
+    return active_driver;
+}
+
+void support_host_begin(void)
+{
+    assert_null(active_host);
+    active_host = active_driver->host_new();
+    assert_non_null(active_host);
+}
+
+seam_loop *support_loop_new(void)
+{
+    seam_loop *loop = NULL;
+    assert_non_null(active_host);
+    assert_int_equal(active_driver->attach(active_host, &loop), 0);
+    assert_non_null(loop);
+    return loop;
+}
+
+void support_host_end(void)
+{
+    void *host = active_host;
+    active_host = NULL;
+    if (host != NULL) {
+        assert_true(active_driver->host_free(host));
+    }
+}
+
+int support_run_once(seam_loop *loop, int max_ms)
+{
+    return active_driver->run_once(active_host, loop, max_ms);
+}
+
 long long support_now_ms(void)
 {
     struct timespec ts;
@@ -137,6 +187,8 @@ void support_fork(support_child *out, support_child_fn fn, void *arg)
             signal(sigs[i], SIG_DFL);
         }
         signal(SIGPIPE, SIG_IGN);
+        active_driver = &child_driver;
+        active_host = NULL;
         close_inherited(sv[1]);
         _exit(fn(sv[1], arg));
     }
@@ -326,7 +378,7 @@ bool support_run_until_freed(seam_loop *loop, support_pred pred, void *arg, cons
         if (left <= 0) {
             break;
         }
-        if (seam_poll_run_once(loop, left > 100 ? 100 : (int)left) < 0) {
+        if (support_run_once(loop, left > 100 ? 100 : (int)left) < 0) {
             break;
         }
     }

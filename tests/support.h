@@ -7,6 +7,8 @@
 #ifndef SEAM_TEST_SUPPORT_H
 #define SEAM_TEST_SUPPORT_H
 
+#include "driver.h"
+
 #include <seam.h>
 #include <seam/poll.h>
 
@@ -66,6 +68,22 @@ void support_spawn_server(support_child *out, const char *name, const seam_serve
 /* Asks a server child to stop (SIGTERM) and returns its exit status: 0
  * when it shut down cleanly. */
 int support_server_stop(support_child *c);
+
+/* ---- the host loop under test ----
+ * The parent runs its loops on support_driver_under_test; forked children
+ * always run plain poll() loops. */
+
+/* Makes the host loop for one test (asserts it worked). */
+void support_host_begin(void);
+/* Binds a new seam loop to the current host loop (asserts it worked). */
+seam_loop *support_loop_new(void);
+/* Frees the host loop; asserts it was left as found. Free every seam
+ * loop on it first. */
+void support_host_end(void);
+/* The driver in use in this process. */
+const support_driver *support_driver_current(void);
+/* One iteration of the host loop, waiting at most max_ms. */
+int support_run_once(seam_loop *loop, int max_ms);
 
 /* ---- running the parent's loop ---- */
 

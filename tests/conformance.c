@@ -1,7 +1,10 @@
-/* test_runtime.c - the runtime across processes: servers and clients on
- * poll loops in forked processes talk over real Unix sockets; raw peers
- * speak docs/protocol.md by hand to misbehave on purpose. Each test runs in
- * a private runtime directory. Deadlines only bound a test gone wrong. */
+/* conformance.c - the runtime across processes, written once and run on
+ * every adapter: the parent's loop is the host loop of the driver linked
+ * in (tests/drivers/), its peers are servers and clients on poll loops in
+ * forked processes, over real Unix sockets; raw peers speak
+ * docs/protocol.md by hand to misbehave on purpose. Each test runs in a
+ * private runtime directory and ends by checking that the host loop was
+ * left as it was found. Deadlines only bound a test gone wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -393,7 +396,8 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     support_runtime_dir_create(f->dir, sizeof(f->dir));
-    assert_int_equal(seam_poll_new(0, &f->loop), 0);
+    support_host_begin();
+    f->loop = support_loop_new();
     f->server.chan = -1;
     for (size_t i = 0; i < 8; i++) {
         f->children[i].chan = -1;
@@ -418,6 +422,7 @@ static int teardown(void **state)
     if (!f->loop_freed) {
         seam_loop_free(f->loop);
     }
+    support_host_end();
     seam_value_unref(f->log.last_message);
     seam_value_unref(psrv.last_message);
     psrv.last_message = NULL;
@@ -1428,7 +1433,7 @@ static void test_conn_close_inside_own_message_event(void **state)
     assert_int_equal(log.status, SEAM_ECANCELED);
     assert_int_equal(f->log.messages, 1);
     for (int i = 0; i < 3; i++) {
-        seam_poll_run_once(f->loop, 0);
+        support_run_once(f->loop, 0);
     }
     assert_int_equal(log.count, 1);
     assert_int_equal(f->log.interrupted + f->log.invalid, 0);
@@ -1471,16 +1476,8 @@ static void test_server_close_inside_request_handler(void **state)
     assert_int_equal(stat(path, &st), -1);
 }
 
-#if 0
-/* BUG (leak): seam_loop_free() leaks every connection whose handshake was
- * done, and with them the loop and the poll adapter's context. Tearing
- * down, conn_close() queues a goodbye, which puts the connection on the
- * loop's flush list (taking a reference) after seam__loop_leave() already
- * drained that list; nothing drains it again, so loop->conns never empties
- * and loop_finish_if_done() never frees. LeakSanitizer at exit: "Indirect
- * leak" of conn_new, seam_loop_new, hook_watch_start allocations. Both
- * tests below show it; apart from the leak the second behaves as specified
- * (the echo callback once with 0, the held call once with SEAM_ECANCELED). */
+/* Regression: tearing down queued each connection's goodbye on the flush
+ * list after it had been drained, leaking the connections and the loop. */
 static void test_loop_free_releases_connections_left_open(void **state)
 {
     fixture *f = *state;
@@ -1515,8 +1512,6 @@ static void test_loop_free_inside_callback_cancels_pending_calls(void **state)
     reply_log_clear(&freer);
     assert_int_equal(support_server_stop(&f->server), 0);
 }
-
-#endif
 
 /* ==== sync calls ========================================================== */
 
@@ -1640,7 +1635,7 @@ static void test_loop_post_from_thread_runs_on_loop_thread(void **state)
     /* Only the wakeup can end these waits: seam has no timer armed. */
     long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
     while (p.runs == 0 && support_now_ms() < deadline) {
-        assert_true(seam_poll_run_once(f->loop, SUPPORT_DEADLINE_MS) >= 0);
+        assert_true(support_run_once(f->loop, SUPPORT_DEADLINE_MS) >= 0);
     }
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(p.post_result, 0);
@@ -1731,11 +1726,7 @@ static void test_stats_count_calls_in_flight_while_they_are(void **state)
     seam_conn_close(conn);
 }
 
-#if 0
-/* BUG: calls_in_flight is refreshed only when a call starts, times out, is
- * cancelled or the connection closes - not when a reply or error arrives
- * (conn.c on_reply) nor when calls fail with SEAM_ECONNRESET (fail_calls):
- * after one answered call it still reads 1. */
+/* Regression: calls_in_flight was not lowered when a reply arrived. */
 static void test_stats_calls_in_flight_back_to_zero_after_reply(void **state)
 {
     fixture *f = *state;
@@ -1749,7 +1740,6 @@ static void test_stats_calls_in_flight_back_to_zero_after_reply(void **state)
     reply_log_clear(&log);
     seam_conn_close(conn);
 }
-#endif
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
@@ -1784,10 +1774,8 @@ int main(void)
         T(test_conn_close_inside_own_message_event),
         T(test_conn_close_inside_reply_callback),
         T(test_server_close_inside_request_handler),
-#if 0
-        T(test_loop_free_releases_connections_left_open),        /* BUG, see above */
-        T(test_loop_free_inside_callback_cancels_pending_calls), /* BUG, see above */
-#endif
+        T(test_loop_free_releases_connections_left_open),
+        T(test_loop_free_inside_callback_cancels_pending_calls),
         T(test_call_sync_returns_the_reply),
         T(test_call_sync_times_out_when_server_never_replies),
         T(test_messages_during_call_sync_delivered_afterwards_in_order),
@@ -1797,9 +1785,7 @@ int main(void)
         T(test_raw_call_round_trips_id_and_bytes),
         T(test_stats_count_frames_and_bytes_both_ways),
         T(test_stats_count_calls_in_flight_while_they_are),
-#if 0
-        T(test_stats_calls_in_flight_back_to_zero_after_reply), /* BUG, see above */
-#endif
+        T(test_stats_calls_in_flight_back_to_zero_after_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
