@@ -49,6 +49,7 @@ static void handshake_expired(seam__timer *t);
 static void call_expired(seam__timer *t);
 static void conn_lost(seam_conn *c, int err);
 static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds);
+static void connected_settle(seam_conn *c);
 static int flush(seam_conn *c);
 
 /* ---- references ---- */
@@ -232,7 +233,8 @@ static void call_end_later(seam_conn *c, seam__call *k, int status)
 
 static void emit(seam_conn *c, seam_event *ev)
 {
-    if (c->cfg.on_event == NULL || c->user_closed) {
+    /* Once the loop is being freed only call completions still run. */
+    if (c->cfg.on_event == NULL || c->user_closed || c->loop->freeing) {
         return;
     }
     c->cfg.on_event(c, ev, c->cfg.userdata);
@@ -795,6 +797,7 @@ static void conn_lost(seam_conn *c, int err)
         return;
     }
     conn_ref(c);
+    c->connected_due = false; /* it ended before it was reported open */
     bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
     if (c->goodbye_code != 0) {
         err = c->goodbye_code;
@@ -884,7 +887,7 @@ static void read_input(seam_conn *c)
         const uint8_t *data = c->rbuf;
         size_t len = (size_t)n;
         uint64_t gen = c->gen;
-        while (c->fd >= 0 && c->gen == gen) {
+        while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
             seam__frame f;
             int r = seam__frame_parser_next(&c->parser, &data, &len, &f);
             if (r == 0) {
@@ -901,6 +904,9 @@ static void read_input(seam_conn *c)
                 return;
             }
             handle_frame(c, &f, fds);
+        }
+        if (c->connected_due && c->gen == gen) {
+            connected_settle(c);
         }
         if ((size_t)n < READ_BUF_SIZE) {
             return; /* the socket is most likely drained */
@@ -983,8 +989,24 @@ static void on_hello(seam_conn *c, const seam__frame *f)
         hold_connected(c);
         return;
     }
-    seam_event ev = {.type = SEAM_EVENT_CONNECTED};
-    emit(c, &ev);
+    /* A refusing server sends hello and goodbye in one write: CONNECTED
+     * waits until the rest of this read is seen, so a refused client gets
+     * INVALID alone (connected_settle). */
+    c->connected_due = true;
+}
+
+/* Reports the handshake a hello completed, unless a goodbye with a code
+ * followed it: then the connection never really opened. */
+static void connected_settle(seam_conn *c)
+{
+    if (!c->connected_due) {
+        return;
+    }
+    c->connected_due = false;
+    if (c->goodbye_code == 0) {
+        seam_event ev = {.type = SEAM_EVENT_CONNECTED};
+        emit(c, &ev);
+    }
 }
 
 static void on_goodbye(seam_conn *c, const seam__frame *f)
@@ -1129,6 +1151,13 @@ static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
         close_fds(fds, f->h.nfds);
         conn_fail(c, SEAM_EHANDSHAKE);
         return;
+    }
+    if (kind != SEAM__KIND_GOODBYE && c->connected_due) {
+        connected_settle(c); /* CONNECTED comes before what followed the hello */
+        if (c->fd < 0 || c->user_closed) {
+            close_fds(fds, f->h.nfds);
+            return;
+        }
     }
     switch (kind) {
     case SEAM__KIND_PING:

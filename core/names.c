@@ -174,5 +174,11 @@ int seam_name_owned(const char *name)
     }
     r = flock(fd, LOCK_SH | LOCK_NB) < 0 ? (errno == EWOULDBLOCK ? 1 : -errno) : 0;
     close(fd);
+    /* The lock is taken before the socket is bound: a server still
+     * starting owns the name but cannot be reached yet. */
+    struct stat st;
+    if (r == 1 && (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))) {
+        r = 0;
+    }
     return r;
 }

@@ -298,8 +298,9 @@ SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
  * malformed name, SEAM_ERANGE if buf is too small. */
 SEAM_EXPORT int seam_name_path(const char *name, char *buf, size_t len);
 
-/* Returns 1 if a live server owns name, 0 if not (no socket, or a stale
- * one left by a server that died), or a negative code. */
+/* Returns 1 if a live server owns name and its socket is bound (so a
+ * connect can reach it), 0 if not (no server, one still starting, or a
+ * stale socket left by a server that died), or a negative code. */
 SEAM_EXPORT int seam_name_owned(const char *name);
 
 /* ---- Events -------------------------------------------------------------- */

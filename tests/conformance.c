@@ -73,6 +73,9 @@ static seam_value *typed_dict(void)
     return d;
 }
 
+typedef struct fixture fixture;
+static void fixture_free_loop(fixture *f);
+
 /* ---- the test server's behaviour (in a child, or in the parent) ----
  * Requests: no "op" or "echo" -> the request itself; "error" -> an error
  * with REMOTE_CODE and data; "ignore" -> no answer; "later" -> answered
@@ -208,6 +211,11 @@ typedef struct parent_server {
     int writable;
     seam_value *last_message;
     uint32_t accepted_uid;
+    /* What the handler does on an event of that type: close the peer, or
+     * free the fixture's loop. */
+    seam_event_type close_on;
+    seam_event_type free_on;
+    fixture *freer;
 } parent_server;
 
 static parent_server psrv;
@@ -247,6 +255,17 @@ static void parent_server_event(seam_conn *conn, const seam_event *ev, void *use
     default:
         break;
     }
+    if (psrv.close_on == ev->type) {
+        if (psrv.peer == conn) {
+            psrv.peer = NULL;
+        }
+        seam_conn_close(conn);
+    }
+    if (psrv.free_on == ev->type && psrv.freer != NULL) {
+        psrv.server = NULL; /* freed with the loop */
+        psrv.peer = NULL;
+        fixture_free_loop(psrv.freer);
+    }
 }
 
 static void parent_listen(seam_loop *loop, const seam_server_config *base)
@@ -278,6 +297,11 @@ typedef struct client_log {
     bool in_sync; /* a sync call is waiting */
     int during_sync;
     bool close_on_message;
+    /* What the callback does after recording: close the connection, or
+     * free the whole loop of this fixture, on an event of that type. */
+    seam_event_type close_on;
+    seam_event_type free_on;
+    fixture *freer;
 } client_log;
 
 static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
@@ -325,9 +349,13 @@ static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
     default:
         break;
     }
+    if (log->close_on == ev->type) {
+        seam_conn_close(conn);
+    }
+    if (log->free_on == ev->type && log->freer != NULL) {
+        fixture_free_loop(log->freer);
+    }
 }
-
-typedef struct fixture fixture;
 
 typedef struct reply_log {
     int count;
@@ -378,9 +406,14 @@ static void on_reply(seam_conn *conn, const seam_reply *r, void *userdata)
         seam_conn_close(conn);
     }
     if (log->free_loop != NULL) {
-        seam_loop_free(log->free_loop->loop);
-        log->free_loop->loop_freed = true;
+        fixture_free_loop(log->free_loop);
     }
+}
+
+static void fixture_free_loop(fixture *f)
+{
+    seam_loop_free(f->loop);
+    f->loop_freed = true;
 }
 
 static void reply_log_clear(reply_log *log)
@@ -1214,7 +1247,9 @@ static void test_send_to_peer_that_does_not_read_fails_with_eagain_then_writable
 
 /* ==== who may connect ===================================================== */
 
-/* Connects as another user and reports the error of the INVALID event. */
+/* Connects as another user and reports the error of the INVALID event
+ * (2 if CONNECTED came first: a refused client never saw an open
+ * connection). */
 static int refused_main(int chan, void *arg)
 {
     (void)arg;
@@ -1228,6 +1263,9 @@ static int refused_main(int chan, void *arg)
     if (r == 0) {
         support_run_until_count(loop, &log.invalid, 1, SUPPORT_DEADLINE_MS);
         r = log.invalid == 1 ? log.invalid_error : 1;
+        if (log.connected != 0) {
+            r = 2;
+        }
         seam_conn_close(conn);
     }
     if (loop != NULL) {
@@ -1513,6 +1551,273 @@ static void test_loop_free_inside_callback_cancels_pending_calls(void **state)
     assert_int_equal(support_server_stop(&f->server), 0);
 }
 
+/* Runs a few iterations in which nothing more may happen. */
+static void run_idle(fixture *f)
+{
+    for (int i = 0; i < 3 && !f->loop_freed; i++) {
+        assert_true(support_run_once(f->loop, 10) >= 0);
+    }
+}
+
+static void test_conn_close_inside_connected_event(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    f->log.close_on = SEAM_EVENT_CONNECTED;
+    seam_conn *conn = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    run_idle(f);
+    assert_int_equal(f->log.connected, 1);
+    assert_int_equal(f->log.interrupted + f->log.invalid + f->log.messages, 0);
+    (void)conn;
+}
+
+static void test_conn_close_inside_interrupted_event(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    f->log.close_on = SEAM_EVENT_INTERRUPTED;
+    seam_conn *conn = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    support_child_kill(&f->server);
+    assert_true(support_run_until_count(f->loop, &f->log.interrupted, 1, SUPPORT_DEADLINE_MS));
+    run_idle(f);
+    assert_int_equal(f->log.interrupted, 1);
+    assert_int_equal(f->log.invalid, 0);
+    (void)conn; /* released by the close in its callback */
+}
+
+static void test_loop_free_inside_connected_event(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    f->log.free_on = SEAM_EVENT_CONNECTED;
+    f->log.freer = f;
+    connect_client(f);
+    assert_true(support_run_until_freed(f->loop, reply_arrived, &(reply_log){0}, &f->loop_freed,
+                                        SUPPORT_DEADLINE_MS) ||
+                f->loop_freed);
+    assert_true(f->loop_freed);
+    assert_int_equal(f->log.connected, 1);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_loop_free_inside_message_event(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    f->log.free_on = SEAM_EVENT_MESSAGE;
+    f->log.freer = f;
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("echo");
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    assert_int_equal(seam_conn_send(conn, m), 0); /* a second echo behind it */
+    seam_value_unref(m);
+    reply_log never = {0};
+    support_run_until_freed(f->loop, reply_arrived, &never, &f->loop_freed, SUPPORT_DEADLINE_MS);
+    assert_true(f->loop_freed);
+    assert_int_equal(f->log.messages, 1);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_loop_free_inside_interrupted_event(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    f->log.free_on = SEAM_EVENT_INTERRUPTED;
+    f->log.freer = f;
+    connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    support_child_kill(&f->server);
+    reply_log never = {0};
+    support_run_until_freed(f->loop, reply_arrived, &never, &f->loop_freed, SUPPORT_DEADLINE_MS);
+    assert_true(f->loop_freed);
+    assert_int_equal(f->log.interrupted, 1);
+}
+
+static void test_loop_free_inside_timeout_callback(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("hold");
+    reply_log freer = {.free_loop = f};
+    assert_int_equal(seam_conn_call(conn, m, 20, on_reply, &freer, NULL), 0);
+    seam_value_unref(m);
+    support_run_until_freed(f->loop, reply_arrived, &freer, &f->loop_freed, SUPPORT_DEADLINE_MS);
+    assert_true(f->loop_freed);
+    assert_int_equal(freer.count, 1);
+    assert_int_equal(freer.status, SEAM_ETIMEDOUT);
+    reply_log_clear(&freer);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void free_loop_posted(void *arg)
+{
+    fixture_free_loop(arg);
+}
+
+static void test_loop_free_inside_posted_function(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(seam_loop_post(f->loop, free_loop_posted, f), 0);
+    reply_log never = {0};
+    support_run_until_freed(f->loop, reply_arrived, &never, &f->loop_freed, SUPPORT_DEADLINE_MS);
+    assert_true(f->loop_freed);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_peer_close_inside_request_handler(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    psrv.close_on = SEAM_EVENT_REQUEST;
+    caller_report rep = run_caller(f, &f->children[0], "echo", false);
+    /* Answered before the handler's close: the reply goes out with the
+     * goodbye. */
+    assert_int_equal(rep.status, 0);
+    assert_int_equal(rep.equal, 1);
+    assert_non_null(psrv.server);
+}
+
+static void test_loop_free_inside_server_request_handler(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    psrv.free_on = SEAM_EVENT_REQUEST;
+    psrv.freer = f;
+    caller_args a = {"ignore", false};
+    support_child *c = &f->children[0];
+    support_fork(c, caller_main, &a);
+    int chan = dup(c->chan);
+    reply_log never = {0};
+    support_run_until_freed(f->loop, reply_arrived, &never, &f->loop_freed, SUPPORT_DEADLINE_MS);
+    assert_true(f->loop_freed);
+    assert_int_equal(support_child_wait(c, SUPPORT_DEADLINE_MS), 0);
+    caller_report rep = {1, 0};
+    assert_true(support_read_full(chan, &rep, sizeof(rep), SUPPORT_DEADLINE_MS));
+    close(chan);
+    /* The handler returned without answering or keeping the request, so
+     * it was answered "not supported" before the goodbye. */
+    assert_int_equal(rep.status, SEAM_EREMOTE);
+    assert_int_equal(seam_name_owned(NAME), 0);
+}
+
+static void test_peer_close_inside_writable_event(void **state)
+{
+    fixture *f = *state;
+    seam_server_config cfg = {.conn.max_queue = 64 << 10};
+    parent_listen(f->loop, &cfg);
+    psrv.close_on = SEAM_EVENT_WRITABLE;
+    support_child *reader = &f->children[0];
+    support_fork(reader, slow_reader_main, NULL);
+    assert_true(support_run_until_count(f->loop, &psrv.connected, 1, SUPPORT_DEADLINE_MS));
+    char ready = 0;
+    assert_true(support_read_full(reader->chan, &ready, 1, SUPPORT_DEADLINE_MS));
+    seam_conn *peer = psrv.peer;
+    assert_non_null(peer);
+    uint8_t pad[1000] = {0};
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_data(m, "pad", pad, sizeof(pad));
+    long long accepted = 0;
+    while (seam_conn_send(peer, m) == 0 && accepted < 10000) {
+        accepted++;
+    }
+    seam_value_unref(m);
+    assert_true(support_write_full(reader->chan, "g", 1));
+    assert_true(support_run_until_count(f->loop, &psrv.writable, 1, SUPPORT_DEADLINE_MS));
+    assert_null(psrv.peer);
+    long long received = -1;
+    assert_true(support_read_full(reader->chan, &received, sizeof(received), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(reader, SUPPORT_DEADLINE_MS), 0);
+    /* Closing writes what the socket takes at once; at most the queue
+     * bound (64 frames of this size) can be left behind. */
+    assert_true(received <= accepted);
+    assert_true(received >= accepted - 64);
+    assert_int_equal(psrv.writable, 1);
+}
+
+/* ==== the host loop ======================================================= */
+
+static void test_detach_and_reattach_on_the_same_host_loop(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    reply_log_clear(&log);
+    seam_loop_free(f->loop);
+    seam_loop_free(NULL); /* harmless */
+    f->loop = support_loop_new();
+    conn = connect_client(f);
+    log = (reply_log){0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(f->log.connected, 2);
+    reply_log_clear(&log);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+typedef struct exit_all {
+    support_child *children;
+    int n;
+    int status[4];
+    bool done[4];
+} exit_all;
+
+static bool all_exited(void *arg)
+{
+    exit_all *e = arg;
+    bool all = true;
+    for (int i = 0; i < e->n; i++) {
+        if (!e->done[i]) {
+            e->done[i] = support_child_exited(&e->children[i], &e->status[i]);
+        }
+        all = all && e->done[i];
+    }
+    return all;
+}
+
+static void test_thousand_clients_served_on_one_loop(void **state)
+{
+    fixture *f = *state;
+    int clients = (int)(1000 * support_scale() + 0.5);
+    clients = clients < 8 ? 8 : clients;
+    int calls = 10;
+    parent_listen(f->loop, NULL);
+    enum { PROCS = 4 };
+    load_args args[PROCS];
+    int chans[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        args[p].conns = clients / PROCS + (p < clients % PROCS ? 1 : 0);
+        args[p].calls = calls;
+        support_fork(&f->children[p], load_main, &args[p]);
+        chans[p] = dup(f->children[p].chan);
+    }
+    exit_all e = {.children = f->children, .n = PROCS};
+    assert_true(support_run_until(f->loop, all_exited, &e, 300000));
+    load_report total = {0, 0, 0};
+    for (int p = 0; p < PROCS; p++) {
+        assert_int_equal(e.status[p], 0);
+        load_report rep;
+        assert_true(support_read_full(chans[p], &rep, sizeof(rep), SUPPORT_DEADLINE_MS));
+        close(chans[p]);
+        total.ok += rep.ok;
+        total.out_of_order += rep.out_of_order;
+        total.failed += rep.failed;
+    }
+    assert_int_equal(total.failed, 0);
+    assert_int_equal(total.out_of_order, 0);
+    assert_int_equal(total.ok, (long long)clients * calls);
+    assert_int_equal(psrv.connected, clients);
+}
+
 /* ==== sync calls ========================================================== */
 
 static void test_call_sync_returns_the_reply(void **state)
@@ -1776,6 +2081,18 @@ int main(void)
         T(test_server_close_inside_request_handler),
         T(test_loop_free_releases_connections_left_open),
         T(test_loop_free_inside_callback_cancels_pending_calls),
+        T(test_conn_close_inside_connected_event),
+        T(test_conn_close_inside_interrupted_event),
+        T(test_loop_free_inside_connected_event),
+        T(test_loop_free_inside_message_event),
+        T(test_loop_free_inside_interrupted_event),
+        T(test_loop_free_inside_timeout_callback),
+        T(test_loop_free_inside_posted_function),
+        T(test_peer_close_inside_request_handler),
+        T(test_loop_free_inside_server_request_handler),
+        T(test_peer_close_inside_writable_event),
+        T(test_detach_and_reattach_on_the_same_host_loop),
+        T(test_thousand_clients_served_on_one_loop),
         T(test_call_sync_returns_the_reply),
         T(test_call_sync_times_out_when_server_never_replies),
         T(test_messages_during_call_sync_delivered_afterwards_in_order),
