@@ -1,5 +1,5 @@
 /* net.c - the tool's commands that talk to endpoints: listen, send, call,
- * ping, list. Each runs its own poll() loop through the poll adapter. */
+ * ping, flood, list. Each runs its own poll() loop through the poll adapter. */
 #include "tool.h"
 
 #include <seam/poll.h>
@@ -44,6 +44,7 @@ static void print_value(const char *what, const seam_conn *c, const seam_event *
 typedef struct listen_state {
     bool echo;
     bool silent;
+    bool quiet; /* count messages instead of printing them */
     long count; /* exit after this many messages and requests; 0 = never */
     long seen;
     seam_request **kept;
@@ -55,7 +56,9 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
     listen_state *st = userdata;
     switch (ev->type) {
     case SEAM_EVENT_MESSAGE:
-        print_value("message", c, ev);
+        if (!st->quiet) {
+            print_value("message", c, ev);
+        }
         st->seen++;
         break;
     case SEAM_EVENT_REQUEST:
@@ -87,6 +90,8 @@ int tool_listen(int argc, char **argv)
             st.echo = true;
         } else if (strcmp(argv[i], "--silent") == 0) {
             st.silent = true;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            st.quiet = true;
         } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             st.count = strtol(argv[++i], NULL, 10);
         } else if (name == NULL && argv[i][0] != '-') {
@@ -118,6 +123,9 @@ int tool_listen(int argc, char **argv)
         if (r < 0) {
             break;
         }
+    }
+    if (st.quiet) {
+        printf("%ld messages and requests\n", st.seen);
     }
     for (size_t i = 0; i < st.nkept; i++) {
         seam_request_drop(st.kept[i]);
@@ -297,6 +305,80 @@ int tool_ping(int argc, char **argv)
     seam_conn_close(conn);
     seam_loop_free(loop);
     return r < 0 ? tool_fail("ping", r) : 0;
+}
+
+static void on_flood_event(seam_conn *c, const seam_event *ev, void *userdata)
+{
+    (void)c;
+    if (ev->type == SEAM_EVENT_WRITABLE) {
+        *(bool *)userdata = true;
+    }
+}
+
+/* Sends count raw one-way messages of size bytes as fast as the queue
+ * takes them (waiting for WRITABLE when it is full, never dropping), then
+ * pings: the pong comes after the last message was handled, so the rate
+ * counts messages the peer received, not just queued. */
+int tool_flood(int argc, char **argv)
+{
+    long count = 100000;
+    long size = 64;
+    const char *name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            count = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
+            size = strtol(argv[++i], NULL, 10);
+        } else if (name == NULL) {
+            name = argv[i];
+        } else {
+            return tool_usage(stderr);
+        }
+    }
+    if (name == NULL || count <= 0 || size < 0 || size > (16L << 20)) {
+        return tool_usage(stderr);
+    }
+    uint8_t *payload = calloc(1, (size_t)size + 1);
+    seam_loop *loop;
+    int r = payload != NULL ? seam_poll_new(0, &loop) : SEAM_ENOMEM;
+    if (r < 0) {
+        free(payload);
+        return tool_fail("flood", r);
+    }
+    bool writable = false;
+    seam_conn_config cfg = {.on_event = on_flood_event, .userdata = &writable};
+    seam_conn *conn;
+    r = seam_conn_connect(loop, name, &cfg, &conn);
+    if (r < 0) {
+        free(payload);
+        seam_loop_free(loop);
+        return tool_fail(name, r);
+    }
+    double t0 = now_ms();
+    for (long i = 0; i < count && r >= 0;) {
+        r = seam_conn_send_raw(conn, (uint32_t)i, payload, (size_t)size);
+        if (r == 0) {
+            i++;
+        } else if (r == SEAM_EAGAIN) {
+            writable = false;
+            r = 0;
+            while (!writable && r >= 0) {
+                r = seam_poll_run_once(loop, 5000);
+            }
+        }
+    }
+    if (r >= 0) {
+        r = ping_wait(loop, conn, 30000);
+    }
+    double secs = (now_ms() - t0) / 1e3;
+    if (r >= 0) {
+        printf("%ld messages of %ld bytes in %.3f s: %.0f messages/s, %.1f MB/s\n", count, size,
+               secs, (double)count / secs, (double)count * (double)size / secs / 1e6);
+    }
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    free(payload);
+    return r < 0 ? tool_fail("flood", r) : 0;
 }
 
 int tool_list(int argc, char **argv)

@@ -13,6 +13,7 @@ int tool_listen(int argc, char **argv);
 int tool_send(int argc, char **argv);
 int tool_call(int argc, char **argv);
 int tool_ping(int argc, char **argv);
+int tool_flood(int argc, char **argv);
 int tool_list(int argc, char **argv);
 
 #endif /* SEAM_TOOL_H */
