@@ -530,16 +530,13 @@ static int flush(seam_conn *c)
     return 0;
 }
 
-/* Inside a dispatch, writes wait for its end so that everything queued by
- * the callbacks goes out in as few writes as possible; outside, at once. */
+/* Writes wait for the end of the dispatch they were queued in, or outside
+ * one for the next loop iteration, so that a burst of sends goes out in as
+ * few writes as possible (one writev, not one per message). */
 static void schedule_flush(seam_conn *c)
 {
     c->stats.queued_bytes = queued(c);
     if (c->fd < 0) {
-        return;
-    }
-    if (c->loop->depth == 0) {
-        flush(c);
         return;
     }
     if (!c->in_flush_list) {
@@ -547,6 +544,9 @@ static void schedule_flush(seam_conn *c)
         conn_ref(c);
         c->flush_next = c->loop->flush_head;
         c->loop->flush_head = c;
+    }
+    if (c->loop->depth == 0) {
+        seam__loop_flush_soon(c->loop);
     }
 }
 

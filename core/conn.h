@@ -43,7 +43,7 @@ struct seam_conn {
     bool want_writable; /* a send failed with SEAM_EAGAIN */
     bool writable_due;  /* ... and the queue has drained since */
     bool in_flush_list;
-    bool connected_due; /* hello seen; CONNECTED waits for the rest of that read */
+    bool connected_due;   /* hello seen; CONNECTED waits for the rest of that read */
     unsigned dispatching; /* callbacks for this connection are running */
     uint64_t gen;         /* bumped on each (re)connect */
     char *path;           /* client: the socket to (re)connect to */

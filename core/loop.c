@@ -18,6 +18,14 @@ uint64_t seam__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Enters a dispatch from the host loop: writes queued in it go out when
+ * the outermost dispatch ends (seam__loop_leave). */
+static void dispatch_enter(seam_loop *loop)
+{
+    loop->depth++;
+    loop->in_dispatch = true;
+}
+
 /* ---- timer heap ---- */
 
 void seam__timer_init(seam__timer *t, seam__timer_fn fn)
@@ -138,7 +146,7 @@ void seam__loop_sync_timer(seam_loop *loop)
 void seam_loop_timer_fired(seam_loop *loop)
 {
     assert(loop != NULL);
-    seam__loop_enter(loop);
+    dispatch_enter(loop);
     loop->armed_ms = -2; /* the adapter's timer is spent */
     uint64_t now = seam__now_ns();
     /* Timers armed while this runs wait for the next expiry, so a callback
@@ -225,7 +233,7 @@ void seam_watch_released(seam_watch *w)
 {
     assert(w != NULL && w->stopping);
     seam_loop *loop = w->loop;
-    seam__loop_enter(loop);
+    dispatch_enter(loop);
     watch_finish(w);
     seam__loop_leave(loop);
 }
@@ -237,7 +245,7 @@ void seam_watch_ready(seam_watch *w, unsigned events)
         return;
     }
     seam_loop *loop = w->loop;
-    seam__loop_enter(loop);
+    dispatch_enter(loop);
     w->ready(w->owner, events);
     seam__loop_leave(loop);
 }
@@ -259,6 +267,19 @@ void seam_watch_set_data(seam_watch *w, void *data)
 
 /* ---- the loop object ---- */
 
+/* Nothing to do here: leaving the dispatch the timer ran in flushes. */
+static void flush_timer_fired(seam__timer *t)
+{
+    (void)t;
+}
+
+void seam__loop_flush_soon(seam_loop *loop)
+{
+    if (!seam__timer_armed(&loop->flush_timer) && !loop->freeing) {
+        seam__timer_start(loop, &loop->flush_timer, 0);
+    }
+}
+
 int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **out)
 {
     if (ops == NULL || out == NULL || ops->watch_start == NULL || ops->watch_update == NULL ||
@@ -278,6 +299,7 @@ int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **out)
     loop->ctx = ctx;
     loop->armed_ms = -1;
     loop->post_tail = &loop->post_head;
+    seam__timer_init(&loop->flush_timer, flush_timer_fired);
     *out = loop;
     return 0;
 }
@@ -329,7 +351,7 @@ static void run_posts(seam_loop *loop)
 void seam_loop_run_pending(seam_loop *loop)
 {
     assert(loop != NULL);
-    seam__loop_enter(loop);
+    dispatch_enter(loop);
     run_posts(loop);
     seam__loop_leave(loop);
 }
@@ -349,8 +371,16 @@ void seam__loop_leave(seam_loop *loop)
         return;
     }
     if (loop->flush_head != NULL) {
-        seam__conn_flush_all(loop);
+        if (loop->in_dispatch || loop->freeing) {
+            seam__conn_flush_all(loop);
+        } else {
+            /* Queued by a call from outside any dispatch: written on the
+             * next iteration, together with whatever else is queued by
+             * then. */
+            seam__loop_flush_soon(loop);
+        }
     }
+    loop->in_dispatch = false;
     if (loop->freeing && !loop->detached) {
         /* Teardown requested from inside a callback: do it now, still
          * inside the dispatch so nothing is freed under our feet. */

@@ -75,6 +75,7 @@ struct seam_loop {
     const seam_loop_ops *ops;
     void *ctx;
     unsigned depth;     /* nested dispatch: callbacks are running */
+    bool in_dispatch;   /* the outermost entry came from the host loop */
     bool freeing;       /* seam_loop_free was called */
     bool detached;      /* ops->detach called */
     seam__timer **heap; /* armed timers by due time */
@@ -87,6 +88,7 @@ struct seam_loop {
     struct seam_server *servers;
     struct seam_conn *conns;      /* every connection not yet finished */
     struct seam_conn *flush_head; /* connections with writes batched until the dispatch ends */
+    seam__timer flush_timer;      /* a dispatch soon, for writes queued outside one */
     pthread_mutex_t post_lock;
     seam__post *post_head;
     seam__post **post_tail;
@@ -99,6 +101,10 @@ struct seam_loop {
  * what it owns stay allocated until the outermost leave. */
 void seam__loop_enter(seam_loop *loop);
 void seam__loop_leave(seam_loop *loop);
+
+/* Makes sure a dispatch happens on the next loop iteration, so that what
+ * was queued outside one is written then, in as few writes as possible. */
+void seam__loop_flush_soon(seam_loop *loop);
 
 /* Re-computes the adapter's timer after the heap changed (deferred to the
  * outermost leave when inside a dispatch). */
