@@ -119,6 +119,8 @@ static void conn_free(seam_conn *c)
     free(c->rfds);
     free(c->rbuf);
     free(c->calls);
+    free(c->spare_call);
+    free(c->spare_req);
     free(c->path);
     free(c);
 }
@@ -240,13 +242,24 @@ static void emit(seam_conn *c, seam_event *ev)
     c->cfg.on_event(c, ev, c->cfg.userdata);
 }
 
+/* Keeps one ended call for the next: a steady stream of calls allocates
+ * nothing. The caller holds a reference on c. */
+static void call_release(seam_conn *c, seam__call *k)
+{
+    if (c->spare_call == NULL) {
+        c->spare_call = k;
+    } else {
+        free(k);
+    }
+}
+
 static void run_reply(seam_conn *c, seam__call *k, seam_reply *r)
 {
     r->call_id = k->id;
     if (k->cb != NULL) {
         k->cb(c, r, k->userdata);
     }
-    free(k);
+    call_release(c, k);
 }
 
 /* ---- framing into the send queue ---- */
@@ -845,6 +858,9 @@ static void conn_on_released(void *owner)
 
 static int take_fds(seam_conn *c, size_t n, int *out)
 {
+    if (n == 0) {
+        return 0;
+    }
     if (n > c->rfds_len) {
         return SEAM_EFRAMEFDS;
     }
@@ -1112,7 +1128,13 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
     }
     seam_request *req = NULL;
     if (ev.type == SEAM_EVENT_REQUEST) {
-        req = calloc(1, sizeof(*req));
+        req = c->spare_req;
+        if (req != NULL) {
+            c->spare_req = NULL;
+            memset(req, 0, sizeof(*req));
+        } else {
+            req = calloc(1, sizeof(*req));
+        }
         if (req == NULL) {
             seam_value_unref(ev.value);
             if (ev.raw) {
@@ -1135,7 +1157,11 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         if (!req->answered) {
             seam_request_reply_error(req, SEAM_ENOTSUP, "request not handled", NULL);
         }
-        free(req);
+        if (c->spare_req == NULL) {
+            c->spare_req = req; /* for the next request: none allocates */
+        } else {
+            free(req);
+        }
     }
 }
 
@@ -1319,8 +1345,11 @@ int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t l
 
 static seam__call *call_new(seam_conn *c, seam_reply_fn cb, void *userdata)
 {
-    seam__call *k = calloc(1, sizeof(*k));
-    if (k == NULL) {
+    seam__call *k = c->spare_call;
+    if (k != NULL) {
+        c->spare_call = NULL;
+        memset(k, 0, sizeof(*k));
+    } else if ((k = calloc(1, sizeof(*k))) == NULL) {
         return NULL;
     }
     k->conn = c;

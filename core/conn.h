@@ -83,6 +83,8 @@ struct seam_conn {
     seam__held **held_tail;
     seam__call *sync_call; /* the call a sync wait is for */
     struct seam_request *kept;
+    seam__call *spare_call;         /* one ended call kept for reuse */
+    struct seam_request *spare_req; /* one handled request kept for reuse */
 
     seam_conn_stats stats;
 
