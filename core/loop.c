@@ -130,6 +130,9 @@ void seam__loop_sync_timer(seam_loop *loop)
     }
     int64_t ms = -1;
     uint64_t due = 0;
+    if (loop->heap_len > 0 && loop->armed_ms >= 0 && loop->heap[0]->due_ns == loop->armed_due) {
+        return; /* the adapter's timer already stands for this deadline */
+    }
     if (loop->heap_len > 0) {
         due = loop->heap[0]->due_ns;
         uint64_t now = seam__now_ns();
