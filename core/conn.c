@@ -597,11 +597,8 @@ static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
     if (c == NULL) {
         return NULL;
     }
-    c->rbuf = malloc(READ_BUF_SIZE);
     c->rfds = malloc(SEAM__UNIX_MAX_RECV_FDS * sizeof(int) * 2);
-    if (c->rbuf == NULL || c->rfds == NULL) {
-        free(c->rbuf);
-        free(c->rfds);
+    if (c->rfds == NULL) {
         free(c);
         return NULL;
     }
@@ -877,13 +874,51 @@ static void close_fds(const int *fds, size_t n)
     }
 }
 
+/* Reads go through one buffer per loop, not one per connection: an idle
+ * connection holds no read buffer. A read nested inside another's
+ * callbacks (a sync call on a second connection) cannot share it, since
+ * the outer read's frames still point into it; it gets its own. */
+static uint8_t *read_buffer_take(seam_conn *c)
+{
+    seam_loop *loop = c->loop;
+    if (!loop->rbuf_busy) {
+        if (loop->rbuf == NULL) {
+            loop->rbuf = malloc(READ_BUF_SIZE);
+        }
+        if (loop->rbuf != NULL) {
+            loop->rbuf_busy = true;
+            return loop->rbuf;
+        }
+    }
+    if (c->rbuf == NULL) {
+        c->rbuf = malloc(READ_BUF_SIZE);
+    }
+    return c->rbuf;
+}
+
+static void read_frames(seam_conn *c, uint8_t *rbuf);
+
 static void read_input(seam_conn *c)
+{
+    seam_loop *loop = c->loop;
+    uint8_t *rbuf = read_buffer_take(c);
+    if (rbuf == NULL) {
+        conn_lost(c, SEAM_ENOMEM);
+        return;
+    }
+    read_frames(c, rbuf);
+    if (rbuf == loop->rbuf) {
+        loop->rbuf_busy = false;
+    }
+}
+
+static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
     for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
         bool truncated = false;
         size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
         ssize_t n =
-            seam__unix_recv(c->fd, c->rbuf, READ_BUF_SIZE, c->rfds, cap, &c->rfds_len, &truncated);
+            seam__unix_recv(c->fd, rbuf, READ_BUF_SIZE, c->rfds, cap, &c->rfds_len, &truncated);
         if (n == SEAM_EAGAIN) {
             return;
         }
@@ -900,7 +935,7 @@ static void read_input(seam_conn *c)
             return;
         }
         c->stats.bytes_in += (uint64_t)n;
-        const uint8_t *data = c->rbuf;
+        const uint8_t *data = rbuf;
         size_t len = (size_t)n;
         uint64_t gen = c->gen;
         while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {

@@ -411,6 +411,7 @@ static void loop_finish_if_done(seam_loop *loop)
     }
     loop->ops->detach(loop->ctx);
     pthread_mutex_destroy(&loop->post_lock);
+    free(loop->rbuf);
     free(loop->heap);
     free(loop);
 }

@@ -89,6 +89,8 @@ struct seam_loop {
     struct seam_conn *conns;      /* every connection not yet finished */
     struct seam_conn *flush_head; /* connections with writes batched until the dispatch ends */
     seam__timer flush_timer;      /* a dispatch soon, for writes queued outside one */
+    uint8_t *rbuf;                /* the read buffer the loop's connections share */
+    bool rbuf_busy;               /* a read is using it (reads can nest) */
     pthread_mutex_t post_lock;
     seam__post *post_head;
     seam__post **post_tail;

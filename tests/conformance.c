@@ -302,7 +302,30 @@ typedef struct client_log {
     seam_event_type close_on;
     seam_event_type free_on;
     fixture *freer;
+    /* On the first message: a sync call of this much padding on another
+     * connection, whose status lands in sync_status. */
+    seam_conn *sync_other;
+    size_t sync_pad;
+    int sync_status;
 } client_log;
+
+/* A sync echo of pad bytes; 0 when the reply equals the request. */
+static int call_sync_padded(seam_conn *conn, size_t pad)
+{
+    uint8_t *bytes = calloc(1, pad + 1);
+    seam_value *m = seam_value_new_dict();
+    memset(bytes, 0xa5, pad);
+    seam_dict_set_data(m, "pad", bytes, pad);
+    seam_value *reply = NULL;
+    int r = seam_conn_call_sync(conn, m, CALL_MS, &reply);
+    if (r == 0 && !seam_value_equal(reply, m)) {
+        r = -1;
+    }
+    seam_value_unref(reply);
+    seam_value_unref(m);
+    free(bytes);
+    return r;
+}
 
 static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
@@ -330,6 +353,9 @@ static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
             log->last_message = seam_value_ref(ev->value);
         }
         log->messages++;
+        if (log->sync_other != NULL && log->messages == 1) {
+            log->sync_status = call_sync_padded(log->sync_other, log->sync_pad);
+        }
         if (log->close_on_message) {
             seam_conn_close(conn);
         }
@@ -1871,6 +1897,38 @@ static void test_messages_during_call_sync_delivered_afterwards_in_order(void **
     seam_conn_close(conn);
 }
 
+/* The frames after the first message still lie in the read buffer while a
+ * callback reads from a second connection: that read must not touch them. */
+static void test_sync_call_on_other_connection_inside_message_keeps_later_frames(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    client_log other_log = {0};
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &other_log};
+    seam_conn *other = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &other), 0);
+    f->log.sync_other = other;
+    f->log.sync_pad = 48 << 10;
+    f->log.sync_status = 1;
+    seam_value *m = op_msg("messages_first");
+    seam_dict_set_int64(m, "n", 8);
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, 0);
+    assert_int_equal(f->log.sync_status, 0);
+    assert_int_equal(f->log.messages, 8);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(f->log.order[i], i);
+    }
+    reply_log_clear(&log);
+    seam_value_unref(other_log.last_message);
+    seam_conn_close(other);
+    seam_conn_close(conn);
+}
+
 /* ==== descriptors, threads, raw payloads, stats =========================== */
 
 static void test_fd_in_message_usable_by_server(void **state)
@@ -2096,6 +2154,7 @@ int main(void)
         T(test_call_sync_returns_the_reply),
         T(test_call_sync_times_out_when_server_never_replies),
         T(test_messages_during_call_sync_delivered_afterwards_in_order),
+        T(test_sync_call_on_other_connection_inside_message_keeps_later_frames),
         T(test_fd_in_message_usable_by_server),
         T(test_loop_post_from_thread_runs_on_loop_thread),
         T(test_raw_message_round_trips_id_and_bytes),
