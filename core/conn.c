@@ -683,11 +683,8 @@ int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config 
     if (loop == NULL || name == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
-    if (loop->freeing) {
-        return SEAM_ECLOSED;
-    }
     char path[SEAM__PATH_MAX];
-    int r = seam_name_path(name, path, sizeof(path));
+    int r = seam__loop_name_path(loop, name, path, sizeof(path));
     if (r < 0) {
         return r;
     }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,6 +230,10 @@ void seam__watch_close(seam_watch *w)
     w->stopping = true;
     if (w->loop->ops->watch_stop(w->loop->ctx, w)) {
         watch_finish(w);
+    } else {
+        /* The loop lets go of the fd later (libuv: after uv_close's
+         * callback); hang up now so that peers need not wait for it. */
+        shutdown(w->fd, SHUT_RDWR);
     }
 }
 
@@ -305,6 +310,14 @@ int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **out)
     seam__timer_init(&loop->flush_timer, flush_timer_fired);
     *out = loop;
     return 0;
+}
+
+int seam__loop_name_path(seam_loop *loop, const char *name, char *path, size_t len)
+{
+    if (loop->freeing) {
+        return SEAM_ECLOSED; /* nothing new on a loop going away */
+    }
+    return seam_name_path(name, path, len);
 }
 
 void *seam_loop_adapter_ctx(const seam_loop *loop)

@@ -115,6 +115,10 @@ void seam__loop_sync_timer(seam_loop *loop);
 void seam__log(seam_loop *loop, seam_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The socket path of name for a new server or connection on loop:
+ * SEAM_ECLOSED once the loop is being freed, else as seam_name_path(). */
+int seam__loop_name_path(seam_loop *loop, const char *name, char *path, size_t len);
+
 /* Called by the loop while tearing down (conn.c and server.c). */
 void seam__server_close_all(seam_loop *loop);
 void seam__conn_close_all(seam_loop *loop);

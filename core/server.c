@@ -111,11 +111,8 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (loop == NULL || name == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
-    if (loop->freeing) {
-        return SEAM_ECLOSED;
-    }
     char path[SEAM__PATH_MAX];
-    int r = seam_name_path(name, path, sizeof(path));
+    int r = seam__loop_name_path(loop, name, path, sizeof(path));
     if (r < 0) {
         return r;
     }

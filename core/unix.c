@@ -24,16 +24,25 @@ static int make_addr(const char *path, struct sockaddr_un *addr)
     return 0;
 }
 
-int seam__unix_listen(const char *path, int *fd)
+/* A non-blocking stream socket and the address of path, for bind or
+ * connect. */
+static int unix_socket(const char *path, struct sockaddr_un *addr, int *fd)
 {
-    struct sockaddr_un addr;
-    int r = make_addr(path, &addr);
+    int r = make_addr(path, addr);
     if (r < 0) {
         return r;
     }
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        return -errno;
+    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return *fd < 0 ? -errno : 0;
+}
+
+int seam__unix_listen(const char *path, int *fd)
+{
+    struct sockaddr_un addr;
+    int s;
+    int r = unix_socket(path, &addr, &s);
+    if (r < 0) {
+        return r;
     }
     if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0) {
         r = -errno;
@@ -47,13 +56,10 @@ int seam__unix_listen(const char *path, int *fd)
 int seam__unix_connect(const char *path, int *fd)
 {
     struct sockaddr_un addr;
-    int r = make_addr(path, &addr);
+    int s;
+    int r = unix_socket(path, &addr, &s);
     if (r < 0) {
         return r;
-    }
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        return -errno;
     }
     do {
         r = connect(s, (struct sockaddr *)&addr, sizeof(addr));

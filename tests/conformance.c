@@ -682,6 +682,17 @@ static caller_report run_caller(fixture *f, support_child *c, const char *op, bo
     return rep;
 }
 
+/* The server child still answers conn; then both shut down cleanly. */
+static void assert_still_served_then_stop(fixture *f, seam_conn *conn)
+{
+    reply_log log = {0};
+    call_and_wait(f, conn, "echo", &log);
+    assert_int_equal(log.status, 0);
+    reply_log_clear(&log);
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
 /* Asks the server child for its counters. */
 static void server_stats(fixture *f, seam_conn *conn, int64_t *invalid, int64_t *last_invalid)
 {
@@ -964,12 +975,7 @@ static void test_client_killed_mid_frame_leaves_server_serving_others(void **sta
     int64_t last_invalid = 0;
     wait_server_invalid(f, conn, 1, &last_invalid);
     assert_int_equal(last_invalid, SEAM_ECONNRESET);
-    reply_log log = {0};
-    call_and_wait(f, conn, "echo", &log);
-    assert_int_equal(log.status, 0);
-    reply_log_clear(&log);
-    seam_conn_close(conn);
-    assert_int_equal(support_server_stop(&f->server), 0);
+    assert_still_served_then_stop(f, conn);
 }
 
 static void test_oversize_frame_closes_that_connection_only(void **state)
@@ -984,12 +990,7 @@ static void test_oversize_frame_closes_that_connection_only(void **state)
     assert_true(support_write_full(fd, hdr, sizeof(hdr)));
     assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
     close(fd);
-    reply_log log = {0};
-    call_and_wait(f, conn, "echo", &log);
-    assert_int_equal(log.status, 0);
-    reply_log_clear(&log);
-    seam_conn_close(conn);
-    assert_int_equal(support_server_stop(&f->server), 0);
+    assert_still_served_then_stop(f, conn);
 }
 
 static void test_garbage_bytes_close_the_connection(void **state)
@@ -1026,12 +1027,7 @@ static void test_truncated_frame_then_close_leaves_server_serving(void **state)
     int64_t last_invalid = 0;
     wait_server_invalid(f, conn, 1, &last_invalid);
     assert_int_equal(last_invalid, SEAM_ECONNRESET);
-    reply_log log = {0};
-    call_and_wait(f, conn, "echo", &log);
-    assert_int_equal(log.status, 0);
-    reply_log_clear(&log);
-    seam_conn_close(conn);
-    assert_int_equal(support_server_stop(&f->server), 0);
+    assert_still_served_then_stop(f, conn);
 }
 
 static void test_silent_peer_after_hello_does_not_block_others(void **state)
@@ -1504,19 +1500,26 @@ static void test_conn_close_inside_own_message_event(void **state)
     reply_log_clear(&log);
 }
 
+/* Two calls: one the server holds (answered only on "release"), then an
+ * echo, whose reply callback acts as echo_log says. */
+static void call_hold_then_echo(seam_conn *conn, reply_log *held, reply_log *echo_log)
+{
+    seam_value *hold = op_msg("hold");
+    seam_value *echo = op_msg("echo");
+    assert_int_equal(seam_conn_call(conn, hold, CALL_MS, on_reply, held, NULL), 0);
+    assert_int_equal(seam_conn_call(conn, echo, CALL_MS, on_reply, echo_log, NULL), 0);
+    seam_value_unref(hold);
+    seam_value_unref(echo);
+}
+
 static void test_conn_close_inside_reply_callback(void **state)
 {
     fixture *f = *state;
     spawn_echo_server(f);
     seam_conn *conn = connect_client(f);
-    seam_value *hold = op_msg("hold");
-    seam_value *echo = op_msg("echo");
     reply_log held = {0};
     reply_log closer = {.close_conn = true};
-    assert_int_equal(seam_conn_call(conn, hold, CALL_MS, on_reply, &held, NULL), 0);
-    assert_int_equal(seam_conn_call(conn, echo, CALL_MS, on_reply, &closer, NULL), 0);
-    seam_value_unref(hold);
-    seam_value_unref(echo);
+    call_hold_then_echo(conn, &held, &closer);
     assert_true(support_run_until_count(f->loop, &held.count, 1, SUPPORT_DEADLINE_MS));
     assert_int_equal(closer.count, 1);
     assert_int_equal(closer.status, 0);
@@ -1557,14 +1560,9 @@ static void test_loop_free_inside_callback_cancels_pending_calls(void **state)
     fixture *f = *state;
     spawn_echo_server(f);
     seam_conn *conn = connect_client(f);
-    seam_value *hold = op_msg("hold");
-    seam_value *echo = op_msg("echo");
     reply_log held = {0};
     reply_log freer = {.free_loop = f};
-    assert_int_equal(seam_conn_call(conn, hold, CALL_MS, on_reply, &held, NULL), 0);
-    assert_int_equal(seam_conn_call(conn, echo, CALL_MS, on_reply, &freer, NULL), 0);
-    seam_value_unref(hold);
-    seam_value_unref(echo);
+    call_hold_then_echo(conn, &held, &freer);
     assert_true(support_run_until_freed(f->loop, reply_arrived, &held, &f->loop_freed,
                                         SUPPORT_DEADLINE_MS));
     assert_true(f->loop_freed);
