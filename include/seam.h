@@ -191,6 +191,8 @@ SEAM_EXPORT int seam_dict_set_bool(seam_value *dict, const char *key, bool b);
 SEAM_EXPORT int seam_dict_set_double(seam_value *dict, const char *key, double d);
 SEAM_EXPORT int seam_dict_set_data(seam_value *dict, const char *key, const void *bytes,
                                    size_t len);
+/* Typed lookups: the string (borrowed) or NULL, and for the others true
+ * with *out set, false when the key is absent or holds another type. */
 SEAM_EXPORT const char *seam_dict_get_string(const seam_value *dict, const char *key);
 SEAM_EXPORT bool seam_dict_get_int64(const seam_value *dict, const char *key, int64_t *out);
 SEAM_EXPORT bool seam_dict_get_bool(const seam_value *dict, const char *key, bool *out);
@@ -467,6 +469,8 @@ typedef struct seam_conn_stats {
     uint64_t queued_bytes; /* waiting to be written */
 } seam_conn_stats;
 
+/* Copies the connection's counters into *out; does nothing when either is
+ * NULL. */
 SEAM_EXPORT void seam_conn_get_stats(const seam_conn *conn, seam_conn_stats *out);
 
 /* A pointer of the caller's, e.g. per peer of a server. */
