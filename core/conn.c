@@ -597,11 +597,6 @@ static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
     if (c == NULL) {
         return NULL;
     }
-    c->rfds = malloc(SEAM__UNIX_MAX_RECV_FDS * sizeof(int) * 2);
-    if (c->rfds == NULL) {
-        free(c);
-        return NULL;
-    }
     c->loop = loop;
     c->refs = 1;
     c->fd = -1;
@@ -909,13 +904,35 @@ static void read_input(seam_conn *c)
     }
 }
 
+/* Keeps descriptors that arrived until their frame claims them. The
+ * store is made on the first one: most connections never get any. False
+ * (and the descriptors closed) when more wait than any frames can claim. */
+static bool rfds_append(seam_conn *c, const int *fds, size_t n)
+{
+    size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
+    if (c->rfds == NULL) {
+        c->rfds = malloc(cap * sizeof(int));
+    }
+    if (c->rfds == NULL || c->rfds_len + n > cap) {
+        close_fds(fds, n);
+        return false;
+    }
+    memcpy(c->rfds + c->rfds_len, fds, n * sizeof(int));
+    c->rfds_len += n;
+    return true;
+}
+
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
     for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
         bool truncated = false;
-        size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
-        ssize_t n =
-            seam__unix_recv(c->fd, rbuf, READ_BUF_SIZE, c->rfds, cap, &c->rfds_len, &truncated);
+        int got[SEAM__UNIX_MAX_RECV_FDS];
+        size_t ngot = 0;
+        ssize_t n = seam__unix_recv(c->fd, rbuf, READ_BUF_SIZE, got, SEAM__UNIX_MAX_RECV_FDS, &ngot,
+                                    &truncated);
+        if (ngot > 0 && !rfds_append(c, got, ngot)) {
+            truncated = true;
+        }
         if (n == SEAM_EAGAIN) {
             return;
         }
