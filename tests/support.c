@@ -42,6 +42,7 @@ static const support_driver child_driver = {.name = "poll (child)",
 
 static const support_driver *active_driver = &support_driver_under_test;
 static void *active_host;
+static void *inherited_host;
 
 const support_driver *support_driver_current(void)
 {
@@ -188,6 +189,7 @@ void support_fork(support_child *out, support_child_fn fn, void *arg)
         }
         signal(SIGPIPE, SIG_IGN);
         active_driver = &child_driver;
+        inherited_host = active_host; /* the parent's: still reachable, never used */
         active_host = NULL;
         close_inherited(sv[1]);
         _exit(fn(sv[1], arg));
