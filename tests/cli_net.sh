@@ -83,4 +83,20 @@ out=$("$seam" flood t.quiet -n 20000 -s 100)
 wait "$quiet" || fail "quiet server exit"
 grep -q '^20000 messages and requests' "$qlog" || fail "quiet server counted: $(cat "$qlog")"
 
+# watch: two watchers each see the server's broadcasts; the server counts
+# them as its peers.
+alog=$SEAM_RUNTIME_DIR/announce.log
+"$seam" listen t.ann --announce 50 >"$alog" &
+pids+=($!)
+wait_for t.ann
+"$seam" watch t.ann -n 3 >"$SEAM_RUNTIME_DIR/w1" &
+w1=$!
+"$seam" watch t.ann -n 3 >"$SEAM_RUNTIME_DIR/w2" || fail "watch"
+wait "$w1" || fail "first watcher"
+for w in w1 w2; do
+    [[ $(grep -c '^message pid=[0-9]* {"tick":[0-9]*}$' "$SEAM_RUNTIME_DIR/$w") -eq 3 ]] \
+        || fail "watcher $w saw: $(cat "$SEAM_RUNTIME_DIR/$w")"
+done
+grep -q '^broadcast tick [0-9]* to 2 peers$' "$alog" || fail "no broadcast reached both: $(cat "$alog")"
+
 echo "cli net: all passed"

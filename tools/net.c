@@ -1,5 +1,5 @@
 /* net.c - the tool's commands that talk to endpoints: listen, send, call,
- * ping, flood, list. Each runs its own poll() loop through the poll adapter. */
+ * ping, flood, watch, list. Each runs its own poll() loop through the poll adapter. */
 #include "tool.h"
 
 #include <seam/poll.h>
@@ -27,6 +27,13 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void print_value(const char *what, const seam_conn *c, const seam_event *ev)
 {
     seam_creds cr = {0};
@@ -44,8 +51,9 @@ static void print_value(const char *what, const seam_conn *c, const seam_event *
 typedef struct listen_state {
     bool echo;
     bool silent;
-    bool quiet; /* count messages instead of printing them */
-    long count; /* exit after this many messages and requests; 0 = never */
+    bool quiet;    /* count messages instead of printing them */
+    long announce; /* broadcast a tick to every peer this often (ms); 0 = never */
+    long count;    /* exit after this many messages and requests; 0 = never */
     long seen;
     seam_request **kept;
     size_t nkept;
@@ -81,6 +89,21 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
     }
 }
 
+/* Broadcasts {"tick": n} to every peer and says how many it reached. */
+static void announce(seam_server *server, long n)
+{
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_int64(m, "tick", n);
+    size_t skipped = 0;
+    int got = seam_server_broadcast(server, m, &skipped);
+    seam_value_unref(m);
+    if (got >= 0) {
+        printf("broadcast tick %ld to %d peers", n, got);
+        printf(skipped > 0 ? " (%zu skipped: queue full)\n" : "\n", skipped);
+        fflush(stdout);
+    }
+}
+
 int tool_listen(int argc, char **argv)
 {
     listen_state st = {0};
@@ -94,13 +117,15 @@ int tool_listen(int argc, char **argv)
             st.quiet = true;
         } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             st.count = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--announce") == 0 && i + 1 < argc) {
+            st.announce = strtol(argv[++i], NULL, 10);
         } else if (name == NULL && argv[i][0] != '-') {
             name = argv[i];
         } else {
             return tool_usage(stderr);
         }
     }
-    if (name == NULL) {
+    if (name == NULL || st.announce < 0) {
         return tool_usage(stderr);
     }
     seam_loop *loop;
@@ -118,10 +143,20 @@ int tool_listen(int argc, char **argv)
     catch_signals();
     printf("listening on %s (%s)\n", name, seam_server_path(server));
     fflush(stdout);
-    while (!stop_requested && (st.count == 0 || st.seen < st.count)) {
-        r = seam_poll_run_once(loop, 200);
+    double next_tick = now_ms() + (double)st.announce;
+    for (long tick = 1; !stop_requested && (st.count == 0 || st.seen < st.count);) {
+        long wait = 200;
+        if (st.announce > 0) {
+            double left = next_tick - now_ms();
+            wait = left <= 0 ? 0 : (long)left + 1 < wait ? (long)left + 1 : wait;
+        }
+        r = seam_poll_run_once(loop, (int)wait);
         if (r < 0) {
             break;
+        }
+        if (st.announce > 0 && now_ms() >= next_tick) {
+            announce(server, tick++);
+            next_tick += (double)st.announce;
         }
     }
     if (st.quiet) {
@@ -251,13 +286,6 @@ int tool_call(int argc, char **argv)
     return r < 0 ? tool_fail("call", r) : 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int tool_ping(int argc, char **argv)
 {
     long count = 4;
@@ -379,6 +407,63 @@ int tool_flood(int argc, char **argv)
     seam_loop_free(loop);
     free(payload);
     return r < 0 ? tool_fail("flood", r) : 0;
+}
+
+static void on_watch_event(seam_conn *c, const seam_event *ev, void *userdata)
+{
+    long *seen = userdata;
+    if (ev->type == SEAM_EVENT_MESSAGE) {
+        print_value("message", c, ev);
+        (*seen)++;
+    } else if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
+        printf("%s: %s\n", ev->type == SEAM_EVENT_INVALID ? "closed" : "interrupted",
+               seam_strerror(ev->error));
+        fflush(stdout);
+        *seen = -1;
+    }
+}
+
+/* Connects and prints the messages the server sends (broadcasts, events)
+ * until count arrived (0: until interrupted) or the server went away. */
+int tool_watch(int argc, char **argv)
+{
+    long count = 0;
+    const char *name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            count = strtol(argv[++i], NULL, 10);
+        } else if (name == NULL) {
+            name = argv[i];
+        } else {
+            return tool_usage(stderr);
+        }
+    }
+    if (name == NULL || count < 0) {
+        return tool_usage(stderr);
+    }
+    seam_loop *loop;
+    int r = seam_poll_new(0, &loop);
+    if (r < 0) {
+        return tool_fail("watch", r);
+    }
+    long seen = 0;
+    seam_conn_config cfg = {.on_event = on_watch_event, .userdata = &seen};
+    seam_conn *conn;
+    r = seam_conn_connect(loop, name, &cfg, &conn);
+    if (r < 0) {
+        seam_loop_free(loop);
+        return tool_fail(name, r);
+    }
+    catch_signals();
+    while (r >= 0 && !stop_requested && seen >= 0 && (count == 0 || seen < count)) {
+        r = seam_poll_run_once(loop, 200);
+    }
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    if (r < 0) {
+        return tool_fail("watch", r);
+    }
+    return seen < 0 ? 1 : 0;
 }
 
 int tool_list(int argc, char **argv)

@@ -8,23 +8,27 @@
 
 int tool_usage(FILE *to)
 {
-    fprintf(to, "usage: seam listen NAME [--echo] [--silent] [--quiet] [--count N]\n"
-                "                            serve NAME, print each message and request as JSON;\n"
-                "                            --echo answers a request with its own payload,\n"
-                "                            --silent never answers, --quiet counts messages\n"
-                "                            instead of printing them, --count exits after N\n"
-                "       seam send NAME JSON  send a one-way message\n"
-                "       seam call NAME JSON [--timeout MS]\n"
-                "                            call NAME and print the reply as JSON\n"
-                "       seam ping NAME [-c N]\n"
-                "                            measure round trips to NAME\n"
-                "       seam flood NAME [-n N] [-s BYTES]\n"
-                "                            send N raw one-way messages, print the rate\n"
-                "       seam list            names in the runtime directory, alive or stale\n"
-                "       seam encode JSON     print the CBOR encoding of a value as hex\n"
-                "       seam decode HEX      print the value CBOR bytes encode, as JSON\n"
-                "       seam version         print the library and protocol versions\n"
-                "JSON forms of bytes, dates, uuids and other types: docs/json.md\n");
+    fprintf(to,
+            "usage: seam listen NAME [--echo] [--silent] [--quiet] [--count N] [--announce MS]\n"
+            "                            serve NAME, print each message and request as JSON;\n"
+            "                            --echo answers a request with its own payload,\n"
+            "                            --silent never answers, --quiet counts messages\n"
+            "                            instead of printing them, --count exits after N,\n"
+            "                            --announce broadcasts {\"tick\": n} every MS ms\n"
+            "       seam send NAME JSON  send a one-way message\n"
+            "       seam call NAME JSON [--timeout MS]\n"
+            "                            call NAME and print the reply as JSON\n"
+            "       seam ping NAME [-c N]\n"
+            "                            measure round trips to NAME\n"
+            "       seam flood NAME [-n N] [-s BYTES]\n"
+            "                            send N raw one-way messages, print the rate\n"
+            "       seam watch NAME [-n N]\n"
+            "                            print the messages NAME sends (N, or until stopped)\n"
+            "       seam list            names in the runtime directory, alive or stale\n"
+            "       seam encode JSON     print the CBOR encoding of a value as hex\n"
+            "       seam decode HEX      print the value CBOR bytes encode, as JSON\n"
+            "       seam version         print the library and protocol versions\n"
+            "JSON forms of bytes, dates, uuids and other types: docs/json.md\n");
     return to == stderr ? 2 : 0;
 }
 
@@ -118,8 +122,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
-    } net[] = {{"listen", tool_listen}, {"send", tool_send},   {"call", tool_call},
-               {"ping", tool_ping},     {"flood", tool_flood}, {"list", tool_list}};
+    } net[] = {
+        {"listen", tool_listen}, {"send", tool_send},   {"call", tool_call}, {"ping", tool_ping},
+        {"flood", tool_flood},   {"watch", tool_watch}, {"list", tool_list},
+    };
     for (size_t i = 0; i < sizeof(net) / sizeof(net[0]); i++) {
         if (strcmp(cmd, net[i].name) == 0) {
             return net[i].run(argc - 2, argv + 2);

@@ -14,6 +14,7 @@ int tool_send(int argc, char **argv);
 int tool_call(int argc, char **argv);
 int tool_ping(int argc, char **argv);
 int tool_flood(int argc, char **argv);
+int tool_watch(int argc, char **argv);
 int tool_list(int argc, char **argv);
 
 #endif /* SEAM_TOOL_H */
