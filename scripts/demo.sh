@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # demo.sh - builds seam and shows it working: typed values through the CBOR
-# codec, then a live service called by several clients, a refused peer, a
-# timeout and round-trip times, all with the `seam` tool.
+# codec; a service hosted on a libuv loop (next to a TCP echo) called from
+# libev, poll() and the `seam` tool; a broadcast; a refused peer; a timeout;
+# round-trip and throughput figures; and the dispatch and CFRunLoop
+# adapters where they were built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEAM_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DSEAM_BUILD_TESTS=OFF \
+    -DSEAM_BUILD_BENCH=OFF >/dev/null
 cmake --build build/demo >/dev/null
 seam=build/demo/tools/seam
+ex=build/demo/examples
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -34,7 +38,7 @@ for bad in 9f01ff a2616100616101 62c328 d8ff00; do
     "$seam" decode "$bad" 2>&1 || true
 done
 
-# ---- a live service ----
+# ---- live services ----
 export SEAM_RUNTIME_DIR
 SEAM_RUNTIME_DIR=$(mktemp -d)
 chmod 0755 "$SEAM_RUNTIME_DIR"
@@ -46,28 +50,60 @@ cleanup() {
 }
 trap cleanup EXIT
 wait_for() { for _ in $(seq 100); do [[ -S "$SEAM_RUNTIME_DIR/$1.sock" ]] && return 0; sleep 0.05; done; return 1; }
+log() { sed 's/^/  | /' "$SEAM_RUNTIME_DIR/$1"; }
 
-say "a service: seam listen com.example.echo --echo"
-"$seam" listen com.example.echo --echo > "$SEAM_RUNTIME_DIR/echo.log" &
-pids+=($!)
+if [[ -x "$ex/uv_server" ]]; then
+    port=$((20000 + RANDOM % 20000))
+    say "a libuv program serves TCP on 127.0.0.1:$port and com.example.echo on one loop"
+    "$ex/uv_server" "$port" com.example.echo >"$SEAM_RUNTIME_DIR/uv.log" 2>&1 &
+else
+    say "a service: seam listen com.example.echo --echo (libuv adapter not built)"
+    "$seam" listen com.example.echo --echo >"$SEAM_RUNTIME_DIR/uv.log" &
+fi
+uv_pid=$!
+pids+=($uv_pid)
 wait_for com.example.echo
 "$seam" list
 
-say "three clients call it at once"
+say "three clients call it at once: libev, poll() and the seam tool"
 clients=()
-for i in 1 2 3; do
-    "$seam" call com.example.echo "{\"client\":$i,\"pid\":$$}" > "$SEAM_RUNTIME_DIR/reply$i" &
+if [[ -x "$ex/ev_client" ]]; then
+    "$ex/ev_client" com.example.echo 3 >"$SEAM_RUNTIME_DIR/c1" &
     clients+=($!)
-done
+fi
+"$ex/poll_echo" call com.example.echo "from poll_echo" >"$SEAM_RUNTIME_DIR/c2" &
+clients+=($!)
+"$seam" call com.example.echo '{"from":"seam call","pid":'$$'}' >"$SEAM_RUNTIME_DIR/c3" &
+clients+=($!)
 wait "${clients[@]}"
-for i in 1 2 3; do
-    echo "client $i got: $(tr -d ' \n' < "$SEAM_RUNTIME_DIR/reply$i")"
-done
-echo "the service printed:"
-sed 's/^/  /' "$SEAM_RUNTIME_DIR/echo.log"
+[[ -x "$ex/ev_client" ]] && { echo "ev_client (libev):"; log c1; }
+echo "poll_echo (poll):"
+log c2
+echo "seam call (poll):"
+log c3
+if [[ -n "${port:-}" ]]; then
+    echo "and the same loop still echoes TCP lines:"
+    python3 -c "
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'hello over TCP\n')
+print('  | ' + s.recv(100).decode().strip())" "$port" || true
+fi
 
-say "round trips (seam ping)"
-"$seam" ping com.example.echo -c 5
+say "a broadcast: a service announces ticks, two watchers each get every one"
+"$seam" listen com.example.news --announce 200 >"$SEAM_RUNTIME_DIR/news.log" &
+pids+=($!)
+wait_for com.example.news
+"$seam" watch com.example.news -n 3 >"$SEAM_RUNTIME_DIR/w1" &
+w1=$!
+"$seam" watch com.example.news -n 3 >"$SEAM_RUNTIME_DIR/w2"
+wait "$w1"
+echo "watcher 1:"
+log w1
+echo "watcher 2:"
+log w2
+echo "the service:"
+grep "to 2 peers" "$SEAM_RUNTIME_DIR/news.log" | head -3 | sed 's/^/  | /'
 
 if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
     chmod 0777 "$SEAM_RUNTIME_DIR"
@@ -76,10 +112,24 @@ if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
 fi
 
 say "a service that never answers: the call times out"
-"$seam" listen com.example.silent --silent > /dev/null &
+"$seam" listen com.example.silent --silent >/dev/null &
 pids+=($!)
 wait_for com.example.silent
 "$seam" call com.example.silent '"hello?"' --timeout 300 || true
 
 say "nobody there"
 "$seam" call com.example.nobody '1' || true
+
+say "round trips (seam ping, through the libuv service)"
+"$seam" ping com.example.echo -c 5
+if [[ -x "$ex/ev_client" ]]; then
+    "$ex/ev_client" com.example.echo 10000 | tail -1
+fi
+
+say "one-way throughput (seam flood: raw messages, counted by the receiver)"
+"$seam" listen com.example.sink --quiet >/dev/null &
+pids+=($!)
+wait_for com.example.sink
+"$seam" flood com.example.sink -n 2000000 -s 64
+"$seam" flood com.example.sink -n 2000 -s 1048576
+echo "(figures from an unpinned demo run; scripts/bench.sh measures properly)"
