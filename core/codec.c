@@ -194,7 +194,7 @@ int seam_value_encode(const seam_value *v, uint8_t **bytes, size_t *len)
 typedef struct frame {
     seam_value *container;
     uint64_t remaining; /* items (arrays) or keys+values (dicts) still due */
-    char *key;          /* dict: the key waiting for its value */
+    const char *key;    /* dict: the key waiting for its value (in the input) */
     size_t key_len;
 } frame;
 
@@ -204,8 +204,10 @@ typedef struct decoder {
     const uint8_t *next; /* start of the item being decoded */
     const int *fds;
     size_t nfds;
-    frame *stack;
+    frame *stack; /* inline_stack until deeper nesting needs more */
+    uint32_t stack_cap;
     uint32_t depth;
+    frame inline_stack[16];
     uint64_t items;
     uint64_t tag; /* pending tag, 0 = none (tag 0 itself is refused) */
     bool tagged;
@@ -247,7 +249,6 @@ static void emit(decoder *d, seam_value *v)
         r = seam_array_append_take(f->container, v);
     } else {
         r = seam__dict_put(f->container, f->key, f->key_len, v, true);
-        free(f->key);
         f->key = NULL;
     }
     if (r < 0) {
@@ -266,7 +267,6 @@ static void emit(decoder *d, seam_value *v)
             r = seam_array_append_take(parent->container, done);
         } else {
             r = seam__dict_put(parent->container, parent->key, parent->key_len, done, true);
-            free(parent->key);
             parent->key = NULL;
         }
         if (r < 0) {
@@ -453,14 +453,10 @@ static void cb_string(void *ctx, cbor_data data, size_t len)
             fail(d, SEAM_EKEY);
             return;
         }
+        /* The input outlives the decode: the dictionary copies the key
+         * when its value arrives. */
         frame *f = &d->stack[d->depth - 1];
-        f->key = malloc(len + 1);
-        if (f->key == NULL) {
-            fail(d, SEAM_ENOMEM);
-            return;
-        }
-        memcpy(f->key, data, len);
-        f->key[len] = 0;
+        f->key = (const char *)data;
         f->key_len = len;
         /* A key is not a value of its own: undo its count. */
         d->items--;
@@ -468,6 +464,24 @@ static void cb_string(void *ctx, cbor_data data, size_t len)
         return;
     }
     emit(d, seam_value_new_string_len((const char *)data, len));
+}
+
+/* Most values nest a few levels: the stack starts inline and moves to the
+ * heap only for deeper ones, up to the depth limit. */
+static bool stack_grow(decoder *d)
+{
+    uint32_t cap = d->stack_cap * 2 < d->lim.max_depth ? d->stack_cap * 2 : d->lim.max_depth;
+    frame *bigger = d->stack == d->inline_stack ? malloc(cap * sizeof(frame))
+                                                : realloc(d->stack, cap * sizeof(frame));
+    if (bigger == NULL) {
+        return false;
+    }
+    if (d->stack == d->inline_stack) {
+        memcpy(bigger, d->inline_stack, d->depth * sizeof(frame));
+    }
+    d->stack = bigger;
+    d->stack_cap = cap;
+    return true;
 }
 
 static void open_container(decoder *d, seam_value *c, uint64_t count)
@@ -496,6 +510,11 @@ static void open_container(decoder *d, seam_value *c, uint64_t count)
     if (count / (c->type == SEAM_TYPE_DICT ? 2 : 1) > d->lim.max_items - d->items) {
         seam_value_unref(c);
         fail(d, SEAM_ECOUNT);
+        return;
+    }
+    if (d->depth == d->stack_cap && !stack_grow(d)) {
+        seam_value_unref(c);
+        fail(d, SEAM_ENOMEM);
         return;
     }
     if (c->type == SEAM_TYPE_ARRAY) {
@@ -611,11 +630,12 @@ static const struct cbor_callbacks callbacks = {
 static void decoder_cleanup(decoder *d)
 {
     for (uint32_t i = d->depth; i > 0; i--) {
-        free(d->stack[i - 1].key);
         seam_value_unref(d->stack[i - 1].container);
     }
     d->depth = 0;
-    free(d->stack);
+    if (d->stack != d->inline_stack) {
+        free(d->stack);
+    }
 }
 
 /* libcbor reports simple values it has no callback for (0xE0-0xF3, 0xF8)
@@ -652,10 +672,8 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
     d.fds = fds;
     d.nfds = fds != NULL ? nfds : 0;
     d.end = bytes + len;
-    d.stack = malloc(d.lim.max_depth * sizeof(frame));
-    if (d.stack == NULL) {
-        return SEAM_ENOMEM;
-    }
+    d.stack = d.inline_stack;
+    d.stack_cap = sizeof(d.inline_stack) / sizeof(d.inline_stack[0]);
     size_t off = 0;
     while (d.err == 0 && d.root == NULL) {
         if (off == len) {
