@@ -64,4 +64,30 @@ else
     skipped=$((skipped + 1))
 fi
 
+# dispatch_service and cf_app: a service on the main dispatch queue, and a
+# CFRunLoop "app" whose UI timer keeps ticking while it serves; each exits
+# by itself after two requests.
+for app in dispatch_service cf_app; do
+    if [[ ! -x "$dir/$app" ]]; then
+        echo "$app not built: skipped"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    "$dir/$app" "ex.$app" --requests 2 >"$SEAM_RUNTIME_DIR/$app.log" 2>&1 &
+    server=$!
+    wait_for "ex.$app"
+    if [[ $app == cf_app ]]; then
+        # The UI timer runs before and while requests are served.
+        for _ in $(seq 100); do grep -q '^tick 2$' "$SEAM_RUNTIME_DIR/$app.log" && break; sleep 0.05; done
+    fi
+    out=$("$dir/poll_echo" call "ex.$app" one two)
+    [[ "$out" == *'reply: {"text":"one","n":0}'* && "$out" == *'reply: {"text":"two","n":1}'* ]] \
+        || fail "$app: $out"
+    wait "$server" || fail "$app exit status: $(cat "$SEAM_RUNTIME_DIR/$app.log")"
+    if [[ $app == cf_app ]]; then
+        grep -q '^tick 2$' "$SEAM_RUNTIME_DIR/$app.log" || fail "cf_app never ticked"
+    fi
+    passed=$((passed + 1))
+done
+
 echo "examples: $passed passed, 0 failed, $skipped skipped"
