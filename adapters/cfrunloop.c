@@ -232,7 +232,7 @@ static const seam_loop_ops cf_ops = {
     .detach = hook_detach,
 };
 
-int seam_cfrunloop_new(CFRunLoopRef rl, CFStringRef mode, seam_loop **out)
+int seam_cfrunloop_attach(CFRunLoopRef rl, CFStringRef mode, seam_loop **out)
 {
     if (rl == NULL || out == NULL) {
         return SEAM_EINVAL;

@@ -230,7 +230,7 @@ static const seam_loop_ops dispatch_ops = {
     .detach = hook_detach,
 };
 
-int seam_dispatch_new(dispatch_queue_t queue, seam_loop **out)
+int seam_dispatch_attach(dispatch_queue_t queue, seam_loop **out)
 {
     if (queue == NULL || out == NULL) {
         return SEAM_EINVAL;

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
     seam_loop *loop = NULL;
     seam_server *server = NULL;
     seam_server_config cfg = {.conn.on_event = on_peer_event};
-    int r = seam_cfrunloop_new(main_rl, NULL, &loop);
+    int r = seam_cfrunloop_attach(main_rl, NULL, &loop);
     if (r == 0) {
         r = seam_server_listen(loop, argv[1], &cfg, &server);
     }

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         }
     }
     seam_server_config cfg = {.conn.on_event = on_peer_event};
-    int r = seam_dispatch_new(dispatch_get_main_queue(), &loop);
+    int r = seam_dispatch_attach(dispatch_get_main_queue(), &loop);
     if (r == 0) {
         seam_dispatch_on_freed(loop, on_freed, NULL);
         r = seam_server_listen(loop, argv[1], &cfg, &server);

@@ -159,7 +159,7 @@ static void dispatch_timeout(void *arg)
 static int dispatch_client_main(int chan, void *arg)
 {
     seam_loop *loop = NULL;
-    if (seam_dispatch_new(dispatch_get_main_queue(), &loop) != 0) {
+    if (seam_dispatch_attach(dispatch_get_main_queue(), &loop) != 0) {
         return 2;
     }
     seam_dispatch_on_freed(loop, dispatch_exit_when_freed, &dclient.status);
@@ -190,7 +190,7 @@ static void dispatch_server_setup(void *arg)
 {
     int chan = *(int *)arg;
     dispatch_queue_t queue = dserver_queue;
-    int r = seam_dispatch_new(queue, &dserver_loop);
+    int r = seam_dispatch_attach(queue, &dserver_loop);
     if (r == 0) {
         seam_dispatch_on_freed(dserver_loop, dispatch_server_freed, NULL);
         r = seam_server_listen(dserver_loop, NAME, &echo_config, &dserver);
@@ -231,7 +231,7 @@ static int cf_client_main(int chan, void *arg)
 {
     client c = {0};
     seam_loop *loop = NULL;
-    if (seam_cfrunloop_new(CFRunLoopGetMain(), NULL, &loop) != 0) {
+    if (seam_cfrunloop_attach(CFRunLoopGetMain(), NULL, &loop) != 0) {
         return 2;
     }
     seam_cfrunloop_on_freed(loop, mark_freed, &c.freed);
@@ -253,7 +253,7 @@ static int cf_server_main(int chan, void *arg)
     seam_loop *loop = NULL;
     seam_server *server = NULL;
     bool freed = false;
-    int r = seam_cfrunloop_new(CFRunLoopGetMain(), NULL, &loop);
+    int r = seam_cfrunloop_attach(CFRunLoopGetMain(), NULL, &loop);
     if (r == 0) {
         seam_cfrunloop_on_freed(loop, mark_freed, &freed);
         r = seam_server_listen(loop, NAME, &echo_config, &server);

@@ -3,7 +3,7 @@
  * while the UI tracks, when the binding is in the common modes.
  *
  *     seam_loop *loop;
- *     seam_cfrunloop_new(CFRunLoopGetMain(), NULL, &loop);  // common modes
+ *     seam_cfrunloop_attach(CFRunLoopGetMain(), NULL, &loop);  // common modes
  *     ... seam_server_listen(loop, ...) / seam_conn_connect(loop, ...) ...
  *     CFRunLoopRun();
  *
@@ -31,13 +31,13 @@ extern "C" {
 /* Binds seam to run loop rl in mode (NULL: kCFRunLoopCommonModes). Both
  * are retained. Call it on rl's thread. Returns 0, SEAM_EINVAL (rl or out
  * NULL), or SEAM_ENOMEM. Free the binding with seam_loop_free(). */
-SEAM_EXPORT int seam_cfrunloop_new(CFRunLoopRef rl, CFStringRef mode, seam_loop **out);
+SEAM_EXPORT int seam_cfrunloop_attach(CFRunLoopRef rl, CFStringRef mode, seam_loop **out);
 
 /* Calls fn(arg) on the run loop's thread once the binding, after
  * seam_loop_free(), has removed its sources and timer from the run loop and
  * freed its memory. A second call replaces the first. Returns 0, or
  * SEAM_EINVAL when loop or fn is NULL. loop must come from
- * seam_cfrunloop_new(). */
+ * seam_cfrunloop_attach(). */
 SEAM_EXPORT int seam_cfrunloop_on_freed(seam_loop *loop, void (*fn)(void *arg), void *arg);
 
 #ifdef __cplusplus

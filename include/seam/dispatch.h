@@ -2,7 +2,7 @@
  * an application, or a queue of the program's own).
  *
  *     seam_loop *loop;
- *     seam_dispatch_new(dispatch_get_main_queue(), &loop);
+ *     seam_dispatch_attach(dispatch_get_main_queue(), &loop);
  *     ... seam_server_listen(loop, ...) / seam_conn_connect(loop, ...) ...
  *     dispatch_main();
  *
@@ -33,14 +33,14 @@ extern "C" {
 /* Binds seam to queue, which must be serial; the binding retains it. Returns
  * 0, SEAM_EINVAL (queue or out NULL), or SEAM_ENOMEM. Free the binding with
  * seam_loop_free(), on the queue. */
-SEAM_EXPORT int seam_dispatch_new(dispatch_queue_t queue, seam_loop **out);
+SEAM_EXPORT int seam_dispatch_attach(dispatch_queue_t queue, seam_loop **out);
 
 /* Runs fn(arg) on the queue once the binding, after seam_loop_free(), has
  * let go of everything it held: its sources are cancelled and its memory
  * freed (its reference to the queue is dropped right after fn returns).
  * Call it on the queue before freeing the loop; a second call replaces the
  * first. Returns 0, or SEAM_EINVAL when loop or fn is NULL. loop must come
- * from seam_dispatch_new(). */
+ * from seam_dispatch_attach(). */
 SEAM_EXPORT int seam_dispatch_on_freed(seam_loop *loop, void (*fn)(void *arg), void *arg);
 
 #ifdef __cplusplus

@@ -28,7 +28,7 @@ static void binding_freed(void *arg)
 static int cf_attach(void *host, seam_loop **out)
 {
     cf_host *h = host;
-    int r = seam_cfrunloop_new(h->rl, NULL, out);
+    int r = seam_cfrunloop_attach(h->rl, NULL, out);
     if (r == 0) {
         seam_cfrunloop_on_freed(*out, binding_freed, h);
         h->live++;

@@ -40,7 +40,7 @@ static void binding_freed(void *arg)
 static int dispatch_attach(void *host, seam_loop **out)
 {
     dispatch_host *h = host;
-    int r = seam_dispatch_new(dispatch_get_main_queue(), out);
+    int r = seam_dispatch_attach(dispatch_get_main_queue(), out);
     if (r == 0) {
         seam_dispatch_on_freed(*out, binding_freed, h);
         h->live++;
