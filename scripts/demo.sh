@@ -126,6 +126,27 @@ if [[ -x "$ex/ev_client" ]]; then
     "$ex/ev_client" com.example.echo 10000 | tail -1
 fi
 
+if [[ -x "$ex/dispatch_service" && -x "$ex/cf_app" ]]; then
+    say "a service on the main dispatch queue, and a CFRunLoop app that keeps ticking while it serves"
+    "$ex/dispatch_service" com.example.queue --requests 2 >"$SEAM_RUNTIME_DIR/dispatch.log" 2>&1 &
+    dpid=$!
+    "$ex/cf_app" com.example.app --requests 2 >"$SEAM_RUNTIME_DIR/cf.log" 2>&1 &
+    cpid=$!
+    wait_for com.example.queue
+    wait_for com.example.app
+    sleep 0.6 # a few UI ticks first
+    "$ex/poll_echo" call com.example.queue "to a dispatch queue" "again"
+    "$seam" call com.example.app '{"to":"a CFRunLoop app"}'
+    "$seam" call com.example.app '"again"' >/dev/null
+    wait "$dpid" "$cpid" || true
+    echo "dispatch_service:"
+    log dispatch.log
+    echo "cf_app:"
+    log cf.log
+else
+    say "dispatch and CFRunLoop adapters not built here (no Swift toolchain found)"
+fi
+
 say "one-way throughput (seam flood: raw messages, counted by the receiver)"
 "$seam" listen com.example.sink --quiet >/dev/null &
 pids+=($!)
