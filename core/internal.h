@@ -23,11 +23,16 @@ void seam__buf_free(seam__buf *b);
  * U+10FFFF. */
 bool seam__utf8_valid(const uint8_t *s, size_t len);
 
+/* Keys shorter than this live inside their entry (most do): a dictionary
+ * then costs one allocation for its entries, not one per key. */
+#define SEAM__SHORT_KEY 16
+
 typedef struct seam__dict_entry {
-    char *key;
+    char *key; /* short_key when key_len < SEAM__SHORT_KEY, else malloc'd */
     size_t key_len;
     uint32_t hash;
     seam_value *value;
+    char short_key[SEAM__SHORT_KEY];
 } seam__dict_entry;
 
 struct seam_value {

@@ -211,6 +211,25 @@ seam_value *seam_value_ref(seam_value *v)
     return v;
 }
 
+static void key_free(seam__dict_entry *e)
+{
+    if (e->key_len >= SEAM__SHORT_KEY) {
+        free(e->key);
+    }
+}
+
+/* Short keys live in their entries: point them there again after the
+ * entries moved (from index from on). */
+static void keys_repoint(seam_value *dict, size_t from)
+{
+    for (size_t i = from; i < dict->as.dict.count; i++) {
+        seam__dict_entry *e = &dict->as.dict.entries[i];
+        if (e->key_len < SEAM__SHORT_KEY) {
+            e->key = e->short_key;
+        }
+    }
+}
+
 static void value_free(seam_value *v)
 {
     switch (v->type) {
@@ -226,7 +245,7 @@ static void value_free(seam_value *v)
         break;
     case SEAM_TYPE_DICT:
         for (size_t i = 0; i < v->as.dict.count; i++) {
-            free(v->as.dict.entries[i].key);
+            key_free(&v->as.dict.entries[i]);
             seam_value_unref(v->as.dict.entries[i].value);
         }
         free(v->as.dict.entries);
@@ -492,16 +511,18 @@ int seam__dict_put(seam_value *dict, const char *key, size_t key_len, seam_value
         }
         dict->as.dict.entries = entries;
         dict->as.dict.cap = cap;
+        keys_repoint(dict, 0);
     }
-    char *copy = malloc(key_len + 1);
-    if (copy == NULL) {
+    size_t n = dict->as.dict.count;
+    seam__dict_entry *e = &dict->as.dict.entries[n];
+    *e = (seam__dict_entry){NULL, key_len, hash, item, {0}};
+    e->key = key_len < SEAM__SHORT_KEY ? e->short_key : malloc(key_len + 1);
+    if (e->key == NULL) {
         seam_value_unref(item);
         return SEAM_ENOMEM;
     }
-    memcpy(copy, key, key_len);
-    copy[key_len] = 0;
-    size_t n = dict->as.dict.count;
-    dict->as.dict.entries[n] = (seam__dict_entry){copy, key_len, hash, item};
+    memcpy(e->key, key, key_len);
+    e->key[key_len] = 0;
     dict->as.dict.count = n + 1;
     /* Keep the index at most half full; a failed rebuild only costs speed. */
     if (dict->as.dict.count > DICT_INDEX_MIN && dict->as.dict.count * 2 > dict->as.dict.index_cap) {
@@ -577,10 +598,11 @@ int seam_dict_remove(seam_value *dict, const char *key)
         return SEAM_EINVAL;
     }
     seam__dict_entry *e = dict->as.dict.entries;
-    free(e[at].key);
+    key_free(&e[at]);
     seam_value_unref(e[at].value);
     memmove(&e[at], &e[at + 1], (dict->as.dict.count - (size_t)at - 1) * sizeof(*e));
     dict->as.dict.count--;
+    keys_repoint(dict, (size_t)at);
     if (dict->as.dict.index != NULL && index_rebuild(dict, dict->as.dict.index_cap) < 0) {
         free(dict->as.dict.index);
         dict->as.dict.index = NULL;

@@ -95,6 +95,42 @@ static void test_dict_replaces_removes_and_keeps_order(void **state)
     seam_value_unref(d);
 }
 
+/* Short keys live inside the entries: growing the entry table and removing
+ * entries moves them, and every key must still read back. */
+static void test_dict_keys_short_and_long_survive_growth_and_removal(void **state)
+{
+    (void)state;
+    seam_value *d = seam_value_new_dict();
+    char key[64];
+    for (int i = 0; i < 100; i++) {
+        /* Alternate short keys and keys longer than any inline storage. */
+        snprintf(key, sizeof(key), i % 2 ? "k%d" : "a-rather-long-key-number-%d", i);
+        assert_int_equal(seam_dict_set_int64(d, key, i), 0);
+    }
+    for (int i = 0; i < 100; i += 3) {
+        snprintf(key, sizeof(key), i % 2 ? "k%d" : "a-rather-long-key-number-%d", i);
+        assert_int_equal(seam_dict_remove(d, key), 0);
+    }
+    size_t n = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), i % 2 ? "k%d" : "a-rather-long-key-number-%d", i);
+        int64_t got = -1;
+        bool present = seam_dict_get_int64(d, key, &got);
+        assert_int_equal(present, i % 3 != 0);
+        if (present) {
+            assert_int_equal(got, i);
+            const char *k = NULL;
+            assert_non_null(seam_dict_entry(d, n++, &k));
+            assert_string_equal(k, key);
+        }
+    }
+    assert_int_equal(seam_dict_count(d), n);
+    seam_value *copy = seam_value_copy(d);
+    assert_true(seam_value_equal(copy, d));
+    seam_value_unref(copy);
+    seam_value_unref(d);
+}
+
 static void test_equal_ignores_dict_order_and_signed_zero(void **state)
 {
     (void)state;
@@ -202,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_integers_cross_accept_only_in_range),
         cmocka_unit_test(test_strings_must_be_valid_utf8),
         cmocka_unit_test(test_dict_replaces_removes_and_keeps_order),
+        cmocka_unit_test(test_dict_keys_short_and_long_survive_growth_and_removal),
         cmocka_unit_test(test_equal_ignores_dict_order_and_signed_zero),
         cmocka_unit_test(test_copy_is_deep),
         cmocka_unit_test(test_fd_values_own_a_duplicate),
