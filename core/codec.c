@@ -517,7 +517,13 @@ static void open_container(decoder *d, seam_value *c, uint64_t count)
         fail(d, SEAM_ENOMEM);
         return;
     }
-    if (c->type == SEAM_TYPE_ARRAY) {
+    if (c->type == SEAM_TYPE_DICT) {
+        /* Room for the announced entries at once (bounded: a huge count is
+         * still grown into as its entries actually arrive). */
+        size_t want = count / 2 < 1024 ? (size_t)(count / 2) : 1024;
+        c->as.dict.entries = malloc(want * sizeof(seam__dict_entry));
+        c->as.dict.cap = c->as.dict.entries != NULL ? want : 0;
+    } else if (c->type == SEAM_TYPE_ARRAY) {
         c->as.array.items = malloc(count * sizeof(seam_value *));
         if (c->as.array.items == NULL) {
             seam_value_unref(c);
