@@ -276,13 +276,32 @@ static size_t queued(const seam_conn *c)
     return c->out.len - c->out_off;
 }
 
+/* Moves what is still queued to the front of the buffer once the written
+ * part before it is large and at least four times as large: each byte is
+ * then moved a quarter of a time on average, where compacting whenever half
+ * was written would move every byte about once more. */
+static void queue_compact(seam_conn *c)
+{
+    size_t keep = queued(c);
+    if (c->state != SEAM__CONN_OPEN || c->out_off < OUT_COMPACT_MIN || keep * 4 > c->out_off) {
+        return;
+    }
+    memmove(c->out.data, c->out.data + c->out_off, keep);
+    for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
+        c->fdq[i]->offset -= c->out_off;
+    }
+    c->out_off = 0;
+    c->out.len = keep;
+}
+
 static int frame_begin(seam_conn *c, size_t *start)
 {
+    queue_compact(c);
+    *start = c->out.len;
     int r = seam__buf_reserve(&c->out, SEAM__FRAME_HEADER_SIZE);
     if (r < 0) {
         return r;
     }
-    *start = c->out.len;
     c->out.len += SEAM__FRAME_HEADER_SIZE;
     return 0;
 }
@@ -523,15 +542,6 @@ static int flush(seam_conn *c)
             c->fdq_head = 0;
             c->fdq_len = 0;
         }
-    } else if (c->state == SEAM__CONN_OPEN && c->out_off >= OUT_COMPACT_MIN &&
-               c->out_off * 2 >= c->out.len) {
-        size_t keep = c->out.len - c->out_off;
-        memmove(c->out.data, c->out.data + c->out_off, keep);
-        for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
-            c->fdq[i]->offset -= c->out_off;
-        }
-        c->out_off = 0;
-        c->out.len = keep;
     }
     if (c->want_writable && queued(c) <= c->cfg.max_queue / 2) {
         c->want_writable = false;
@@ -928,8 +938,12 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
         bool truncated = false;
         int got[SEAM__UNIX_MAX_RECV_FDS];
         size_t ngot = 0;
-        ssize_t n = seam__unix_recv(c->fd, rbuf, READ_BUF_SIZE, got, SEAM__UNIX_MAX_RECV_FDS, &ngot,
-                                    &truncated);
+        /* The rest of a large payload goes straight where the frame is
+         * collected rather than through the read buffer. */
+        size_t cap = READ_BUF_SIZE;
+        uint8_t *direct = seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
+        ssize_t n = seam__unix_recv(c->fd, direct != NULL ? direct : rbuf, cap, got,
+                                    SEAM__UNIX_MAX_RECV_FDS, &ngot, &truncated);
         if (ngot > 0 && !rfds_append(c, got, ngot)) {
             truncated = true;
         }
@@ -951,6 +965,10 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
         c->stats.bytes_in += (uint64_t)n;
         const uint8_t *data = rbuf;
         size_t len = (size_t)n;
+        if (direct != NULL) {
+            seam__frame_parser_direct_done(&c->parser, (size_t)n);
+            len = 0;
+        }
         uint64_t gen = c->gen;
         while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
             seam__frame f;
@@ -973,7 +991,7 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
         if (c->connected_due && c->gen == gen) {
             connected_settle(c);
         }
-        if ((size_t)n < READ_BUF_SIZE) {
+        if ((size_t)n < cap) {
             return; /* the socket is most likely drained */
         }
     }

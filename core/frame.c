@@ -170,8 +170,9 @@ int seam__frame_parser_next(seam__frame_parser *p, const uint8_t **data, size_t 
         }
         p->in_payload = true;
         p->buf_have = 0;
-        if (p->buf_cap > KEEP_BUFFER_MAX) {
-            /* One large frame should not pin its memory for the stream's life. */
+        if (p->buf_cap > KEEP_BUFFER_MAX && p->cur.len < p->buf_cap / 4) {
+            /* One large frame should not pin its memory for the stream's
+             * life; a stream of large frames reuses it. */
             seam__frame_parser_free(p);
         }
         if (*len >= p->cur.len) {
@@ -202,4 +203,29 @@ int seam__frame_parser_next(seam__frame_parser *p, const uint8_t **data, size_t 
     out->payload = p->buf;
     p->in_payload = false;
     return 1;
+}
+
+uint8_t *seam__frame_parser_direct(seam__frame_parser *p, size_t min_direct, size_t *room)
+{
+    if (p->error != 0 || !p->in_payload) {
+        return NULL;
+    }
+    size_t left = p->cur.len - p->buf_have;
+    if (left < min_direct) {
+        return NULL;
+    }
+    /* Grow as payload_reserve does for fed bytes: by what has arrived,
+     * never by what the header claims. */
+    size_t more = p->buf_have > min_direct ? p->buf_have : min_direct;
+    if (payload_reserve(p, more < left ? more : left) < 0) {
+        return NULL; /* the fed path reports the failure */
+    }
+    size_t space = p->buf_cap - p->buf_have;
+    *room = space < left ? space : left;
+    return p->buf + p->buf_have;
+}
+
+void seam__frame_parser_direct_done(seam__frame_parser *p, size_t n)
+{
+    p->buf_have += n;
 }

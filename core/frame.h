@@ -70,6 +70,15 @@ void seam__frame_parser_free(seam__frame_parser *p);
 int seam__frame_parser_next(seam__frame_parser *p, const uint8_t **data, size_t *len,
                             seam__frame *out);
 
+/* While a payload of which at least min_direct bytes are still due is being
+ * collected: where to read more of it straight from the socket, saving a
+ * copy, and how much (*room, never past the frame). NULL otherwise. Call
+ * seam__frame_parser_direct_done() with what was read, then
+ * seam__frame_parser_next() with no input to collect a completed frame.
+ * Memory grows with the bytes that arrived, as when they are fed. */
+uint8_t *seam__frame_parser_direct(seam__frame_parser *p, size_t min_direct, size_t *room);
+void seam__frame_parser_direct_done(seam__frame_parser *p, size_t n);
+
 /* True between frames: no partial header or payload is held. */
 bool seam__frame_parser_idle(const seam__frame_parser *p);
 

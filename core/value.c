@@ -99,18 +99,19 @@ seam_value *seam_value_new_double(double d)
 
 static seam_value *blob_new(seam_type type, const void *bytes, size_t len)
 {
-    if (len == SIZE_MAX) {
+    if (len > SIZE_MAX - sizeof(seam_value) - 1) {
         return NULL;
     }
-    seam_value *v = value_alloc(type);
+    /* Strings and data never change: their bytes share the value's
+     * allocation. */
+    seam_value *v = malloc(sizeof(seam_value) + len + 1);
     if (v == NULL) {
         return NULL;
     }
-    v->as.blob.bytes = malloc(len + 1);
-    if (v->as.blob.bytes == NULL) {
-        free(v);
-        return NULL;
-    }
+    memset(v, 0, sizeof(*v));
+    atomic_init(&v->refs, 1);
+    v->type = type;
+    v->as.blob.bytes = (uint8_t *)(v + 1);
     if (len > 0) {
         memcpy(v->as.blob.bytes, bytes, len);
     }
@@ -233,10 +234,6 @@ static void keys_repoint(seam_value *dict, size_t from)
 static void value_free(seam_value *v)
 {
     switch (v->type) {
-    case SEAM_TYPE_STRING:
-    case SEAM_TYPE_DATA:
-        free(v->as.blob.bytes);
-        break;
     case SEAM_TYPE_ARRAY:
         for (size_t i = 0; i < v->as.array.count; i++) {
             seam_value_unref(v->as.array.items[i]);
