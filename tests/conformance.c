@@ -1927,6 +1927,34 @@ static void test_sync_call_on_other_connection_inside_message_keeps_later_frames
     seam_conn_close(conn);
 }
 
+/* Payloads larger than the read buffer arrive in many reads and are
+ * collected in place; several in a row reuse one buffer. */
+static void test_large_payloads_round_trip_intact(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    size_t sizes[] = {3u << 20, (3u << 20) - 7, 70000, 5u << 20};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint8_t *bytes = malloc(sizes[i]);
+        assert_non_null(bytes);
+        for (size_t k = 0; k < sizes[i]; k++) {
+            bytes[k] = (uint8_t)(k * 31 + i);
+        }
+        seam_value *m = seam_value_new_dict();
+        seam_dict_set_data(m, "blob", bytes, sizes[i]);
+        reply_log log = {0};
+        assert_int_equal(seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL), 0);
+        assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+        assert_int_equal(log.status, 0);
+        assert_true(seam_value_equal(log.value, m));
+        reply_log_clear(&log);
+        seam_value_unref(m);
+        free(bytes);
+    }
+    seam_conn_close(conn);
+}
+
 /* ==== descriptors, threads, raw payloads, stats =========================== */
 
 static void test_fd_in_message_usable_by_server(void **state)
@@ -2153,6 +2181,7 @@ int main(void)
         T(test_call_sync_times_out_when_server_never_replies),
         T(test_messages_during_call_sync_delivered_afterwards_in_order),
         T(test_sync_call_on_other_connection_inside_message_keeps_later_frames),
+        T(test_large_payloads_round_trip_intact),
         T(test_fd_in_message_usable_by_server),
         T(test_loop_post_from_thread_runs_on_loop_thread),
         T(test_raw_message_round_trips_id_and_bytes),

@@ -444,6 +444,75 @@ static void test_buffer_above_256k_is_released_and_smaller_one_kept(void **state
     free(s.bytes);
 }
 
+static void test_large_frames_in_a_row_reuse_their_buffer(void **state)
+{
+    (void)state;
+    stream s = {0};
+    rng_state = 9;
+    stream_add(&s, hdr(SEAM__KIND_MESSAGE, 0, 0, 0, KEEP_MAX * 2));
+    stream_add(&s, hdr(SEAM__KIND_MESSAGE, 0, 0, 0, KEEP_MAX * 2 - 5));
+    seam__frame_parser p;
+    seam__frame_parser_init(&p, MAX);
+    seam__frame f;
+    uint8_t *first_buf = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        const uint8_t *in = s.bytes + s.at[i] - SEAM__FRAME_HEADER_SIZE;
+        size_t left = SEAM__FRAME_HEADER_SIZE + 1;
+        assert_int_equal(seam__frame_parser_next(&p, &in, &left, &f), 0);
+        if (i == 1) {
+            assert_ptr_equal(p.buf, first_buf); /* kept, not freed and regrown */
+        }
+        left = s.h[i].len - 1;
+        assert_int_equal(seam__frame_parser_next(&p, &in, &left, &f), 1);
+        assert_frame_is(&s, i, &f);
+        first_buf = p.buf;
+    }
+    seam__frame_parser_free(&p);
+    free(s.bytes);
+}
+
+static void test_direct_reads_collect_a_large_payload_in_place(void **state)
+{
+    (void)state;
+    stream s = {0};
+    rng_state = 11;
+    stream_add(&s, hdr(SEAM__KIND_MESSAGE, 0, 0, 0, 300000));
+    seam__frame_parser p;
+    seam__frame_parser_init(&p, MAX);
+    size_t room = 0;
+    assert_null(seam__frame_parser_direct(&p, 4096, &room)); /* between frames */
+    const uint8_t *in = s.bytes;
+    size_t left = SEAM__FRAME_HEADER_SIZE + 100;
+    seam__frame f;
+    assert_int_equal(seam__frame_parser_next(&p, &in, &left, &f), 0);
+    size_t have = 100;
+    while (have < 300000) {
+        uint8_t *at = seam__frame_parser_direct(&p, 4096, &room);
+        if (at == NULL) {
+            /* the last bytes, fewer than min_direct, are fed as usual */
+            assert_true(300000 - have < 4096);
+            in = s.bytes + SEAM__FRAME_HEADER_SIZE + have;
+            left = 300000 - have;
+            assert_int_equal(seam__frame_parser_next(&p, &in, &left, &f), 1);
+            break;
+        }
+        assert_true(room > 0 && room <= 300000 - have);
+        /* memory follows what arrived: never more than twice that ahead */
+        assert_true(p.buf_cap <= 4 * (have > 4096 ? have : 4096));
+        size_t n = room < 70000 ? room : 70000; /* a short read */
+        memcpy(at, s.bytes + SEAM__FRAME_HEADER_SIZE + have, n);
+        seam__frame_parser_direct_done(&p, n);
+        have += n;
+        left = 0;
+        int r = seam__frame_parser_next(&p, &in, &left, &f);
+        assert_int_equal(r, have == 300000 ? 1 : 0);
+    }
+    assert_frame_is(&s, 0, &f);
+    assert_true(seam__frame_parser_idle(&p));
+    seam__frame_parser_free(&p);
+    free(s.bytes);
+}
+
 static void test_payload_memory_follows_bytes_received_not_len_claimed(void **state)
 {
     (void)state;
@@ -622,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_stream_given_byte_by_byte_yields_the_same_frames),
         cmocka_unit_test(test_stream_given_in_random_chunks_yields_the_same_frames),
         cmocka_unit_test(test_buffer_above_256k_is_released_and_smaller_one_kept),
+        cmocka_unit_test(test_large_frames_in_a_row_reuse_their_buffer),
+        cmocka_unit_test(test_direct_reads_collect_a_large_payload_in_place),
         cmocka_unit_test(test_payload_memory_follows_bytes_received_not_len_claimed),
         cmocka_unit_test(test_bad_header_mid_stream_fails_and_stays_failed),
         cmocka_unit_test(test_oversize_frame_fails_with_emsgsize_before_its_payload),
