@@ -17,6 +17,7 @@
 #define DEFAULT_MAX_QUEUE (8u << 20)
 #define DEFAULT_HANDSHAKE 10000
 #define OUT_COMPACT_MIN   (64u << 10)
+#define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
 
 struct seam__call {
@@ -57,6 +58,18 @@ static int flush(seam_conn *c);
 static void conn_ref(seam_conn *c)
 {
     c->refs++;
+}
+
+/* Gives every no-copy payload not yet written back to its owner. */
+static void ext_clear(seam_conn *c)
+{
+    while (c->ext_head < c->ext_len) {
+        seam__extrec x = c->ext[c->ext_head++];
+        x.release(x.bytes, x.userdata);
+    }
+    c->ext_head = 0;
+    c->ext_len = 0;
+    c->ext_queued = 0;
 }
 
 static void fdq_clear(seam_conn *c)
@@ -111,11 +124,13 @@ static void conn_free(seam_conn *c)
     seam__frame_parser_free(&c->parser);
     seam__buf_free(&c->out);
     fdq_clear(c);
+    ext_clear(c);
     rfds_clear(c);
     if (c->creds.pidfd >= 0) {
         close(c->creds.pidfd);
     }
     free(c->fdq);
+    free(c->ext);
     free(c->rfds);
     free(c->rbuf);
     free(c->calls);
@@ -273,7 +288,7 @@ static uint64_t peer_max_frame(const seam_conn *c)
 
 static size_t queued(const seam_conn *c)
 {
-    return c->out.len - c->out_off;
+    return c->out.len - c->out_off + c->ext_queued;
 }
 
 /* Moves what is still queued to the front of the buffer once the written
@@ -282,13 +297,16 @@ static size_t queued(const seam_conn *c)
  * was written would move every byte about once more. */
 static void queue_compact(seam_conn *c)
 {
-    size_t keep = queued(c);
+    size_t keep = c->out.len - c->out_off;
     if (c->state != SEAM__CONN_OPEN || c->out_off < OUT_COMPACT_MIN || keep * 4 > c->out_off) {
         return;
     }
     memmove(c->out.data, c->out.data + c->out_off, keep);
     for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
         c->fdq[i]->offset -= c->out_off;
+    }
+    for (size_t i = c->ext_head; i < c->ext_len; i++) {
+        c->ext[i].offset -= c->out_off;
     }
     c->out_off = 0;
     c->out.len = keep;
@@ -336,7 +354,7 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
                      const int *fds, size_t nfds, bool bounded)
 {
     size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
-    size_t before = start - c->out_off;
+    size_t before = start - c->out_off + c->ext_queued;
     int r = 0;
     if (len > peer_max_frame(c) ||
         (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
@@ -475,6 +493,19 @@ static void update_interest(seam_conn *c)
     seam__watch_update(c->watch, SEAM_READ | (c->out_off < limit ? SEAM_WRITE : 0));
 }
 
+/* n bytes of the first pending no-copy payload were written. */
+static void ext_wrote(seam_conn *c, size_t n)
+{
+    seam__extrec *x = &c->ext[c->ext_head];
+    x->sent += n;
+    c->ext_queued -= n;
+    c->stats.bytes_out += n;
+    if (x->sent == x->len) {
+        c->ext_head++;
+        x->release(x->bytes, x->userdata);
+    }
+}
+
 /* Writes what the socket takes. Returns 0 or the error that broke the
  * connection (which the read side then reports). */
 static int flush(seam_conn *c)
@@ -485,6 +516,17 @@ static int flush(seam_conn *c)
     int err = 0;
     for (;;) {
         size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
+        seam__extrec *x = c->ext_head < c->ext_len ? &c->ext[c->ext_head] : NULL;
+        if (x != NULL && x->offset == c->out_off) {
+            /* The no-copy payload of the frame whose header went out. */
+            ssize_t n = seam__unix_send(c->fd, x->bytes + x->sent, x->len - x->sent, NULL, 0);
+            if (n < 0) {
+                err = n == SEAM_EAGAIN ? 0 : (int)n;
+                break;
+            }
+            ext_wrote(c, (size_t)n);
+            continue;
+        }
         if (c->out_off >= limit) {
             break;
         }
@@ -503,7 +545,15 @@ static int flush(seam_conn *c)
                 end = rec->offset;
             }
         }
-        ssize_t n = seam__unix_send(c->fd, c->out.data + c->out_off, end - c->out_off, fds, nfds);
+        /* Queue bytes up to a no-copy payload go out together with it. */
+        struct iovec iov[2] = {{c->out.data + c->out_off, end - c->out_off}, {NULL, 0}};
+        size_t iovcnt = 1;
+        if (x != NULL && x->offset <= end) {
+            iov[0].iov_len = x->offset - c->out_off;
+            iov[1] = (struct iovec){(void *)(x->bytes + x->sent), x->len - x->sent};
+            iovcnt = 2;
+        }
+        ssize_t n = seam__unix_sendv(c->fd, iov, iovcnt, fds, nfds);
         if (n == SEAM_EAGAIN) {
             break;
         }
@@ -518,8 +568,12 @@ static int flush(seam_conn *c)
             }
             free(rec);
         }
-        c->out_off += (size_t)n;
-        c->stats.bytes_out += (uint64_t)n;
+        size_t from_queue = (size_t)n < iov[0].iov_len ? (size_t)n : iov[0].iov_len;
+        c->out_off += from_queue;
+        c->stats.bytes_out += from_queue;
+        if ((size_t)n > from_queue) {
+            ext_wrote(c, (size_t)n - from_queue);
+        }
     }
     if (err != 0) {
         /* The peer is gone; reading will tell (EOF or reset). Nothing
@@ -529,12 +583,13 @@ static int flush(seam_conn *c)
         c->out_off = 0;
         c->hello_end = 0;
         fdq_clear(c);
+        ext_clear(c);
         if (c->watch != NULL) {
             seam__watch_update(c->watch, SEAM_READ);
         }
         return err;
     }
-    if (c->out_off == c->out.len) {
+    if (c->out_off == c->out.len && c->ext_head == c->ext_len) {
         c->out.len = 0;
         c->out_off = 0;
         c->hello_end = 0;
@@ -771,6 +826,7 @@ static void drop_transport(seam_conn *c)
     c->out_off = 0;
     c->hello_end = 0;
     fdq_clear(c);
+    ext_clear(c);
     rfds_clear(c);
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
@@ -1405,6 +1461,80 @@ int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t l
     int r = ready_to_send(conn);
     if (r == 0) {
         r = queue_raw(conn, SEAM__KIND_MESSAGE, 0, id, bytes, len, true);
+    }
+    seam__loop_leave(conn->loop);
+    return r;
+}
+
+/* Queues a raw message whose payload stays in the caller's memory: only
+ * its header and raw id go into the queue. */
+static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, size_t len,
+                              seam_release_fn release, void *userdata)
+{
+    if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE ||
+        len + SEAM__FRAME_RAW_ID_SIZE > peer_max_frame(c)) {
+        return SEAM_EMSGSIZE;
+    }
+    size_t frame = SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE + len;
+    if (queued(c) > 0 && queued(c) + frame > c->cfg.max_queue) {
+        c->want_writable = true;
+        return SEAM_EAGAIN;
+    }
+    if (c->ext_len == c->ext_cap) {
+        if (c->ext_head > 0) {
+            memmove(c->ext, c->ext + c->ext_head, (c->ext_len - c->ext_head) * sizeof(*c->ext));
+            c->ext_len -= c->ext_head;
+            c->ext_head = 0;
+        } else {
+            size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
+            seam__extrec *ext = realloc(c->ext, cap * sizeof(*ext));
+            if (ext == NULL) {
+                return SEAM_ENOMEM;
+            }
+            c->ext = ext;
+            c->ext_cap = cap;
+        }
+    }
+    size_t start;
+    int r = frame_begin(c, &start);
+    if (r == 0 && (r = seam__buf_reserve(&c->out, SEAM__FRAME_RAW_ID_SIZE)) < 0) {
+        c->out.len = start;
+    }
+    if (r < 0) {
+        return r;
+    }
+    uint8_t *p = c->out.data + c->out.len;
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(raw_id >> (8 * i));
+    }
+    c->out.len += SEAM__FRAME_RAW_ID_SIZE;
+    seam__frame_header h = {(uint32_t)(SEAM__FRAME_RAW_ID_SIZE + len), SEAM__KIND_MESSAGE,
+                            SEAM__FLAG_RAW, 0, 0};
+    seam__frame_header_write(c->out.data + start, &h);
+    c->ext[c->ext_len++] = (seam__extrec){c->out.len, bytes, len, 0, release, userdata};
+    c->ext_queued += len;
+    c->stats.messages_out++;
+    schedule_flush(c);
+    return 0;
+}
+
+int seam_conn_send_raw_nocopy(seam_conn *conn, uint32_t id, const void *bytes, size_t len,
+                              seam_release_fn release, void *userdata)
+{
+    if (conn == NULL || bytes == NULL || release == NULL) {
+        return SEAM_EINVAL;
+    }
+    seam__loop_enter(conn->loop);
+    int r = ready_to_send(conn);
+    if (r == 0 && (conn->state != SEAM__CONN_OPEN || len < NOCOPY_MIN)) {
+        /* Copying is cheaper than the bookkeeping for small payloads, and
+         * before the handshake only copied frames may wait. */
+        r = queue_raw(conn, SEAM__KIND_MESSAGE, 0, id, bytes, len, true);
+        if (r == 0) {
+            release(bytes, userdata);
+        }
+    } else if (r == 0) {
+        r = queue_raw_external(conn, id, bytes, len, release, userdata);
     }
     seam__loop_leave(conn->loop);
     return r;

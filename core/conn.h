@@ -17,6 +17,18 @@ typedef enum seam__conn_state {
 typedef struct seam__call seam__call;
 typedef struct seam__held seam__held;
 
+/* Bytes of a no-copy send: they go out right after the queue's bytes up
+ * to offset (the frame's header and raw id), before the bytes from offset
+ * on (the next frame). */
+typedef struct seam__extrec {
+    size_t offset;
+    const uint8_t *bytes;
+    size_t len;
+    size_t sent;
+    seam_release_fn release;
+    void *userdata;
+} seam__extrec;
+
 /* Descriptors queued to go out with the frame starting at offset. */
 typedef struct seam__fdrec {
     size_t offset;
@@ -65,6 +77,11 @@ struct seam_conn {
     size_t fdq_head;
     size_t fdq_len;
     size_t fdq_cap;
+    seam__extrec *ext; /* no-copy payloads, in queue order */
+    size_t ext_head;
+    size_t ext_len;
+    size_t ext_cap;
+    size_t ext_queued; /* their bytes not yet written */
 
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */

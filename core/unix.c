@@ -116,7 +116,13 @@ int seam__unix_creds(int fd, seam_creds *out)
 ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
     struct iovec iov = {(void *)buf, len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    return seam__unix_sendv(fd, &iov, 1, fds, nfds);
+}
+
+ssize_t seam__unix_sendv(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+                         size_t nfds)
+{
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * 64)];

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Most descriptors one receive can carry (the kernel's SCM_MAX_FD). */
 #define SEAM__UNIX_MAX_RECV_FDS 253
@@ -23,6 +24,9 @@ int seam__unix_creds(int fd, seam_creds *out);
  * Returns the bytes taken (never 0 for len > 0) or a negative code;
  * SEAM_EAGAIN when the socket is full. Never raises SIGPIPE. */
 ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
+/* The same from several buffers in one system call. */
+ssize_t seam__unix_sendv(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+                         size_t nfds);
 /* Receives up to len bytes; descriptors that arrive are appended to
  * fds[*nfds..max_fds) (the rest are closed and *truncated set). Returns the
  * bytes read, 0 at end of stream, or a negative code (SEAM_EAGAIN when

@@ -18,11 +18,16 @@
 static seam_loop *loop;
 static seam_server *server;
 static long requests_left = -1; /* -1: no limit */
+static dispatch_source_t signals[2];
 
 /* Teardown is asynchronous on a queue: exit once the binding says it has
  * released everything, so nothing is cut off half way. */
 static void on_freed(void *arg)
 {
+    for (size_t i = 0; i < 2; i++) {
+        dispatch_source_cancel(signals[i]);
+        dispatch_release(signals[i]);
+    }
     printf("stopped\n");
     exit(0);
 }
@@ -50,13 +55,14 @@ static void on_peer_event(seam_conn *conn, const seam_event *ev, void *userdata)
 }
 
 /* A signal becomes ordinary work on the main queue. */
-static void watch_signal(int sig)
+static dispatch_source_t watch_signal(int sig)
 {
     signal(sig, SIG_IGN);
     dispatch_source_t s = dispatch_source_create(DISPATCH_SOURCE_TYPE_SIGNAL, (uintptr_t)sig, 0,
                                                  dispatch_get_main_queue());
     dispatch_source_set_event_handler_f(s, stop);
     dispatch_resume(s);
+    return s;
 }
 
 int main(int argc, char **argv)
@@ -85,8 +91,8 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("serving %s on the main queue\n", argv[1]);
-    watch_signal(SIGINT);
-    watch_signal(SIGTERM);
+    signals[0] = watch_signal(SIGINT);
+    signals[1] = watch_signal(SIGTERM);
     if (seconds >= 0) {
         dispatch_after_f(dispatch_time(DISPATCH_TIME_NOW, seconds * 1000000000LL),
                          dispatch_get_main_queue(), NULL, stop);

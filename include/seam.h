@@ -416,6 +416,23 @@ SEAM_EXPORT int seam_conn_send(seam_conn *conn, const seam_value *msg);
  * as seam_conn_send(). */
 SEAM_EXPORT int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len);
 
+/* Gives back the bytes of a seam_conn_send_raw_nocopy() once seam no longer
+ * needs them. */
+typedef void (*seam_release_fn)(const void *bytes, void *userdata);
+
+/* Sends a raw message like seam_conn_send_raw() without copying its bytes:
+ * seam keeps the pointer until they were written, then calls
+ * release(bytes, userdata) exactly once; until then the caller must not
+ * change or free them. For large payloads this saves copying every byte
+ * into the send queue. release runs on the loop's thread: from a later
+ * dispatch, from seam_conn_close() or seam_loop_free(), or before this
+ * returns when the bytes were copied after all (small payloads, or a
+ * connection still in its handshake). On an error return release is not
+ * called and the caller keeps the bytes. Errors as seam_conn_send(), and
+ * SEAM_EINVAL when bytes or release is NULL. */
+SEAM_EXPORT int seam_conn_send_raw_nocopy(seam_conn *conn, uint32_t id, const void *bytes,
+                                          size_t len, seam_release_fn release, void *userdata);
+
 /* Calls the peer: sends msg as a request; cb runs exactly once with the
  * outcome. timeout_ms > 0, or SEAM_NO_TIMEOUT. call_id (may be NULL)
  * receives the id for seam_conn_cancel(). Returns 0, or a code as

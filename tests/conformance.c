@@ -294,7 +294,8 @@ typedef struct client_log {
     uint32_t raw_id;
     uint8_t raw_bytes[64];
     size_t raw_len;
-    bool in_sync; /* a sync call is waiting */
+    uint64_t raw_digest; /* of every raw message's bytes, in order */
+    bool in_sync;        /* a sync call is waiting */
     int during_sync;
     bool close_on_message;
     /* What the callback does after recording: close the connection, or
@@ -308,6 +309,15 @@ typedef struct client_log {
     size_t sync_pad;
     int sync_status;
 } client_log;
+
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t digest(uint64_t h, const uint8_t *bytes, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ bytes[i]) * 1099511628211u;
+    }
+    return h;
+}
 
 /* A sync echo of pad bytes; 0 when the reply equals the request. */
 static int call_sync_padded(seam_conn *conn, size_t pad)
@@ -343,6 +353,7 @@ static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
             log->raw_id = ev->raw_id;
             log->raw_len = ev->raw_len < sizeof(log->raw_bytes) ? ev->raw_len : 0;
             memcpy(log->raw_bytes, ev->raw_bytes, log->raw_len);
+            log->raw_digest = digest(log->raw_digest, ev->raw_bytes, ev->raw_len);
         } else {
             int64_t i = -1;
             seam_dict_get_int64(ev->value, "i", &i);
@@ -1955,6 +1966,84 @@ static void test_large_payloads_round_trip_intact(void **state)
     seam_conn_close(conn);
 }
 
+typedef struct released {
+    int count;
+    const void *last;
+} released;
+
+static void count_release(const void *bytes, void *userdata)
+{
+    released *r = userdata;
+    r->count++;
+    r->last = bytes;
+}
+
+static void test_nocopy_send_delivers_bytes_then_releases_each_once(void **state)
+{
+    fixture *f = *state;
+    spawn_echo_server(f);
+    seam_conn *conn = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    size_t sizes[] = {1u << 20, 100, (1u << 20) + 3, 40000};
+    uint8_t *bufs[4];
+    released rel[4] = {{0, NULL}};
+    uint64_t want = 0;
+    for (size_t i = 0; i < 4; i++) {
+        bufs[i] = malloc(sizes[i]);
+        assert_non_null(bufs[i]);
+        for (size_t k = 0; k < sizes[i]; k++) {
+            bufs[i][k] = (uint8_t)(k * 7 + i);
+        }
+        want = digest(want, bufs[i], sizes[i]);
+        assert_int_equal(
+            seam_conn_send_raw_nocopy(conn, (uint32_t)i, bufs[i], sizes[i], count_release, &rel[i]),
+            0);
+    }
+    /* The small one was copied and handed back at once; the large ones are
+     * still the queue's. */
+    assert_int_equal(rel[1].count, 1);
+    assert_int_equal(rel[0].count + rel[2].count + rel[3].count, 0);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 4, SUPPORT_DEADLINE_MS));
+    assert_int_equal(f->log.raw_digest, want); /* every byte, in order */
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(rel[i].count, 1);
+        assert_ptr_equal(rel[i].last, bufs[i]);
+        free(bufs[i]);
+    }
+    seam_conn_close(conn);
+}
+
+static void test_nocopy_bytes_still_queued_are_released_when_peer_closes(void **state)
+{
+    fixture *f = *state;
+    seam_server_config cfg = {.conn.max_queue = 1u << 20};
+    parent_listen(f->loop, &cfg);
+    support_child *reader = &f->children[0];
+    support_fork(reader, slow_reader_main, NULL);
+    assert_true(support_run_until_count(f->loop, &psrv.connected, 1, SUPPORT_DEADLINE_MS));
+    char ready = 0;
+    assert_true(support_read_full(reader->chan, &ready, 1, SUPPORT_DEADLINE_MS));
+    seam_conn *peer = psrv.peer;
+    assert_non_null(peer);
+    static uint8_t blob[64 << 10];
+    released rel = {0, NULL};
+    int accepted = 0;
+    int r;
+    while ((r = seam_conn_send_raw_nocopy(peer, 1, blob, sizeof(blob), count_release, &rel)) == 0) {
+        accepted++;
+        support_run_once(f->loop, 0); /* let the socket take what it can */
+    }
+    assert_int_equal(r, SEAM_EAGAIN);
+    assert_true(accepted > 0);
+    assert_true(rel.count < accepted); /* some are waiting in the queue */
+    seam_conn_close(peer);
+    assert_int_equal(rel.count, accepted); /* all handed back, each once */
+    assert_true(support_write_full(reader->chan, "g", 1));
+    long long received = -1;
+    assert_true(support_read_full(reader->chan, &received, sizeof(received), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(reader, SUPPORT_DEADLINE_MS), 0);
+}
+
 /* ==== descriptors, threads, raw payloads, stats =========================== */
 
 static void test_fd_in_message_usable_by_server(void **state)
@@ -2182,6 +2271,8 @@ int main(void)
         T(test_messages_during_call_sync_delivered_afterwards_in_order),
         T(test_sync_call_on_other_connection_inside_message_keeps_later_frames),
         T(test_large_payloads_round_trip_intact),
+        T(test_nocopy_send_delivers_bytes_then_releases_each_once),
+        T(test_nocopy_bytes_still_queued_are_released_when_peer_closes),
         T(test_fd_in_message_usable_by_server),
         T(test_loop_post_from_thread_runs_on_loop_thread),
         T(test_raw_message_round_trips_id_and_bytes),
