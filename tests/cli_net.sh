@@ -4,24 +4,8 @@
 # call (reply, timeout, remote error, nobody there), ping, flood and list.
 set -euo pipefail
 seam=$1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-export SEAM_RUNTIME_DIR
-SEAM_RUNTIME_DIR=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$SEAM_RUNTIME_DIR"
-}
-trap cleanup EXIT
-wait_for() {
-    for _ in $(seq 200); do
-        [[ "$("$seam" list 2>/dev/null)" == *"$1"*alive* ]] && return 0
-        sleep 0.05
-    done
-    fail "$1 never came up"
-}
+# shellcheck source=live.sh
+source "$(dirname "$0")/live.sh"
 log=$SEAM_RUNTIME_DIR/echo.log
 
 "$seam" listen t.echo --echo >"$log" &

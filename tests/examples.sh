@@ -4,24 +4,8 @@
 # Examples whose adapter was not built are skipped (and said so).
 set -euo pipefail
 dir=$1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-export SEAM_RUNTIME_DIR
-SEAM_RUNTIME_DIR=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$SEAM_RUNTIME_DIR"
-}
-trap cleanup EXIT
-wait_for() {
-    for _ in $(seq 200); do
-        [[ -S "$SEAM_RUNTIME_DIR/$1.sock" ]] && return 0
-        sleep 0.05
-    done
-    fail "$1 never came up"
-}
+# shellcheck source=live.sh
+source "$(dirname "$0")/live.sh"
 passed=0
 skipped=0
 
