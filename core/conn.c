@@ -490,7 +490,8 @@ static void update_interest(seam_conn *c)
         return;
     }
     size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
-    seam__watch_update(c->watch, SEAM_READ | (c->out_off < limit ? SEAM_WRITE : 0));
+    bool pending = c->out_off < limit || c->ext_head < c->ext_len;
+    seam__watch_update(c->watch, SEAM_READ | (pending ? SEAM_WRITE : 0));
 }
 
 /* n bytes of the first pending no-copy payload were written. */

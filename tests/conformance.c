@@ -1986,7 +1986,9 @@ static void test_nocopy_send_delivers_bytes_then_releases_each_once(void **state
     assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
     size_t sizes[] = {1u << 20, 100, (1u << 20) + 3, 40000};
     uint8_t *bufs[4];
-    released rel[4] = {{0, NULL}};
+    /* Static: a failed assertion's teardown may still release them. */
+    static released rel[4];
+    memset(rel, 0, sizeof(rel));
     uint64_t want = 0;
     for (size_t i = 0; i < 4; i++) {
         bufs[i] = malloc(sizes[i]);
@@ -2013,6 +2015,31 @@ static void test_nocopy_send_delivers_bytes_then_releases_each_once(void **state
     seam_conn_close(conn);
 }
 
+/* Nothing else goes on: the socket's writability alone must carry a
+ * payload far larger than the socket buffer out. */
+static void test_nocopy_payload_larger_than_socket_buffer_goes_out_alone(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    support_child *reader = &f->children[0];
+    support_fork(reader, slow_reader_main, NULL);
+    assert_true(support_run_until_count(f->loop, &psrv.connected, 1, SUPPORT_DEADLINE_MS));
+    char ready = 0;
+    assert_true(support_read_full(reader->chan, &ready, 1, SUPPORT_DEADLINE_MS));
+    assert_true(support_write_full(reader->chan, "g", 1));
+    size_t len = 6u << 20;
+    static uint8_t blob[6u << 20];
+    static released rel; /* static: see above */
+    rel = (released){0, NULL};
+    assert_int_equal(seam_conn_send_raw_nocopy(psrv.peer, 9, blob, len, count_release, &rel), 0);
+    assert_true(support_run_until_count(f->loop, &rel.count, 1, SUPPORT_DEADLINE_MS));
+    seam_conn_close(psrv.peer);
+    long long received = -1;
+    assert_true(support_read_full(reader->chan, &received, sizeof(received), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(reader, SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(received, 1);
+}
+
 static void test_nocopy_bytes_still_queued_are_released_when_peer_closes(void **state)
 {
     fixture *f = *state;
@@ -2026,7 +2053,8 @@ static void test_nocopy_bytes_still_queued_are_released_when_peer_closes(void **
     seam_conn *peer = psrv.peer;
     assert_non_null(peer);
     static uint8_t blob[64 << 10];
-    released rel = {0, NULL};
+    static released rel; /* static: see above */
+    rel = (released){0, NULL};
     int accepted = 0;
     int r;
     while ((r = seam_conn_send_raw_nocopy(peer, 1, blob, sizeof(blob), count_release, &rel)) == 0) {
@@ -2272,6 +2300,7 @@ int main(void)
         T(test_sync_call_on_other_connection_inside_message_keeps_later_frames),
         T(test_large_payloads_round_trip_intact),
         T(test_nocopy_send_delivers_bytes_then_releases_each_once),
+        T(test_nocopy_payload_larger_than_socket_buffer_goes_out_alone),
         T(test_nocopy_bytes_still_queued_are_released_when_peer_closes),
         T(test_fd_in_message_usable_by_server),
         T(test_loop_post_from_thread_runs_on_loop_thread),
