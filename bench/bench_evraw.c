@@ -1,0 +1,127 @@
+/* bench_evraw.c - the libev baseline: a non-blocking socketpair ping-pong
+ * with an ev_io on each side, so that the cost of the loop itself is
+ * known apart from seam's. rtt only. */
+#include "common.h"
+
+#include <ev.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct side {
+    ev_io io;
+    int fd;
+    size_t size;
+    uint8_t *buf;
+    size_t have;
+    bool client;
+    bench_rtt *rtt;
+    bool failed;
+} side;
+
+/* Writes all of buf on a non-blocking socket (small messages: the socket
+ * takes them at once, so waiting is rare and short). */
+static int put(side *s)
+{
+    size_t off = 0;
+    while (off < s->size) {
+        ssize_t n = write(s->fd, s->buf + off, s->size - off);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    side *s = w->data;
+    ssize_t n = read(s->fd, s->buf + s->have, s->size - s->have);
+    if (n < 0 && errno == EAGAIN) {
+        return;
+    }
+    if (n <= 0) {
+        ev_io_stop(loop, w); /* the other side is done */
+        return;
+    }
+    s->have += (size_t)n;
+    if (s->have < s->size) {
+        return;
+    }
+    s->have = 0;
+    if (s->client) {
+        if (bench_rtt_record(s->rtt)) {
+            ev_io_stop(loop, w);
+            return;
+        }
+        s->rtt->t0 = bench_now_ns();
+    }
+    if (put(s) < 0) {
+        s->failed = true;
+        ev_io_stop(loop, w);
+    }
+}
+
+static int serve(side *s)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    if (loop == NULL) {
+        return -1;
+    }
+    ev_io_init(&s->io, on_readable, s->fd, EV_READ);
+    s->io.data = s;
+    ev_io_start(loop, &s->io);
+    if (s->client) {
+        s->rtt->t0 = bench_now_ns();
+        if (put(s) < 0) {
+            return -1;
+        }
+    }
+    ev_run(loop, 0);
+    ev_loop_destroy(loop);
+    return s->failed ? -1 : 0;
+}
+
+static int echo_child(const bench_opts *o, bench_child *self, void *arg)
+{
+    int *sv = arg;
+    close(sv[0]);
+    side s = {.fd = sv[1], .size = o->size, .buf = malloc(o->size)};
+    int r = s.buf != NULL ? serve(&s) : -1;
+    free(s.buf);
+    return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    if (bench_parse(argc, argv, &o) < 0) {
+        return 2;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        return 1;
+    }
+    bench_child child;
+    if (bench_fork(&o, &child, echo_child, sv) < 0) {
+        return 1;
+    }
+    close(sv[1]);
+    bench_rtt rtt;
+    side s = {.fd = sv[0], .size = o.size, .buf = calloc(1, o.size), .client = true, .rtt = &rtt};
+    if (s.buf == NULL || bench_rtt_init(&rtt, &o) < 0 || serve(&s) < 0) {
+        return 1;
+    }
+    close(sv[0]);
+    bench_rtt_emit(&rtt, &o, "raw-ev");
+    bench_rtt_free(&rtt);
+    free(s.buf);
+    bench_cleanup();
+    return bench_wait(&child) == 0 ? 0 : 1;
+}

@@ -1,0 +1,193 @@
+/* report.c - turns the result lines of one benchmark run into bench.md (a
+ * table per placement) and bench.jsonl (one line per result, with its
+ * ratio to the raw AF_UNIX baseline of the same case, size, placement and
+ * metric). Usage: bench_report RESULTS OUTDIR [TITLE]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct row {
+    char kase[64];
+    char transport[64];
+    size_t size;
+    char placement[16];
+    char metric[32];
+    double value;
+    double min;
+    double max;
+    unsigned runs;
+    int has_spread;
+} row;
+
+static int parse(const char *line, row *r)
+{
+    memset(r, 0, sizeof(*r));
+    int used = 0;
+    if (sscanf(line,
+               "{\"case\":\"%63[^\"]\",\"transport\":\"%63[^\"]\",\"size\":%zu,"
+               "\"placement\":\"%15[^\"]\",\"metric\":\"%31[^\"]\",\"value\":%lf%n",
+               r->kase, r->transport, &r->size, r->placement, r->metric, &r->value, &used) < 6) {
+        return -1;
+    }
+    const char *rest = line + used;
+    int more = 0;
+    if (sscanf(rest, ",\"min\":%lf,\"max\":%lf%n", &r->min, &r->max, &more) >= 2 && more > 0) {
+        r->has_spread = 1;
+        rest += more;
+    }
+    if (sscanf(rest, ",\"runs\":%u", &r->runs) != 1) {
+        r->runs = 1;
+    }
+    return 0;
+}
+
+static const row *baseline(const row *rows, size_t n, const row *r)
+{
+    if (strcmp(r->kase, "rtt") != 0 && strcmp(r->kase, "tput") != 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const row *b = &rows[i];
+        if (strcmp(b->transport, "raw-unix") == 0 && strcmp(b->kase, r->kase) == 0 &&
+            b->size == r->size && strcmp(b->placement, r->placement) == 0 &&
+            strcmp(b->metric, r->metric) == 0 && b->value > 0) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static void fmt_size(char *buf, size_t len, size_t size)
+{
+    if (size == 0) {
+        snprintf(buf, len, "-");
+    } else if (size >= (1u << 20) && size % (1u << 20) == 0) {
+        snprintf(buf, len, "%zu MiB", size >> 20);
+    } else if (size >= 1024 && size % 1024 == 0) {
+        snprintf(buf, len, "%zu KiB", size >> 10);
+    } else {
+        snprintf(buf, len, "%zu B", size);
+    }
+}
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+    if (v >= 1e6) {
+        snprintf(buf, len, "%.3g M", v / 1e6);
+    } else if (v >= 100) {
+        snprintf(buf, len, "%.0f", v);
+    } else if (v >= 10) {
+        snprintf(buf, len, "%.1f", v);
+    } else {
+        snprintf(buf, len, "%.2f", v);
+    }
+}
+
+static const char *placement_title(const char *p)
+{
+    if (strcmp(p, "same") == 0) {
+        return "both processes on CPU 0";
+    }
+    if (strcmp(p, "split") == 0) {
+        return "processes on CPU 0 and CPU 1";
+    }
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s RESULTS OUTDIR [TITLE]\n", argv[0]);
+        return 2;
+    }
+    FILE *in = fopen(argv[1], "r");
+    if (in == NULL) {
+        perror(argv[1]);
+        return 1;
+    }
+    size_t cap = 256, n = 0;
+    row *rows = malloc(cap * sizeof(*rows));
+    char line[1024];
+    while (rows != NULL && fgets(line, sizeof(line), in) != NULL) {
+        if (n == cap) {
+            cap *= 2;
+            row *more = realloc(rows, cap * sizeof(*rows));
+            if (more == NULL) {
+                break;
+            }
+            rows = more;
+        }
+        if (parse(line, &rows[n]) == 0) {
+            n++;
+        }
+    }
+    fclose(in);
+    if (rows == NULL) {
+        return 1;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/bench.jsonl", argv[2]);
+    FILE *js = fopen(path, "w");
+    snprintf(path, sizeof(path), "%s/bench.md", argv[2]);
+    FILE *md = fopen(path, "w");
+    if (js == NULL || md == NULL) {
+        perror(path);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        const row *b = baseline(rows, n, r);
+        fprintf(js,
+                "{\"case\":\"%s\",\"transport\":\"%s\",\"size\":%zu,\"placement\":\"%s\","
+                "\"metric\":\"%s\",\"value\":%.6g",
+                r->kase, r->transport, r->size, r->placement, r->metric, r->value);
+        if (b != NULL) {
+            fprintf(js, ",\"ratio_to_raw\":%.4f", r->value / b->value);
+        } else {
+            fprintf(js, ",\"ratio_to_raw\":null");
+        }
+        if (r->has_spread) {
+            fprintf(js, ",\"min\":%.6g,\"max\":%.6g", r->min, r->max);
+        }
+        fprintf(js, ",\"runs\":%u}\n", r->runs);
+    }
+    fprintf(md, "# %s\n", argc > 3 ? argv[3] : "seam benchmarks");
+    const char *placements[] = {"same", "split"};
+    for (size_t p = 0; p < 2; p++) {
+        int any = 0;
+        for (size_t i = 0; i < n; i++) {
+            const row *r = &rows[i];
+            if (strcmp(r->placement, placements[p]) != 0) {
+                continue;
+            }
+            if (!any) {
+                fprintf(md,
+                        "\n## Placement `%s`: %s\n\n"
+                        "| case | transport | size | metric | value | spread (min-max) | "
+                        "ratio to raw |\n"
+                        "|---|---|---|---|---:|---:|---:|\n",
+                        placements[p], placement_title(placements[p]));
+                any = 1;
+            }
+            char size[32], val[32], lo[32], hi[32], ratio[32] = "";
+            fmt_size(size, sizeof(size), r->size);
+            fmt_num(val, sizeof(val), r->value);
+            const row *b = baseline(rows, n, r);
+            if (b != NULL) {
+                snprintf(ratio, sizeof(ratio), "%.2f", r->value / b->value);
+            }
+            char spread[80] = "";
+            if (r->has_spread) {
+                fmt_num(lo, sizeof(lo), r->min);
+                fmt_num(hi, sizeof(hi), r->max);
+                snprintf(spread, sizeof(spread), "%s - %s", lo, hi);
+            }
+            fprintf(md, "| %s | %s | %s | %s | %s | %s | %s |\n", r->kase, r->transport, size,
+                    r->metric, val, spread, ratio);
+        }
+    }
+    fclose(js);
+    fclose(md);
+    free(rows);
+    return 0;
+}
