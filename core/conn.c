@@ -291,14 +291,14 @@ static size_t queued(const seam_conn *c)
     return c->out.len - c->out_off + c->ext_queued;
 }
 
-/* Moves what is still queued to the front of the buffer once the written
- * part before it is large and at least four times as large: each byte is
- * then moved a quarter of a time on average, where compacting whenever half
- * was written would move every byte about once more. */
+/* Moves what is still queued to the front of the buffer once at least as
+ * much before it was written: the buffer stays small and warm in the cache,
+ * which measured faster than moving fewer bytes through a larger one.
+ * Large payloads avoid the copy altogether (seam_conn_send_raw_nocopy). */
 static void queue_compact(seam_conn *c)
 {
     size_t keep = c->out.len - c->out_off;
-    if (c->state != SEAM__CONN_OPEN || c->out_off < OUT_COMPACT_MIN || keep * 4 > c->out_off) {
+    if (c->state != SEAM__CONN_OPEN || c->out_off < OUT_COMPACT_MIN || keep > c->out_off) {
         return;
     }
     memmove(c->out.data, c->out.data + c->out_off, keep);
@@ -314,7 +314,6 @@ static void queue_compact(seam_conn *c)
 
 static int frame_begin(seam_conn *c, size_t *start)
 {
-    queue_compact(c);
     *start = c->out.len;
     int r = seam__buf_reserve(&c->out, SEAM__FRAME_HEADER_SIZE);
     if (r < 0) {
@@ -598,6 +597,8 @@ static int flush(seam_conn *c)
             c->fdq_head = 0;
             c->fdq_len = 0;
         }
+    } else {
+        queue_compact(c);
     }
     if (c->want_writable && queued(c) <= c->cfg.max_queue / 2) {
         c->want_writable = false;
@@ -732,7 +733,8 @@ static int client_connect(seam_conn *c)
         close(c->creds.pidfd);
     }
     c->creds.pidfd = -1;
-    if (seam__unix_creds(fd, &c->creds) < 0) {
+    c->pidfd_asked = false;
+    if (seam__unix_creds(fd, false, &c->creds) < 0) {
         c->creds.pidfd = -1;
     }
     return conn_start(c, fd);
@@ -1820,13 +1822,17 @@ void seam__conn_close_all(seam_loop *loop)
     }
 }
 
-int seam_conn_creds(const seam_conn *conn, seam_creds *out)
+int seam_conn_creds(seam_conn *conn, seam_creds *out)
 {
     if (conn == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
     if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
         return SEAM_ECLOSED;
+    }
+    if (conn->creds.pidfd < 0 && !conn->pidfd_asked && conn->fd >= 0) {
+        conn->pidfd_asked = true; /* once: where the kernel has none, -1 stays */
+        conn->creds.pidfd = seam__unix_peer_pidfd(conn->fd);
     }
     *out = conn->creds;
     return 0;

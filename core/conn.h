@@ -65,6 +65,7 @@ struct seam_conn {
     int fd;
     seam_watch *watch;
     seam_creds creds;
+    bool pidfd_asked; /* creds.pidfd is fetched on first use */
     seam__frame_parser parser;
     uint8_t *rbuf;
     int *rfds; /* received descriptors no frame has claimed yet */

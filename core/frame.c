@@ -7,7 +7,7 @@
 
 #define KEEP_BUFFER_MAX (256u << 10)
 
-static void put_le32(uint8_t *p, uint32_t v)
+static inline void put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++) {
         p[i] = (uint8_t)(v >> (8 * i));
@@ -21,6 +21,17 @@ static uint32_t get_le32(const uint8_t *p)
 
 void seam__frame_header_write(uint8_t out[SEAM__FRAME_HEADER_SIZE], const seam__frame_header *h)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The wire is little-endian: whole-word copies, not byte shifts. */
+    uint32_t len = h->len;
+    uint16_t nfds = h->nfds;
+    uint64_t id = h->id;
+    memcpy(out, &len, 4);
+    out[4] = h->kind;
+    out[5] = h->flags;
+    memcpy(out + 6, &nfds, 2);
+    memcpy(out + 8, &id, 8);
+#else
     put_le32(out, h->len);
     out[4] = h->kind;
     out[5] = h->flags;
@@ -28,6 +39,7 @@ void seam__frame_header_write(uint8_t out[SEAM__FRAME_HEADER_SIZE], const seam__
     out[7] = (uint8_t)(h->nfds >> 8);
     put_le32(out + 8, (uint32_t)h->id);
     put_le32(out + 12, (uint32_t)(h->id >> 32));
+#endif
 }
 
 void seam__frame_header_read(const uint8_t in[SEAM__FRAME_HEADER_SIZE], seam__frame_header *h)

@@ -57,18 +57,23 @@ static void server_on_ready(void *owner, unsigned events)
             seam__log(s->loop, SEAM_LOG_ERROR, "accept failed: %s", seam_strerror(r));
             break;
         }
+        /* A filter of the program's may want the pidfd; the connection
+         * itself fetches one only when asked (seam_conn_creds), so that an
+         * idle peer costs one descriptor, not two. */
         seam_creds creds;
-        if (seam__unix_creds(fd, &creds) < 0) {
+        if (seam__unix_creds(fd, s->cfg.accept != NULL, &creds) < 0) {
             close(fd);
             continue;
         }
         seam_accept_fn accept = s->cfg.accept != NULL ? s->cfg.accept : same_user;
-        if (!accept(&creds, s->cfg.accept_data)) {
+        bool admitted = accept(&creds, s->cfg.accept_data);
+        if (creds.pidfd >= 0) {
+            close(creds.pidfd);
+            creds.pidfd = -1;
+        }
+        if (!admitted) {
             seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d uid %u", (int)creds.pid,
                       (unsigned)creds.uid);
-            if (creds.pidfd >= 0) {
-                close(creds.pidfd);
-            }
             refuse(s, fd, SEAM_EACCES, "refused by the accept filter");
             continue;
         }
@@ -76,17 +81,11 @@ static void server_on_ready(void *owner, unsigned events)
             break; /* the filter closed the server */
         }
         if (s->npeers >= s->cfg.max_conns) {
-            if (creds.pidfd >= 0) {
-                close(creds.pidfd);
-            }
             refuse(s, fd, SEAM_EAGAIN, "too many connections");
             continue;
         }
         r = seam__conn_accepted(s, fd, &creds);
         if (r < 0) {
-            if (creds.pidfd >= 0) {
-                close(creds.pidfd);
-            }
             seam__log(s->loop, SEAM_LOG_ERROR, "cannot serve a peer: %s", seam_strerror(r));
         }
     }

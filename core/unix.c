@@ -94,7 +94,7 @@ int seam__unix_accept(int lfd, int *fd)
     }
 }
 
-int seam__unix_creds(int fd, seam_creds *out)
+int seam__unix_creds(int fd, bool want_pidfd, seam_creds *out)
 {
     struct ucred uc;
     socklen_t len = sizeof(uc);
@@ -104,13 +104,18 @@ int seam__unix_creds(int fd, seam_creds *out)
     out->uid = uc.uid;
     out->gid = uc.gid;
     out->pid = uc.pid;
-    int pidfd = -1;
-    len = sizeof(pidfd);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
-        pidfd = -1;
-    }
-    out->pidfd = pidfd;
+    out->pidfd = want_pidfd ? seam__unix_peer_pidfd(fd) : -1;
     return 0;
+}
+
+int seam__unix_peer_pidfd(int fd)
+{
+    int pidfd = -1;
+    socklen_t len = sizeof(pidfd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+        return -1;
+    }
+    return pidfd;
 }
 
 ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)

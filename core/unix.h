@@ -19,7 +19,10 @@ int seam__unix_listen(const char *path, int *fd);
 int seam__unix_connect(const char *path, int *fd);
 /* Returns 1 with *fd set, 0 when no connection is waiting. */
 int seam__unix_accept(int lfd, int *fd);
-int seam__unix_creds(int fd, seam_creds *out);
+int seam__unix_creds(int fd, bool want_pidfd, seam_creds *out);
+/* A pidfd for the process that connected fd's peer end (the kernel keeps
+ * it from connect time), or -1 where the kernel has none. */
+int seam__unix_peer_pidfd(int fd);
 /* Sends up to len bytes, with fds (if nfds > 0) attached to the first byte.
  * Returns the bytes taken (never 0 for len > 0) or a negative code;
  * SEAM_EAGAIN when the socket is full. Never raises SIGPIPE. */

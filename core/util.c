@@ -51,6 +51,18 @@ bool seam__utf8_valid(const uint8_t *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
+        /* Most text is ASCII: skip it eight bytes at a time. */
+        while (len - i >= 8) {
+            uint64_t word;
+            memcpy(&word, s + i, 8);
+            if ((word & 0x8080808080808080u) != 0) {
+                break;
+            }
+            i += 8;
+        }
+        if (i == len) {
+            break;
+        }
         uint8_t c = s[i];
         if (c < 0x80) {
             i++;

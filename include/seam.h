@@ -466,7 +466,9 @@ SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int 
 SEAM_EXPORT int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *userdata);
 
 /* The peer's kernel credentials, taken when the connection was made. pidfd
- * is -1 where the kernel gives none; it belongs to the connection. */
+ * refers to the process that connected (the kernel keeps it from connect
+ * time); it is -1 where the kernel gives none, and belongs to the
+ * connection (an accept filter's to its call). */
 typedef struct seam_creds {
     uint32_t uid;
     uint32_t gid;
@@ -474,8 +476,9 @@ typedef struct seam_creds {
     int pidfd;
 } seam_creds;
 
-/* Returns 0, or SEAM_ECLOSED when not connected. */
-SEAM_EXPORT int seam_conn_creds(const seam_conn *conn, seam_creds *out);
+/* Returns 0, or SEAM_ECLOSED when not connected. The pidfd is made on the
+ * first call, so that connections nobody asks about hold one descriptor. */
+SEAM_EXPORT int seam_conn_creds(seam_conn *conn, seam_creds *out);
 
 typedef struct seam_conn_stats {
     uint64_t messages_in;  /* frames received: messages, requests, replies */

@@ -216,9 +216,35 @@ typedef struct parent_server {
     seam_event_type close_on;
     seam_event_type free_on;
     fixture *freer;
+    /* What seam_conn_creds() said of the last peer, and whether its pidfd
+     * named a live process while the peer was connected. */
+    seam_creds peer_creds;
+    int peer_pidfd_pid;
+    bool peer_pidfd_alive;
+    int32_t filter_pid;
+    bool filter_pidfd;
 } parent_server;
 
 static parent_server psrv;
+
+/* The process a pidfd refers to, from the kernel's fdinfo; -1 if unknown. */
+static int pidfd_pid(int pidfd)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+    FILE *f = fopen(path, "r");
+    int pid = -1;
+    char line[128];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "Pid:", 4) == 0) {
+            pid = atoi(line + 4);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return pid;
+}
 
 static void parent_server_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
@@ -227,6 +253,12 @@ static void parent_server_event(seam_conn *conn, const seam_event *ev, void *use
     case SEAM_EVENT_CONNECTED:
         psrv.connected++;
         psrv.peer = conn;
+        if (seam_conn_creds(conn, &psrv.peer_creds) == 0 && psrv.peer_creds.pidfd >= 0) {
+            psrv.peer_pidfd_pid = pidfd_pid(psrv.peer_creds.pidfd);
+            /* A pidfd turns readable when its process has exited. */
+            struct pollfd p = {psrv.peer_creds.pidfd, POLLIN, 0};
+            psrv.peer_pidfd_alive = poll(&p, 1, 0) == 0;
+        }
         break;
     case SEAM_EVENT_INVALID:
         psrv.invalid++;
@@ -1344,6 +1376,57 @@ static bool accept_anyone(const seam_creds *creds, void *userdata)
     return true;
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older C libraries lack the name */
+#endif
+
+static bool accept_noting_pid(const seam_creds *creds, void *userdata)
+{
+    (void)userdata;
+    psrv.filter_pid = creds->pid;
+    psrv.filter_pidfd = creds->pidfd >= 0;
+    return true;
+}
+
+static void test_peer_credentials_name_the_connecting_process(void **state)
+{
+    fixture *f = *state;
+    seam_server_config cfg = {.accept = accept_noting_pid};
+    parent_listen(f->loop, &cfg);
+    support_child *c = &f->children[0];
+    caller_args a = {"echo", false};
+    support_fork(c, caller_main, &a);
+    pid_t child = c->pid;
+    int chan = dup(c->chan);
+    assert_int_equal(support_run_until_exit(f->loop, c, SUPPORT_DEADLINE_MS), 0);
+    caller_report rep = {1, 0};
+    assert_true(support_read_full(chan, &rep, sizeof(rep), SUPPORT_DEADLINE_MS));
+    close(chan);
+    assert_int_equal(rep.status, 0);
+    assert_int_equal(psrv.filter_pid, child);
+    assert_int_equal(psrv.peer_creds.pid, child);
+    assert_int_equal(psrv.peer_creds.uid, getuid());
+    assert_int_equal(psrv.peer_creds.gid, getgid());
+    /* This kernel has SO_PEERPIDFD (6.5 and later): the filter and the
+     * connection each got a pidfd naming the live child. */
+    int probe = -1;
+    socklen_t len = sizeof(probe);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    bool kernel_has_pidfd = getsockopt(sv[0], SOL_SOCKET, SO_PEERPIDFD, &probe, &len) == 0;
+    if (probe >= 0) {
+        close(probe);
+    }
+    close(sv[0]);
+    close(sv[1]);
+    if (kernel_has_pidfd) {
+        assert_true(psrv.filter_pidfd);
+        assert_true(psrv.peer_creds.pidfd >= 0);
+        assert_int_equal(psrv.peer_pidfd_pid, child);
+        assert_true(psrv.peer_pidfd_alive);
+    }
+}
+
 static void test_accept_filter_can_admit_another_uid(void **state)
 {
     fixture *f = *state;
@@ -2272,6 +2355,7 @@ int main(void)
         T(test_peer_without_hello_dropped_after_handshake_timeout),
         T(test_send_to_peer_that_does_not_read_fails_with_eagain_then_writable),
         T(test_peer_of_another_uid_refused_with_eacces),
+        T(test_peer_credentials_name_the_connecting_process),
         T(test_accept_filter_can_admit_another_uid),
         T(test_listen_on_owned_name_fails_with_eaddrinuse),
         T(test_name_owned_while_served_and_socket_removed_after_close),

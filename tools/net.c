@@ -34,7 +34,7 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void print_value(const char *what, const seam_conn *c, const seam_event *ev)
+static void print_value(const char *what, seam_conn *c, const seam_event *ev)
 {
     seam_creds cr = {0};
     seam_conn_creds(c, &cr);
