@@ -3,6 +3,7 @@
 #include "unix.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -38,14 +39,27 @@ static int unix_socket(const char *path, struct sockaddr_un *addr, int *fd)
 
 int seam__unix_listen(const char *path, int *fd)
 {
+    /* Bound under a private name and renamed once listening: a socket
+     * that exists under its real name always takes connections (a client
+     * never sees one that refuses them because listen() is still to come). */
+    char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.new", path, (long)getpid());
+    bool staged = n > 0 && (size_t)n < sizeof(tmp);
     struct sockaddr_un addr;
     int s;
-    int r = unix_socket(path, &addr, &s);
+    int r = unix_socket(staged ? tmp : path, &addr, &s);
     if (r < 0) {
         return r;
     }
-    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0) {
+    if (staged) {
+        unlink(tmp); /* left by a process of ours that died here */
+    }
+    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0 ||
+        (staged && rename(tmp, path) < 0)) {
         r = -errno;
+        if (staged) {
+            unlink(tmp);
+        }
         close(s);
         return r == -EADDRINUSE ? SEAM_EADDRINUSE : r;
     }

@@ -31,6 +31,7 @@ out=$("$seam" ping t.echo -c 3)
 [[ "$("$seam" list)" == *t.echo*alive* ]] || fail "list"
 "$seam" listen t.dead >/dev/null &
 dead=$!
+pids+=($dead)
 wait_for t.dead
 kill -9 "$dead"
 wait "$dead" 2>/dev/null || true
@@ -61,6 +62,7 @@ out=$("$seam" call t.nobody '1' 2>&1) || status=$?
 qlog=$SEAM_RUNTIME_DIR/quiet.log
 "$seam" listen t.quiet --quiet --count 20000 >"$qlog" &
 quiet=$!
+pids+=($quiet)
 wait_for t.quiet
 out=$("$seam" flood t.quiet -n 20000 -s 100)
 [[ "$out" == "20000 messages of 100 bytes in "*"messages/s"* ]] || fail "flood: $out"
@@ -75,6 +77,7 @@ pids+=($!)
 wait_for t.ann
 "$seam" watch t.ann -n 3 >"$SEAM_RUNTIME_DIR/w1" &
 w1=$!
+pids+=($w1)
 "$seam" watch t.ann -n 3 >"$SEAM_RUNTIME_DIR/w2" || fail "watch"
 wait "$w1" || fail "first watcher"
 for w in w1 w2; do

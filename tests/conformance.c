@@ -14,6 +14,7 @@
 
 #include "support.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1484,6 +1485,19 @@ static void test_name_owned_while_served_and_socket_removed_after_close(void **s
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
+    /* The socket was bound under a staging name and renamed once it
+     * listened: nothing else is left in the directory. */
+    size_t entries = 0;
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] != '.') {
+            entries++;
+            assert_null(strstr(e->d_name, ".new"));
+        }
+    }
+    closedir(d);
+    assert_int_equal(entries, 2); /* the socket and its lock */
     assert_int_equal(support_server_stop(&f->server), 0);
     assert_int_equal(seam_name_owned(NAME), 0);
     assert_int_equal(stat(path, &st), -1);

@@ -14,6 +14,7 @@ skipped=0
 mkfifo "$SEAM_RUNTIME_DIR/stdin"
 "$dir/poll_echo" serve ex.poll <"$SEAM_RUNTIME_DIR/stdin" >"$SEAM_RUNTIME_DIR/poll.log" &
 server=$!
+pids+=($server)
 exec 4>"$SEAM_RUNTIME_DIR/stdin"
 wait_for ex.poll
 out=$("$dir/poll_echo" call ex.poll hi there)
@@ -30,6 +31,7 @@ if [[ -x "$dir/uv_server" && -x "$dir/ev_client" ]]; then
     port=$((20000 + RANDOM % 20000))
     "$dir/uv_server" "$port" ex.uv >"$SEAM_RUNTIME_DIR/uv.log" 2>&1 &
     server=$!
+    pids+=($server)
     wait_for ex.uv
     out=$("$dir/ev_client" ex.uv 5)
     [[ "$out" == *"5 of 5 calls answered"* ]] || fail "ev_client: $out"
@@ -59,6 +61,7 @@ for app in dispatch_service cf_app; do
     fi
     "$dir/$app" "ex.$app" --requests 2 >"$SEAM_RUNTIME_DIR/$app.log" 2>&1 &
     server=$!
+    pids+=($server)
     wait_for "ex.$app"
     if [[ $app == cf_app ]]; then
         # The UI timer runs before and while requests are served.
