@@ -187,11 +187,12 @@ static int listen_server(seam_loop **loop, seam_server **srv, server *s, const c
 static int run_idle(const bench_opts *o, const char *name)
 {
     unsigned n = o->clients != 0 ? o->clients : 10000;
-    /* Each peer holds its socket and, where the kernel has them, a pidfd. */
-    long need = 2 * (long)n + 64;
+    /* Each peer holds one descriptor, its socket (a pidfd is made only on
+     * first use of seam_conn_creds(), which this case never calls). */
+    long need = (long)n + 64;
     long limit = bench_raise_nofile(need);
     if (limit >= 0 && need > limit) {
-        unsigned fit = (unsigned)((limit - 64) / 2);
+        unsigned fit = (unsigned)(limit - 64);
         fprintf(stderr, "fanout: RLIMIT_NOFILE %ld holds %u clients, not %u: measuring %u\n", limit,
                 fit, n, fit);
         n = fit;
