@@ -103,13 +103,8 @@ static int sink_child(const bench_opts *o, bench_child *self, void *arg)
             }
             if (first) {
                 first = false;
-                if (p[0] == BENCH_MARK_END) {
-                    if (bench_tput_report(self, count) < 0) {
-                        return 1;
-                    }
-                    count = 0;
-                } else {
-                    count++;
+                if (bench_tput_count(self, p[0], &count) < 0) {
+                    return 1;
                 }
             }
             size_t take = left < len ? left : len;
@@ -208,13 +203,12 @@ static int run_tput(const bench_opts *o)
     return bench_wait(&child) == 0 && r == 0 ? 0 : 1;
 }
 
+static int run(const bench_opts *o)
+{
+    return strcmp(o->kase, "tput") == 0 ? run_tput(o) : run_rtt(o);
+}
+
 int main(int argc, char **argv)
 {
-    bench_opts o;
-    if (bench_parse(argc, argv, &o) < 0) {
-        return 2;
-    }
-    int r = strcmp(o.kase, "tput") == 0 ? run_tput(&o) : run_rtt(&o);
-    bench_cleanup();
-    return r;
+    return bench_main(argc, argv, run);
 }

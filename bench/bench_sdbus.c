@@ -156,11 +156,5 @@ static int run(const bench_opts *o)
 
 int main(int argc, char **argv)
 {
-    bench_opts o;
-    if (bench_parse(argc, argv, &o) < 0) {
-        return 2;
-    }
-    int r = run(&o);
-    bench_cleanup();
-    return r;
+    return bench_main(argc, argv, run);
 }

@@ -94,40 +94,22 @@ static int serve(side *s)
     return s->failed ? -1 : 0;
 }
 
-static int echo_child(const bench_opts *o, bench_child *self, void *arg)
+/* One side of the ping-pong: measures when given rtt, else echoes. */
+static int serve_side(int fd, const bench_opts *o, bench_rtt *rtt)
 {
-    int *sv = arg;
-    close(sv[0]);
-    side s = {.fd = sv[1], .size = o->size, .buf = malloc(o->size)};
+    side s = {
+        .fd = fd, .size = o->size, .buf = calloc(1, o->size), .client = rtt != NULL, .rtt = rtt};
     int r = s.buf != NULL ? serve(&s) : -1;
     free(s.buf);
-    return r < 0 ? 1 : 0;
+    return r;
+}
+
+static int run(const bench_opts *o)
+{
+    return bench_pingpong(o, "raw-uv", serve_side);
 }
 
 int main(int argc, char **argv)
 {
-    bench_opts o;
-    if (bench_parse(argc, argv, &o) < 0) {
-        return 2;
-    }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        return 1;
-    }
-    bench_child child;
-    if (bench_fork(&o, &child, echo_child, sv) < 0) {
-        return 1;
-    }
-    close(sv[1]);
-    bench_rtt rtt;
-    side s = {.fd = sv[0], .size = o.size, .buf = calloc(1, o.size), .client = true, .rtt = &rtt};
-    if (s.buf == NULL || bench_rtt_init(&rtt, &o) < 0 || serve(&s) < 0) {
-        return 1;
-    }
-    close(sv[0]);
-    bench_rtt_emit(&rtt, &o, "raw-uv");
-    bench_rtt_free(&rtt);
-    free(s.buf);
-    bench_cleanup();
-    return bench_wait(&child) == 0 ? 0 : 1;
+    return bench_main(argc, argv, run);
 }

@@ -63,14 +63,9 @@ static int peer_child(const bench_opts *o, bench_child *self, void *arg)
         if (n == 0) {
             break;
         }
-        if (buf[0] == BENCH_MARK_END) {
-            if (bench_tput_report(self, count) < 0) {
-                status = 1;
-                break;
-            }
-            count = 0;
-        } else {
-            count++;
+        if (bench_tput_count(self, buf[0], &count) < 0) {
+            status = 1;
+            break;
         }
     }
     free(buf);
@@ -153,11 +148,5 @@ static int run(const bench_opts *o)
 
 int main(int argc, char **argv)
 {
-    bench_opts o;
-    if (bench_parse(argc, argv, &o) < 0) {
-        return 2;
-    }
-    int r = run(&o);
-    bench_cleanup();
-    return r;
+    return bench_main(argc, argv, run);
 }

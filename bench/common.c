@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,4 +452,60 @@ long bench_raise_nofile(long want)
         return -1;
     }
     return (long)rl.rlim_cur;
+}
+
+int bench_tput_count(bench_child *self, uint8_t mark, uint64_t *count)
+{
+    if (mark != BENCH_MARK_END) {
+        (*count)++;
+        return 0;
+    }
+    int r = bench_tput_report(self, *count);
+    *count = 0;
+    return r < 0 ? -1 : 0;
+}
+
+typedef struct pingpong_echo {
+    int *sv;
+    bench_pingpong_fn serve;
+} pingpong_echo;
+
+static int pingpong_child(const bench_opts *o, bench_child *self, void *arg)
+{
+    const pingpong_echo *e = arg;
+    close(e->sv[0]);
+    return e->serve(e->sv[1], o, NULL) < 0 ? 1 : 0;
+}
+
+int bench_pingpong(const bench_opts *o, const char *transport, bench_pingpong_fn serve)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        return 1;
+    }
+    pingpong_echo echo = {sv, serve};
+    bench_child child;
+    if (bench_fork(o, &child, pingpong_child, &echo) < 0) {
+        return 1;
+    }
+    close(sv[1]);
+    bench_rtt rtt;
+    if (bench_rtt_init(&rtt, o) < 0 || serve(sv[0], o, &rtt) < 0) {
+        return 1;
+    }
+    close(sv[0]);
+    bench_rtt_emit(&rtt, o, transport);
+    bench_rtt_free(&rtt);
+    return bench_wait(&child) == 0 ? 0 : 1;
+}
+
+int bench_main(int argc, char **argv, int (*run)(const bench_opts *o))
+{
+    bench_opts o;
+    if (bench_parse(argc, argv, &o) < 0) {
+        return 2;
+    }
+    int r = run(&o);
+    bench_cleanup();
+    return r;
 }

@@ -104,6 +104,21 @@ int bench_tput_drive(const bench_opts *o, bench_child *child, const char *transp
                      bench_send_run_fn send_run, void *arg);
 /* Receiver side: report one run. */
 int bench_tput_report(bench_child *self, uint64_t received);
+/* Receiver side: counts one message whose first byte is mark; on the end
+ * marker reports the count so far and starts again. -1 when the report
+ * could not be sent. */
+int bench_tput_count(bench_child *self, uint8_t mark, uint64_t *count);
+
+/* A ping-pong over a non-blocking socketpair, each side on a loop of the
+ * caller's: serve(fd, o, NULL) echoes in a forked child, serve(fd, o, rtt)
+ * measures here. Emits the round trips as transport; returns the exit
+ * status for main(). */
+typedef int (*bench_pingpong_fn)(int fd, const bench_opts *o, bench_rtt *rtt);
+int bench_pingpong(const bench_opts *o, const char *transport, bench_pingpong_fn serve);
+
+/* The whole main() of a bench program: parses the options, runs run(o)
+ * and cleans up; returns the exit status. */
+int bench_main(int argc, char **argv, int (*run)(const bench_opts *o));
 
 /* Prints one result line (JSON) on stdout. min/max < 0 are left out. */
 void bench_emit(const char *kase, const char *transport, size_t size, const char *placement,
