@@ -21,22 +21,9 @@ typedef struct side {
     bool failed;
 } side;
 
-/* Writes all of buf on a non-blocking socket (small messages: the socket
- * takes them at once, so waiting is rare and short). */
 static int put(side *s)
 {
-    size_t off = 0;
-    while (off < s->size) {
-        ssize_t n = write(s->fd, s->buf + off, s->size - off);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return 0;
+    return bench_write_spin(s->fd, s->buf, s->size);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)

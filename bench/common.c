@@ -509,3 +509,19 @@ int bench_main(int argc, char **argv, int (*run)(const bench_opts *o))
     bench_cleanup();
     return r;
 }
+
+int bench_write_spin(int fd, const void *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, (const uint8_t *)buf + off, len - off);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}

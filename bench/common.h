@@ -67,6 +67,10 @@ int bench_wait(bench_child *child);
 int bench_write_full(int fd, const void *buf, size_t len);
 int bench_read_full(int fd, void *buf, size_t len);
 int bench_send_u64(int fd, uint64_t v);
+/* Writes all of buf on a non-blocking socket, retrying at once when it is
+ * full (small messages: the socket takes them at once, so waiting is rare
+ * and short). 0 or -1. */
+int bench_write_spin(int fd, const void *buf, size_t len);
 int bench_recv_u64(int fd, uint64_t *v);
 
 /* ---- statistics ---- */
