@@ -370,12 +370,22 @@ class _Lock:
 
     def __init__(self, path: str):
         self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        while True:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self.fd)
+                raise E.AddressInUse(f"{path} is held by a live server") from None
+            # The previous owner may have removed the file between our open
+            # and our lock: then we hold a lock nobody else can see.
+            try:
+                same = os.stat(path).st_ino == os.fstat(self.fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return
             os.close(self.fd)
-            raise E.AddressInUse(f"{path} is held by a live server") from None
 
     def release(self, unlink: bool):
         if self.fd >= 0:
