@@ -192,6 +192,21 @@ class _Decoder:
         self.pos -= 1
         self.fail(E.EMALFORMED, "reserved additional information")
 
+    def well_formed(self, major, info, arg, item_start):
+        """What an item's head alone can refuse. Checked before the item is
+        checked against its place (a map key, a tag's content), as the C
+        decoder does: an undefined key is ESIMPLE, not EKEY."""
+        if arg is None:
+            self.pos = item_start
+            if 2 <= major <= 5:
+                self.fail(E.EINDEF, "indefinite-length item")
+            self.fail(E.EMALFORMED, "stray break" if major == 7 else "indefinite length on a number or tag")
+        if major == 7 and info not in (20, 21, 22, 25, 26, 27):
+            self.pos = item_start
+            self.fail(E.ESIMPLE, "undefined or unassigned simple value")
+        if major in (2, 3) and arg > self.end - self.pos:
+            self.fail(E.ETRUNCATED, "input ends inside a string")
+
     def count(self):
         self.items += 1
         if self.items > self.limits.max_items:
@@ -201,10 +216,10 @@ class _Decoder:
         if arg is None:
             self.pos -= 1
             self.fail(E.EINDEF, "indefinite-length string")
-        if arg > self.limits.max_string:
-            self.fail(E.ETOOLONG, "string longer than the limit")
         if arg > self.end - self.pos:
             self.fail(E.ETRUNCATED, "input ends inside a string")
+        if arg > self.limits.max_string:
+            self.fail(E.ETOOLONG, "string longer than the limit")
         raw = bytes(self.buf[self.pos:self.pos + arg])
         start = self.pos
         self.pos += arg
@@ -226,6 +241,7 @@ class _Decoder:
             in_map_key = bool(stack) and isinstance(stack[-1][0], dict) and stack[-1][2] is _MISSING
             major, info, arg = self.head()
             self.count()
+            self.well_formed(major, info, arg, item_start)
             if in_map_key and major != 3:
                 self.pos = item_start
                 self.fail(E.EKEY, "map key is not a text string")
@@ -255,7 +271,11 @@ class _Decoder:
                 if depth + 1 > self.limits.max_depth:
                     self.pos = item_start
                     self.fail(E.EDEPTH, "nesting deeper than the limit")
-                if arg > self.end - self.pos:
+                # Every item takes at least one byte: a map of n entries
+                # needs 2n bytes, an array of n needs n. Measured from the
+                # container's first byte, as the C decoder does, so that
+                # both report the same code for the same input.
+                if (arg if major == 4 else 2 * arg) > self.end - item_start:
                     self.fail(E.ETRUNCATED, "container count larger than the bytes that remain")
                 if arg > 0:
                     stack.append([[] if major == 4 else {}, arg, _MISSING, depth + 1])
@@ -298,6 +318,7 @@ class _Decoder:
             self.fail(E.ETAG, f"unknown tag {tag}")
         inner_start = self.pos
         major, info, arg = self.head()
+        self.well_formed(major, info, arg, inner_start)
         if tag == TAG_DATE:
             if major == 0 and arg is not None:
                 seconds = arg

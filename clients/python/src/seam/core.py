@@ -136,8 +136,15 @@ class Core:
                 self._send(F.CANCEL, 0, ident, b"", [])
 
     def send_reply(self, ident: int, value) -> None:
+        """Answers the peer's request; a reply beyond the peer's limits
+        becomes an EMSGSIZE error answer, so the request still completes."""
         flags, payload, fds = self._payload(value)
-        self._send(F.REPLY, flags, ident, payload, fds)
+        try:
+            self._send(F.REPLY, flags, ident, payload, fds)
+        except E.SeamError as e:
+            if e.code != E.EMSGSIZE:
+                raise
+            self.send_error(ident, E.EMSGSIZE, "reply could not be sent")
         self.incoming.discard(ident)
 
     def send_error(self, ident: int, code: int, message: str = "", data=None) -> None:
@@ -283,16 +290,18 @@ class Core:
             v = self._value(h, payload, fds)
             self.incoming.add(h.id)
             return Event("request", h.id, value=v)
+        # An answer for an id not in flight raced with a timeout or a
+        # cancel: it is dropped unread.
         if k == F.REPLY:
-            v = self._value(h, payload, fds)
             if h.id not in self.pending:
                 return None
+            v = self._value(h, payload, fds)
             self.pending.discard(h.id)
             return Event("reply", h.id, value=v)
         if k == F.ERROR:
-            err = self._error(payload)
             if h.id not in self.pending:
                 return None
+            err = self._error(payload)
             self.pending.discard(h.id)
             return Event("error", h.id, error=err)
         if k == F.CANCEL:

@@ -407,16 +407,24 @@ def bind_name(name: str):
     path = socket_path(name)
     lock = _Lock(lock_path(name))
     try:
-        staging = f"{path}.{os.getpid()}.tmp"
+        staging = os.path.join(os.path.dirname(path) or ".", f".seam-{os.getpid()}-{id(lock):x}.tmp")
+        if len(os.fsencode(staging)) > 107:
+            staging = path  # no room for a staging name: bind in place
         try:
             os.unlink(staging)
         except FileNotFoundError:
             pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
+            if staging == path:
+                try:
+                    os.unlink(path)  # left by a dead server: we hold the lock
+                except FileNotFoundError:
+                    pass
             sock.bind(staging)
             sock.listen(128)
-            os.rename(staging, path)
+            if staging != path:
+                os.rename(staging, path)
         except BaseException:
             sock.close()
             try:
@@ -469,12 +477,13 @@ class Server:
         for p in list(self.peers):
             if p.closed:
                 continue
-            try:
-                p._core.send_message(value)
-            except E.ConnectionClosed:
-                continue
-            p._flush_quietly()
-            self._watch(p)
+            with p._lock:
+                try:
+                    p._core.send_message(value)
+                except E.ConnectionClosed:
+                    continue
+                p._flush_quietly()
+                self._watch(p)
             n += 1
         return n
 
