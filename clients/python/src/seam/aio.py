@@ -182,9 +182,11 @@ class Connection:
                 self._core.written(_sock.send(self._sock, *out))
         except (BlockingIOError, InterruptedError):
             pass
-        except OSError as e:
-            self._finish(ConnectionClosed(E.ECONNRESET, f"peer gone ({e.strerror})"))
-            return
+        except OSError:
+            # The peer closed; what it sent before (a goodbye, answers) is
+            # still to be read, and the read then ends the connection.
+            self._core.discard_output()
+            self._core.goodbye_sent = True
         want = self._core.output() is not None
         if want and not self._writing:
             self._loop.add_writer(self._fd, self._write)

@@ -173,7 +173,8 @@ class Connection:
         except (BlockingIOError, InterruptedError):
             pass
         except OSError:
-            pass
+            self._core.discard_output()
+            self._core.goodbye_sent = True
 
     def _finish(self, end: ConnectionClosed):
         if self._end is None:
@@ -212,9 +213,12 @@ class Connection:
                             self._core.written(_sock.send(self._sock, *out))
                         except (BlockingIOError, InterruptedError):
                             pass
-                        except OSError as e:
-                            self._finish(ConnectionClosed(E.ECONNRESET, f"peer gone ({e.strerror})"))
-                            return
+                        except OSError:
+                            # Read what the peer sent before it went (a
+                            # goodbye, answers); the read then ends it.
+                            self._core.discard_output()
+                            self._core.goodbye_sent = True
+                            mask |= selectors.EVENT_READ
                 if mask & selectors.EVENT_READ:
                     self._read_once()
         finally:
@@ -305,8 +309,11 @@ def _handshake(sock: socket.socket, core: Core, deadline) -> None:
                         core.written(_sock.send(sock, *core.output()))
                     except (BlockingIOError, InterruptedError):
                         pass
-                    except OSError as e:
-                        raise ConnectionClosed(E.ECONNRESET, f"peer gone during the handshake ({e.strerror})")
+                    except OSError:
+                        # The peer may have said hello and goodbye (a
+                        # refusal) and closed: read what it sent.
+                        core.discard_output()
+                        mask |= selectors.EVENT_READ
                 if mask & selectors.EVENT_READ:
                     try:
                         data, fds = _sock.recv(sock)
