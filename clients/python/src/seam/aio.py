@@ -279,6 +279,8 @@ class Connection:
                 self._inbox.put_nowait(ev.value)
         elif t == "request":
             self._request(ev)
+        elif t == "ping":
+            self._core.pong(ev.id)
         elif t == "cancel":
             entry = self._requests.pop(ev.id, None)
             if entry is not None:
@@ -290,6 +292,7 @@ class Connection:
             if fut is not None and not fut.done():
                 fut.set_result(None)
         elif t == "goodbye":
+            self._write()  # answers to what came before it
             cls = E.Refused if ev.code is not None else ConnectionClosed
             self._finish(cls(E.ECONNRESET, ev.reason or "peer said goodbye",
                              goodbye_code=ev.code, reason=ev.reason))

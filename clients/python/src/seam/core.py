@@ -17,7 +17,7 @@ from .values import Fd, Raw
 
 @dataclass
 class Event:
-    """What a connection received. ``type`` is one of "message", "request",
+    """What a connection received. ``type`` is one of "message", "request", "ping",
     "reply", "error", "cancel", "pong", "goodbye"."""
 
     type: str
@@ -55,6 +55,7 @@ class Core:
         self.peer: F.Hello | None = None
         self.closed = False
         self.goodbye_sent = False
+        self.peer_goodbye = False
         self._rbuf = bytearray()
         self._rfds: deque[int] = deque()
         self._header: F.Header | None = None
@@ -164,6 +165,10 @@ class Core:
         self.pings.add(i)
         return i
 
+    def pong(self, ident: int) -> None:
+        if not self.goodbye_sent and not self.closed:
+            self._queue(F.PONG, 0, ident, b"", [])
+
     def send_goodbye(self, reason: str | None = None, code: int | None = None) -> None:
         if self.goodbye_sent or self.closed:
             return
@@ -233,7 +238,7 @@ class Core:
         buf = self._rbuf
         pos = 0
         try:
-            while not self.closed:
+            while not self.closed and not self.peer_goodbye:
                 if self._header is None:
                     if len(buf) - pos < F.HEADER_SIZE:
                         break
@@ -309,9 +314,9 @@ class Core:
                 return None
             return Event("cancel", h.id)
         if k == F.PING:
-            if not self.goodbye_sent:
-                self._queue(F.PONG, 0, h.id, b"", [])
-            return None
+            # The face answers with pong() when it handles this event, so
+            # the pong follows the answers to every frame before the ping.
+            return Event("ping", h.id)
         if k == F.PONG:
             if h.id not in self.pings:
                 return None
@@ -331,7 +336,9 @@ class Core:
             c = m.get("code")
             if type(c) is int and c < 0:
                 code = c
-        self.closed = True
+        # The peer closes next; what it sent before is handled as usual
+        # (its requests are still answered), nothing after is read.
+        self.peer_goodbye = True
         return Event("goodbye", code=code, reason=reason)
 
     def _error(self, payload: bytes) -> RemoteError:

@@ -267,6 +267,8 @@ class Connection:
             req = Request(self, ev.id, ev.value)
             self._requests[ev.id] = req
             _dispatch(self.handler, req)
+        elif t == "ping":
+            self._core.pong(ev.id)
         elif t == "cancel":
             req = self._requests.pop(ev.id, None)
             if req is not None:
@@ -274,6 +276,7 @@ class Connection:
         elif t == "goodbye":
             cls = E.Refused if ev.code is not None else ConnectionClosed
             why = ev.reason or "peer said goodbye"
+            self._flush_quietly()  # answers to what came before it
             self._finish(cls(E.ECONNRESET, why, goodbye_code=ev.code, reason=ev.reason))
 
 
@@ -326,6 +329,12 @@ def _handshake(sock: socket.socket, core: Core, deadline) -> None:
                     try:
                         early.extend(core.feed(data, fds))
                     except ProtocolError as e:
+                        if core.peer is not None:
+                            # The handshake is done; a later frame broke the rules:
+                            # the connection ends with it.
+                            early.extend(e.events)
+                            early.append(e)
+                            break
                         core.violation(e)
                         _flush_blocking(sock, core, deadline)
                         raise ProtocolError(e.code, f"handshake: {e.message}") from None
@@ -363,7 +372,10 @@ def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_message=
         raise
     conn = Connection(sock, core, handler=handler, on_message=on_message)
     for ev in early:
-        conn._event(ev)
+        if isinstance(ev, ProtocolError):
+            conn._violation(ev)
+        else:
+            conn._event(ev)
     if conn._end is not None:
         raise conn._end
     return conn
@@ -600,10 +612,12 @@ class Server:
         try:
             early = core.feed(data, fds)
         except ProtocolError as e:
-            core.violation(e)
-            _flush_blocking(sock, core, None)
-            self._drop_pending(sock, core)
-            return
+            if core.peer is None:
+                core.violation(e)
+                _flush_blocking(sock, core, None)
+                self._drop_pending(sock, core)
+                return
+            early = e.events + [e]
         if core.peer is None:
             return
         self._sel.unregister(sock)
@@ -616,7 +630,12 @@ class Server:
         if self.on_connect is not None:
             self.on_connect(conn)
         for ev in early:
-            conn._event(ev)
+            if conn.closed:
+                break
+            if isinstance(ev, ProtocolError):
+                conn._violation(ev)
+            else:
+                conn._event(ev)
         conn._flush_quietly()
         self._settle(conn)
 
