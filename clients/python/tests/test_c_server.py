@@ -191,6 +191,19 @@ def test_large_values_both_ways(c_listen):
         assert conn.call(big, timeout=30) == big
 
 
+def test_item_limit_agrees_with_the_c_decoder(c_listen):
+    # 1 + 1,048,575 values is the most a value may hold; map keys do not count.
+    c_listen("t.quiet", "--quiet")
+    with seam.connect("t.quiet") as conn:
+        conn.send({f"{i:07x}": 0 for i in range(1_048_575)})
+        conn.send([0] * 1_048_575)
+        assert conn.ping(timeout=30) >= 0
+    with seam.connect("t.quiet") as conn:
+        conn.send([0] * 1_048_576)
+        with pytest.raises(seam.ConnectionClosed):
+            conn.ping(timeout=30)
+
+
 def test_server_gone_completes_calls_as_connection_reset(c_listen):
     srv = c_listen("t.silent", "--silent")
     conn = seam.connect("t.silent")

@@ -172,6 +172,15 @@ def test_limits_depth_count_and_length():
     assert ei.value.name == "ETOOLONG"
 
 
+def test_item_limit_counts_values_and_containers_not_keys():
+    lim = DecodeLimits(max_items=3)
+    assert loads(dumps({"a": 1, "b": 2}), lim) == {"a": 1, "b": 2}  # map + 2 values
+    assert loads(dumps([seam.Timestamp(1), 2]), lim) is not None  # a tag is one item
+    with pytest.raises(seam.DecodeError) as ei:
+        loads(dumps({"a": 1, "b": 2, "c": 3}), lim)
+    assert ei.value.name == "ECOUNT"
+
+
 def test_a_huge_announced_length_allocates_nothing():
     # 2^64-1 bytes announced, 0 present: refused before any allocation.
     with pytest.raises(seam.DecodeError) as ei:

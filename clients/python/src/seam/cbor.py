@@ -208,6 +208,8 @@ class _Decoder:
             self.fail(E.ETRUNCATED, "input ends inside a string")
 
     def count(self):
+        """Values, containers included, against the item limit; a tag and
+        its content are one item."""
         self.items += 1
         if self.items > self.limits.max_items:
             self.fail(E.ECOUNT, "more items than the limit")
@@ -240,7 +242,8 @@ class _Decoder:
             item_start = self.pos
             in_map_key = bool(stack) and isinstance(stack[-1][0], dict) and stack[-1][2] is _MISSING
             major, info, arg = self.head()
-            self.count()
+            if not in_map_key:
+                self.count()  # values count, map keys do not (as in C)
             self.well_formed(major, info, arg, item_start)
             if in_map_key and major != 3:
                 self.pos = item_start
