@@ -83,6 +83,13 @@ def test_dates_with_microseconds_and_offsets():
     assert loads(bytes.fromhex("c1f93c00")).seconds == 1.0  # float16 accepted
 
 
+def test_date_integers_are_taken_whole_and_made_float64():
+    # Tag 1 on any integer CBOR can hold, -2^64 included, is a date.
+    v = loads(bytes.fromhex("c13b8000000000000000"))
+    assert isinstance(v, seam.Timestamp) and float(v) == -2.0**63
+    assert c_decode("c13b8000000000000000") == ("ok", v)
+
+
 def test_dates_beyond_datetime_range_decode_to_timestamp():
     v = loads(dumps(seam.Timestamp(1e300)))
     assert isinstance(v, seam.Timestamp) and float(v) == 1e300

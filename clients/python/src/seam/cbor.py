@@ -326,10 +326,7 @@ class _Decoder:
             if major == 0 and arg is not None:
                 seconds = arg
             elif major == 1 and arg is not None:
-                seconds = -1 - arg
-                if seconds < INT64_MIN:
-                    self.pos = inner_start
-                    self.fail(E.ERANGE, "negative integer below -2^63")
+                seconds = -1 - arg  # any integer: a date is a float64
             elif major == 7 and 25 <= info <= 27:
                 seconds = self.float(info, arg)
             else:
@@ -338,7 +335,7 @@ class _Decoder:
             if isinstance(seconds, float) and not math.isfinite(seconds):
                 self.pos = item_start
                 self.fail(E.ETAG, "a date that is not finite")
-            return decode_date(seconds)
+            return decode_date(float(seconds))
         if tag == TAG_UUID:
             if major != 2:
                 self.pos = item_start
