@@ -48,6 +48,7 @@ class Connection:
         self._inbox: list = []
         self._requests: dict[int, Request] = {}
         self._end: ConnectionClosed | None = None
+        self._on_output = None  # a server watching this connection
         self.credentials = _sock.peer_credentials(sock)
 
     # ---------------------------------------------------------- public
@@ -157,12 +158,16 @@ class Connection:
             raise self._end
 
     def _answer(self, ident, value, err):
-        self._requests.pop(ident, None)
-        if err is None:
-            self._core.send_reply(ident, value)
-        else:
-            self._core.send_error(ident, *err)
-        self._flush_quietly()
+        # May come from another thread (a handler that returned NO_REPLY).
+        with self._lock:
+            self._requests.pop(ident, None)
+            if err is None:
+                self._core.send_reply(ident, value)
+            else:
+                self._core.send_error(ident, *err)
+            self._flush_quietly()
+            if self._on_output is not None:
+                self._on_output(self)
 
     def _flush_quietly(self):
         """Writes what the socket takes now without waiting."""
@@ -625,6 +630,7 @@ class Server:
         conn = Connection(sock, core, handler=self.handler)
         conn.on_message = (lambda v, c=conn: self.on_message(c, v)) if self.on_message else None
         conn.server = self
+        conn._on_output = self._watch
         self.peers.append(conn)
         self._sel.register(sock, selectors.EVENT_READ, conn)
         if self.on_connect is not None:
