@@ -142,7 +142,11 @@ class Connection:
         with self._lock:
             if self._end is None:
                 self._core.send_goodbye(reason, code)
-                self._flush_quietly()
+                try:
+                    # What is queued, the goodbye last, gets a second to leave.
+                    self._pump(_deadline(1.0), lambda: self._core.output() is None)
+                except E.SeamError:
+                    pass
                 self._finish(ConnectionClosed(E.ECLOSED, "connection closed locally"))
 
     def __enter__(self):
@@ -161,6 +165,8 @@ class Connection:
         # May come from another thread (a handler that returned NO_REPLY).
         with self._lock:
             self._requests.pop(ident, None)
+            if self._end is not None:
+                return
             if err is None:
                 self._core.send_reply(ident, value)
             else:
