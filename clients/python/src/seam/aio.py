@@ -229,7 +229,8 @@ class Connection:
     def _violation(self, e: ProtocolError):
         self._core.violation(e)
         self._write()
-        self._finish(ConnectionClosed(e.code, f"protocol violation: {e.message}"))
+        self._finish(ConnectionClosed(E.ECONNRESET, f"protocol violation: {e.message} ({e.name})",
+                                      violation=e))
 
     def _finish(self, end: ConnectionClosed):
         if self._end is not None:

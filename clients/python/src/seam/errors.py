@@ -97,15 +97,19 @@ class ProtocolError(SeamError):
 
 
 class ConnectionClosed(SeamError, ConnectionError):
-    """The connection ended (``.code`` ECONNRESET or ECLOSED).
+    """The connection ended: ``.code`` is ECONNRESET ("peer gone", also for
+    every call in flight), or ECLOSED once it was closed locally.
 
-    ``.goodbye_code`` and ``.reason`` are set when the peer said goodbye."""
+    ``.goodbye_code`` and ``.reason`` are set when the peer said goodbye;
+    ``.violation`` is the ProtocolError (with its own code, e.g. EFRAMEKIND)
+    when the connection ended because the peer broke the protocol."""
 
     def __init__(self, code: int, message: str | None = None, goodbye_code: int | None = None,
-                 reason: str | None = None):
+                 reason: str | None = None, violation: "ProtocolError | None" = None):
         super().__init__(code, message)
         self.goodbye_code = goodbye_code
         self.reason = reason
+        self.violation = violation
 
 
 class Refused(ConnectionClosed):

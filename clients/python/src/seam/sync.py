@@ -263,7 +263,8 @@ class Connection:
     def _violation(self, e: ProtocolError):
         self._core.violation(e)
         self._flush_quietly()
-        self._finish(ConnectionClosed(e.code, f"protocol violation: {e.message}"))
+        self._finish(ConnectionClosed(E.ECONNRESET, f"protocol violation: {e.message} ({e.name})",
+                                      violation=e))
 
     def _event(self, ev: Event):
         t = ev.type
