@@ -105,7 +105,10 @@ class Core:
     @staticmethod
     def _payload(value, fds_ok: bool = True):
         if isinstance(value, Raw):
-            fds = [fd.fileno() for fd in value.fds]
+            try:
+                fds = [fd.fileno() for fd in value.fds]
+            except (AttributeError, ValueError):
+                raise EncodeError(E.EBADF, "a RAW frame's fds are open seam.Fd objects") from None
             return F.FLAG_RAW, value.msgid.to_bytes(4, "little") + value.data, fds
         data, fds = cbor.encode(value, allow_fds=fds_ok)
         return 0, data, fds
