@@ -137,7 +137,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "decode") == 0 && argc == 3) {
         return cmd_decode(argv[2]);
     }
-    if (strcmp(cmd, "version") == 0) {
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("seam %s, protocol %d\n", seam_version(), SEAM_PROTOCOL_VERSION);
         return 0;
     }
