@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # SeamInstall.cmake - what an installed seam needs to be found and run from
 # any prefix: relative run paths, and pkg-config files whose prefix is the
 # one given at install time (`cmake --install build --prefix P`), not the

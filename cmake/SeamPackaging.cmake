@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # SeamPackaging.cmake - Debian packages with CPack (scripts/package.sh):
 #   libseam0     the shared libraries (core and adapters)
 #   libseam-dev  headers, static libraries, .so links, pkg-config and CMake

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # package.sh [OUTDIR] - builds the Debian packages (libseam0, libseam-dev,
 # seam) into OUTDIR (default build/packages) from a tree of their own,
 # configured for /usr and with libraries from distribution packages only.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # consumer.sh - seam as someone else's program meets it: installed into a
 # temporary prefix, then used from outside the source tree by
 #   (a) a CMake project (find_package(seam), seam::uv): a libuv server;

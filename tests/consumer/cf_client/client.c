@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* client.c - calls NAME from the main thread's CFRunLoop: {"a": 40,
  * "b": 2} must come back as {"sum": 42}. */
 #include <seam.h>

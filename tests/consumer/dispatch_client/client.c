@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* client.c - calls NAME from a libdispatch serial queue: {"a": 20,
  * "b": 22} must come back as {"sum": 42}; then the binding is freed and
  * its release awaited. */

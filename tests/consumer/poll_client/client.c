@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* client.c - calls NAME once on a poll() loop: {"a": 2, "b": 40} must
  * come back as {"sum": 42}. */
 #include <seam.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server.c - serves NAME on a libuv loop: a request {"a": A, "b": B} is
  * answered with {"sum": A + B, "by": "uv"}; the request {"stop": true}
  * with {"stopping": true}, after which the service closes and the program
