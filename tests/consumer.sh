@@ -106,6 +106,14 @@ for a in dispatch cf; do
     cmake --build "$work/${a}_client/build" >>"$work/$a.log" || { cat "$work/$a.log"; fail "(d) $a build"; }
     out=$("$work/${a}_client/build/${a}_client" consumer.sum) || fail "(d) $a client: $out"
     [[ "$out" == *"sum 42" ]] || fail "(d) $a client said: $out"
+    # The options the target carries suit clang too (the toolchain's own
+    # compiler family), not only the compiler seam was built with.
+    if command -v clang >/dev/null; then
+        CC=clang cmake -S "$work/${a}_client" -B "$work/${a}_client/build-clang" -G Ninja \
+            -DCMAKE_PREFIX_PATH="$prefix" >>"$work/$a.log" || { cat "$work/$a.log"; fail "(d) $a clang configure"; }
+        cmake --build "$work/${a}_client/build-clang" >>"$work/$a.log" || { cat "$work/$a.log"; fail "(d) $a clang build"; }
+        out=$("$work/${a}_client/build-clang/${a}_client" consumer.sum) || fail "(d) $a clang client: $out"
+    fi
     # shellcheck disable=SC2046 # pkg-config output is a list of flags
     cc -std=c11 -Wall -Werror $(pkg-config --cflags "seam-$a") -o "$work/${a}_client/pc_client" \
         "$work/${a}_client/client.c" $(pkg-config --libs "seam-$a") -Wl,-rpath,"$libdir" \
