@@ -39,15 +39,16 @@ static void start(void *arg)
     }
 }
 
-static void stop(void *arg)
-{
-    seam_conn_close(conn);
-    seam_loop_free(loop);
-}
-
 static void freed(void *arg)
 {
     dispatch_semaphore_signal(done);
+}
+
+static void stop(void *arg)
+{
+    seam_dispatch_on_freed(loop, freed, NULL);
+    seam_conn_close(conn);
+    seam_loop_free(loop);
 }
 
 int main(int argc, char **argv)
@@ -64,7 +65,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "dispatch_client: %s\n", seam_strerror(r));
         return 1;
     }
-    seam_dispatch_on_freed(loop, freed, NULL);
     dispatch_async_f(q, NULL, start);
     dispatch_time_t limit = dispatch_time(DISPATCH_TIME_NOW, 10 * (int64_t)NSEC_PER_SEC);
     if (dispatch_semaphore_wait(done, limit) != 0) {
