@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libuv adapter (seam-uv): found through pkg-config, skipped without it.
 pkg_check_modules(UV IMPORTED_TARGET libuv)
 if(UV_FOUND)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # SeamSwiftToolchain.cmake - finds libdispatch and CoreFoundation for the
 # dispatch and CFRunLoop adapters.
 #

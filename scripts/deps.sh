@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # deps.sh - installs the Debian packages seam needs to build and test, and
 # only those that are missing. `--bench` adds the benchmark peers.
 set -euo pipefail

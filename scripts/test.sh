@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test.sh - the whole test suite: a -Werror build and its tests, the same
 # tests under AddressSanitizer+UBSan (the -Werror build also runs the adapter
 # tests under valgrind), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam.c - the seam command-line tool: talk to seam endpoints and inspect
  * the wire encoding of values. */
 #include "tool.h"
