@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_fanout.c - one seam server (poll adapter, this process) with many
  * clients in forked processes. --case idle: the server's memory per idle
  * connection (resident set and heap growth divided by the clients, after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codec.c - values to CBOR and back, using libcbor's low-level encoders and
  * its streaming decoder. Decoding is strict and bounded: nothing is allocated
  * for a length before that length is checked against the bytes present. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn.c - one connection: handshake, send queue with backpressure, the
  * read path from bytes to events, calls and their single completion,
  * requests and their single answer, reconnection of clients. */

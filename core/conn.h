@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn.h - the connection and server objects, shared by conn.c (one
  * connection's state machine) and server.c (listening, accepting, fan-out). */
 #ifndef SEAM_CONN_H

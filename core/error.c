@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c - names and descriptions of SEAM_E* codes. */
 #include "seam.h"
 

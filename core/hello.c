@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.c - builds and reads the handshake frame's CBOR map. */
 #include "hello.h"
 

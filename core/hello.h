@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.h - the handshake frame's contents (docs/protocol.md, "Handshake"). */
 #ifndef SEAM_HELLO_H
 #define SEAM_HELLO_H

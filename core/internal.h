@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h - definitions shared by the core's files; never installed. */
 #ifndef SEAM_INTERNAL_H
 #define SEAM_INTERNAL_H

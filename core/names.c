@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* names.c - where a name's socket lives, and who owns it. A name is owned
  * by whoever holds flock(LOCK_EX) on "<socket>.lock"; the kernel drops the
  * lock when its owner dies, which is how a stale socket is told from a live

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* names.h - service names to socket paths, and owning a name with a lock. */
 #ifndef SEAM_NAMES_H
 #define SEAM_NAMES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server.c - listening on a name, the accept filter, the peer limit, and
  * sending to every peer at once. */
 #include "conn.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unix.c - non-blocking AF_UNIX stream sockets with SCM_RIGHTS and
  * SO_PEERCRED. */
 #include "unix.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unix.h - the Unix-domain stream socket transport: connect, listen, accept,
  * non-blocking send and receive with descriptors, peer credentials. Knows
  * nothing of frames. Every function returns a negative SEAM_E* or errno

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* value.c - reference-counted typed values: construction, access, arrays and
  * dictionaries, equality and copying. */
 #include "internal.h"

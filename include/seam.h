@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam.h - public API of seam: typed values, their CBOR encoding, errors.
  *
  * Every function that can fail at run time returns a negative SEAM_E* code

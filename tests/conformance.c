@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance.c - the runtime across processes, written once and run on
  * every adapter: the parent's loop is the host loop of the driver linked
  * in (tests/drivers/), its peers are servers and clients on poll loops in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_codec.c - values to CBOR and back: every type round-trips, the
  * encoder writes RFC 8949 bytes, and every malformed or hostile input is
  * refused with its own error code. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_hello.c - the handshake frame: what seam__hello_write() produces
  * reads back through the frame header and seam__hello_read(), and what a
  * peer may not announce is refused. */

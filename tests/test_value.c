@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_value.c - values: typed getters, containers, equality, copies, and
  * their JSON form. */
 #include <setjmp.h>
