@@ -425,7 +425,10 @@ static void test_accept_out_of_descriptors_refuses_with_goodbye_and_keeps_servin
     crowd c = {0};
     crowd_run(f->loop, &c, NAME, &cfg, CLIENTS);
     outcome o = crowd_outcome(&c);
-    assert_int_equal(o.other, 0);
+    if (o.other != 0) {
+        fail_msg("%d answered, %d refused, %d neither (first: %s)", o.ok, o.refused, o.other,
+                 seam_errname(o.other_error));
+    }
     assert_int_equal(o.ok + o.refused, CLIENTS);
     assert_true(o.refused > 0);      /* the limit was reached */
     assert_true(o.ok >= LIMIT - 12); /* one descriptor per peer */
@@ -451,8 +454,9 @@ static void test_accept_out_of_descriptors_refuses_with_goodbye_and_keeps_servin
     assert_int_equal(o2.ok, 1);
     limited_report rep = stop_limited(&f->children[0]);
     /* Before, each of the ~150,000 wake-ups a second logged an error. */
-    assert_int_equal(rep.errors_logged, 0);
-    assert_true(rep.iterations < 20000);
+    if (rep.errors_logged != 0 || rep.iterations >= 20000) {
+        fail_msg("%lld iterations, %d errors logged", rep.iterations, rep.errors_logged);
+    }
 }
 
 /* The refusal needs a descriptor too; here not even giving up the reserve
@@ -485,8 +489,9 @@ static void test_accept_with_no_descriptor_to_spare_pauses_instead_of_spinning(v
     limited_report rep = stop_limited(&f->children[0]);
     /* A rest of 100 ms between tries: a few dozen wake-ups, where the
      * spinning loop made hundreds of thousands. */
-    assert_true(rep.iterations < 2000);
-    assert_true(rep.errors_logged < 50);
+    if (rep.iterations >= 2000 || rep.errors_logged >= 50) {
+        fail_msg("%lld iterations, %d errors logged", rep.iterations, rep.errors_logged);
+    }
 }
 
 static int count_open_fds(void)
@@ -571,7 +576,10 @@ static void test_max_conns_peers_served_or_refused_with_goodbye_at_default_fd_li
     outcome o = crowd_outcome(&c);
     crowd_close(&c);
     stop_limited(&f->children[0]);
-    assert_int_equal(o.other, 0);
+    if (o.other != 0) {
+        fail_msg("%d answered, %d refused, %d neither (first: %s)", o.ok, o.refused, o.other,
+                 seam_errname(o.other_error));
+    }
     assert_int_equal(o.ok + o.refused, PEERS);
     /* One descriptor per peer: all but the server's own few fit (before,
      * a pidfd beside each socket halved that). */
