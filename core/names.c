@@ -209,7 +209,7 @@ int seam__name_acquire(const char *path, seam__name *name)
     memset(name, 0, sizeof(*name));
     name->lock_fd = -1;
     for (;;) {
-        int fd;
+        int fd = -1;
         r = lock_open(lp, &fd);
         if (r < 0) {
             return r;
