@@ -413,9 +413,20 @@ static void crowd_close(crowd *c)
 
 /* ==== descriptors (items 10 and 23) ======================================= */
 
+/* Valgrind closes a descriptor the kernel made above the limit it
+ * pretends, itself and without a word: no descriptor-limit test means
+ * anything under it. */
+static bool fd_limits_are_real(void)
+{
+    return !support_under_valgrind();
+}
+
 static void test_accept_out_of_descriptors_refuses_with_goodbye_and_keeps_serving(void **state)
 {
     fixture *f = *state;
+    if (!fd_limits_are_real()) {
+        skip();
+    }
     enum { LIMIT = 32, CLIENTS = 48 };
     limited_args a = {.name = NAME, .nofile = LIMIT};
     spawn_limited(&f->children[0], &a);
@@ -453,6 +464,8 @@ static void test_accept_out_of_descriptors_refuses_with_goodbye_and_keeps_servin
     crowd_close(&again);
     assert_int_equal(o2.ok, 1);
     limited_report rep = stop_limited(&f->children[0]);
+    print_message("%d peers: %d answered, %d refused; %lld server iterations, %d errors logged\n",
+                  CLIENTS, o.ok, o.refused, rep.iterations, rep.errors_logged);
     /* Before, each of the ~150,000 wake-ups a second logged an error. */
     if (rep.errors_logged != 0 || rep.iterations >= 20000) {
         fail_msg("%lld iterations, %d errors logged", rep.iterations, rep.errors_logged);
@@ -465,6 +478,9 @@ static void test_accept_out_of_descriptors_refuses_with_goodbye_and_keeps_servin
 static void test_accept_with_no_descriptor_to_spare_pauses_instead_of_spinning(void **state)
 {
     fixture *f = *state;
+    if (!fd_limits_are_real()) {
+        skip();
+    }
     limited_args a = {.name = NAME, .fill_below = 40};
     spawn_limited(&f->children[0], &a);
     seam_conn_config cfg = {.handshake_timeout_ms = CALL_MS};
@@ -487,6 +503,7 @@ static void test_accept_with_no_descriptor_to_spare_pauses_instead_of_spinning(v
     assert_int_equal(c.peers[0].status, 0);
     crowd_close(&c);
     limited_report rep = stop_limited(&f->children[0]);
+    print_message("%lld server iterations, %d errors logged\n", rep.iterations, rep.errors_logged);
     /* A rest of 100 ms between tries: a few dozen wake-ups, where the
      * spinning loop made hundreds of thousands. */
     if (rep.iterations >= 2000 || rep.errors_logged >= 50) {
@@ -564,7 +581,7 @@ static void test_asking_a_peer_for_credentials_costs_no_descriptor(void **state)
 static void test_max_conns_peers_served_or_refused_with_goodbye_at_default_fd_limit(void **state)
 {
     fixture *f = *state;
-    if (support_under_valgrind()) {
+    if (!fd_limits_are_real()) {
         skip();
     }
     enum { PEERS = 1024 };
@@ -575,7 +592,10 @@ static void test_max_conns_peers_served_or_refused_with_goodbye_at_default_fd_li
     crowd_run(f->loop, &c, NAME, &cfg, PEERS);
     outcome o = crowd_outcome(&c);
     crowd_close(&c);
-    stop_limited(&f->children[0]);
+    limited_report rep = stop_limited(&f->children[0]);
+    print_message("%d peers: %d answered, %d refused with a goodbye, %d neither; %lld server "
+                  "iterations\n",
+                  PEERS, o.ok, o.refused, o.other, rep.iterations);
     if (o.other != 0) {
         fail_msg("%d answered, %d refused, %d neither (first: %s)", o.ok, o.refused, o.other,
                  seam_errname(o.other_error));
