@@ -218,9 +218,9 @@ static void server_on_ready(void *owner, unsigned events)
     server_unref(s);
 }
 
-/* Closes peers that sent nothing for idle_timeout_ms, with a goodbye
- * saying so (SEAM_ETIMEDOUT). Runs every half timeout: a peer goes after
- * one to one and a half timeouts of silence. */
+/* Closes peers that sent nothing for idle_timeout_ms while nothing was
+ * pending between us, with a goodbye saying so (SEAM_ETIMEDOUT). Runs every half timeout: a peer
+ * goes after one to one and a half timeouts of silence. */
 static void server_idle_sweep(seam__timer *t)
 {
     seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_sweep));
@@ -234,7 +234,9 @@ static void server_idle_sweep(seam__timer *t)
             if (c->state != SEAM__CONN_OPEN) {
                 continue;
             }
-            if (c->stats.bytes_in != c->idle_bytes) {
+            /* A peer waiting for our answer, or one we wait for, is not
+             * idle however quiet it is. */
+            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL || c->calls_len > 0) {
                 c->idle_bytes = c->stats.bytes_in;
                 c->idle_since = now;
             } else if (now - c->idle_since >= limit) {

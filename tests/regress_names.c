@@ -1165,6 +1165,55 @@ static void test_idle_peer_closed_with_a_goodbye_carrying_etimedout(void **state
     crowd_close(&c);
     seam_server_close(srv);
 }
+
+typedef struct holder {
+    seam_request *held;
+} holder;
+
+static void hold_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    holder *h = userdata;
+    (void)conn;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        h->held = seam_request_keep(ev->request);
+    }
+}
+
+static bool request_held(void *arg)
+{
+    return ((holder *)arg)->held != NULL;
+}
+
+/* Quiet while the server owes it an answer is not idle. */
+static void test_peer_waiting_for_a_held_request_is_not_idle(void **state)
+{
+    fixture *f = *state;
+    holder h = {NULL};
+    seam_server_config cfg = {.conn = {.on_event = hold_event, .userdata = &h},
+                              .idle_timeout_ms = 200};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    crowd c = {0};
+    c.peers = calloc(1, sizeof(peer));
+    c.n = 1;
+    crowd_of = &c;
+    seam_conn_config ccfg = {.on_event = crowd_event, .userdata = &c.peers[0]};
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &ccfg, &c.peers[0].conn), 0);
+    crowd_call(c.peers[0].conn, &c.peers[0]);
+    assert_true(support_run_until(f->loop, request_held, &h, SUPPORT_DEADLINE_MS));
+    long long until = support_now_ms() + 1000; /* five idle timeouts */
+    while (support_now_ms() < until) {
+        support_run_once(f->loop, 50);
+    }
+    assert_int_equal(c.peers[0].lost, 0);
+    seam_value *v = seam_value_new_dict();
+    assert_int_equal(seam_request_reply(h.held, v), 0);
+    seam_value_unref(v);
+    assert_true(support_run_until_count(f->loop, &c.ended, 1, CALL_MS));
+    assert_int_equal(c.peers[0].status, 0);
+    crowd_close(&c);
+    seam_server_close(srv);
+}
 #endif
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1189,6 +1238,7 @@ int main(void)
 #ifndef REGRESS_BEFORE
         T(test_per_uid_limit_set_applies_to_the_servers_own_user_too),
         T(test_idle_peer_closed_with_a_goodbye_carrying_etimedout),
+        T(test_peer_waiting_for_a_held_request_is_not_idle),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
