@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SO_PEERPIDFD
@@ -41,6 +43,19 @@ static int unix_socket(const char *path, struct sockaddr_un *addr, int *fd)
     return *fd < 0 ? -errno : 0;
 }
 
+/* A random part for the staging name: in a directory others may write
+ * to (a unix: path), a name they can guess is a name they can block. */
+static unsigned staging_tag(void)
+{
+    unsigned tag = 0;
+    if (getrandom(&tag, sizeof(tag), GRND_NONBLOCK) != (ssize_t)sizeof(tag)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        tag = (unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec;
+    }
+    return tag;
+}
+
 /* Moves the socket from tmp to path unless something is already there
  * (a file that is not a socket, or a rival's socket): never replaces. */
 static int publish(const char *tmp, const char *path)
@@ -65,7 +80,7 @@ int seam__unix_listen(const char *path, int *fd, dev_t *dev, ino_t *ino)
      * exists under its real name always takes connections (a client never
      * sees one that refuses them because listen() is still to come). */
     char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.new", path, (long)getpid());
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.%08x.new", path, (long)getpid(), staging_tag());
     bool staged = n > 0 && (size_t)n < sizeof(tmp);
     struct sockaddr_un addr;
     int s;

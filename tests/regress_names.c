@@ -871,6 +871,36 @@ static void test_lock_path_symlink_planted_by_another_user_is_never_followed(voi
     assert_true(S_ISLNK(st.st_mode));
 }
 
+/* The server binds under a staging name first; another user who can
+ * guess it (pid and a fixed suffix, before) blocks the name by planting a
+ * file there. */
+static void test_staging_name_cannot_be_guessed_to_block_a_listen(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    char dir[PATH_MAX];
+    make_public_dir(f, dir, sizeof(dir));
+    char guess[PATH_MAX + 64];
+    snprintf(guess, sizeof(guess), "%s/x.sock.%ld.new", dir, (long)getpid());
+    char target[PATH_MAX];
+    path_in(f, "nowhere", target, sizeof(target));
+    plant_args a = {guess, target};
+    support_fork(&f->children[0], plant_main, &a);
+    int r = -1;
+    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(r, 0);
+    char name[PATH_MAX + 16];
+    snprintf(name, sizeof(name), "unix:%s/x.sock", dir);
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, name, NULL, &srv), 0);
+    seam_server_close(srv);
+    struct stat st;
+    assert_int_equal(lstat(guess, &st), 0); /* theirs, left alone */
+}
+
 static bool accept_anyone(const seam_creds *creds, void *userdata)
 {
     (void)creds;
@@ -1231,6 +1261,7 @@ int main(void)
         T(test_empty_runtime_variables_count_as_unset_and_fallback_is_tmp_seam_uid),
         T(test_runtime_dir_others_may_write_to_or_of_another_user_is_refused),
         T(test_lock_path_symlink_planted_by_another_user_is_never_followed),
+        T(test_staging_name_cannot_be_guessed_to_block_a_listen),
         T(test_client_talks_only_to_a_server_of_its_own_uid_or_root),
         T(test_listen_over_a_file_that_is_not_a_socket_leaves_it_intact),
         T(test_server_whose_lock_was_deleted_leaves_its_successors_files_on_exit),
