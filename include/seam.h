@@ -311,7 +311,8 @@ SEAM_EXPORT int seam_name_path(const char *name, char *buf, size_t len);
 
 /* Returns 1 if a live server owns name and its socket is bound (so a
  * connect can reach it), 0 if not (no server, one still starting, or a
- * stale socket left by a server that died), or a negative code. */
+ * stale socket left by a server that died), or a negative code. Probing
+ * never makes a server that is taking the name fail. */
 SEAM_EXPORT int seam_name_owned(const char *name);
 
 /* ---- Events -------------------------------------------------------------- */
