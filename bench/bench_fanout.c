@@ -189,7 +189,7 @@ static int run_idle(const bench_opts *o, const char *name)
 {
     unsigned n = o->clients != 0 ? o->clients : 10000;
     /* Each peer holds one descriptor, its socket (a pidfd is made only on
-     * first use of seam_conn_creds(), which this case never calls). */
+     * request through seam_conn_pidfd(), which this case never makes). */
     long need = (long)n + 64;
     long limit = bench_raise_nofile(need);
     if (limit >= 0 && need > limit) {

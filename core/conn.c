@@ -735,8 +735,16 @@ static int client_connect(seam_conn *c)
     }
     c->creds.pidfd = -1;
     c->pidfd_asked = false;
-    if (seam__unix_creds(fd, false, &c->creds) < 0) {
+    /* A socket under the name may be another user's (one who could write
+     * to the directory): talk only to the server expected - by default one
+     * of our own user or root. */
+    uint32_t me = (uint32_t)geteuid();
+    if (seam__unix_creds(fd, false, &c->creds) < 0 ||
+        (c->cfg.expect_server_uid ? c->creds.uid != c->cfg.server_uid
+                                  : c->creds.uid != me && c->creds.uid != 0)) {
         c->creds.pidfd = -1;
+        close(fd);
+        return SEAM_EACCES;
     }
     return conn_start(c, fd);
 }
@@ -1796,6 +1804,23 @@ static void conn_close(seam_conn *c)
     conn_unref(c); /* the user's (or the server's) reference */
 }
 
+void seam__conn_drop(seam_conn *c, int code, const char *reason)
+{
+    if (c->state != SEAM__CONN_OPEN || c->fd < 0) {
+        return;
+    }
+    seam__loop_enter(c->loop);
+    seam_value *bye = seam_value_new_dict();
+    if (bye != NULL && seam_dict_set_int64(bye, "code", code) == 0 &&
+        seam_dict_set_string(bye, "reason", reason) == 0) {
+        queue_value(c, SEAM__KIND_GOODBYE, 0, bye, false);
+    }
+    seam_value_unref(bye);
+    flush(c);
+    conn_lost(c, code);
+    seam__loop_leave(c->loop);
+}
+
 void seam_conn_close(seam_conn *conn)
 {
     if (conn == NULL) {
@@ -1831,12 +1856,23 @@ int seam_conn_creds(seam_conn *conn, seam_creds *out)
     if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
         return SEAM_ECLOSED;
     }
+    *out = conn->creds; /* a pidfd only if seam_conn_pidfd made one */
+    return 0;
+}
+
+int seam_conn_pidfd(seam_conn *conn)
+{
+    if (conn == NULL) {
+        return SEAM_EINVAL;
+    }
+    if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
+        return SEAM_ECLOSED;
+    }
     if (conn->creds.pidfd < 0 && !conn->pidfd_asked && conn->fd >= 0) {
         conn->pidfd_asked = true; /* once: where the kernel has none, -1 stays */
         conn->creds.pidfd = seam__unix_peer_pidfd(conn->fd);
     }
-    *out = conn->creds;
-    return 0;
+    return conn->creds.pidfd >= 0 ? conn->creds.pidfd : SEAM_ENOTSUP;
 }
 
 void seam_conn_get_stats(const seam_conn *conn, seam_conn_stats *out)

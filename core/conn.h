@@ -106,6 +106,8 @@ struct seam_conn {
     struct seam_request *spare_req; /* one handled request kept for reuse */
 
     seam_conn_stats stats;
+    uint64_t idle_bytes; /* a server's peer: stats.bytes_in when last seen moving */
+    uint64_t idle_since; /* ... and when (seam__now_ns) */
 
     seam_conn *next; /* the loop's connections */
     seam_conn **prev;
@@ -118,9 +120,14 @@ struct seam_server {
     seam_loop *loop;
     seam_server_config cfg;
     char *path;
-    int lock_fd;
+    seam__name name;
     seam_watch *watch;
     bool closed;
+    bool paused;       /* out of descriptors: the listener rests */
+    bool starved;      /* ... and that was logged */
+    int reserve_fd;    /* given up to refuse a peer when no descriptor is left */
+    seam__timer retry; /* ends a pause */
+    seam__timer idle_sweep;
     unsigned refs;
     size_t npeers; /* connections, handshake done or not */
     seam_conn *peers;
@@ -130,6 +137,9 @@ struct seam_server {
 
 /* Makes a connection for an accepted socket (server.c). Takes fd. */
 int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds);
+/* Says goodbye with code and reason, writes what the socket takes, and
+ * ends the connection as lost with code (INVALID for a server's peer). */
+void seam__conn_drop(seam_conn *c, int code, const char *reason);
 /* Queues an already framed message (the same bytes for every peer). */
 int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
 void seam__conn_flush_all(seam_loop *loop);

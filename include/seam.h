@@ -54,6 +54,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EACCES     (-EACCES)     /* refused by an accept filter */
 #define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
 #define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
+#define SEAM_EEXIST     (-EEXIST)     /* a file that is not a socket is in the way */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -289,12 +290,20 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
 /* ---- Names ---------------------------------------------------------------
  * "com.example.echo" is a socket named com.example.echo.sock in the runtime
  * directory: $SEAM_RUNTIME_DIR, else $XDG_RUNTIME_DIR/seam, else
- * /tmp/seam-UID (created 0700 and checked to be the caller's own).
+ * /tmp/seam-UID (UID the effective uid in decimal). An empty variable
+ * counts as unset, and so does an XDG_RUNTIME_DIR that is not an absolute
+ * path. The directory is created 0700 if missing. The two seam chooses
+ * must be the caller's own and closed to everyone else (mode 0700 or
+ * stricter); one named by $SEAM_RUNTIME_DIR must belong to the caller or
+ * root and be writable by nobody else. Otherwise SEAM_EACCES.
  * "unix:/some/path" is that socket path. Names are 1 to 200 characters of
- * letters, digits and "._-", not starting with ".". */
+ * letters, digits and "._-", not starting with ".". A server owns its name
+ * by a lock on the lock file beside the socket: the socket path with a
+ * final ".sock" replaced by ".lock" (else with ".lock" appended). */
 
 /* Writes the runtime directory into buf (creating it if needed). Returns 0,
- * SEAM_ERANGE if buf is too small, or a system error. */
+ * SEAM_ERANGE if buf is too small, SEAM_EACCES if the directory is not
+ * safe (above), or a system error. */
 SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
 
 /* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
@@ -303,7 +312,8 @@ SEAM_EXPORT int seam_name_path(const char *name, char *buf, size_t len);
 
 /* Returns 1 if a live server owns name and its socket is bound (so a
  * connect can reach it), 0 if not (no server, one still starting, or a
- * stale socket left by a server that died), or a negative code. */
+ * stale socket left by a server that died), or a negative code. Probing
+ * never makes a server that is taking the name fail. */
 SEAM_EXPORT int seam_name_owned(const char *name);
 
 /* ---- Events -------------------------------------------------------------- */
@@ -391,6 +401,13 @@ typedef struct seam_conn_config {
     /* A peer that has not completed the handshake by then is dropped.
      * 0: 10000 ms. */
     int handshake_timeout_ms;
+    /* Client only: which server to talk to, judged from its kernel
+     * credentials right after connecting (a socket under a name may be
+     * another user's). false: a server of the client's own user or root;
+     * true: only a server of user server_uid. Any other server is hung up
+     * on and the connect (or reconnect) fails with SEAM_EACCES. */
+    bool expect_server_uid;
+    uint32_t server_uid;
 } seam_conn_config;
 
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0
@@ -468,8 +485,8 @@ SEAM_EXPORT int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb
 
 /* The peer's kernel credentials, taken when the connection was made. pidfd
  * refers to the process that connected (the kernel keeps it from connect
- * time); it is -1 where the kernel gives none, and belongs to the
- * connection (an accept filter's to its call). */
+ * time); it is -1 where the kernel gives none or nobody asked for it, and
+ * belongs to the connection (an accept filter's to its call). */
 typedef struct seam_creds {
     uint32_t uid;
     uint32_t gid;
@@ -477,9 +494,17 @@ typedef struct seam_creds {
     int pidfd;
 } seam_creds;
 
-/* Returns 0, or SEAM_ECLOSED when not connected. The pidfd is made on the
- * first call, so that connections nobody asks about hold one descriptor. */
+/* Returns 0, or SEAM_ECLOSED when not connected. Costs no descriptor:
+ * out->pidfd is the connection's pidfd if seam_conn_pidfd() made one, else
+ * -1. */
 SEAM_EXPORT int seam_conn_creds(seam_conn *conn, seam_creds *out);
+
+/* A pidfd for the peer's process, made on the first call and owned by the
+ * connection (closed with it; duplicate it to keep it longer). Each one
+ * costs the connection a second descriptor, so ask only where it is
+ * needed. Returns the descriptor, SEAM_ENOTSUP where the kernel has none
+ * (before Linux 6.5), or SEAM_ECLOSED when not connected. */
+SEAM_EXPORT int seam_conn_pidfd(seam_conn *conn);
 
 typedef struct seam_conn_stats {
     uint64_t messages_in;  /* frames received: messages, requests, replies */
@@ -534,13 +559,28 @@ typedef struct seam_server_config {
     /* NULL: only processes of the server's own user may connect. */
     seam_accept_fn accept;
     void *accept_data;
-    /* Peers served at once; more are refused. 0: 1024. */
+    /* Peers served at once; more are refused (a goodbye with
+     * SEAM_EAGAIN). 0: 1024. */
     unsigned max_conns;
+    /* Peers of one user served at once; more of that user are refused
+     * (SEAM_EAGAIN). 0: a quarter of max_conns for each user other than the
+     * server's own (who could stop the server anyway, and is held only to
+     * max_conns). */
+    unsigned max_conns_per_uid;
+    /* A peer that sent nothing for this long (handshake done) is closed
+     * with a goodbye carrying SEAM_ETIMEDOUT, after one to one and a half
+     * times the timeout; its INVALID event says SEAM_ETIMEDOUT. A client
+     * that must stay connected while silent pings. 0: no idle timeout. */
+    int idle_timeout_ms;
 } seam_server_config;
 
 /* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
- * server owns the name), SEAM_EINVAL (bad name), a system error. A stale
- * socket of a dead server is replaced. */
+ * server owns the name), SEAM_EEXIST (a file that is not a socket is at the
+ * path; it is left alone), SEAM_EACCES (the runtime directory or the lock
+ * file is not safe: see "Names"), SEAM_EINVAL (bad name), a system error.
+ * A stale socket of a dead server is replaced. A server holds three
+ * descriptors (its socket, the lock, a reserve used to refuse peers with a
+ * goodbye when descriptors run out) and one per peer. */
 SEAM_EXPORT int seam_server_listen(seam_loop *loop, const char *name,
                                    const seam_server_config *config, seam_server **out);
 
