@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* regress_names.c - names, runtime directories, lock files and the peer
  * limits of a server, attacked across processes: descriptor exhaustion,
  * probes racing owners, other users planting links and squatting names,
