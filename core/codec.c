@@ -6,6 +6,7 @@
 #include <cbor.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,7 +220,6 @@ typedef struct decoder {
      * shared by every later one: a value referencing one descriptor a
      * thousand times costs one duplicate. */
     seam_value **fd_values;
-    seam_value *inline_fd_values[INLINE_FDS];
     /* Items the open containers still owe (the sum of their remaining
      * counts): each needs a byte of its own, so a new container's count
      * plus these must fit in the bytes left. */
@@ -227,12 +227,14 @@ typedef struct decoder {
     frame *stack; /* inline_stack until deeper nesting needs more */
     uint32_t stack_cap;
     uint32_t depth;
-    frame inline_stack[16];
     uint64_t items;
     uint64_t tag; /* pending tag, 0 = none (tag 0 itself is refused) */
     bool tagged;
     seam_value *root;
     int err;
+    /* Last, and not cleared on entry: only what is used is written. */
+    frame inline_stack[16];
+    seam_value *inline_fd_values[INLINE_FDS];
 } decoder;
 
 static void fail(decoder *d, int err)
@@ -711,7 +713,8 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
     if ((bytes == NULL && len > 0) || out == NULL) {
         return SEAM_EINVAL;
     }
-    decoder d = {0};
+    decoder d;
+    memset(&d, 0, offsetof(decoder, inline_stack));
     if (limits != NULL) {
         d.lim = *limits;
     }
@@ -729,8 +732,13 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
     d.fds = fds;
     d.nfds = fds != NULL ? nfds : 0;
     d.fd_values = d.inline_fd_values;
-    if (d.nfds > INLINE_FDS && (d.fd_values = calloc(d.nfds, sizeof(seam_value *))) == NULL) {
-        return SEAM_ENOMEM;
+    if (d.nfds > INLINE_FDS) {
+        d.fd_values = calloc(d.nfds, sizeof(seam_value *));
+        if (d.fd_values == NULL) {
+            return SEAM_ENOMEM;
+        }
+    } else {
+        memset(d.inline_fd_values, 0, d.nfds * sizeof(seam_value *));
     }
     d.end = bytes + len;
     d.stack = d.inline_stack;
