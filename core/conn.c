@@ -52,6 +52,7 @@ static void conn_lost(seam_conn *c, int err);
 static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds);
 static void connected_settle(seam_conn *c);
 static int flush(seam_conn *c);
+static void request_unlink(seam_request *req);
 
 /* ---- references ---- */
 
@@ -1272,6 +1273,7 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         req->conn = c;
         req->gen = c->gen;
         req->id = f->h.id;
+        req->in_event = true;
         ev.request = req;
     }
     emit(c, &ev);
@@ -1279,15 +1281,24 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         close_fds(fds, f->h.nfds);
     }
     seam_value_unref(ev.value);
-    if (req != NULL && !req->kept) {
-        if (!req->answered) {
-            seam_request_reply_error(req, SEAM_ENOTSUP, "request not handled", NULL);
-        }
-        if (c->spare_req == NULL) {
-            c->spare_req = req; /* for the next request: none allocates */
-        } else {
-            free(req);
-        }
+    if (req == NULL) {
+        return;
+    }
+    /* The callback is over: a request answered (or dropped) during it goes
+     * now, kept or not; a kept one still unanswered is the user's to end. */
+    req->in_event = false;
+    if (req->kept && !req->answered) {
+        return;
+    }
+    if (req->kept) {
+        request_unlink(req);
+    } else if (!req->answered) {
+        seam_request_reply_error(req, SEAM_ENOTSUP, "request not handled", NULL);
+    }
+    if (c->spare_req == NULL) {
+        c->spare_req = req; /* for the next request: none allocates */
+    } else {
+        free(req);
     }
 }
 
@@ -1877,15 +1888,25 @@ static int request_answerable(seam_request *req)
     return 0;
 }
 
+static void request_unlink(seam_request *req)
+{
+    if (req->prev != NULL) {
+        *req->prev = req->next;
+        if (req->next != NULL) {
+            req->next->prev = req->prev;
+        }
+        req->prev = NULL;
+    }
+}
+
+/* One rule for every request: it lives until it has been answered (or
+ * dropped) and its REQUEST callback has returned. Answered inside the
+ * callback, kept or not, it is freed when the callback returns
+ * (on_request_or_message); answered later, a kept one goes here. */
 static void request_done(seam_request *req)
 {
-    if (req->kept) {
-        if (req->prev != NULL) {
-            *req->prev = req->next;
-            if (req->next != NULL) {
-                req->next->prev = req->prev;
-            }
-        }
+    if (req->kept && !req->in_event) {
+        request_unlink(req);
         free(req);
     }
 }

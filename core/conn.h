@@ -42,6 +42,7 @@ struct seam_request {
     uint64_t id;
     bool answered;
     bool kept;
+    bool in_event; /* its REQUEST callback is running: nothing frees it */
     struct seam_request *next; /* the connection's kept requests */
     struct seam_request **prev;
 };

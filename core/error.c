@@ -24,6 +24,7 @@ static const err_info errors[] = {
     {SEAM_EACCES, "SEAM_EACCES", "refused by the accept filter"},
     {SEAM_ENOTSUP, "SEAM_ENOTSUP", "operation not supported"},
     {SEAM_EBUSY, "SEAM_EBUSY", "not possible from inside this callback"},
+    {SEAM_ENOBUFS, "SEAM_ENOBUFS", "a sync call held as many arrived frames as it may"},
     {SEAM_ETRUNCATED, "SEAM_ETRUNCATED", "input ends inside an item"},
     {SEAM_EMALFORMED, "SEAM_EMALFORMED", "input is not well-formed CBOR"},
     {SEAM_ETRAILING, "SEAM_ETRAILING", "bytes follow the encoded value"},

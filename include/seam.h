@@ -53,6 +53,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EACCES     (-EACCES)     /* refused by an accept filter */
 #define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
 #define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
+#define SEAM_ENOBUFS    (-ENOBUFS)    /* a sync call held as much as it may */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -345,7 +346,9 @@ typedef struct seam_event {
     size_t nfds;
     /* REQUEST: answer with seam_request_reply*() during the callback, or
      * seam_request_keep() it and answer later. A request left unanswered
-     * and unkept is answered with SEAM_ENOTSUP when the callback returns. */
+     * and unkept is answered with SEAM_ENOTSUP when the callback returns.
+     * It stays valid until answered and its callback has returned
+     * (seam_request_keep). */
     seam_request *request;
 } seam_event;
 
@@ -513,10 +516,17 @@ SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const voi
 SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
                                          const seam_value *data);
 
-/* Keeps a request past its event's callback to answer it later. The request
- * then lives until answered or dropped. Returns req. */
+/* A request belongs to seam, always, and follows one rule: it stays valid
+ * until it has been answered (a reply, an error reply, or a drop) AND its
+ * REQUEST callback has returned. Answering never frees a request while its
+ * callback still runs, kept or not; once both have happened the pointer is
+ * gone. seam_request_keep() only says the answer comes after the callback:
+ * without it a request unanswered when the callback returns is answered
+ * with SEAM_ENOTSUP. Keeping an answered request does nothing, keeping
+ * twice is keeping once. Returns req. */
 SEAM_EXPORT seam_request *seam_request_keep(seam_request *req);
-/* Releases a kept request; if unanswered, the peer gets SEAM_ECANCELED. */
+/* Answers a kept request with SEAM_ECANCELED ("request dropped") if it is
+ * still unanswered; either way it is then released as by the rule above. */
 SEAM_EXPORT void seam_request_drop(seam_request *req);
 /* The connection the request came on, or NULL once that is gone. */
 SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
