@@ -90,7 +90,8 @@ struct seam_conn {
     seam__timer handshake_timer;
     seam__timer kick; /* deferred work: completions, held frames, writable */
     bool kick_ref;    /* the kick holds a reference */
-    int lost;         /* failure seen where callbacks could not run */
+    int lost;          /* a loss inside a sync wait, still to be reported */
+    bool lost_invalid; /* ... as INVALID (else INTERRUPTED) */
 
     uint64_t next_id;
     seam__call **calls; /* open addressing by id */
@@ -100,6 +101,7 @@ struct seam_conn {
     seam__call **done_tail;
     seam__held *held_head; /* frames a sync call set aside, in order */
     seam__held **held_tail;
+    size_t held_bytes; /* their payloads: bounded by cfg.max_queue */
     seam__call *sync_call; /* the call a sync wait is for */
     struct seam_request *kept;
     seam__call *spare_call;         /* one ended call kept for reuse */

@@ -383,7 +383,8 @@ typedef struct seam_conn_config {
     void *userdata;         /* passed to on_event */
     /* Bytes a connection may hold queued for sending; past it a send fails
      * with SEAM_EAGAIN and SEAM_EVENT_WRITABLE follows. 0: 8 MiB. A single
-     * message larger than the bound is accepted into an empty queue. */
+     * message larger than the bound is accepted into an empty queue. The
+     * same bound holds for what arrives during seam_conn_call_sync(). */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */
@@ -406,7 +407,10 @@ SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_
  * loop, after this returns), queued messages are written if the socket takes
  * them at once, a goodbye is sent and no more events arrive. The pointer is
  * invalid afterwards. On a server's peer this disconnects the peer. Safe
- * inside any callback, including the connection's own. */
+ * inside any callback, including the connection's own. A client closed
+ * during its handshake with sends queued keeps its socket, silently, until
+ * the server's hello arrives (then they are written as above) or the
+ * handshake times out; seam_loop_free() ends that wait at once. */
 SEAM_EXPORT void seam_conn_close(seam_conn *conn);
 
 /* Sends a one-way message (encoded at once; the caller keeps msg). Returns
@@ -458,9 +462,21 @@ SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
  * messages and requests that arrive meanwhile are delivered by the loop
  * afterwards, and other calls' replies too. Returns 0 with a new reference
  * in *reply; SEAM_EREMOTE with the error map {"code", "message"[, "data"]}
- * in *reply; or SEAM_ETIMEDOUT, SEAM_ECONNRESET, SEAM_ECLOSED, ... with
- * *reply NULL. Usable inside a callback too, since it never re-enters one;
- * the loop is stalled meanwhile. */
+ * in *reply; or, with *reply NULL: SEAM_ETIMEDOUT; SEAM_EHANDSHAKE (the
+ * server's hello did not come within config.handshake_timeout_ms, which
+ * the wait keeps even with SEAM_NO_TIMEOUT); SEAM_ECONNRESET (the server
+ * went away); SEAM_ENOBUFS (more than config.max_queue bytes arrived
+ * before the reply: the wait stops reading there rather than grow or
+ * deadlock; the request was sent, its late answer is ignored, and what
+ * arrived is delivered by the loop); SEAM_ECLOSED, ... Usable inside a
+ * callback too, since it never re-enters one; the loop is stalled
+ * meanwhile, but other calls on this connection still time out when due
+ * (their callbacks run from the loop afterwards). When the connection is
+ * lost during the wait it is down (or closed) when this returns: a send
+ * then reconnects or fails; what was held from the lost server is
+ * discarded, its other calls complete with SEAM_ECONNRESET and then
+ * SEAM_EVENT_INTERRUPTED (or INVALID) follows, from the loop, before any
+ * event of a new connection. */
 SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms,
                                     seam_value **reply);
 
