@@ -53,7 +53,7 @@ static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds);
 static void connected_settle(seam_conn *c);
 static int flush(seam_conn *c);
 static void request_unlink(seam_request *req);
-static bool held_over(const seam_conn *c);
+static bool held_full(const seam_conn *c);
 static void close_after_hello(seam_conn *c);
 
 /* ---- references ---- */
@@ -1080,8 +1080,10 @@ static bool rfds_append(seam_conn *c, const int *fds, size_t n)
 
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
-    /* A sync call that holds all it may reads no further (held_over). */
-    for (int round = 0; round < READS_PER_READY && c->fd >= 0 && !held_over(c); round++) {
+    /* A sync call that holds all it may reads no further (held_full). */
+    for (int round = 0;
+         round < READS_PER_READY && c->fd >= 0 && !(c->sync_call != NULL && held_full(c));
+         round++) {
         bool truncated = false;
         int got[SEAM__UNIX_MAX_RECV_FDS];
         size_t ngot = 0;
@@ -1148,7 +1150,7 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
  * bytes, the receive side of the queue bound; a single frame larger than
  * the bound is held alone. Past it, reading stops and the sync call gives
  * up (sync_wait). */
-static bool held_over(const seam_conn *c)
+static bool held_full(const seam_conn *c)
 {
     return c->held_bytes > c->cfg.max_queue && c->held_head != NULL && c->held_head->next != NULL;
 }
@@ -1835,7 +1837,7 @@ static int sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns)
         if (c->fd < 0) {
             return SEAM_ECLOSED;
         }
-        if (held_over(c)) {
+        if (held_full(c)) {
             return SEAM_ENOBUFS;
         }
         if (flush(c) < 0) {
@@ -1887,6 +1889,11 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
     if (c->dispatching > 0 || c->sync_call != NULL) {
         /* Its own callbacks are running: the read path is in use. */
         return SEAM_EBUSY;
+    }
+    if (held_full(c)) {
+        /* An earlier sync call held all it may: the loop delivers that
+         * first, and this request is not sent. */
+        return SEAM_ENOBUFS;
     }
     seam__loop_enter(c->loop);
     conn_ref(c);

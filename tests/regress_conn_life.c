@@ -15,12 +15,14 @@
 #include "support.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NAME    "t.connlife"
@@ -53,6 +55,7 @@ typedef struct flood_state {
 
 static flood_state flood;
 static int64_t messages_seen;
+static seam_request *held_req;
 
 static void die_now(void *arg)
 {
@@ -109,6 +112,26 @@ static void serve_request(seam_conn *conn, const seam_event *ev)
         flood.bytes = malloc(flood.size);
         memset(flood.bytes, 0x5a, flood.size);
         flood_continue(conn);
+    } else if (strcmp(op, "hold") == 0 && held_req == NULL) {
+        held_req = seam_request_keep(ev->request);
+    } else if (strcmp(op, "sleep_release_echo") == 0) {
+        /* Answers the held request late, then this one. */
+        int64_t ms = 0;
+        seam_dict_get_int64(ev->value, "ms", &ms);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        if (held_req != NULL) {
+            seam_request_reply(held_req, ev->value);
+            held_req = NULL;
+        }
+        seam_request_reply(ev->request, ev->value);
+    } else if (strcmp(op, "big_message_first") == 0) {
+        int64_t size = 0;
+        seam_dict_get_int64(ev->value, "size", &size);
+        uint8_t *bytes = calloc(1, (size_t)size);
+        seam_conn_send_raw(conn, 0, bytes, (size_t)size);
+        free(bytes);
+        seam_request_reply(ev->request, ev->value);
     } else if (strcmp(op, "count") == 0) {
         seam_value *m = seam_value_new_dict();
         seam_dict_set_int64(m, "count", messages_seen);
@@ -462,19 +485,29 @@ static void test_close_during_handshake_writes_the_sends_queued_before_it(void *
 
 /* ==== 16: a sync call and the handshake timer ============================ */
 
+/* A socket listening on NAME's path, or -1. */
+static int raw_listen(void)
+{
+    char path[PATH_MAX];
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (seam_name_path(NAME, path, sizeof(path)) < 0 || strlen(path) >= sizeof(addr.sun_path)) {
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 /* Listens on NAME's path and never accepts: connects succeed, no hello
  * ever comes. */
 static int listen_mute(void)
 {
-    char path[PATH_MAX];
-    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    assert_true(strlen(path) < sizeof(addr.sun_path));
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = raw_listen();
     assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    assert_int_equal(listen(fd, 8), 0);
     return fd;
 }
 
@@ -510,6 +543,187 @@ static void test_sync_call_ends_with_ehandshake_when_the_server_never_says_hello
     assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
 }
 
+/* The hello of the protocol's worked example: version 1, max_frame 16 MiB,
+ * max_fds 64. */
+static const uint8_t raw_hello[48] = {
+    0x20, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xa3, 0x64, 0x73, 0x65, 0x61, 0x6d, 0x01, 0x69, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x72, 0x61, 0x6d,
+    0x65, 0x1a, 0x01, 0x00, 0x00, 0x00, 0x67, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x64, 0x73, 0x18, 0x40};
+
+/* Reads one frame's header (payload discarded). */
+static bool raw_read_frame(int fd, uint8_t *kind, uint64_t *id, int timeout_ms)
+{
+    uint8_t hdr[16];
+    if (!support_read_full(fd, hdr, sizeof(hdr), timeout_ms)) {
+        return false;
+    }
+    uint32_t len =
+        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    *kind = hdr[4];
+    *id = 0;
+    for (int i = 7; i >= 0; i--) {
+        *id = *id << 8 | hdr[8 + i];
+    }
+    uint8_t buf[4096];
+    while (len > 0) {
+        size_t n = len < sizeof(buf) ? len : sizeof(buf);
+        if (!support_read_full(fd, buf, n, timeout_ms)) {
+            return false;
+        }
+        len -= (uint32_t)n;
+    }
+    return true;
+}
+
+/* A server by hand: reads two requests, waits up to a second for the
+ * cancel of the first, then answers the second with whether it came
+ * (CBOR true or false). */
+static int cancel_watcher_main(int chan, void *arg)
+{
+    (void)arg;
+    int lfd = raw_listen();
+    if (lfd < 0 || !support_write_full(chan, "r", 1)) {
+        return 1;
+    }
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0 || !support_write_full(fd, raw_hello, sizeof(raw_hello))) {
+        return 2;
+    }
+    uint64_t ids[2] = {0, 0};
+    size_t nreq = 0;
+    bool cancelled = false;
+    uint8_t kind;
+    uint64_t id;
+    while (nreq < 2 && raw_read_frame(fd, &kind, &id, SUPPORT_DEADLINE_MS)) {
+        if (kind == 3) {
+            ids[nreq++] = id;
+        }
+    }
+    long long deadline = support_now_ms() + 1000;
+    while (nreq == 2 && !cancelled && support_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) == 1 && raw_read_frame(fd, &kind, &id, SUPPORT_DEADLINE_MS)) {
+            cancelled = kind == 6 && id == ids[0];
+        }
+    }
+    uint8_t reply[17] = {1, 0, 0, 0, 4};
+    for (int i = 0; i < 8; i++) {
+        reply[8 + i] = (uint8_t)(ids[1] >> (8 * i));
+    }
+    reply[16] = cancelled ? 0xf5 : 0xf4;
+    if (nreq != 2 || !support_write_full(fd, reply, sizeof(reply))) {
+        return 3;
+    }
+    while (raw_read_frame(fd, &kind, &id, SUPPORT_DEADLINE_MS)) {
+    }
+    close(fd);
+    return 0;
+}
+
+/* A call whose timeout passes while a sync call waits ends then: the
+ * server hears its cancel at once, its callback runs from the loop. */
+static void test_call_timing_out_during_a_sync_call_is_cancelled_at_its_deadline(void **state)
+{
+    fixture *f = *state;
+    support_fork(&f->server, cancel_watcher_main, NULL);
+    char ready;
+    assert_true(support_read_full(f->server.chan, &ready, 1, SUPPORT_DEADLINE_MS));
+    seam_conn *conn = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    seam_value *m = op_msg("hold");
+    reply_log log = {0};
+    assert_int_equal(seam_conn_call(conn, m, 100, on_reply, &log, NULL), 0);
+    seam_value_unref(m);
+    m = op_msg("was_the_first_cancelled");
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, CALL_MS, &reply), 0);
+    seam_value_unref(m);
+    bool cancelled = false;
+    assert_true(seam_value_get_bool(reply, &cancelled));
+    seam_value_unref(reply);
+    assert_true(cancelled);
+    assert_int_equal(log.count, 0); /* its callback waits for the loop */
+    assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.status, SEAM_ETIMEDOUT);
+    seam_conn_close(conn);
+    assert_int_equal(support_child_wait(&f->server, SUPPORT_DEADLINE_MS), 0);
+}
+
+/* Accepts one connection on the mute listener and waits until the peer
+ * hangs up; false if it does not before timeout_ms. */
+static bool mute_peer_hangs_up(int listen_fd, int timeout_ms)
+{
+    struct pollfd p = {listen_fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1) {
+        return false;
+    }
+    int fd = accept(listen_fd, NULL, NULL);
+    if (fd < 0) {
+        return false;
+    }
+    long long deadline = support_now_ms() + timeout_ms;
+    bool closed = false;
+    while (!closed && support_now_ms() < deadline) {
+        struct pollfd q = {fd, POLLIN, 0};
+        if (poll(&q, 1, 50) == 1) {
+            uint8_t buf[4096];
+            closed = read(fd, buf, sizeof(buf)) <= 0;
+        }
+    }
+    close(fd);
+    return closed;
+}
+
+static int linger_main(int chan, void *arg)
+{
+    (void)arg;
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    seam_conn_config cfg = {.handshake_timeout_ms = 100};
+    int status = 1;
+    if (seam_poll_new(0, &loop) == 0 && seam_conn_connect(loop, NAME, &cfg, &conn) == 0) {
+        seam_value *m = op_msg("note");
+        status = seam_conn_send(conn, m);
+        seam_value_unref(m);
+        seam_conn_close(conn);
+        /* The close waits for a hello that never comes, then gives up. */
+        long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+        while (support_now_ms() < deadline && seam_poll_run_once(loop, 50) >= 0) {
+            char c;
+            if (recv(chan, &c, 1, MSG_DONTWAIT) == 1) {
+                break;
+            }
+        }
+    }
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    return status == 0 ? 0 : 2;
+}
+
+static void test_close_waiting_for_hello_gives_up_at_the_handshake_timeout(void **state)
+{
+    fixture *f = *state;
+    f->listen_fd = listen_mute();
+    support_fork(&f->child, linger_main, NULL);
+    assert_true(mute_peer_hangs_up(f->listen_fd, SUPPORT_DEADLINE_MS));
+    assert_true(support_write_full(f->child.chan, "x", 1));
+    assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
+}
+
+static void test_loop_free_ends_a_close_waiting_for_hello(void **state)
+{
+    fixture *f = *state;
+    f->listen_fd = listen_mute();
+    seam_conn *conn = connect_client(f);
+    seam_value *m = op_msg("note");
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    seam_value_unref(m);
+    seam_conn_close(conn);
+    support_run_once(f->loop, 10);
+    /* teardown frees the loop: the waiting socket goes, nothing leaks */
+}
+
 /* ==== 26: what a sync call holds ========================================= */
 
 #define FLOOD_N    48
@@ -520,6 +734,7 @@ typedef struct flood_report {
     long hwm_growth_kib; /* peak RSS growth during the sync call */
     int raw;             /* messages delivered afterwards */
     int raw_out_of_order;
+    int again; /* a sync call before the loop ran */
     int after; /* a sync call after them all */
 } flood_report;
 
@@ -546,7 +761,7 @@ static int flood_caller_main(int chan, void *arg)
     seam_conn *conn = NULL;
     client_log log = {0};
     seam_conn_config cfg = {.on_event = client_event, .userdata = &log};
-    flood_report rep = {1, 0, 0, 0, 1};
+    flood_report rep = {1, 0, 0, 0, 1, 1};
     if (seam_poll_new(0, &loop) < 0 || seam_conn_connect(loop, NAME, &cfg, &conn) < 0) {
         return 1;
     }
@@ -558,6 +773,9 @@ static int flood_caller_main(int chan, void *arg)
     long before = hwm_kib();
     rep.status = seam_conn_call_sync(conn, m, CALL_MS, &reply);
     rep.hwm_growth_kib = hwm_kib() - before;
+    seam_value_unref(reply);
+    reply = NULL;
+    rep.again = seam_conn_call_sync(conn, m, CALL_MS, &reply);
     seam_value_unref(reply);
     seam_value_unref(m);
     /* Everything held, and everything behind it, still arrives in order. */
@@ -588,9 +806,30 @@ static void test_sync_call_holds_at_most_max_queue_then_fails_with_enobufs(void 
     /* The default bound is 8 MiB: generous room for one frame in the
      * parser, the read buffer and the allocator's own. */
     assert_true(rep.hwm_growth_kib < 24 * 1024);
+    assert_int_equal(rep.again, SEAM_ENOBUFS); /* nothing delivered yet, nothing sent */
     assert_int_equal(rep.raw, FLOOD_N);
     assert_int_equal(rep.raw_out_of_order, 0);
     assert_int_equal(rep.after, 0);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_sync_call_holds_one_frame_larger_than_max_queue(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->server, NAME, &test_server);
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &f->log, .max_queue = 64 << 10};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    seam_value *m = op_msg("big_message_first");
+    seam_dict_set_int64(m, "size", 256 << 10);
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, CALL_MS, &reply), 0);
+    assert_true(seam_value_equal(reply, m));
+    seam_value_unref(reply);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &f->log.raw, 1, SUPPORT_DEADLINE_MS));
+    seam_conn_close(conn);
     assert_int_equal(support_server_stop(&f->server), 0);
 }
 
@@ -611,7 +850,11 @@ int main(void)
         T(test_send_right_after_a_sync_call_lost_its_server_fails_when_none_listens),
         T(test_close_during_handshake_writes_the_sends_queued_before_it),
         T(test_sync_call_ends_with_ehandshake_when_the_server_never_says_hello),
+        T(test_call_timing_out_during_a_sync_call_is_cancelled_at_its_deadline),
+        T(test_close_waiting_for_hello_gives_up_at_the_handshake_timeout),
+        T(test_loop_free_ends_a_close_waiting_for_hello),
         T(test_sync_call_holds_at_most_max_queue_then_fails_with_enobufs),
+        T(test_sync_call_holds_one_frame_larger_than_max_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
