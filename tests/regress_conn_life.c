@@ -761,7 +761,11 @@ static int flood_caller_main(int chan, void *arg)
     seam_conn *conn = NULL;
     client_log log = {0};
     seam_conn_config cfg = {.on_event = client_event, .userdata = &log};
-    flood_report rep = {1, 0, 0, 0, 1, 1};
+    flood_report rep;
+    memset(&rep, 0, sizeof(rep)); /* padding too: it crosses a socket */
+    rep.status = 1;
+    rep.again = 1;
+    rep.after = 1;
     if (seam_poll_new(0, &loop) < 0 || seam_conn_connect(loop, NAME, &cfg, &conn) < 0) {
         return 1;
     }
