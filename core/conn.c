@@ -19,6 +19,7 @@
 #define OUT_COMPACT_MIN   (64u << 10)
 #define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
+#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS) /* descriptors a sync call holds */
 
 struct seam__call {
     seam_conn *conn;
@@ -115,6 +116,7 @@ static void held_clear(seam_conn *c)
     }
     c->held_tail = &c->held_head;
     c->held_bytes = 0;
+    c->held_fds = 0;
 }
 
 static void conn_free(seam_conn *c)
@@ -1147,12 +1149,19 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
 }
 
 /* A sync call holds what arrives while it waits up to cfg.max_queue
- * bytes, the receive side of the queue bound; a single frame larger than
- * the bound is held alone. Past it, reading stops and the sync call gives
+ * bytes, the receive side of the queue bound, counting what each frame
+ * costs to hold, and up to HELD_MAX_FDS descriptors; a single frame over
+ * either is held alone. Past them, reading stops and the sync call gives
  * up (sync_wait). */
+static size_t held_cost(const seam__frame_header *h)
+{
+    return sizeof(seam__held) + h->len;
+}
+
 static bool held_full(const seam_conn *c)
 {
-    return c->held_bytes > c->cfg.max_queue && c->held_head != NULL && c->held_head->next != NULL;
+    return (c->held_bytes > c->cfg.max_queue || c->held_fds > HELD_MAX_FDS) &&
+           c->held_head != NULL && c->held_head->next != NULL;
 }
 
 static void hold_frame(seam_conn *c, const seam__frame *f, const int *fds)
@@ -1174,7 +1183,8 @@ static void hold_frame(seam_conn *c, const seam__frame *f, const int *fds)
     memcpy(h->fds, fds, f->h.nfds * sizeof(int));
     *c->held_tail = h;
     c->held_tail = &h->next;
-    c->held_bytes += f->h.len;
+    c->held_bytes += held_cost(&f->h);
+    c->held_fds += f->h.nfds;
 }
 
 static void hold_connected(seam_conn *c)
@@ -1475,7 +1485,10 @@ static void deliver_held(seam_conn *c)
         if (c->held_head == NULL) {
             c->held_tail = &c->held_head;
         }
-        c->held_bytes -= h->connected ? 0 : h->h.len;
+        if (!h->connected) {
+            c->held_bytes -= held_cost(&h->h);
+            c->held_fds -= h->h.nfds;
+        }
         if (h->connected) {
             seam_event ev = {.type = SEAM_EVENT_CONNECTED};
             emit(c, &ev);

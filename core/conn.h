@@ -101,7 +101,8 @@ struct seam_conn {
     seam__call **done_tail;
     seam__held *held_head; /* frames a sync call set aside, in order */
     seam__held **held_tail;
-    size_t held_bytes;     /* their payloads: bounded by cfg.max_queue */
+    size_t held_bytes;     /* what holding them costs: bounded by cfg.max_queue */
+    size_t held_fds;       /* the descriptors among them */
     seam__call *sync_call; /* the call a sync wait is for */
     struct seam_request *kept;
     seam__call *spare_call;         /* one ended call kept for reuse */

@@ -465,10 +465,13 @@ SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
  * in *reply; or, with *reply NULL: SEAM_ETIMEDOUT; SEAM_EHANDSHAKE (the
  * server's hello did not come within config.handshake_timeout_ms, which
  * the wait keeps even with SEAM_NO_TIMEOUT); SEAM_ECONNRESET (the server
- * went away); SEAM_ENOBUFS (more than config.max_queue bytes arrived
- * before the reply: the wait stops reading there rather than grow or
- * deadlock; the request was sent, its late answer is ignored, and what
- * arrived is delivered by the loop); SEAM_ECLOSED, ... Usable inside a
+ * went away); SEAM_ENOBUFS (more arrived before the reply than the wait
+ * holds - config.max_queue bytes, each frame counted with what holding it
+ * costs, or 256 passed descriptors - so it stopped reading there rather
+ * than grow or deadlock: the request was sent, its late answer is
+ * ignored, and what arrived is delivered by the loop; a sync call started
+ * while that is still undelivered fails the same way before sending
+ * anything); SEAM_ECLOSED, ... Usable inside a
  * callback too, since it never re-enters one; the loop is stalled
  * meanwhile, but other calls on this connection still time out when due
  * (their callbacks run from the loop afterwards). When the connection is

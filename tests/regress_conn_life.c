@@ -14,6 +14,7 @@
 
 #include "support.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,6 +52,7 @@ typedef struct flood_state {
     int64_t sent;
     uint8_t *bytes;
     size_t size;
+    seam_value *fd_msg; /* with "fds": this message, each carrying a descriptor */
 } flood_state;
 
 static flood_state flood;
@@ -67,7 +69,9 @@ static void die_now(void *arg)
 static void flood_continue(seam_conn *conn)
 {
     while (flood.req != NULL && flood.sent < flood.n) {
-        int r = seam_conn_send_raw(conn, (uint32_t)flood.sent, flood.bytes, flood.size);
+        int r = flood.fd_msg != NULL
+                    ? seam_conn_send(conn, flood.fd_msg)
+                    : seam_conn_send_raw(conn, (uint32_t)flood.sent, flood.bytes, flood.size);
         if (r == SEAM_EAGAIN) {
             return;
         }
@@ -79,6 +83,7 @@ static void flood_continue(seam_conn *conn)
     if (flood.req != NULL) {
         seam_request_reply(flood.req, flood.echo);
         seam_value_unref(flood.echo);
+        seam_value_unref(flood.fd_msg);
         free(flood.bytes);
         memset(&flood, 0, sizeof(flood));
     }
@@ -111,6 +116,11 @@ static void serve_request(seam_conn *conn, const seam_event *ev)
         flood.size = (size_t)size;
         flood.bytes = malloc(flood.size);
         memset(flood.bytes, 0x5a, flood.size);
+        bool fds = false;
+        if (seam_dict_get_bool(ev->value, "fds", &fds) && fds) {
+            flood.fd_msg = seam_value_new_dict();
+            seam_dict_set_take(flood.fd_msg, "fd", seam_value_new_fd(STDERR_FILENO));
+        }
         flood_continue(conn);
     } else if (strcmp(op, "hold") == 0 && held_req == NULL) {
         held_req = seam_request_keep(ev->request);
@@ -726,13 +736,17 @@ static void test_loop_free_ends_a_close_waiting_for_hello(void **state)
 
 /* ==== 26: what a sync call holds ========================================= */
 
-#define FLOOD_N    48
-#define FLOOD_SIZE (1u << 20)
+typedef struct flood_args {
+    int n;
+    int size;
+    bool fds;
+} flood_args;
 
 typedef struct flood_report {
     int status;
     long hwm_growth_kib; /* peak RSS growth during the sync call */
-    int raw;             /* messages delivered afterwards */
+    int fds_growth;      /* descriptors open when it returned */
+    int delivered;       /* messages delivered afterwards */
     int raw_out_of_order;
     int again; /* a sync call before the loop ran */
     int after; /* a sync call after them all */
@@ -754,9 +768,22 @@ static long hwm_kib(void)
     return kib;
 }
 
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    while (d != NULL && readdir(d) != NULL) {
+        n++;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
 static int flood_caller_main(int chan, void *arg)
 {
-    (void)arg;
+    const flood_args *a = arg;
     seam_loop *loop = NULL;
     seam_conn *conn = NULL;
     client_log log = {0};
@@ -771,20 +798,24 @@ static int flood_caller_main(int chan, void *arg)
     }
     support_run_until_count(loop, &log.connected, 1, SUPPORT_DEADLINE_MS);
     seam_value *m = op_msg("flood");
-    seam_dict_set_int64(m, "n", FLOOD_N);
-    seam_dict_set_int64(m, "size", FLOOD_SIZE);
+    seam_dict_set_int64(m, "n", a->n);
+    seam_dict_set_int64(m, "size", a->size);
+    seam_dict_set_bool(m, "fds", a->fds);
     seam_value *reply = NULL;
     long before = hwm_kib();
+    int fds_before = open_fds();
     rep.status = seam_conn_call_sync(conn, m, CALL_MS, &reply);
     rep.hwm_growth_kib = hwm_kib() - before;
+    rep.fds_growth = open_fds() - fds_before;
     seam_value_unref(reply);
     reply = NULL;
     rep.again = seam_conn_call_sync(conn, m, CALL_MS, &reply);
     seam_value_unref(reply);
     seam_value_unref(m);
     /* Everything held, and everything behind it, still arrives in order. */
-    support_run_until_count(loop, &log.raw, FLOOD_N, SUPPORT_DEADLINE_MS);
-    rep.raw = log.raw;
+    int *delivered = a->fds ? &log.messages : &log.raw;
+    support_run_until_count(loop, delivered, a->n, SUPPORT_DEADLINE_MS);
+    rep.delivered = *delivered;
     rep.raw_out_of_order = log.raw_out_of_order;
     m = op_msg("echo");
     reply = NULL;
@@ -796,25 +827,47 @@ static int flood_caller_main(int chan, void *arg)
     return support_write_full(chan, &rep, sizeof(rep)) ? 0 : 2;
 }
 
-static void test_sync_call_holds_at_most_max_queue_then_fails_with_enobufs(void **state)
+static flood_report run_flood(fixture *f, const flood_args *a)
 {
-    fixture *f = *state;
     support_spawn_server(&f->server, NAME, &test_server);
-    support_fork(&f->child, flood_caller_main, NULL);
+    support_fork(&f->child, flood_caller_main, (void *)a);
     flood_report rep;
     assert_true(support_read_full(f->child.chan, &rep, sizeof(rep), 4 * SUPPORT_DEADLINE_MS));
     assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
-    print_message("sync call during a %d x %u byte flood: %s, peak RSS +%ld KiB\n", FLOOD_N,
-                  FLOOD_SIZE, seam_errname(rep.status), rep.hwm_growth_kib);
+    print_message("sync call during %d messages of %d bytes%s: %s, peak RSS +%ld KiB, %+d fds\n",
+                  a->n, a->size, a->fds ? " with a descriptor" : "", seam_errname(rep.status),
+                  rep.hwm_growth_kib, rep.fds_growth);
     assert_int_equal(rep.status, SEAM_ENOBUFS);
-    /* The default bound is 8 MiB: generous room for one frame in the
-     * parser, the read buffer and the allocator's own. */
-    assert_true(rep.hwm_growth_kib < 24 * 1024);
     assert_int_equal(rep.again, SEAM_ENOBUFS); /* nothing delivered yet, nothing sent */
-    assert_int_equal(rep.raw, FLOOD_N);
+    assert_int_equal(rep.delivered, a->n);
     assert_int_equal(rep.raw_out_of_order, 0);
     assert_int_equal(rep.after, 0);
     assert_int_equal(support_server_stop(&f->server), 0);
+    return rep;
+}
+
+static void test_sync_call_holds_at_most_max_queue_then_fails_with_enobufs(void **state)
+{
+    flood_args a = {48, 1 << 20, false};
+    flood_report rep = run_flood(*state, &a);
+    /* The default bound is 8 MiB: generous room for one frame in the
+     * parser, the read buffer and the allocator's own. */
+    assert_true(rep.hwm_growth_kib < 24 * 1024);
+}
+
+/* Small frames cost more to hold than their bytes: the bound counts that. */
+static void test_sync_call_bound_counts_what_each_held_frame_costs(void **state)
+{
+    flood_args a = {200000, 1, false};
+    flood_report rep = run_flood(*state, &a);
+    assert_true(rep.hwm_growth_kib < 24 * 1024);
+}
+
+static void test_sync_call_holds_a_bounded_number_of_descriptors(void **state)
+{
+    flood_args a = {1000, 1, true};
+    flood_report rep = run_flood(*state, &a);
+    assert_true(rep.fds_growth <= 256 + 64);
 }
 
 static void test_sync_call_holds_one_frame_larger_than_max_queue(void **state)
@@ -858,6 +911,8 @@ int main(void)
         T(test_close_waiting_for_hello_gives_up_at_the_handshake_timeout),
         T(test_loop_free_ends_a_close_waiting_for_hello),
         T(test_sync_call_holds_at_most_max_queue_then_fails_with_enobufs),
+        T(test_sync_call_bound_counts_what_each_held_frame_costs),
+        T(test_sync_call_holds_a_bounded_number_of_descriptors),
         T(test_sync_call_holds_one_frame_larger_than_max_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
