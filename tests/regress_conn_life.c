@@ -458,6 +458,74 @@ static void test_send_right_after_a_sync_call_lost_its_server_fails_when_none_li
     seam_conn_close(conn);
 }
 
+/* A server's own sync call to a peer that dies: the peer's INVALID comes
+ * once, from the loop, and the peer is gone from the server after it. */
+typedef struct peer_watch {
+    seam_conn *peer;
+    int connected;
+    int invalid;
+} peer_watch;
+
+static peer_watch pw;
+
+static void peer_watch_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        pw.connected++;
+        pw.peer = conn;
+    } else if (ev->type == SEAM_EVENT_INVALID) {
+        pw.invalid++;
+        pw.peer = NULL;
+    }
+}
+
+static void die_on_request(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    (void)userdata;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        _exit(0);
+    }
+}
+
+static int dying_client_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    seam_conn_config cfg = {.on_event = die_on_request};
+    if (seam_poll_new(0, &loop) < 0 || seam_conn_connect(loop, NAME, &cfg, &conn) < 0) {
+        return 1;
+    }
+    for (;;) {
+        seam_poll_run_once(loop, 1000);
+    }
+}
+
+static void test_server_sync_call_to_a_peer_that_dies_reports_its_invalid_once(void **state)
+{
+    fixture *f = *state;
+    memset(&pw, 0, sizeof(pw));
+    seam_server_config cfg = {.conn.on_event = peer_watch_event};
+    seam_server *server = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &server), 0);
+    support_fork(&f->child, dying_client_main, NULL);
+    assert_true(support_run_until_count(f->loop, &pw.connected, 1, SUPPORT_DEADLINE_MS));
+    seam_value *m = op_msg("die");
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(pw.peer, m, CALL_MS, &reply), SEAM_ECONNRESET);
+    seam_value_unref(m);
+    assert_int_equal(pw.invalid, 0); /* reported from the loop */
+    assert_true(support_run_until_count(f->loop, &pw.invalid, 1, SUPPORT_DEADLINE_MS));
+    support_run_once(f->loop, 10);
+    assert_int_equal(pw.invalid, 1);
+    assert_int_equal(seam_server_peers(server, NULL, 0), 0);
+    assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(server);
+}
+
 /* ==== 4: closing during the handshake ==================================== */
 
 static void test_close_during_handshake_writes_the_sends_queued_before_it(void **state)
@@ -905,6 +973,7 @@ int main(void)
         T(test_frames_held_by_a_sync_call_die_with_its_connection),
         T(test_send_right_after_a_sync_call_lost_its_server_reaches_the_next_one),
         T(test_send_right_after_a_sync_call_lost_its_server_fails_when_none_listens),
+        T(test_server_sync_call_to_a_peer_that_dies_reports_its_invalid_once),
         T(test_close_during_handshake_writes_the_sends_queued_before_it),
         T(test_sync_call_ends_with_ehandshake_when_the_server_never_says_hello),
         T(test_call_timing_out_during_a_sync_call_is_cancelled_at_its_deadline),
