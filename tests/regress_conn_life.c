@@ -3,8 +3,8 @@
  * when its server dies under it, how far a sync call waits and what it
  * holds meanwhile, and what a close during the handshake writes. Servers
  * and clients run in forked processes over real Unix sockets; the parent's
- * loop is the poll driver linked in. Deadlines only bound a test gone
- * wrong. */
+ * loop is the driver linked in (poll, libuv or libev). Deadlines only
+ * bound a test gone wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NAME    "t.connlife"
@@ -41,8 +40,10 @@ static seam_value *op_msg(const char *op)
 /* ---- the servers' behaviour (in children) ----
  * Requests: "echo" (or no op) -> the request; "messages_then_die" -> "n"
  * messages {"i": i}, then the process exits once they are written;
- * "flood" -> "n" raw messages of "size" bytes (id i), sent as the queue
- * takes them, then the echo; "count" -> {"count": messages seen}.
+ * "flood" -> "n" raw messages of "size" bytes (id i), or with "fds" "n"
+ * messages carrying a descriptor, sent as the queue takes them, then the
+ * echo; "big_message_first" -> one raw message of "size" bytes, then the
+ * echo; "count" -> {"count": messages seen}.
  * Messages with op "echo" come back as messages. */
 
 typedef struct flood_state {
@@ -57,7 +58,6 @@ typedef struct flood_state {
 
 static flood_state flood;
 static int64_t messages_seen;
-static seam_request *held_req;
 
 static void die_now(void *arg)
 {
@@ -122,19 +122,6 @@ static void serve_request(seam_conn *conn, const seam_event *ev)
             seam_dict_set_take(flood.fd_msg, "fd", seam_value_new_fd(STDERR_FILENO));
         }
         flood_continue(conn);
-    } else if (strcmp(op, "hold") == 0 && held_req == NULL) {
-        held_req = seam_request_keep(ev->request);
-    } else if (strcmp(op, "sleep_release_echo") == 0) {
-        /* Answers the held request late, then this one. */
-        int64_t ms = 0;
-        seam_dict_get_int64(ev->value, "ms", &ms);
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-        nanosleep(&ts, NULL);
-        if (held_req != NULL) {
-            seam_request_reply(held_req, ev->value);
-            held_req = NULL;
-        }
-        seam_request_reply(ev->request, ev->value);
     } else if (strcmp(op, "big_message_first") == 0) {
         int64_t size = 0;
         seam_dict_get_int64(ev->value, "size", &size);
@@ -308,7 +295,7 @@ static void sync_call_to_dying_server(fixture *f, seam_conn *conn, int64_t n)
     assert_int_equal(support_child_wait(&f->server, SUPPORT_DEADLINE_MS), 0);
 }
 
-/* ==== 1: a request answered inside its own callback ====================== */
+/* ==== requests answered inside their own callback ======================= */
 
 /* The parent serves: each op keeps the request, then answers it at once. */
 static void keeping_server_event(seam_conn *conn, const seam_event *ev, void *userdata)
@@ -396,7 +383,7 @@ static void test_reply_inside_callback_never_frees_a_kept_request(void **state)
     seam_server_close(server);
 }
 
-/* ==== 2, 3: a sync call whose server dies under it ======================= */
+/* ==== a sync call whose server dies under it ============================ */
 
 static void test_frames_held_by_a_sync_call_die_with_its_connection(void **state)
 {
@@ -526,7 +513,7 @@ static void test_server_sync_call_to_a_peer_that_dies_reports_its_invalid_once(v
     seam_server_close(server);
 }
 
-/* ==== 4: closing during the handshake ==================================== */
+/* ==== closing during the handshake ====================================== */
 
 static void test_close_during_handshake_writes_the_sends_queued_before_it(void **state)
 {
@@ -561,7 +548,7 @@ static void test_close_during_handshake_writes_the_sends_queued_before_it(void *
     assert_int_equal(support_server_stop(&f->server), 0);
 }
 
-/* ==== 16: a sync call and the handshake timer ============================ */
+/* ==== what a sync call waits for ======================================== */
 
 /* A socket listening on NAME's path, or -1. */
 static int raw_listen(void)
@@ -727,6 +714,8 @@ static void test_call_timing_out_during_a_sync_call_is_cancelled_at_its_deadline
     assert_int_equal(support_child_wait(&f->server, SUPPORT_DEADLINE_MS), 0);
 }
 
+/* ==== closing while the server never says hello ========================= */
+
 /* Accepts one connection on the mute listener and waits until the peer
  * hangs up; false if it does not before timeout_ms. */
 static bool mute_peer_hangs_up(int listen_fd, int timeout_ms)
@@ -802,7 +791,7 @@ static void test_loop_free_ends_a_close_waiting_for_hello(void **state)
     /* teardown frees the loop: the waiting socket goes, nothing leaks */
 }
 
-/* ==== 26: what a sync call holds ========================================= */
+/* ==== what a sync call holds ============================================ */
 
 typedef struct flood_args {
     int n;
