@@ -460,26 +460,30 @@ SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 /* Calls and waits, blocking the thread, up to timeout_ms (> 0 or
  * SEAM_NO_TIMEOUT). For simple clients: while it waits no callback runs -
  * messages and requests that arrive meanwhile are delivered by the loop
- * afterwards, and other calls' replies too. Returns 0 with a new reference
- * in *reply; SEAM_EREMOTE with the error map {"code", "message"[, "data"]}
- * in *reply; or, with *reply NULL: SEAM_ETIMEDOUT; SEAM_EHANDSHAKE (the
- * server's hello did not come within config.handshake_timeout_ms, which
- * the wait keeps even with SEAM_NO_TIMEOUT); SEAM_ECONNRESET (the server
- * went away); SEAM_ENOBUFS (more arrived before the reply than the wait
- * holds - config.max_queue bytes, each frame counted with what holding it
- * costs, or 256 passed descriptors - so it stopped reading there rather
- * than grow or deadlock: the request was sent, its late answer is
- * ignored, and what arrived is delivered by the loop; a sync call started
- * while that is still undelivered fails the same way before sending
- * anything); SEAM_ECLOSED, ... Usable inside a
- * callback too, since it never re-enters one; the loop is stalled
- * meanwhile, but other calls on this connection still time out when due
- * (their callbacks run from the loop afterwards). When the connection is
- * lost during the wait it is down (or closed) when this returns: a send
- * then reconnects or fails; what was held from the lost server is
- * discarded, its other calls complete with SEAM_ECONNRESET and then
- * SEAM_EVENT_INTERRUPTED (or INVALID) follows, from the loop, before any
- * event of a new connection. */
+ * afterwards, and other calls' replies too. Usable inside a callback too,
+ * since it never re-enters one; the loop is stalled meanwhile, but the
+ * connection's own clocks are not: its handshake timeout still applies,
+ * and its other calls still time out when due (their callbacks run from
+ * the loop afterwards).
+ *
+ * Returns 0 with a new reference in *reply; SEAM_EREMOTE with the error map
+ * {"code", "message"[, "data"]} in *reply; or, with *reply NULL:
+ * - SEAM_ETIMEDOUT;
+ * - SEAM_EHANDSHAKE: the server's hello did not come within
+ *   config.handshake_timeout_ms (also with SEAM_NO_TIMEOUT);
+ * - SEAM_ECONNRESET: the server went away. The connection is down (or
+ *   closed) when this returns: a send then reconnects or fails. What was
+ *   held from the lost server is discarded; its other calls complete with
+ *   SEAM_ECONNRESET and SEAM_EVENT_INTERRUPTED (or INVALID) follows, from
+ *   the loop, before any event of a new connection;
+ * - SEAM_ENOBUFS: more arrived before the reply than the wait holds
+ *   (config.max_queue bytes, each frame counted with what holding it
+ *   costs, or 256 passed descriptors; one frame always), so it stopped
+ *   reading rather than grow or wait for a reply that may lie behind. The
+ *   request was sent, its late answer is ignored, and what arrived is
+ *   delivered by the loop; a sync call started before that fails the same
+ *   way without sending anything;
+ * - SEAM_EBUSY inside this connection's own callbacks, SEAM_ECLOSED, ... */
 SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms,
                                     seam_value **reply);
 
