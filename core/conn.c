@@ -906,6 +906,11 @@ static void conn_lost_in_sync(seam_conn *c, int err)
     }
     c->calls_len = 0;
     c->stats.calls_in_flight = 0;
+    if (c->lost != 0) {
+        /* An earlier loss not reported yet: it was an interruption, since a
+         * client reconnected after it. Each loss gets its event. */
+        c->lost_earlier++;
+    }
     c->lost = code;
     c->lost_invalid = invalid;
     kick(c);
@@ -934,6 +939,10 @@ static void lost_report(seam_conn *c)
         return;
     }
     run_done_calls(c);
+    for (; c->lost_earlier > 0; c->lost_earlier--) {
+        seam_event earlier = {.type = SEAM_EVENT_INTERRUPTED, .error = SEAM_ECONNRESET};
+        emit(c, &earlier);
+    }
     seam_event ev = {.type = c->lost_invalid ? SEAM_EVENT_INVALID : SEAM_EVENT_INTERRUPTED,
                      .error = c->lost};
     bool invalid = c->lost_invalid;

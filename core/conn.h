@@ -88,10 +88,11 @@ struct seam_conn {
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
     seam__timer handshake_timer;
-    seam__timer kick;  /* deferred work: completions, held frames, writable */
-    bool kick_ref;     /* the kick holds a reference */
-    int lost;          /* a loss inside a sync wait, still to be reported */
-    bool lost_invalid; /* ... as INVALID (else INTERRUPTED) */
+    seam__timer kick;      /* deferred work: completions, held frames, writable */
+    bool kick_ref;         /* the kick holds a reference */
+    int lost;              /* a loss inside a sync wait, still to be reported */
+    bool lost_invalid;     /* ... as INVALID (else INTERRUPTED) */
+    unsigned lost_earlier; /* INTERRUPTED losses before that one, unreported */
 
     uint64_t next_id;
     seam__call **calls; /* open addressing by id */

@@ -445,6 +445,29 @@ static void test_send_right_after_a_sync_call_lost_its_server_fails_when_none_li
     seam_conn_close(conn);
 }
 
+/* Two servers lost under two sync calls in a row, the loop not run in
+ * between: the second sync call reaches the second server, and each loss
+ * is reported. */
+static void test_each_server_lost_under_a_sync_call_is_reported(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->server, NAME, &test_server);
+    seam_conn *conn = connect_client(f);
+    sync_call_to_dying_server(f, conn, 0);
+    support_spawn_server(&f->server, NAME, &test_server);
+    seam_value *m = op_msg("messages_then_die");
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, CALL_MS, &reply), SEAM_ECONNRESET);
+    seam_value_unref(m);
+    /* The second server did get the call: it died of it. */
+    assert_int_equal(support_child_wait(&f->server, SUPPORT_DEADLINE_MS), 0);
+    assert_true(support_run_until_count(f->loop, &f->log.interrupted, 2, SUPPORT_DEADLINE_MS));
+    support_run_once(f->loop, 10);
+    assert_int_equal(f->log.interrupted, 2);
+    assert_int_equal(f->log.invalid, 0);
+    seam_conn_close(conn);
+}
+
 /* A server's own sync call to a peer that dies: the peer's INVALID comes
  * once, from the loop, and the peer is gone from the server after it. */
 typedef struct peer_watch {
@@ -962,6 +985,7 @@ int main(void)
         T(test_frames_held_by_a_sync_call_die_with_its_connection),
         T(test_send_right_after_a_sync_call_lost_its_server_reaches_the_next_one),
         T(test_send_right_after_a_sync_call_lost_its_server_fails_when_none_listens),
+        T(test_each_server_lost_under_a_sync_call_is_reported),
         T(test_server_sync_call_to_a_peer_that_dies_reports_its_invalid_once),
         T(test_close_during_handshake_writes_the_sends_queued_before_it),
         T(test_sync_call_ends_with_ehandshake_when_the_server_never_says_hello),
