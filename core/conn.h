@@ -43,6 +43,7 @@ struct seam_request {
     uint64_t id;
     bool answered;
     bool kept;
+    bool in_event;             /* its REQUEST callback is running: nothing frees it */
     struct seam_request *next; /* the connection's kept requests */
     struct seam_request **prev;
 };
@@ -88,9 +89,11 @@ struct seam_conn {
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
     seam__timer handshake_timer;
-    seam__timer kick; /* deferred work: completions, held frames, writable */
-    bool kick_ref;    /* the kick holds a reference */
-    int lost;         /* failure seen where callbacks could not run */
+    seam__timer kick;      /* deferred work: completions, held frames, writable */
+    bool kick_ref;         /* the kick holds a reference */
+    int lost;              /* a loss inside a sync wait, still to be reported */
+    bool lost_invalid;     /* ... as INVALID (else INTERRUPTED) */
+    unsigned lost_earlier; /* INTERRUPTED losses before that one, unreported */
 
     uint64_t next_id;
     seam__call **calls; /* open addressing by id */
@@ -100,6 +103,8 @@ struct seam_conn {
     seam__call **done_tail;
     seam__held *held_head; /* frames a sync call set aside, in order */
     seam__held **held_tail;
+    size_t held_bytes;     /* what holding them costs: bounded by cfg.max_queue */
+    size_t held_fds;       /* the descriptors among them */
     seam__call *sync_call; /* the call a sync wait is for */
     struct seam_request *kept;
     seam__call *spare_call;         /* one ended call kept for reuse */

@@ -55,6 +55,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
 #define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
 #define SEAM_EEXIST     (-EEXIST)     /* a file that is not a socket is in the way */
+#define SEAM_ENOBUFS    (-ENOBUFS)    /* a sync call held as much as it may */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -356,7 +357,9 @@ typedef struct seam_event {
     size_t nfds;
     /* REQUEST: answer with seam_request_reply*() during the callback, or
      * seam_request_keep() it and answer later. A request left unanswered
-     * and unkept is answered with SEAM_ENOTSUP when the callback returns. */
+     * and unkept is answered with SEAM_ENOTSUP when the callback returns.
+     * It stays valid until answered and its callback has returned
+     * (seam_request_keep). */
     seam_request *request;
 } seam_event;
 
@@ -391,7 +394,8 @@ typedef struct seam_conn_config {
     void *userdata;         /* passed to on_event */
     /* Bytes a connection may hold queued for sending; past it a send fails
      * with SEAM_EAGAIN and SEAM_EVENT_WRITABLE follows. 0: 8 MiB. A single
-     * message larger than the bound is accepted into an empty queue. */
+     * message larger than the bound is accepted into an empty queue. The
+     * same bound holds for what arrives during seam_conn_call_sync(). */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */
@@ -421,7 +425,10 @@ SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_
  * loop, after this returns), queued messages are written if the socket takes
  * them at once, a goodbye is sent and no more events arrive. The pointer is
  * invalid afterwards. On a server's peer this disconnects the peer. Safe
- * inside any callback, including the connection's own. */
+ * inside any callback, including the connection's own. A client closed
+ * during its handshake with sends queued keeps its socket, silently, until
+ * the server's hello arrives (then they are written as above) or the
+ * handshake times out; seam_loop_free() ends that wait at once. */
 SEAM_EXPORT void seam_conn_close(seam_conn *conn);
 
 /* Sends a one-way message (encoded at once; the caller keeps msg). Returns
@@ -471,11 +478,30 @@ SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 /* Calls and waits, blocking the thread, up to timeout_ms (> 0 or
  * SEAM_NO_TIMEOUT). For simple clients: while it waits no callback runs -
  * messages and requests that arrive meanwhile are delivered by the loop
- * afterwards, and other calls' replies too. Returns 0 with a new reference
- * in *reply; SEAM_EREMOTE with the error map {"code", "message"[, "data"]}
- * in *reply; or SEAM_ETIMEDOUT, SEAM_ECONNRESET, SEAM_ECLOSED, ... with
- * *reply NULL. Usable inside a callback too, since it never re-enters one;
- * the loop is stalled meanwhile. */
+ * afterwards, and other calls' replies too. Usable inside a callback too,
+ * since it never re-enters one; the loop is stalled meanwhile, but the
+ * connection's own clocks are not: its handshake timeout still applies,
+ * and its other calls still time out when due (their callbacks run from
+ * the loop afterwards).
+ *
+ * Returns 0 with a new reference in *reply; SEAM_EREMOTE with the error map
+ * {"code", "message"[, "data"]} in *reply; or, with *reply NULL:
+ * - SEAM_ETIMEDOUT;
+ * - SEAM_EHANDSHAKE: the server's hello did not come within
+ *   config.handshake_timeout_ms (also with SEAM_NO_TIMEOUT);
+ * - SEAM_ECONNRESET: the server went away. The connection is down (or
+ *   closed) when this returns: a send then reconnects or fails. What was
+ *   held from the lost server is discarded; its other calls complete with
+ *   SEAM_ECONNRESET and SEAM_EVENT_INTERRUPTED (or INVALID) follows, from
+ *   the loop, before any event of a new connection;
+ * - SEAM_ENOBUFS: more arrived before the reply than the wait holds
+ *   (config.max_queue bytes, each frame counted with what holding it
+ *   costs, or 256 passed descriptors; one frame always), so it stopped
+ *   reading rather than grow or wait for a reply that may lie behind. The
+ *   request was sent, its late answer is ignored, and what arrived is
+ *   delivered by the loop; a sync call started before that fails the same
+ *   way without sending anything;
+ * - SEAM_EBUSY inside this connection's own callbacks, SEAM_ECLOSED, ... */
 SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms,
                                     seam_value **reply);
 
@@ -539,10 +565,17 @@ SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const voi
 SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
                                          const seam_value *data);
 
-/* Keeps a request past its event's callback to answer it later. The request
- * then lives until answered or dropped. Returns req. */
+/* A request belongs to seam, always, and follows one rule: it stays valid
+ * until it has been answered (a reply, an error reply, or a drop) AND its
+ * REQUEST callback has returned. Answering never frees a request while its
+ * callback still runs, kept or not; once both have happened the pointer is
+ * gone. seam_request_keep() only says the answer comes after the callback:
+ * without it a request unanswered when the callback returns is answered
+ * with SEAM_ENOTSUP. Keeping an answered request does nothing, keeping
+ * twice is keeping once. Returns req. */
 SEAM_EXPORT seam_request *seam_request_keep(seam_request *req);
-/* Releases a kept request; if unanswered, the peer gets SEAM_ECANCELED. */
+/* Answers a kept request with SEAM_ECANCELED ("request dropped") if it is
+ * still unanswered; either way it is then released as by the rule above. */
 SEAM_EXPORT void seam_request_drop(seam_request *req);
 /* The connection the request came on, or NULL once that is gone. */
 SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
