@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # CFRunLoop adapter (seam-cf): CoreFoundation.framework on Darwin, a Swift
 # toolchain's CoreFoundation (inside libFoundation) elsewhere.
 include(${PROJECT_SOURCE_DIR}/cmake/SeamSwiftToolchain.cmake)

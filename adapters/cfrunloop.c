@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cfrunloop.c - the CoreFoundation adapter: seam on a CFRunLoop in one
  * mode (the common modes by default). Each watch is a CFSocket with read
  * and write callbacks, the timer a CFRunLoopTimer moved with

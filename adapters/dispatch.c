@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dispatch.c - the libdispatch adapter: seam on a serial dispatch queue.
  * Each watch is a read and a write source on the queue, switched with
  * suspend/resume; the timer is a timer source; wakeups are async work on

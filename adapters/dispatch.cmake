@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libdispatch adapter (seam-dispatch): the system's on Darwin, a Swift
 # toolchain's or the distribution's elsewhere.
 include(${PROJECT_SOURCE_DIR}/cmake/SeamSwiftToolchain.cmake)

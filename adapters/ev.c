@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ev.c - the libev adapter: seam's watches, timer and wakeup as watchers on
  * an ev loop the program owns. libev forgets a watcher as soon as it is
  * stopped, so everything here is released synchronously. */

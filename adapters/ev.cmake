@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libev adapter (seam-ev). libev ships no pkg-config file: find the header
 # and library directly, skip the adapter without them.
 find_path(EV_INCLUDE_DIR ev.h PATH_SUFFIXES libev)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poll.c - the poll() adapter: a pull view over the core's push model.
  * Watches are kept in a table the host copies into its pollfd array; the
  * timer is a deadline the host turns into a poll timeout; wakeups go

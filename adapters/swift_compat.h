@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swift_compat.h - lets gcc read the libdispatch and CoreFoundation headers
  * of a Swift toolchain, which are written for clang. Force-included (-include)
  * ahead of every source that uses them; harmless where clang already

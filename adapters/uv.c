@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uv.c - the libuv adapter: seam's watches, timer and wakeup as handles on
  * a uv loop the program owns. libuv closes handles asynchronously, so each
  * handle's memory lives until its close callback, and the binding is freed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_evraw.c - the libev baseline: a non-blocking socketpair ping-pong
  * with an ev_io on each side, so that the cost of the loop itself is
  * known apart from seam's. rtt only. */

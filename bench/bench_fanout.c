@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_fanout.c - one seam server (poll adapter, this process) with many
  * clients in forked processes. --case idle: the server's memory per idle
  * connection (resident set and heap growth divided by the clients, after
@@ -188,7 +189,7 @@ static int run_idle(const bench_opts *o, const char *name)
 {
     unsigned n = o->clients != 0 ? o->clients : 10000;
     /* Each peer holds one descriptor, its socket (a pidfd is made only on
-     * first use of seam_conn_creds(), which this case never calls). */
+     * request through seam_conn_pidfd(), which this case never makes). */
     long need = (long)n + 64;
     long limit = bench_raise_nofile(need);
     if (limit >= 0 && need > limit) {

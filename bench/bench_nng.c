@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_nng.c - nng over ipc://: rtt with pair0 (the peer echoes), tput
  * with push0/pull0. Messages carry the marker byte first; the receive size
  * limit is lifted so that 1 MiB messages pass. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_raw.c - the baseline every other transport is compared with: a
  * blocking AF_UNIX stream socketpair. rtt: one process writes size bytes,
  * the other reads them and writes them back. tput: length-prefixed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_sdbus.c - an sd-bus peer-to-peer method call, no bus daemon: the
  * two processes share a socketpair, one side is an anonymous sd-bus server
  * exporting Echo(ay) -> ay, the other calls it synchronously. rtt only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_seam.c - seam itself, on one adapter chosen at build time (poll by
  * default, BENCH_UV or BENCH_EV): a server in a forked process, a client
  * in this one. rtt: raw calls answered with the same bytes. tput: one-way

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_uvraw.c - the libuv baseline: a non-blocking socketpair ping-pong
  * with a uv_poll_t on each side, so that the cost of the loop itself is
  * known apart from seam's. rtt only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_zmq.c - ZeroMQ over ipc://: rtt with a PAIR socket pair (the peer
  * echoes), tput with PUSH/PULL at the library's default high-water marks.
  * Messages carry the marker byte first. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.c - options, placement, peer processes, timing, statistics and
  * result lines shared by the benchmark programs (common.h). */
 #include "common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.h - what every benchmark program shares: options, CPU placement,
  * forking the peer process, timing, statistics and the result lines that
  * bench_report turns into tables. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.c - turns the result lines of one benchmark run into bench.md (a
  * table per placement) and bench.jsonl (one line per result, with its
  * ratio to the raw AF_UNIX baseline of the same case, size, placement and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # SeamSwiftToolchain.cmake - finds libdispatch and CoreFoundation for the
 # dispatch and CFRunLoop adapters.
 #
@@ -21,6 +22,16 @@ set(SEAM_SWIFT_ROOT "$ENV{SEAM_SWIFT_ROOT}" CACHE PATH "Swift toolchain root (ho
 set(SEAM_DISPATCH_FOUND FALSE)
 set(SEAM_CF_FOUND FALSE)
 set(SEAM_SWIFT_COMPAT_OPTIONS "")
+
+# Off for builds whose libraries must depend on distribution packages only
+# (the .deb packages: a toolchain under /opt is no package dependency).
+option(SEAM_WITH_SWIFT "Build the libdispatch and CFRunLoop adapters when their libraries are found" ON)
+if(NOT SEAM_WITH_SWIFT)
+  message(STATUS "seam: SEAM_WITH_SWIFT is off - dispatch and CFRunLoop adapters skipped")
+  function(seam_swift_compat)
+  endfunction()
+  return()
+endif()
 
 if(APPLE)
   find_library(SEAM_CF_FRAMEWORK CoreFoundation)
@@ -108,10 +119,27 @@ endif()
 # the compiler options the toolchain headers need, and keeps the toolchain's
 # library directory in the rpath of installed shared libraries (it is not a
 # system directory, so the loader would not find libdispatch there).
+# Installed users get the same header, installed as seam/swift_compat.h, in
+# the CMake target and in the pkg-config file; it is harmless with clang,
+# whose users may not be the compiler seam was built with.
 function(seam_swift_compat)
   foreach(t ${ARGN})
     if(SEAM_SWIFT_COMPAT_OPTIONS)
       target_compile_options(${t} PUBLIC $<BUILD_INTERFACE:${SEAM_SWIFT_COMPAT_OPTIONS}>)
+    endif()
+    if(NOT APPLE)
+      target_compile_options(
+        ${t} PUBLIC $<INSTALL_INTERFACE:-include$<INSTALL_PREFIX>/${CMAKE_INSTALL_INCLUDEDIR}/seam/swift_compat.h>)
+      get_target_property(pc ${t} SEAM_PC_CFLAGS)
+      if(NOT pc STREQUAL "pc-NOTFOUND")
+        set_target_properties(${t} PROPERTIES SEAM_PC_CFLAGS "-include \${includedir}/seam/swift_compat.h")
+      endif()
+      get_property(installed GLOBAL PROPERTY SEAM_SWIFT_COMPAT_INSTALLED)
+      if(NOT installed)
+        install(FILES ${PROJECT_SOURCE_DIR}/adapters/swift_compat.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/seam
+                COMPONENT dev)
+        set_property(GLOBAL PROPERTY SEAM_SWIFT_COMPAT_INSTALLED TRUE)
+      endif()
     endif()
     set_target_properties(${t} PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
   endforeach()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codec.c - values to CBOR and back, using libcbor's low-level encoders and
  * its streaming decoder. Decoding is strict and bounded: nothing is allocated
  * for a length before that length is checked against the bytes present. */
@@ -6,6 +7,7 @@
 #include <cbor.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,16 +121,24 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
     case SEAM_TYPE_UUID:
         r = put_tag(e, TAG_UUID);
         return r < 0 ? r : put_bytes(e, cbor_encode_bytestring_start, v->as.uuid, 16);
-    case SEAM_TYPE_FD:
+    case SEAM_TYPE_FD: {
         if (e->fds == NULL) {
             return SEAM_EFD;
         }
-        if (e->nfds == e->max_fds) {
-            return SEAM_EFRAMEFDS;
+        /* A descriptor the value holds twice travels once. */
+        size_t at = 0;
+        while (at < e->nfds && e->fds[at] != v->as.fd) {
+            at++;
         }
-        e->fds[e->nfds] = v->as.fd;
+        if (at == e->nfds) {
+            if (e->nfds == e->max_fds) {
+                return SEAM_EFRAMEFDS;
+            }
+            e->fds[e->nfds++] = v->as.fd;
+        }
         r = put_tag(e, TAG_FD);
-        return r < 0 ? r : put_uint(e, e->nfds++);
+        return r < 0 ? r : put_uint(e, at);
+    }
     case SEAM_TYPE_ARRAY:
         if (depth >= DEFAULT_MAX_DEPTH) {
             return SEAM_EDEPTH;
@@ -198,21 +208,34 @@ typedef struct frame {
     size_t key_len;
 } frame;
 
+/* Frames carry at most 64 descriptors; more are looked after on the heap. */
+#define INLINE_FDS 64
+
 typedef struct decoder {
     seam_decode_limits lim;
     const uint8_t *end;  /* end of input */
     const uint8_t *next; /* start of the item being decoded */
     const int *fds;
     size_t nfds;
+    /* One value per passed descriptor, made on its first reference and
+     * shared by every later one: a value referencing one descriptor a
+     * thousand times costs one duplicate. */
+    seam_value **fd_values;
+    /* Items the open containers still owe (the sum of their remaining
+     * counts): each needs a byte of its own, so a new container's count
+     * plus these must fit in the bytes left. */
+    uint64_t owed;
     frame *stack; /* inline_stack until deeper nesting needs more */
     uint32_t stack_cap;
     uint32_t depth;
-    frame inline_stack[16];
     uint64_t items;
     uint64_t tag; /* pending tag, 0 = none (tag 0 itself is refused) */
     bool tagged;
     seam_value *root;
     int err;
+    /* Last, and not cleared on entry: only what is used is written. */
+    frame inline_stack[16];
+    seam_value *inline_fd_values[INLINE_FDS];
 } decoder;
 
 static void fail(decoder *d, int err)
@@ -248,7 +271,7 @@ static void emit(decoder *d, seam_value *v)
     if (f->container->type == SEAM_TYPE_ARRAY) {
         r = seam_array_append_take(f->container, v);
     } else {
-        r = seam__dict_put(f->container, f->key, f->key_len, v, true);
+        r = seam__dict_add(f->container, f->key, f->key_len, v);
         f->key = NULL;
     }
     if (r < 0) {
@@ -256,6 +279,7 @@ static void emit(decoder *d, seam_value *v)
         return;
     }
     f->remaining--;
+    d->owed--;
     while (d->depth > 0 && d->stack[d->depth - 1].remaining == 0) {
         seam_value *done = d->stack[--d->depth].container;
         if (d->depth == 0) {
@@ -266,7 +290,7 @@ static void emit(decoder *d, seam_value *v)
         if (parent->container->type == SEAM_TYPE_ARRAY) {
             r = seam_array_append_take(parent->container, done);
         } else {
-            r = seam__dict_put(parent->container, parent->key, parent->key_len, done, true);
+            r = seam__dict_add(parent->container, parent->key, parent->key_len, done);
             parent->key = NULL;
         }
         if (r < 0) {
@@ -274,6 +298,7 @@ static void emit(decoder *d, seam_value *v)
             return;
         }
         parent->remaining--;
+        d->owed--;
     }
 }
 
@@ -309,8 +334,9 @@ static void finish_tag(decoder *d)
 
 static void on_integer(decoder *d, uint64_t u, bool negative)
 {
+    /* A date takes any integer, a descriptor index only an unsigned one. */
     uint64_t want = d->tagged ? d->tag : 0;
-    if (want != TAG_DATE && want != TAG_FD) {
+    if (want != TAG_DATE && (want != TAG_FD || negative)) {
         want = 0;
     }
     if (!begin_item(d, false, want)) {
@@ -324,16 +350,23 @@ static void on_integer(decoder *d, uint64_t u, bool negative)
     }
     if (d->tagged && d->tag == TAG_FD) {
         finish_tag(d);
-        if (negative || u >= d->nfds) {
+        if (u >= d->nfds) {
             fail(d, SEAM_EFDINDEX);
             return;
         }
-        int fd = fcntl(d->fds[u], F_DUPFD_CLOEXEC, 0);
-        if (fd < 0) {
-            fail(d, -errno);
-            return;
+        if (d->fd_values[u] == NULL) {
+            int fd = fcntl(d->fds[u], F_DUPFD_CLOEXEC, 0);
+            if (fd < 0) {
+                fail(d, -errno);
+                return;
+            }
+            d->fd_values[u] = seam__value_new_fd_owned(fd);
+            if (d->fd_values[u] == NULL) {
+                fail(d, SEAM_ENOMEM);
+                return;
+            }
         }
-        emit(d, seam__value_new_fd_owned(fd));
+        emit(d, seam_value_ref(d->fd_values[u]));
         return;
     }
     if (negative) {
@@ -456,11 +489,16 @@ static void cb_string(void *ctx, cbor_data data, size_t len)
         /* The input outlives the decode: the dictionary copies the key
          * when its value arrives. */
         frame *f = &d->stack[d->depth - 1];
+        if (seam__dict_has(f->container, (const char *)data, len)) {
+            fail(d, SEAM_EDUPKEY);
+            return;
+        }
         f->key = (const char *)data;
         f->key_len = len;
         /* A key is not a value of its own: undo its count. */
         d->items--;
         f->remaining--;
+        d->owed--;
         return;
     }
     emit(d, seam_value_new_string_len((const char *)data, len));
@@ -484,32 +522,45 @@ static bool stack_grow(decoder *d)
     return true;
 }
 
-static void open_container(decoder *d, seam_value *c, uint64_t count)
+/* Bytes a head takes, from its initial byte (lengths only: 24-27). */
+static uint64_t head_size(uint8_t initial)
 {
+    uint8_t info = initial & 0x1F;
+    return info < 24 ? 1 : 1 + ((uint64_t)1 << (info - 24));
+}
+
+/* Opens an array of count items or a map of count entries. In this order:
+ * the depth limit; the count against the bytes left (every item owed
+ * takes at least one); the count against the item limit. Only then is
+ * room reserved, for exactly the count: what the open containers reserve
+ * never exceeds the input's size. */
+static void open_container(decoder *d, seam_type type, uint64_t count)
+{
+    if (d->depth >= d->lim.max_depth) {
+        fail(d, SEAM_EDEPTH);
+        return;
+    }
+    bool dict = type == SEAM_TYPE_DICT;
+    uint64_t left = (uint64_t)(d->end - d->next) - head_size(*d->next);
+    /* Each open container has one item under way (this one, or the one
+     * holding it): those are not owed by bytes still to come. */
+    uint64_t owed = d->owed - d->depth;
+    if ((dict && count > UINT64_MAX / 2) || (dict ? count * 2 : count) > left ||
+        owed > left - (dict ? count * 2 : count)) {
+        fail(d, SEAM_ETRUNCATED);
+        return;
+    }
+    if (count > d->lim.max_items - d->items) {
+        fail(d, SEAM_ECOUNT);
+        return;
+    }
+    seam_value *c = dict ? seam_value_new_dict() : seam_value_new_array();
     if (c == NULL) {
         fail(d, SEAM_ENOMEM);
         return;
     }
-    if (d->depth >= d->lim.max_depth) {
-        seam_value_unref(c);
-        fail(d, SEAM_EDEPTH);
-        return;
-    }
-    /* Every element takes at least one byte: a count the input cannot hold
-     * is refused before anything is reserved for it. */
-    uint64_t left = (uint64_t)(d->end - d->next);
-    if (count > left) {
-        seam_value_unref(c);
-        fail(d, SEAM_ETRUNCATED);
-        return;
-    }
     if (count == 0) {
         emit(d, c);
-        return;
-    }
-    if (count / (c->type == SEAM_TYPE_DICT ? 2 : 1) > d->lim.max_items - d->items) {
-        seam_value_unref(c);
-        fail(d, SEAM_ECOUNT);
         return;
     }
     if (d->depth == d->stack_cap && !stack_grow(d)) {
@@ -517,43 +568,40 @@ static void open_container(decoder *d, seam_value *c, uint64_t count)
         fail(d, SEAM_ENOMEM);
         return;
     }
-    if (c->type == SEAM_TYPE_DICT) {
-        /* Room for the announced entries at once (bounded: a huge count is
-         * still grown into as its entries actually arrive). */
-        size_t want = count / 2 < 1024 ? (size_t)(count / 2) : 1024;
-        c->as.dict.entries = malloc(want * sizeof(seam__dict_entry));
-        c->as.dict.cap = c->as.dict.entries != NULL ? want : 0;
-    } else if (c->type == SEAM_TYPE_ARRAY) {
-        c->as.array.items = malloc(count * sizeof(seam_value *));
+    if (dict) {
+        if (seam__dict_reserve(c, (size_t)count) < 0) {
+            seam_value_unref(c);
+            fail(d, SEAM_ENOMEM);
+            return;
+        }
+        count *= 2; /* a key and a value each */
+    } else {
+        c->as.array.items = malloc((size_t)count * sizeof(seam_value *));
         if (c->as.array.items == NULL) {
             seam_value_unref(c);
             fail(d, SEAM_ENOMEM);
             return;
         }
-        c->as.array.cap = count;
+        c->as.array.cap = (size_t)count;
     }
     d->stack[d->depth++] = (frame){c, count, NULL, 0};
+    d->owed += count;
 }
 
 static void cb_array_start(void *ctx, size_t size)
 {
     decoder *d = ctx;
     if (begin_item(d, false, 0)) {
-        open_container(d, seam_value_new_array(), size);
+        open_container(d, SEAM_TYPE_ARRAY, size);
     }
 }
 
 static void cb_map_start(void *ctx, size_t size)
 {
     decoder *d = ctx;
-    if (!begin_item(d, false, 0)) {
-        return;
+    if (begin_item(d, false, 0)) {
+        open_container(d, SEAM_TYPE_DICT, size);
     }
-    if (size > UINT64_MAX / 2) {
-        fail(d, SEAM_ETRUNCATED);
-        return;
-    }
-    open_container(d, seam_value_new_dict(), (uint64_t)size * 2);
 }
 
 static void cb_tag(void *ctx, uint64_t tag)
@@ -642,6 +690,12 @@ static void decoder_cleanup(decoder *d)
     if (d->stack != d->inline_stack) {
         free(d->stack);
     }
+    for (size_t i = 0; d->fd_values != NULL && i < d->nfds; i++) {
+        seam_value_unref(d->fd_values[i]);
+    }
+    if (d->fd_values != d->inline_fd_values) {
+        free(d->fd_values);
+    }
 }
 
 /* libcbor reports simple values it has no callback for (0xE0-0xF3, 0xF8)
@@ -660,7 +714,8 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
     if ((bytes == NULL && len > 0) || out == NULL) {
         return SEAM_EINVAL;
     }
-    decoder d = {0};
+    decoder d;
+    memset(&d, 0, offsetof(decoder, inline_stack));
     if (limits != NULL) {
         d.lim = *limits;
     }
@@ -677,6 +732,15 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
     }
     d.fds = fds;
     d.nfds = fds != NULL ? nfds : 0;
+    d.fd_values = d.inline_fd_values;
+    if (d.nfds > INLINE_FDS) {
+        d.fd_values = calloc(d.nfds, sizeof(seam_value *));
+        if (d.fd_values == NULL) {
+            return SEAM_ENOMEM;
+        }
+    } else {
+        memset(d.inline_fd_values, 0, d.nfds * sizeof(seam_value *));
+    }
     d.end = bytes + len;
     d.stack = d.inline_stack;
     d.stack_cap = sizeof(d.inline_stack) / sizeof(d.inline_stack[0]);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn.c - one connection: handshake, send queue with backpressure, the
  * read path from bytes to events, calls and their single completion,
  * requests and their single answer, reconnection of clients. */
@@ -19,6 +20,7 @@
 #define OUT_COMPACT_MIN   (64u << 10)
 #define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
+#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS) /* descriptors a sync call holds */
 
 struct seam__call {
     seam_conn *conn;
@@ -52,6 +54,9 @@ static void conn_lost(seam_conn *c, int err);
 static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds);
 static void connected_settle(seam_conn *c);
 static int flush(seam_conn *c);
+static void request_unlink(seam_request *req);
+static bool held_full(const seam_conn *c);
+static void close_after_hello(seam_conn *c);
 
 /* ---- references ---- */
 
@@ -103,6 +108,18 @@ static void held_free(seam__held *h)
     free(h);
 }
 
+static void held_clear(seam_conn *c)
+{
+    while (c->held_head != NULL) {
+        seam__held *h = c->held_head;
+        c->held_head = h->next;
+        held_free(h);
+    }
+    c->held_tail = &c->held_head;
+    c->held_bytes = 0;
+    c->held_fds = 0;
+}
+
 static void conn_free(seam_conn *c)
 {
     assert(c->watch == NULL && c->calls_len == 0 && c->done_head == NULL);
@@ -112,11 +129,7 @@ static void conn_free(seam_conn *c)
         r->conn = NULL;
         r->prev = NULL;
     }
-    while (c->held_head != NULL) {
-        seam__held *h = c->held_head;
-        c->held_head = h->next;
-        held_free(h);
-    }
+    held_clear(c);
     *c->prev = c->next;
     if (c->next != NULL) {
         c->next->prev = c->prev;
@@ -712,7 +725,6 @@ static int conn_start(seam_conn *c, int fd)
     c->state = SEAM__CONN_HANDSHAKE;
     c->gen++;
     c->goodbye_code = 0;
-    c->lost = 0;
     seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
     if (c->loop->depth == 0) {
         flush(c);
@@ -734,8 +746,16 @@ static int client_connect(seam_conn *c)
     }
     c->creds.pidfd = -1;
     c->pidfd_asked = false;
-    if (seam__unix_creds(fd, false, &c->creds) < 0) {
+    /* A socket under the name may be another user's (one who could write
+     * to the directory): talk only to the server expected - by default one
+     * of our own user or root. */
+    uint32_t me = (uint32_t)geteuid();
+    if (seam__unix_creds(fd, false, &c->creds) < 0 ||
+        (c->cfg.expect_server_uid ? c->creds.uid != c->cfg.server_uid
+                                  : c->creds.uid != me && c->creds.uid != 0)) {
         c->creds.pidfd = -1;
+        close(fd);
+        return SEAM_EACCES;
     }
     return conn_start(c, fd);
 }
@@ -834,6 +854,9 @@ static void drop_transport(seam_conn *c)
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
     c->stats.queued_bytes = 0;
+    /* What a sync call set aside came on this socket: it goes with it, so
+     * that a reconnected client never takes it for the new server's. */
+    held_clear(c);
 }
 
 /* Ends every call in flight with status, running callbacks now (inside a
@@ -857,14 +880,98 @@ static void fail_calls(seam_conn *c, int status)
     }
 }
 
+/* Loses the connection inside a sync wait, where no callback may run. The
+ * state changes now, as it would in the loop, so that a send right after
+ * the sync call reconnects or fails instead of queueing for a socket that
+ * is gone; the calls of this incarnation end now too (new ones after a
+ * reconnect are not theirs), and their callbacks and the event follow
+ * from the loop, in that order (lost_report). */
+static void conn_lost_in_sync(seam_conn *c, int err)
+{
+    bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
+    int code = c->goodbye_code != 0 ? c->goodbye_code : err;
+    c->connected_due = false;
+    c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
+    seam__log(c->loop, invalid && code != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
+              "%s connection %s during a sync call: %s", c->server != NULL ? "peer" : "client",
+              invalid ? "closed" : "interrupted", seam_strerror(code));
+    drop_transport(c);
+    for (size_t i = 0; i < c->calls_cap; i++) {
+        seam__call *k = c->calls[i];
+        if (k == NULL) {
+            continue;
+        }
+        c->calls[i] = NULL; /* the whole table empties: no shifting needed */
+        seam__timer_stop(c->loop, &k->timer);
+        if (k == c->sync_call) {
+            k->done = true;
+            k->status = err == SEAM_EHANDSHAKE ? SEAM_EHANDSHAKE : SEAM_ECONNRESET;
+            continue;
+        }
+        k->status = SEAM_ECONNRESET;
+        k->next_done = NULL;
+        *c->done_tail = k;
+        c->done_tail = &k->next_done;
+    }
+    c->calls_len = 0;
+    c->stats.calls_in_flight = 0;
+    if (c->lost != 0) {
+        /* An earlier loss not reported yet: it was an interruption, since a
+         * client reconnected after it. Each loss gets its event. */
+        c->lost_earlier++;
+    }
+    c->lost = code;
+    c->lost_invalid = invalid;
+    kick(c);
+}
+
+/* Runs the callbacks of calls that ended where none could run. */
+static void run_done_calls(seam_conn *c)
+{
+    while (c->done_head != NULL) {
+        seam__call *k = c->done_head;
+        c->done_head = k->next_done;
+        if (c->done_head == NULL) {
+            c->done_tail = &c->done_head;
+        }
+        seam_reply r = {.status = k->status};
+        run_reply(c, k, &r);
+    }
+}
+
+/* Reports a loss seen inside a sync wait: the calls it ended, then the
+ * event, before anything of a later connection. The caller holds a
+ * reference and counts as dispatching. */
+static void lost_report(seam_conn *c)
+{
+    if (c->lost == 0 || c->sync_call != NULL) {
+        return;
+    }
+    run_done_calls(c);
+    for (; c->lost_earlier > 0; c->lost_earlier--) {
+        seam_event earlier = {.type = SEAM_EVENT_INTERRUPTED, .error = SEAM_ECONNRESET};
+        emit(c, &earlier);
+    }
+    seam_event ev = {.type = c->lost_invalid ? SEAM_EVENT_INVALID : SEAM_EVENT_INTERRUPTED,
+                     .error = c->lost};
+    bool invalid = c->lost_invalid;
+    c->lost = 0;
+    emit(c, &ev);
+    if (invalid && c->server != NULL && !c->user_closed) {
+        /* The server's reference goes with its peer. */
+        c->user_closed = true;
+        server_unlink(c);
+        conn_unref(c);
+    }
+}
+
 static void conn_lost(seam_conn *c, int err)
 {
     if (c->state == SEAM__CONN_DOWN || c->state == SEAM__CONN_CLOSED) {
         return;
     }
     if (c->sync_call != NULL) {
-        c->lost = err; /* reported when the sync wait is over */
-        drop_transport(c);
+        conn_lost_in_sync(c, err);
         return;
     }
     conn_ref(c);
@@ -993,7 +1100,10 @@ static bool rfds_append(seam_conn *c, const int *fds, size_t n)
 
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
-    for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
+    /* A sync call that holds all it may reads no further (held_full). */
+    for (int round = 0;
+         round < READS_PER_READY && c->fd >= 0 && !(c->sync_call != NULL && held_full(c));
+         round++) {
         bool truncated = false;
         int got[SEAM__UNIX_MAX_RECV_FDS];
         size_t ngot = 0;
@@ -1056,6 +1166,22 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
     }
 }
 
+/* A sync call holds what arrives while it waits up to cfg.max_queue
+ * bytes, the receive side of the queue bound, counting what each frame
+ * costs to hold, and up to HELD_MAX_FDS descriptors; a single frame over
+ * either is held alone. Past them, reading stops and the sync call gives
+ * up (sync_wait). */
+static size_t held_cost(const seam__frame_header *h)
+{
+    return sizeof(seam__held) + h->len;
+}
+
+static bool held_full(const seam_conn *c)
+{
+    return (c->held_bytes > c->cfg.max_queue || c->held_fds > HELD_MAX_FDS) &&
+           c->held_head != NULL && c->held_head->next != NULL;
+}
+
 static void hold_frame(seam_conn *c, const seam__frame *f, const int *fds)
 {
     seam__held *h = calloc(1, sizeof(*h));
@@ -1064,7 +1190,7 @@ static void hold_frame(seam_conn *c, const seam__frame *f, const int *fds)
         free(h);
         free(payload);
         close_fds(fds, f->h.nfds);
-        c->lost = SEAM_ENOMEM;
+        conn_lost(c, SEAM_ENOMEM); /* a frame cannot be lost silently */
         return;
     }
     h->h = f->h;
@@ -1075,13 +1201,15 @@ static void hold_frame(seam_conn *c, const seam__frame *f, const int *fds)
     memcpy(h->fds, fds, f->h.nfds * sizeof(int));
     *c->held_tail = h;
     c->held_tail = &h->next;
+    c->held_bytes += held_cost(&f->h);
+    c->held_fds += f->h.nfds;
 }
 
 static void hold_connected(seam_conn *c)
 {
     seam__held *h = calloc(1, sizeof(*h));
     if (h == NULL) {
-        c->lost = SEAM_ENOMEM;
+        conn_lost(c, SEAM_ENOMEM);
         return;
     }
     h->connected = true;
@@ -1124,6 +1252,10 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     }
     c->state = SEAM__CONN_OPEN;
     seam__timer_stop(c->loop, &c->handshake_timer);
+    if (c->user_closed) {
+        close_after_hello(c); /* closed during the handshake (conn_close) */
+        return;
+    }
     seam__log(c->loop, SEAM_LOG_INFO, "%s connected (pid %d, uid %u)",
               c->server != NULL ? "peer" : "server", (int)c->creds.pid, (unsigned)c->creds.uid);
     schedule_flush(c); /* what was queued before the handshake may go now */
@@ -1272,6 +1404,7 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         req->conn = c;
         req->gen = c->gen;
         req->id = f->h.id;
+        req->in_event = true;
         ev.request = req;
     }
     emit(c, &ev);
@@ -1279,15 +1412,24 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         close_fds(fds, f->h.nfds);
     }
     seam_value_unref(ev.value);
-    if (req != NULL && !req->kept) {
-        if (!req->answered) {
-            seam_request_reply_error(req, SEAM_ENOTSUP, "request not handled", NULL);
-        }
-        if (c->spare_req == NULL) {
-            c->spare_req = req; /* for the next request: none allocates */
-        } else {
-            free(req);
-        }
+    if (req == NULL) {
+        return;
+    }
+    /* The callback is over: a request answered (or dropped) during it goes
+     * now, kept or not; a kept one still unanswered is the user's to end. */
+    req->in_event = false;
+    if (req->kept && !req->answered) {
+        return;
+    }
+    if (req->kept) {
+        request_unlink(req);
+    } else if (!req->answered) {
+        seam_request_reply_error(req, SEAM_ENOTSUP, "request not handled", NULL);
+    }
+    if (c->spare_req == NULL) {
+        c->spare_req = req; /* for the next request: none allocates */
+    } else {
+        free(req);
     }
 }
 
@@ -1361,6 +1503,10 @@ static void deliver_held(seam_conn *c)
         if (c->held_head == NULL) {
             c->held_tail = &c->held_head;
         }
+        if (!h->connected) {
+            c->held_bytes -= held_cost(&h->h);
+            c->held_fds -= h->h.nfds;
+        }
         if (h->connected) {
             seam_event ev = {.type = SEAM_EVENT_CONNECTED};
             emit(c, &ev);
@@ -1378,6 +1524,9 @@ static void conn_on_ready(void *owner, unsigned events)
     seam_conn *c = owner;
     conn_ref(c);
     c->dispatching++;
+    if (c->lost != 0) {
+        lost_report(c); /* a loss in a sync wait, before the new socket's news */
+    }
     if ((events & SEAM_WRITE) != 0) {
         flush(c);
     }
@@ -1396,20 +1545,8 @@ static void conn_kick_fired(seam__timer *t)
     seam_conn *c = (seam_conn *)((char *)t - offsetof(seam_conn, kick));
     conn_ref(c);
     c->dispatching++;
-    while (c->done_head != NULL) {
-        seam__call *k = c->done_head;
-        c->done_head = k->next_done;
-        if (c->done_head == NULL) {
-            c->done_tail = &c->done_head;
-        }
-        seam_reply r = {.status = k->status};
-        run_reply(c, k, &r);
-    }
-    if (c->lost != 0 && c->sync_call == NULL) {
-        int err = c->lost;
-        c->lost = 0;
-        conn_lost(c, err);
-    }
+    run_done_calls(c);
+    lost_report(c);
     deliver_held(c);
     if (c->writable_due && !c->user_closed) {
         c->writable_due = false;
@@ -1679,22 +1816,85 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
 
 /* ---- the sync call ---- */
 
+/* Ends, as call_expired would, every other call on c whose timeout has
+ * passed; their callbacks run from the loop once the sync call is over. */
+static void sync_expire_calls(seam_conn *c, uint64_t now)
+{
+    for (size_t i = 0; i < c->calls_cap;) {
+        seam__call *k = c->calls[i];
+        if (k == NULL || k == c->sync_call || !seam__timer_armed(&k->timer) ||
+            k->timer.due_ns > now) {
+            i++;
+            continue;
+        }
+        if (c->state == SEAM__CONN_OPEN && !k->ping) {
+            queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
+        }
+        call_end_later(c, k, SEAM_ETIMEDOUT); /* slot i now holds the next, if any */
+    }
+    c->stats.calls_in_flight = c->calls_len;
+}
+
+/* The earliest timeout among c's other calls, 0 if none. */
+static uint64_t sync_calls_due(const seam_conn *c)
+{
+    uint64_t due = 0;
+    for (size_t i = 0; i < c->calls_cap; i++) {
+        const seam__call *k = c->calls[i];
+        if (k != NULL && k != c->sync_call && seam__timer_armed(&k->timer) &&
+            (due == 0 || k->timer.due_ns < due)) {
+            due = k->timer.due_ns;
+        }
+    }
+    return due;
+}
+
+static uint64_t sync_earliest(uint64_t a, uint64_t b)
+{
+    return a == 0 || (b != 0 && b < a) ? b : a;
+}
+
+/* Waits for k's answer on c alone, running no callback. The timers that
+ * concern c keep their time meanwhile: the handshake timeout ends the
+ * connection as the loop would, and other calls time out (their callbacks
+ * wait for the loop). What arrives meanwhile is held, up to
+ * cfg.max_queue bytes (at least one frame): past that it stops reading
+ * and gives up with SEAM_ENOBUFS, since its answer may lie behind what it
+ * would have to hold. */
 static int sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns)
 {
+    uint64_t calls_due = sync_calls_due(c);
     while (!k->done) {
         if (c->fd < 0) {
-            return c->lost != 0 ? SEAM_ECONNRESET : SEAM_ECLOSED;
+            return SEAM_ECLOSED;
+        }
+        if (held_full(c)) {
+            return SEAM_ENOBUFS;
         }
         if (flush(c) < 0) {
             /* keep reading: the reset shows up there */
         }
+        uint64_t now = seam__now_ns();
+        if (seam__timer_armed(&c->handshake_timer) && c->handshake_timer.due_ns <= now) {
+            seam__timer_stop(c->loop, &c->handshake_timer);
+            handshake_expired(&c->handshake_timer); /* ends k with SEAM_EHANDSHAKE */
+            continue;
+        }
+        if (calls_due != 0 && calls_due <= now) {
+            sync_expire_calls(c, now);
+            calls_due = sync_calls_due(c);
+        }
+        if (deadline_ns != 0 && now >= deadline_ns) {
+            return SEAM_ETIMEDOUT;
+        }
+        uint64_t wake = sync_earliest(deadline_ns, calls_due);
+        if (seam__timer_armed(&c->handshake_timer)) {
+            wake = sync_earliest(wake, c->handshake_timer.due_ns);
+        }
         int timeout = -1;
-        if (deadline_ns != 0) {
-            uint64_t now = seam__now_ns();
-            if (now >= deadline_ns) {
-                return SEAM_ETIMEDOUT;
-            }
-            timeout = (int)((deadline_ns - now + 999999u) / 1000000u);
+        if (wake != 0) {
+            uint64_t left = (wake - now + 999999u) / 1000000u;
+            timeout = left > INT32_MAX ? INT32_MAX : (int)left;
         }
         size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
         struct pollfd p = {c->fd, (short)(POLLIN | (c->out_off < limit ? POLLOUT : 0)), 0};
@@ -1720,6 +1920,11 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
     if (c->dispatching > 0 || c->sync_call != NULL) {
         /* Its own callbacks are running: the read path is in use. */
         return SEAM_EBUSY;
+    }
+    if (held_full(c)) {
+        /* An earlier sync call held all it may: the loop delivers that
+         * first, and this request is not sent. */
+        return SEAM_ENOBUFS;
     }
     seam__loop_enter(c->loop);
     conn_ref(c);
@@ -1767,22 +1972,53 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
 
 /* ---- public: closing and inspecting ---- */
 
+static void queue_goodbye_and_flush(seam_conn *c)
+{
+    seam_value *bye = seam_value_new_dict();
+    if (bye != NULL && seam_dict_set_string(bye, "reason", "closed") == 0) {
+        queue_value(c, SEAM__KIND_GOODBYE, 0, bye, false);
+    }
+    seam_value_unref(bye);
+    flush(c);
+}
+
+/* The end of a close that waited for the peer's hello: what was queued
+ * goes out now if the socket takes it, then the goodbye. */
+static void close_after_hello(seam_conn *c)
+{
+    queue_goodbye_and_flush(c);
+    drop_transport(c);
+    c->state = SEAM__CONN_CLOSED;
+}
+
+/* Before the peer's hello nothing but ours may be sent, so a client closed
+ * with sends queued behind its hello keeps its socket until that hello
+ * arrives (close_after_hello) or the handshake times out: the watch's
+ * reference keeps it, and no event reaches the user. */
+static bool close_waits_for_hello(const seam_conn *c)
+{
+    return c->state == SEAM__CONN_HANDSHAKE && c->fd >= 0 && c->server == NULL &&
+           c->out.len > c->hello_end && !c->loop->freeing;
+}
+
 static void conn_close(seam_conn *c)
 {
     if (c->user_closed) {
+        if (c->fd >= 0 && c->state == SEAM__CONN_HANDSHAKE) {
+            /* Still waiting for the hello, and the loop is going away. */
+            drop_transport(c);
+            c->state = SEAM__CONN_CLOSED;
+        }
         return;
     }
     c->user_closed = true;
     if (c->state == SEAM__CONN_OPEN && c->fd >= 0) {
-        seam_value *bye = seam_value_new_dict();
-        if (bye != NULL && seam_dict_set_string(bye, "reason", "closed") == 0) {
-            queue_value(c, SEAM__KIND_GOODBYE, 0, bye, false);
-        }
-        seam_value_unref(bye);
-        flush(c);
+        queue_goodbye_and_flush(c);
     }
-    drop_transport(c);
-    c->state = SEAM__CONN_CLOSED;
+    if (!close_waits_for_hello(c)) {
+        drop_transport(c);
+        c->state = SEAM__CONN_CLOSED;
+    }
     while (c->calls_len > 0) {
         seam__call *k = NULL;
         for (size_t i = 0; i < c->calls_cap && k == NULL; i++) {
@@ -1793,6 +2029,23 @@ static void conn_close(seam_conn *c)
     c->stats.calls_in_flight = 0;
     server_unlink(c);
     conn_unref(c); /* the user's (or the server's) reference */
+}
+
+void seam__conn_drop(seam_conn *c, int code, const char *reason)
+{
+    if (c->state != SEAM__CONN_OPEN || c->fd < 0) {
+        return;
+    }
+    seam__loop_enter(c->loop);
+    seam_value *bye = seam_value_new_dict();
+    if (bye != NULL && seam_dict_set_int64(bye, "code", code) == 0 &&
+        seam_dict_set_string(bye, "reason", reason) == 0) {
+        queue_value(c, SEAM__KIND_GOODBYE, 0, bye, false);
+    }
+    seam_value_unref(bye);
+    flush(c);
+    conn_lost(c, code);
+    seam__loop_leave(c->loop);
 }
 
 void seam_conn_close(seam_conn *conn)
@@ -1830,12 +2083,23 @@ int seam_conn_creds(seam_conn *conn, seam_creds *out)
     if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
         return SEAM_ECLOSED;
     }
+    *out = conn->creds; /* a pidfd only if seam_conn_pidfd made one */
+    return 0;
+}
+
+int seam_conn_pidfd(seam_conn *conn)
+{
+    if (conn == NULL) {
+        return SEAM_EINVAL;
+    }
+    if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
+        return SEAM_ECLOSED;
+    }
     if (conn->creds.pidfd < 0 && !conn->pidfd_asked && conn->fd >= 0) {
         conn->pidfd_asked = true; /* once: where the kernel has none, -1 stays */
         conn->creds.pidfd = seam__unix_peer_pidfd(conn->fd);
     }
-    *out = conn->creds;
-    return 0;
+    return conn->creds.pidfd >= 0 ? conn->creds.pidfd : SEAM_ENOTSUP;
 }
 
 void seam_conn_get_stats(const seam_conn *conn, seam_conn_stats *out)
@@ -1877,15 +2141,25 @@ static int request_answerable(seam_request *req)
     return 0;
 }
 
+static void request_unlink(seam_request *req)
+{
+    if (req->prev != NULL) {
+        *req->prev = req->next;
+        if (req->next != NULL) {
+            req->next->prev = req->prev;
+        }
+        req->prev = NULL;
+    }
+}
+
+/* One rule for every request: it lives until it has been answered (or
+ * dropped) and its REQUEST callback has returned. Answered inside the
+ * callback, kept or not, it is freed when the callback returns
+ * (on_request_or_message); answered later, a kept one goes here. */
 static void request_done(seam_request *req)
 {
-    if (req->kept) {
-        if (req->prev != NULL) {
-            *req->prev = req->next;
-            if (req->next != NULL) {
-                req->next->prev = req->prev;
-            }
-        }
+    if (req->kept && !req->in_event) {
+        request_unlink(req);
         free(req);
     }
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn.h - the connection and server objects, shared by conn.c (one
  * connection's state machine) and server.c (listening, accepting, fan-out). */
 #ifndef SEAM_CONN_H
@@ -42,6 +43,7 @@ struct seam_request {
     uint64_t id;
     bool answered;
     bool kept;
+    bool in_event;             /* its REQUEST callback is running: nothing frees it */
     struct seam_request *next; /* the connection's kept requests */
     struct seam_request **prev;
 };
@@ -87,9 +89,11 @@ struct seam_conn {
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
     seam__timer handshake_timer;
-    seam__timer kick; /* deferred work: completions, held frames, writable */
-    bool kick_ref;    /* the kick holds a reference */
-    int lost;         /* failure seen where callbacks could not run */
+    seam__timer kick;      /* deferred work: completions, held frames, writable */
+    bool kick_ref;         /* the kick holds a reference */
+    int lost;              /* a loss inside a sync wait, still to be reported */
+    bool lost_invalid;     /* ... as INVALID (else INTERRUPTED) */
+    unsigned lost_earlier; /* INTERRUPTED losses before that one, unreported */
 
     uint64_t next_id;
     seam__call **calls; /* open addressing by id */
@@ -99,12 +103,16 @@ struct seam_conn {
     seam__call **done_tail;
     seam__held *held_head; /* frames a sync call set aside, in order */
     seam__held **held_tail;
+    size_t held_bytes;     /* what holding them costs: bounded by cfg.max_queue */
+    size_t held_fds;       /* the descriptors among them */
     seam__call *sync_call; /* the call a sync wait is for */
     struct seam_request *kept;
     seam__call *spare_call;         /* one ended call kept for reuse */
     struct seam_request *spare_req; /* one handled request kept for reuse */
 
     seam_conn_stats stats;
+    uint64_t idle_bytes; /* a server's peer: stats.bytes_in when last seen moving */
+    uint64_t idle_since; /* ... and when (seam__now_ns) */
 
     seam_conn *next; /* the loop's connections */
     seam_conn **prev;
@@ -117,9 +125,14 @@ struct seam_server {
     seam_loop *loop;
     seam_server_config cfg;
     char *path;
-    int lock_fd;
+    seam__name name;
     seam_watch *watch;
     bool closed;
+    bool paused;       /* out of descriptors: the listener rests */
+    bool starved;      /* ... and that was logged */
+    int reserve_fd;    /* given up to refuse a peer when no descriptor is left */
+    seam__timer retry; /* ends a pause */
+    seam__timer idle_sweep;
     unsigned refs;
     size_t npeers; /* connections, handshake done or not */
     seam_conn *peers;
@@ -129,6 +142,9 @@ struct seam_server {
 
 /* Makes a connection for an accepted socket (server.c). Takes fd. */
 int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds);
+/* Says goodbye with code and reason, writes what the socket takes, and
+ * ends the connection as lost with code (INVALID for a server's peer). */
+void seam__conn_drop(seam_conn *c, int code, const char *reason);
 /* Queues an already framed message (the same bytes for every peer). */
 int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
 void seam__conn_flush_all(seam_loop *loop);

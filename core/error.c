@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c - names and descriptions of SEAM_E* codes. */
 #include "seam.h"
 
@@ -24,6 +25,9 @@ static const err_info errors[] = {
     {SEAM_EACCES, "SEAM_EACCES", "refused by the accept filter"},
     {SEAM_ENOTSUP, "SEAM_ENOTSUP", "operation not supported"},
     {SEAM_EBUSY, "SEAM_EBUSY", "not possible from inside this callback"},
+    {SEAM_EEXIST, "SEAM_EEXIST", "a file that is not a socket is in the way"},
+    {SEAM_ENOBUFS, "SEAM_ENOBUFS",
+     "more than max_queue bytes arrived before the sync call's reply"},
     {SEAM_ETRUNCATED, "SEAM_ETRUNCATED", "input ends inside an item"},
     {SEAM_EMALFORMED, "SEAM_EMALFORMED", "input is not well-formed CBOR"},
     {SEAM_ETRAILING, "SEAM_ETRAILING", "bytes follow the encoded value"},

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* frame.c - frame header encoding, per-kind checks, and the incremental
  * stream parser. */
 #include "frame.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* frame.h - the fixed frame header and an incremental parser for a byte
  * stream of frames (docs/protocol.md, "Frames"). Knows nothing of CBOR. */
 #ifndef SEAM_FRAME_H

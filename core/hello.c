@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.c - builds and reads the handshake frame's CBOR map. */
 #include "hello.h"
 
@@ -41,9 +42,13 @@ int seam__hello_write(const seam__hello *h, seam__buf *out)
 
 int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out)
 {
-    seam_decode_limits lim = {.max_depth = 8, .max_items = 256, .max_string = 1024};
+    /* The 4096 bytes bound everything else: within them, any value the
+     * default limits take is a valid hello (docs/protocol.md, "Handshake"). */
+    if (len > SEAM__HELLO_MAX_PAYLOAD) {
+        return SEAM_EHANDSHAKE;
+    }
     seam_value *m = NULL;
-    int r = seam__decode(payload, len, &lim, NULL, 0, &m);
+    int r = seam__decode(payload, len, NULL, NULL, 0, &m);
     if (r < 0) {
         return r;
     }
@@ -56,6 +61,11 @@ int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out)
     seam_value_unref(m);
     if (!ok) {
         return SEAM_EHANDSHAKE;
+    }
+    /* No frame carries more than 64 descriptors: announcing more means the
+     * same as 64, and leaves room for a later version to mean more. */
+    if (h.max_fds > SEAM__HELLO_MAX_FDS) {
+        h.max_fds = SEAM__HELLO_MAX_FDS;
     }
     *out = h;
     return 0;

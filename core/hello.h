@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.h - the handshake frame's contents (docs/protocol.md, "Handshake"). */
 #ifndef SEAM_HELLO_H
 #define SEAM_HELLO_H
@@ -7,6 +8,11 @@
 /* The smallest max_frame a peer may announce; every peer accepts at least
  * this much, so a hello always fits. */
 #define SEAM__HELLO_MIN_FRAME 4096u
+
+/* The largest hello payload, and the most descriptors per frame a hello
+ * can ask for (larger announcements are read as this). */
+#define SEAM__HELLO_MAX_PAYLOAD 4096u
+#define SEAM__HELLO_MAX_FDS     64u
 
 typedef struct seam__hello {
     uint64_t version;   /* highest protocol version spoken */
@@ -18,8 +24,9 @@ typedef struct seam__hello {
 int seam__hello_write(const seam__hello *h, seam__buf *out);
 
 /* Reads a hello payload. Unknown keys are ignored so later versions can add
- * some; a missing or zero "seam" key, or a max_frame below the minimum, is
- * SEAM_EHANDSHAKE; undecodable CBOR returns the codec's error. */
+ * some; a payload over 4096 bytes, a missing or zero "seam" key, or a
+ * max_frame below the minimum, is SEAM_EHANDSHAKE; undecodable CBOR returns
+ * the codec's error. A max_fds above 64 is read as 64. */
 int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out);
 
 #endif /* SEAM_HELLO_H */

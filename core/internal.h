@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h - definitions shared by the core's files; never installed. */
 #ifndef SEAM_INTERNAL_H
 #define SEAM_INTERNAL_H
@@ -30,11 +31,13 @@ bool seam__utf8_valid(const uint8_t *s, size_t len);
 typedef struct seam__dict_entry {
     char *key; /* short_key when key_len < SEAM__SHORT_KEY, else malloc'd */
     size_t key_len;
-    uint32_t hash;
+    uint32_t hash; /* keyed hash of the key; set only while the dict is indexed */
     seam_value *value;
     char short_key[SEAM__SHORT_KEY];
 } seam__dict_entry;
 
+/* A value is 40 bytes: every field that can be narrower is, since a
+ * decoded message may hold one value for nearly every byte it had. */
 struct seam_value {
     atomic_uint refs;
     seam_type type;
@@ -56,19 +59,41 @@ struct seam_value {
         } array;
         struct {
             seam__dict_entry *entries;
-            size_t count;
-            size_t cap;
             uint32_t *index; /* open addressing, slot = entry + 1; NULL when small */
-            size_t index_cap;
+            uint32_t count;  /* the index holds entry numbers in 32 bits anyway */
+            uint32_t cap;
+            uint32_t index_cap;
         } dict;
     } as;
 };
+
+/* Whether v is one of the shared, immutable values (null, false, true, the
+ * integers -24 to 23, the empty string and the empty byte string) that
+ * constructors return instead of allocating: references to them are not
+ * counted and they are never freed. */
+bool seam__value_is_shared(const seam_value *v);
 
 /* Adds key -> item without checking for NUL or validating UTF-8 (the caller
  * has), taking ownership of item's reference. With must_be_new, an existing
  * key fails with SEAM_EDUPKEY and item is released. */
 int seam__dict_put(seam_value *dict, const char *key, size_t key_len, seam_value *item,
                    bool must_be_new);
+
+/* Whether dict has key. */
+bool seam__dict_has(const seam_value *dict, const char *key, size_t key_len);
+
+/* Adds key -> item like seam__dict_put() for a key the caller knows is not
+ * in dict yet (it asked seam__dict_has()). */
+int seam__dict_add(seam_value *dict, const char *key, size_t key_len, seam_value *item);
+
+/* Room for n more entries, so that adding them allocates nothing more
+ * (the decoder knows how many a map announced). */
+int seam__dict_reserve(seam_value *dict, size_t n);
+
+/* The index probes it takes to find every key of dict once (a key found
+ * in its home slot costs one; a small dictionary searched in order costs
+ * its position): the work a hostile choice of keys can force. */
+size_t seam__dict_probes(const seam_value *dict);
 
 /* Takes ownership of fd (no duplication). Returns NULL without memory, in
  * which case fd has been closed. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json.c - values to JSON text and back (for people and the CLI), through
  * jansson. Types JSON lacks travel as one-key objects named "$type". */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loop.c - the core's side of a loop binding: watches handed to the
  * adapter, the timer heap behind the adapter's single timer, work posted
  * from other threads, deferred teardown, logging. */

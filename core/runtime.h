@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runtime.h - the loop binding, watches and timers shared by connections
  * and servers (loop.c), and the pieces connections and servers share. */
 #ifndef SEAM_RUNTIME_H

@@ -1,15 +1,24 @@
-/* server.c - listening on a name, the accept filter, the peer limit, and
- * sending to every peer at once. */
+/* SPDX-License-Identifier: MIT */
+/* server.c - listening on a name, the accept filter, the peer limits
+ * (in all, per user, idle), descriptor exhaustion, and sending to every
+ * peer at once. */
 #include "conn.h"
 #include "unix.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define ACCEPTS_PER_READY 64
 #define DEFAULT_MAX_CONNS 1024
-
+/* Peers refused at once when descriptors ran out, before the loop gets a
+ * turn again. */
+#define SHED_PER_READY    1024
+/* How long the listener rests when not even a peer's refusal fits. */
+#define ACCEPT_RETRY_MS   100
 static bool same_user(const seam_creds *creds, void *userdata)
 {
     SEAM__UNUSED(userdata);
@@ -41,6 +50,147 @@ static void refuse(seam_server *s, int fd, int code, const char *reason)
     close(fd);
 }
 
+static void server_unref(seam_server *s)
+{
+    if (--s->refs == 0) {
+        free(s->path);
+        free(s);
+    }
+}
+
+/* A spare descriptor, given up to take a waiting peer when no other is
+ * left, so that it can be told why it is refused (libuv does the same). */
+static int reserve_open(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void server_pause(seam_server *s)
+{
+    if (!s->paused) {
+        s->paused = true;
+        seam__watch_update(s->watch, 0);
+    }
+    seam__timer_start(s->loop, &s->retry, ACCEPT_RETRY_MS);
+}
+
+static void server_retry(seam__timer *t)
+{
+    seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, retry));
+    if (s->closed) {
+        return;
+    }
+    if (s->reserve_fd < 0) {
+        s->reserve_fd = reserve_open();
+    }
+    s->paused = false;
+    seam__watch_update(s->watch, SEAM_READ);
+}
+
+/* Out of descriptors (EMFILE, ENFILE) with peers waiting: the listener
+ * stays ready, and retrying at once would spin the loop. Each waiting peer
+ * is taken on the reserve descriptor, refused with a goodbye and hung up,
+ * so the backlog empties and the listener rests until a new peer comes -
+ * by then a descriptor may be free again, and it is served. Without a
+ * reserve (or when freeing it did not help), the listener is paused and
+ * retried shortly. Peers already connected are served throughout. */
+static void server_shed(seam_server *s, int err)
+{
+    int lfd = seam_watch_fd(s->watch);
+    int last = err;
+    size_t refused = 0;
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        while (refused < SHED_PER_READY) {
+            int fd;
+            last = seam__unix_accept(lfd, &fd);
+            if (last <= 0) {
+                break;
+            }
+            refuse(s, fd, SEAM_EAGAIN, "out of descriptors");
+            refused++;
+        }
+        s->reserve_fd = reserve_open();
+    }
+    if (refused > 0) {
+        seam__log(s->loop, SEAM_LOG_WARN, "out of descriptors: refused %zu peers", refused);
+    }
+    if (last < 0) {
+        if (!s->starved) {
+            s->starved = true; /* said once, until a peer is accepted again */
+            seam__log(s->loop, SEAM_LOG_WARN, "cannot accept (%s): pausing the listener",
+                      seam_strerror(last));
+        }
+        server_pause(s);
+    }
+}
+
+static size_t peers_of_uid(const seam_server *s, uint32_t uid)
+{
+    size_t n = 0;
+    for (const seam_conn *c = s->peers; c != NULL; c = c->snext) {
+        if (c->creds.uid == uid) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Filters, counts and serves one accepted peer. */
+static void server_admit(seam_server *s, int fd)
+{
+    /* A filter of the program's may want the pidfd; the connection itself
+     * makes one only when asked (seam_conn_pidfd), so that a peer costs
+     * one descriptor, not two. */
+    seam_creds creds;
+    if (seam__unix_creds(fd, s->cfg.accept != NULL, &creds) < 0) {
+        close(fd);
+        return;
+    }
+    seam_accept_fn accept = s->cfg.accept != NULL ? s->cfg.accept : same_user;
+    bool admitted = accept(&creds, s->cfg.accept_data);
+    if (creds.pidfd >= 0) {
+        close(creds.pidfd);
+        creds.pidfd = -1;
+    }
+    if (!admitted) {
+        seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d uid %u", (int)creds.pid,
+                  (unsigned)creds.uid);
+        refuse(s, fd, SEAM_EACCES, "refused by the accept filter");
+        return;
+    }
+    if (s->closed) {
+        close(fd); /* the filter closed the server */
+        return;
+    }
+    if (s->npeers >= s->cfg.max_conns) {
+        refuse(s, fd, SEAM_EAGAIN, "too many connections");
+        return;
+    }
+    unsigned per_uid = s->cfg.max_conns_per_uid;
+    if (per_uid == 0) {
+        /* By default a user other than the server's own holds at most a
+         * quarter of the slots. The server's own user is not limited: its
+         * processes could stop the server outright, so a quota would only
+         * cost capacity (the default filter admits no one else). */
+        per_uid = creds.uid == (uint32_t)geteuid() ? s->cfg.max_conns : s->cfg.max_conns / 4;
+        per_uid = per_uid == 0 ? 1 : per_uid;
+    }
+    if (peers_of_uid(s, creds.uid) >= per_uid) {
+        seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d: uid %u has %u connections",
+                  (int)creds.pid, (unsigned)creds.uid, per_uid);
+        refuse(s, fd, SEAM_EAGAIN, "too many connections of this user");
+        return;
+    }
+    int r = seam__conn_accepted(s, fd, &creds);
+    if (r < 0) {
+        seam__log(s->loop, SEAM_LOG_ERROR, "cannot serve a peer: %s", seam_strerror(r));
+        return;
+    }
+    s->peers->idle_since = seam__now_ns(); /* the new peer is first */
+}
+
 static void server_on_ready(void *owner, unsigned events)
 {
     seam_server *s = owner;
@@ -52,56 +202,61 @@ static void server_on_ready(void *owner, unsigned events)
         if (r == 0) {
             break;
         }
-        if (r < 0) {
-            /* EMFILE and friends: the peer waits in the backlog. */
-            seam__log(s->loop, SEAM_LOG_ERROR, "accept failed: %s", seam_strerror(r));
+        if (r == -EMFILE || r == -ENFILE) {
+            server_shed(s, r);
             break;
         }
-        /* A filter of the program's may want the pidfd; the connection
-         * itself fetches one only when asked (seam_conn_creds), so that an
-         * idle peer costs one descriptor, not two. */
-        seam_creds creds;
-        if (seam__unix_creds(fd, s->cfg.accept != NULL, &creds) < 0) {
-            close(fd);
-            continue;
-        }
-        seam_accept_fn accept = s->cfg.accept != NULL ? s->cfg.accept : same_user;
-        bool admitted = accept(&creds, s->cfg.accept_data);
-        if (creds.pidfd >= 0) {
-            close(creds.pidfd);
-            creds.pidfd = -1;
-        }
-        if (!admitted) {
-            seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d uid %u", (int)creds.pid,
-                      (unsigned)creds.uid);
-            refuse(s, fd, SEAM_EACCES, "refused by the accept filter");
-            continue;
-        }
-        if (s->closed) {
-            break; /* the filter closed the server */
-        }
-        if (s->npeers >= s->cfg.max_conns) {
-            refuse(s, fd, SEAM_EAGAIN, "too many connections");
-            continue;
-        }
-        r = seam__conn_accepted(s, fd, &creds);
         if (r < 0) {
-            seam__log(s->loop, SEAM_LOG_ERROR, "cannot serve a peer: %s", seam_strerror(r));
+            /* ENOBUFS, ENOMEM and the like: the peer waits in the backlog
+             * while the listener rests. */
+            seam__log(s->loop, SEAM_LOG_ERROR, "accept failed: %s", seam_strerror(r));
+            server_pause(s);
+            break;
+        }
+        s->starved = false;
+        server_admit(s, fd);
+    }
+    server_unref(s);
+}
+
+/* Closes peers that sent nothing for idle_timeout_ms while nothing was
+ * pending between us, with a goodbye saying so (SEAM_ETIMEDOUT). Runs every half timeout: a peer
+ * goes after one to one and a half timeouts of silence. */
+static void server_idle_sweep(seam__timer *t)
+{
+    seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_sweep));
+    uint64_t limit = (uint64_t)s->cfg.idle_timeout_ms * 1000000u;
+    uint64_t now = seam__now_ns();
+    s->refs++;
+    bool again = true;
+    while (again && !s->closed) {
+        again = false;
+        for (seam_conn *c = s->peers; c != NULL; c = c->snext) {
+            if (c->state != SEAM__CONN_OPEN) {
+                continue;
+            }
+            /* A peer waiting for our answer, or one we wait for, is not
+             * idle however quiet it is. */
+            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL || c->calls_len > 0) {
+                c->idle_bytes = c->stats.bytes_in;
+                c->idle_since = now;
+            } else if (now - c->idle_since >= limit) {
+                seam__log(s->loop, SEAM_LOG_INFO, "peer pid %d idle: closing", (int)c->creds.pid);
+                seam__conn_drop(c, SEAM_ETIMEDOUT, "idle for too long");
+                again = true; /* the list changed: start over */
+                break;
+            }
         }
     }
-    if (--s->refs == 0) {
-        free(s->path);
-        free(s);
+    if (!s->closed) {
+        seam__timer_start(s->loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
+    server_unref(s);
 }
 
 static void server_on_released(void *owner)
 {
-    seam_server *s = owner;
-    if (--s->refs == 0) {
-        free(s->path);
-        free(s);
-    }
+    server_unref(owner);
 }
 
 int seam_server_listen(seam_loop *loop, const char *name, const seam_server_config *config,
@@ -130,12 +285,19 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         s->cfg.conn.max_frame = SEAM__FRAME_DEFAULT_MAX;
     }
     s->loop = loop;
+    s->reserve_fd = -1;
+    seam__timer_init(&s->retry, server_retry);
+    seam__timer_init(&s->idle_sweep, server_idle_sweep);
     int fd = -1;
-    r = seam__name_acquire(path, &s->lock_fd);
+    r = seam__name_acquire(path, &s->name);
     if (r == 0) {
-        r = seam__unix_listen(path, &fd);
-        if (r < 0) {
-            seam__name_release(path, s->lock_fd);
+        dev_t dev;
+        ino_t ino;
+        r = seam__unix_listen(path, &fd, &dev, &ino);
+        if (r == 0) {
+            seam__name_bound(&s->name, dev, ino);
+        } else {
+            seam__name_release(path, &s->name);
         }
     }
     if (r == 0) {
@@ -143,13 +305,17 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
                               &s->watch);
         if (r < 0) {
             close(fd);
-            seam__name_release(path, s->lock_fd);
+            seam__name_release(path, &s->name);
         }
     }
     if (r < 0) {
         free(s->path);
         free(s);
         return r;
+    }
+    s->reserve_fd = reserve_open();
+    if (s->cfg.idle_timeout_ms > 0) {
+        seam__timer_start(loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
     s->refs = 2; /* the user's and the watch's */
     s->next = loop->servers;
@@ -177,15 +343,18 @@ void seam_server_close(seam_server *server)
     }
     /* Remove the name first, so a successor can take it while peers are
      * still being said goodbye to. */
-    seam__name_release(s->path, s->lock_fd);
+    seam__name_release(s->path, &s->name);
+    seam__timer_stop(loop, &s->retry);
+    seam__timer_stop(loop, &s->idle_sweep);
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+    }
     seam__watch_close(s->watch);
     while (s->peers != NULL) {
         seam_conn_close(s->peers);
     }
-    if (--s->refs == 0) {
-        free(s->path);
-        free(s);
-    }
+    server_unref(s);
     seam__loop_leave(loop);
 }
 

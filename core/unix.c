@@ -1,12 +1,19 @@
+/* SPDX-License-Identifier: MIT */
 /* unix.c - non-blocking AF_UNIX stream sockets with SCM_RIGHTS and
  * SO_PEERCRED. */
 #include "unix.h"
 
+#include "names.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SO_PEERPIDFD
@@ -37,13 +44,44 @@ static int unix_socket(const char *path, struct sockaddr_un *addr, int *fd)
     return *fd < 0 ? -errno : 0;
 }
 
-int seam__unix_listen(const char *path, int *fd)
+/* A random part for the staging name: in a directory others may write
+ * to (a unix: path), a name they can guess is a name they can block. */
+static unsigned staging_tag(void)
 {
-    /* Bound under a private name and renamed once listening: a socket
-     * that exists under its real name always takes connections (a client
-     * never sees one that refuses them because listen() is still to come). */
+    unsigned tag = 0;
+    if (getrandom(&tag, sizeof(tag), GRND_NONBLOCK) != (ssize_t)sizeof(tag)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        tag = (unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec;
+    }
+    return tag;
+}
+
+/* Moves the socket from tmp to path unless something is already there
+ * (a file that is not a socket, or a rival's socket): never replaces. */
+static int publish(const char *tmp, const char *path)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+        return 0;
+    }
+    if (errno != EINVAL && errno != ENOSYS) {
+        return -errno;
+    }
+    /* A file system without RENAME_NOREPLACE: link() never replaces. */
+    if (link(tmp, path) < 0) {
+        return -errno;
+    }
+    unlink(tmp);
+    return 0;
+}
+
+int seam__unix_listen(const char *path, int *fd, dev_t *dev, ino_t *ino)
+{
+    /* Bound under a private name and moved once listening: a socket that
+     * exists under its real name always takes connections (a client never
+     * sees one that refuses them because listen() is still to come). */
     char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.new", path, (long)getpid());
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.%08x.new", path, (long)getpid(), staging_tag());
     bool staged = n > 0 && (size_t)n < sizeof(tmp);
     struct sockaddr_un addr;
     int s;
@@ -52,18 +90,26 @@ int seam__unix_listen(const char *path, int *fd)
         return r;
     }
     if (staged) {
-        unlink(tmp); /* left by a process of ours that died here */
+        seam__unlink_socket(tmp); /* left by a process of ours that died here */
     }
+    struct stat st;
     if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0 ||
-        (staged && rename(tmp, path) < 0)) {
+        lstat(staged ? tmp : path, &st) < 0) {
         r = -errno;
         if (staged) {
-            unlink(tmp);
+            seam__unlink_socket(tmp);
         }
         close(s);
         return r == -EADDRINUSE ? SEAM_EADDRINUSE : r;
     }
+    if (staged && (r = publish(tmp, path)) < 0) {
+        seam__unlink_socket(tmp);
+        close(s);
+        return r == -EEXIST ? SEAM_EEXIST : r;
+    }
     *fd = s;
+    *dev = st.st_dev;
+    *ino = st.st_ino; /* a rename keeps the inode */
     return 0;
 }
 

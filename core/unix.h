@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unix.h - the Unix-domain stream socket transport: connect, listen, accept,
  * non-blocking send and receive with descriptors, peer credentials. Knows
  * nothing of frames. Every function returns a negative SEAM_E* or errno
@@ -13,7 +14,9 @@
 /* Most descriptors one receive can carry (the kernel's SCM_MAX_FD). */
 #define SEAM__UNIX_MAX_RECV_FDS 253
 
-int seam__unix_listen(const char *path, int *fd);
+/* Listens at path, which must be free (SEAM_EEXIST if anything appeared
+ * there); *dev and *ino receive the socket file's inode. */
+int seam__unix_listen(const char *path, int *fd, dev_t *dev, ino_t *ino);
 /* SEAM_ENOTFOUND when nobody listens at path, SEAM_EAGAIN when its backlog
  * is full. */
 int seam__unix_connect(const char *path, int *fd);

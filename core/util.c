@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util.c - byte buffers and UTF-8 validation used across the core. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* value.c - reference-counted typed values: construction, access, arrays and
  * dictionaries, equality and copying. */
 #include "internal.h"
@@ -7,12 +8,62 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Dictionaries up to this size are searched linearly; larger ones get a hash
  * index so that decoding a huge map stays linear in its size. */
 #define DICT_INDEX_MIN 16
+
+/* The values a one-byte CBOR item can hold that never change: shared, so
+ * that a message of a million nulls costs a million pointers, not a million
+ * allocations. They live in read-only memory; ref and unref leave them be. */
+enum {
+    SHARED_NULL,
+    SHARED_FALSE,
+    SHARED_TRUE,
+    SHARED_STRING,
+    SHARED_DATA,
+    SHARED_INT, /* -24 ... 23 from here */
+    SHARED_COUNT = SHARED_INT + 48
+};
+#define SHARED_INT_MIN (-24)
+#define SHARED_INT_MAX 23
+
+#define INT_VALUE(n)                                                                               \
+    {                                                                                              \
+        .type = SEAM_TYPE_INT64, .as.i = (n)                                                       \
+    }
+#define INT_VALUES8(n)                                                                             \
+    INT_VALUE(n), INT_VALUE((n) + 1), INT_VALUE((n) + 2), INT_VALUE((n) + 3), INT_VALUE((n) + 4),  \
+        INT_VALUE((n) + 5), INT_VALUE((n) + 6), INT_VALUE((n) + 7)
+
+static const seam_value shared_values[SHARED_COUNT] = {
+    [SHARED_NULL] = {.type = SEAM_TYPE_NULL},
+    [SHARED_FALSE] = {.type = SEAM_TYPE_BOOL, .as.b = false},
+    [SHARED_TRUE] = {.type = SEAM_TYPE_BOOL, .as.b = true},
+    [SHARED_STRING] = {.type = SEAM_TYPE_STRING, .as.blob = {0, (uint8_t *)""}},
+    [SHARED_DATA] = {.type = SEAM_TYPE_DATA, .as.blob = {0, (uint8_t *)""}},
+    INT_VALUES8(-24),
+    INT_VALUES8(-16),
+    INT_VALUES8(-8),
+    INT_VALUES8(0),
+    INT_VALUES8(8),
+    INT_VALUES8(16),
+};
+
+static seam_value *shared(size_t which)
+{
+    /* Never written through: every writer checks seam__value_is_shared(). */
+    return (seam_value *)&shared_values[which];
+}
+
+bool seam__value_is_shared(const seam_value *v)
+{
+    return (uintptr_t)v - (uintptr_t)shared_values < sizeof(shared_values);
+}
 
 static seam_value *value_alloc(seam_type type)
 {
@@ -58,20 +109,19 @@ const char *seam_type_name(seam_type type)
 
 seam_value *seam_value_new_null(void)
 {
-    return value_alloc(SEAM_TYPE_NULL);
+    return shared(SHARED_NULL);
 }
 
 seam_value *seam_value_new_bool(bool b)
 {
-    seam_value *v = value_alloc(SEAM_TYPE_BOOL);
-    if (v != NULL) {
-        v->as.b = b;
-    }
-    return v;
+    return shared(b ? SHARED_TRUE : SHARED_FALSE);
 }
 
 seam_value *seam_value_new_int64(int64_t i)
 {
+    if (i >= SHARED_INT_MIN && i <= SHARED_INT_MAX) {
+        return shared((size_t)(SHARED_INT + i - SHARED_INT_MIN));
+    }
     seam_value *v = value_alloc(SEAM_TYPE_INT64);
     if (v != NULL) {
         v->as.i = i;
@@ -99,6 +149,9 @@ seam_value *seam_value_new_double(double d)
 
 static seam_value *blob_new(seam_type type, const void *bytes, size_t len)
 {
+    if (len == 0) {
+        return shared(type == SEAM_TYPE_STRING ? SHARED_STRING : SHARED_DATA);
+    }
     if (len > SIZE_MAX - sizeof(seam_value) - 1) {
         return NULL;
     }
@@ -206,7 +259,7 @@ seam_value *seam_value_new_fd(int fd)
 
 seam_value *seam_value_ref(seam_value *v)
 {
-    if (v != NULL) {
+    if (v != NULL && !seam__value_is_shared(v)) {
         atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
     }
     return v;
@@ -259,7 +312,7 @@ static void value_free(seam_value *v)
 
 void seam_value_unref(seam_value *v)
 {
-    if (v == NULL) {
+    if (v == NULL || seam__value_is_shared(v)) {
         return;
     }
     if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) {
@@ -427,29 +480,126 @@ int seam_array_append(seam_value *array, seam_value *item)
 
 /* ---- dictionaries ---- */
 
+/* Keys come from peers, so the index must not let them choose collisions:
+ * keys are hashed with SipHash-1-3 under a key chosen at random once per
+ * process. That seed is the library's one piece of process-wide state; it
+ * is written once (the first big dictionary publishes it atomically) and
+ * only read afterwards. */
+static _Atomic uint64_t hash_seed;
+
+static uint64_t seed_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9u;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBu;
+    return x ^ (x >> 31);
+}
+
+static uint64_t seed_get(void)
+{
+    uint64_t seed = atomic_load_explicit(&hash_seed, memory_order_acquire);
+    if (seed != 0) {
+        return seed;
+    }
+    uint64_t fresh = 0;
+    if (getentropy(&fresh, sizeof(fresh)) != 0) {
+        /* No entropy source: worse than random, still unknown to a peer. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        fresh = seed_mix((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^
+                         (uint64_t)(uintptr_t)&ts ^ (uint64_t)getpid() << 48);
+    }
+    fresh |= 1; /* 0 means "not chosen yet" */
+    uint64_t none = 0;
+    if (!atomic_compare_exchange_strong_explicit(&hash_seed, &none, fresh, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        return none; /* another thread chose first: everyone uses its seed */
+    }
+    return fresh;
+}
+
+static uint64_t rotl64(uint64_t x, int bits)
+{
+    return x << bits | x >> (64 - bits);
+}
+
+typedef struct sip {
+    uint64_t v0, v1, v2, v3;
+} sip;
+
+static void sip_round(sip *s)
+{
+    s->v0 += s->v1;
+    s->v1 = rotl64(s->v1, 13) ^ s->v0;
+    s->v0 = rotl64(s->v0, 32);
+    s->v2 += s->v3;
+    s->v3 = rotl64(s->v3, 16) ^ s->v2;
+    s->v0 += s->v3;
+    s->v3 = rotl64(s->v3, 21) ^ s->v0;
+    s->v2 += s->v1;
+    s->v1 = rotl64(s->v1, 17) ^ s->v2;
+    s->v2 = rotl64(s->v2, 32);
+}
+
+static void sip_absorb(sip *s, uint64_t m)
+{
+    s->v3 ^= m;
+    sip_round(s);
+    s->v0 ^= m;
+}
+
 static uint32_t key_hash(const char *key, size_t len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)key[i];
-        h *= 16777619u;
+    uint64_t k0 = seed_get();
+    uint64_t k1 = seed_mix(k0);
+    sip s = {k0 ^ 0x736F6D6570736575u, k1 ^ 0x646F72616E646F6Du, k0 ^ 0x6C7967656E657261u,
+             k1 ^ 0x7465646279746573u};
+    const uint8_t *p = (const uint8_t *)key;
+    size_t left = len;
+    for (; left >= 8; left -= 8, p += 8) {
+        uint64_t m = 0;
+        for (int i = 7; i >= 0; i--) {
+            m = m << 8 | p[i];
+        }
+        sip_absorb(&s, m);
     }
-    return h;
+    uint64_t last = (uint64_t)len << 56;
+    for (size_t i = 0; i < left; i++) {
+        last |= (uint64_t)p[i] << (8 * i);
+    }
+    sip_absorb(&s, last);
+    s.v2 ^= 0xFF;
+    sip_round(&s);
+    sip_round(&s);
+    sip_round(&s);
+    uint64_t h = s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+    return (uint32_t)(h ^ h >> 32);
 }
 
-static bool entry_is(const seam__dict_entry *e, const char *key, size_t len, uint32_t hash)
+static bool entry_is(const seam__dict_entry *e, const char *key, size_t len)
 {
-    return e->hash == hash && e->key_len == len && memcmp(e->key, key, len) == 0;
+    return e->key_len == len && memcmp(e->key, key, len) == 0;
 }
 
-static int index_rebuild(seam_value *dict, size_t cap)
+/* Builds an index of cap slots (a power of two) from the entries' hashes;
+ * with rehash, computes those hashes first (entries added while the
+ * dictionary had no index have none). */
+static int index_rebuild(seam_value *dict, size_t cap, bool rehash)
 {
+    if (cap > UINT32_MAX / 2 + 1) {
+        return SEAM_ENOMEM;
+    }
     uint32_t *index = calloc(cap, sizeof(*index));
     if (index == NULL) {
         return SEAM_ENOMEM;
     }
     for (size_t i = 0; i < dict->as.dict.count; i++) {
-        size_t slot = dict->as.dict.entries[i].hash & (cap - 1);
+        seam__dict_entry *e = &dict->as.dict.entries[i];
+        if (rehash) {
+            e->hash = key_hash(e->key, e->key_len);
+        }
+        size_t slot = e->hash & (cap - 1);
         while (index[slot] != 0) {
             slot = (slot + 1) & (cap - 1);
         }
@@ -457,39 +607,123 @@ static int index_rebuild(seam_value *dict, size_t cap)
     }
     free(dict->as.dict.index);
     dict->as.dict.index = index;
-    dict->as.dict.index_cap = cap;
+    dict->as.dict.index_cap = (uint32_t)cap;
     return 0;
 }
 
-/* Returns the entry's position, or -1. */
-static ptrdiff_t dict_find(const seam_value *dict, const char *key, size_t len, uint32_t hash)
+static void index_drop(seam_value *dict)
+{
+    free(dict->as.dict.index);
+    dict->as.dict.index = NULL;
+    dict->as.dict.index_cap = 0;
+}
+
+/* The index size for n entries: a power of two, at most half full. */
+static size_t index_cap_for(size_t n)
+{
+    size_t cap = 64;
+    while (cap < n * 2) {
+        cap *= 2;
+    }
+    return cap;
+}
+
+/* Returns the entry's position, or -1. When the dictionary is indexed,
+ * *hash (if given) gets the key's hash, for an insertion that follows. */
+static ptrdiff_t dict_find(const seam_value *dict, const char *key, size_t len, uint32_t *hash)
 {
     const seam__dict_entry *entries = dict->as.dict.entries;
     if (dict->as.dict.index == NULL) {
         for (size_t i = 0; i < dict->as.dict.count; i++) {
-            if (entry_is(&entries[i], key, len, hash)) {
+            if (entry_is(&entries[i], key, len)) {
                 return (ptrdiff_t)i;
             }
         }
         return -1;
     }
+    uint32_t h = key_hash(key, len);
+    if (hash != NULL) {
+        *hash = h;
+    }
     size_t mask = dict->as.dict.index_cap - 1;
-    for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
         uint32_t at = dict->as.dict.index[slot];
         if (at == 0) {
             return -1;
         }
-        if (entry_is(&entries[at - 1], key, len, hash)) {
+        if (entries[at - 1].hash == h && entry_is(&entries[at - 1], key, len)) {
             return (ptrdiff_t)at - 1;
         }
     }
 }
 
+static int entries_grow(seam_value *dict, size_t cap)
+{
+    if (cap > UINT32_MAX / 2) {
+        return SEAM_ENOMEM;
+    }
+    seam__dict_entry *entries = realloc(dict->as.dict.entries, cap * sizeof(*entries));
+    if (entries == NULL) {
+        return SEAM_ENOMEM;
+    }
+    dict->as.dict.entries = entries;
+    dict->as.dict.cap = (uint32_t)cap;
+    keys_repoint(dict, 0);
+    return 0;
+}
+
+/* Appends a key known to be absent; hash is its hash if the caller has it
+ * (dict_find() on an indexed dictionary), else NULL. */
+static int dict_insert(seam_value *dict, const char *key, size_t key_len, seam_value *item,
+                       const uint32_t *hash)
+{
+    if (dict->as.dict.count == dict->as.dict.cap) {
+        int r = entries_grow(dict, dict->as.dict.cap ? (size_t)dict->as.dict.cap * 2 : 4);
+        if (r < 0) {
+            seam_value_unref(item);
+            return r;
+        }
+    }
+    size_t n = dict->as.dict.count;
+    seam__dict_entry *e = &dict->as.dict.entries[n];
+    *e = (seam__dict_entry){NULL, key_len, 0, item, {0}};
+    e->key = key_len < SEAM__SHORT_KEY ? e->short_key : malloc(key_len + 1);
+    if (e->key == NULL) {
+        seam_value_unref(item);
+        return SEAM_ENOMEM;
+    }
+    memcpy(e->key, key, key_len);
+    e->key[key_len] = 0;
+    dict->as.dict.count = (uint32_t)(n + 1);
+    size_t count = n + 1;
+    /* Keep the index at most half full; a failed rebuild only costs speed. */
+    if (dict->as.dict.index == NULL) {
+        if (count > DICT_INDEX_MIN && index_rebuild(dict, index_cap_for(count), true) < 0) {
+            index_drop(dict);
+        }
+        return 0;
+    }
+    e->hash = hash != NULL ? *hash : key_hash(key, key_len);
+    if (count * 2 > dict->as.dict.index_cap) {
+        if (index_rebuild(dict, index_cap_for(count), false) < 0) {
+            index_drop(dict);
+        }
+        return 0;
+    }
+    size_t mask = dict->as.dict.index_cap - 1;
+    size_t slot = e->hash & mask;
+    while (dict->as.dict.index[slot] != 0) {
+        slot = (slot + 1) & mask;
+    }
+    dict->as.dict.index[slot] = (uint32_t)(n + 1);
+    return 0;
+}
+
 int seam__dict_put(seam_value *dict, const char *key, size_t key_len, seam_value *item,
                    bool must_be_new)
 {
-    uint32_t hash = key_hash(key, key_len);
-    ptrdiff_t at = dict_find(dict, key, key_len, hash);
+    uint32_t hash = 0;
+    ptrdiff_t at = dict_find(dict, key, key_len, &hash);
     if (at >= 0) {
         if (must_be_new) {
             seam_value_unref(item);
@@ -499,48 +733,54 @@ int seam__dict_put(seam_value *dict, const char *key, size_t key_len, seam_value
         dict->as.dict.entries[at].value = item;
         return 0;
     }
-    if (dict->as.dict.count == dict->as.dict.cap) {
-        size_t cap = dict->as.dict.cap ? dict->as.dict.cap * 2 : 4;
-        seam__dict_entry *entries = realloc(dict->as.dict.entries, cap * sizeof(*entries));
-        if (entries == NULL) {
-            seam_value_unref(item);
-            return SEAM_ENOMEM;
+    return dict_insert(dict, key, key_len, item, dict->as.dict.index != NULL ? &hash : NULL);
+}
+
+bool seam__dict_has(const seam_value *dict, const char *key, size_t key_len)
+{
+    return dict_find(dict, key, key_len, NULL) >= 0;
+}
+
+int seam__dict_add(seam_value *dict, const char *key, size_t key_len, seam_value *item)
+{
+    return dict_insert(dict, key, key_len, item, NULL);
+}
+
+int seam__dict_reserve(seam_value *dict, size_t n)
+{
+    size_t want = dict->as.dict.count + n;
+    if (want > dict->as.dict.cap) {
+        int r = entries_grow(dict, want);
+        if (r < 0) {
+            return r;
         }
-        dict->as.dict.entries = entries;
-        dict->as.dict.cap = cap;
-        keys_repoint(dict, 0);
     }
-    size_t n = dict->as.dict.count;
-    seam__dict_entry *e = &dict->as.dict.entries[n];
-    *e = (seam__dict_entry){NULL, key_len, hash, item, {0}};
-    e->key = key_len < SEAM__SHORT_KEY ? e->short_key : malloc(key_len + 1);
-    if (e->key == NULL) {
-        seam_value_unref(item);
-        return SEAM_ENOMEM;
-    }
-    memcpy(e->key, key, key_len);
-    e->key[key_len] = 0;
-    dict->as.dict.count = n + 1;
-    /* Keep the index at most half full; a failed rebuild only costs speed. */
-    if (dict->as.dict.count > DICT_INDEX_MIN && dict->as.dict.count * 2 > dict->as.dict.index_cap) {
-        size_t cap = dict->as.dict.index_cap ? dict->as.dict.index_cap * 2 : 64;
-        while (cap < dict->as.dict.count * 2) {
-            cap *= 2;
-        }
-        if (index_rebuild(dict, cap) < 0) {
-            free(dict->as.dict.index);
-            dict->as.dict.index = NULL;
-            dict->as.dict.index_cap = 0;
-        }
-    } else if (dict->as.dict.index != NULL) {
-        size_t mask = dict->as.dict.index_cap - 1;
-        size_t slot = hash & mask;
-        while (dict->as.dict.index[slot] != 0) {
-            slot = (slot + 1) & mask;
-        }
-        dict->as.dict.index[slot] = (uint32_t)(n + 1);
+    /* Size the index for all of them at once: no rebuild while they come. */
+    if (want > DICT_INDEX_MIN && index_cap_for(want) > dict->as.dict.index_cap &&
+        index_rebuild(dict, index_cap_for(want), dict->as.dict.index == NULL) < 0) {
+        index_drop(dict);
     }
     return 0;
+}
+
+size_t seam__dict_probes(const seam_value *dict)
+{
+    size_t probes = 0;
+    size_t n = dict->as.dict.count;
+    if (dict->as.dict.index == NULL) {
+        return n * (n + 1) / 2;
+    }
+    size_t mask = dict->as.dict.index_cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        const seam__dict_entry *e = &dict->as.dict.entries[i];
+        for (size_t slot = e->hash & mask;; slot = (slot + 1) & mask) {
+            probes++;
+            if (dict->as.dict.index[slot] == i + 1) {
+                break;
+            }
+        }
+    }
+    return probes;
 }
 
 static bool key_ok(const char *key)
@@ -561,8 +801,7 @@ seam_value *seam_dict_get(const seam_value *dict, const char *key)
     if (dict == NULL || dict->type != SEAM_TYPE_DICT || key == NULL) {
         return NULL;
     }
-    size_t len = strlen(key);
-    ptrdiff_t at = dict_find(dict, key, len, key_hash(key, len));
+    ptrdiff_t at = dict_find(dict, key, strlen(key), NULL);
     return at >= 0 ? dict->as.dict.entries[at].value : NULL;
 }
 
@@ -589,8 +828,7 @@ int seam_dict_remove(seam_value *dict, const char *key)
     if (dict == NULL || dict->type != SEAM_TYPE_DICT || key == NULL) {
         return SEAM_EINVAL;
     }
-    size_t len = strlen(key);
-    ptrdiff_t at = dict_find(dict, key, len, key_hash(key, len));
+    ptrdiff_t at = dict_find(dict, key, strlen(key), NULL);
     if (at < 0) {
         return SEAM_EINVAL;
     }
@@ -600,10 +838,8 @@ int seam_dict_remove(seam_value *dict, const char *key)
     memmove(&e[at], &e[at + 1], (dict->as.dict.count - (size_t)at - 1) * sizeof(*e));
     dict->as.dict.count--;
     keys_repoint(dict, (size_t)at);
-    if (dict->as.dict.index != NULL && index_rebuild(dict, dict->as.dict.index_cap) < 0) {
-        free(dict->as.dict.index);
-        dict->as.dict.index = NULL;
-        dict->as.dict.index_cap = 0;
+    if (dict->as.dict.index != NULL && index_rebuild(dict, dict->as.dict.index_cap, false) < 0) {
+        index_drop(dict);
     }
     return 0;
 }
@@ -757,7 +993,7 @@ bool seam_value_equal(const seam_value *a, const seam_value *b)
         }
         for (size_t i = 0; i < a->as.dict.count; i++) {
             const seam__dict_entry *e = &a->as.dict.entries[i];
-            ptrdiff_t at = dict_find(b, e->key, e->key_len, e->hash);
+            ptrdiff_t at = dict_find(b, e->key, e->key_len, NULL);
             if (at < 0 || !seam_value_equal(e->value, b->as.dict.entries[at].value)) {
                 return false;
             }
@@ -772,6 +1008,9 @@ seam_value *seam_value_copy(const seam_value *v)
 {
     if (v == NULL) {
         return NULL;
+    }
+    if (seam__value_is_shared(v)) {
+        return (seam_value *)v; /* immutable: a copy could not differ */
     }
     switch (v->type) {
     case SEAM_TYPE_STRING:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cf_app.c - an application's main thread on a CFRunLoop: a repeating timer
  * stands in for the UI (it prints a tick), and a seam echo endpoint lives on
  * the same run loop, in the common modes. Requests are answered between

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dispatch_service.c - an echo service on the main dispatch queue: every
  * seam callback runs there, under dispatch_main(), next to whatever else
  * the program queues on it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ev_client.c - a libev program that calls a seam service N times, one call
  * after another, and prints each reply with its round-trip time.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poll_echo.c - an echo service and its client, each on a hand-written
  * poll() loop that also watches a descriptor of its own (stdin).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uv_server.c - a libuv program that already serves a TCP line echo, and
  * now also hosts a seam service on the same loop and thread. The service
  * answers every request with the request's own payload.

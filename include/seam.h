@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam.h - public API of seam: typed values, their CBOR encoding, errors.
  *
  * Every function that can fail at run time returns a negative SEAM_E* code
@@ -53,6 +54,8 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EACCES     (-EACCES)     /* refused by an accept filter */
 #define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
 #define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
+#define SEAM_EEXIST     (-EEXIST)     /* a file that is not a socket is in the way */
+#define SEAM_ENOBUFS    (-ENOBUFS)    /* a sync call held as much as it may */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -288,12 +291,20 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
 /* ---- Names ---------------------------------------------------------------
  * "com.example.echo" is a socket named com.example.echo.sock in the runtime
  * directory: $SEAM_RUNTIME_DIR, else $XDG_RUNTIME_DIR/seam, else
- * /tmp/seam-UID (created 0700 and checked to be the caller's own).
+ * /tmp/seam-UID (UID the effective uid in decimal). An empty variable
+ * counts as unset, and so does an XDG_RUNTIME_DIR that is not an absolute
+ * path. The directory is created 0700 if missing. The two seam chooses
+ * must be the caller's own and closed to everyone else (mode 0700 or
+ * stricter); one named by $SEAM_RUNTIME_DIR must belong to the caller or
+ * root and be writable by nobody else. Otherwise SEAM_EACCES.
  * "unix:/some/path" is that socket path. Names are 1 to 200 characters of
- * letters, digits and "._-", not starting with ".". */
+ * letters, digits and "._-", not starting with ".". A server owns its name
+ * by a lock on the lock file beside the socket: the socket path with a
+ * final ".sock" replaced by ".lock" (else with ".lock" appended). */
 
 /* Writes the runtime directory into buf (creating it if needed). Returns 0,
- * SEAM_ERANGE if buf is too small, or a system error. */
+ * SEAM_ERANGE if buf is too small, SEAM_EACCES if the directory is not
+ * safe (above), or a system error. */
 SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
 
 /* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
@@ -302,7 +313,8 @@ SEAM_EXPORT int seam_name_path(const char *name, char *buf, size_t len);
 
 /* Returns 1 if a live server owns name and its socket is bound (so a
  * connect can reach it), 0 if not (no server, one still starting, or a
- * stale socket left by a server that died), or a negative code. */
+ * stale socket left by a server that died), or a negative code. Probing
+ * never makes a server that is taking the name fail. */
 SEAM_EXPORT int seam_name_owned(const char *name);
 
 /* ---- Events -------------------------------------------------------------- */
@@ -345,7 +357,9 @@ typedef struct seam_event {
     size_t nfds;
     /* REQUEST: answer with seam_request_reply*() during the callback, or
      * seam_request_keep() it and answer later. A request left unanswered
-     * and unkept is answered with SEAM_ENOTSUP when the callback returns. */
+     * and unkept is answered with SEAM_ENOTSUP when the callback returns.
+     * It stays valid until answered and its callback has returned
+     * (seam_request_keep). */
     seam_request *request;
 } seam_event;
 
@@ -380,7 +394,8 @@ typedef struct seam_conn_config {
     void *userdata;         /* passed to on_event */
     /* Bytes a connection may hold queued for sending; past it a send fails
      * with SEAM_EAGAIN and SEAM_EVENT_WRITABLE follows. 0: 8 MiB. A single
-     * message larger than the bound is accepted into an empty queue. */
+     * message larger than the bound is accepted into an empty queue. The
+     * same bound holds for what arrives during seam_conn_call_sync(). */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */
@@ -390,6 +405,13 @@ typedef struct seam_conn_config {
     /* A peer that has not completed the handshake by then is dropped.
      * 0: 10000 ms. */
     int handshake_timeout_ms;
+    /* Client only: which server to talk to, judged from its kernel
+     * credentials right after connecting (a socket under a name may be
+     * another user's). false: a server of the client's own user or root;
+     * true: only a server of user server_uid. Any other server is hung up
+     * on and the connect (or reconnect) fails with SEAM_EACCES. */
+    bool expect_server_uid;
+    uint32_t server_uid;
 } seam_conn_config;
 
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0
@@ -403,7 +425,10 @@ SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_
  * loop, after this returns), queued messages are written if the socket takes
  * them at once, a goodbye is sent and no more events arrive. The pointer is
  * invalid afterwards. On a server's peer this disconnects the peer. Safe
- * inside any callback, including the connection's own. */
+ * inside any callback, including the connection's own. A client closed
+ * during its handshake with sends queued keeps its socket, silently, until
+ * the server's hello arrives (then they are written as above) or the
+ * handshake times out; seam_loop_free() ends that wait at once. */
 SEAM_EXPORT void seam_conn_close(seam_conn *conn);
 
 /* Sends a one-way message (encoded at once; the caller keeps msg). Returns
@@ -453,11 +478,30 @@ SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 /* Calls and waits, blocking the thread, up to timeout_ms (> 0 or
  * SEAM_NO_TIMEOUT). For simple clients: while it waits no callback runs -
  * messages and requests that arrive meanwhile are delivered by the loop
- * afterwards, and other calls' replies too. Returns 0 with a new reference
- * in *reply; SEAM_EREMOTE with the error map {"code", "message"[, "data"]}
- * in *reply; or SEAM_ETIMEDOUT, SEAM_ECONNRESET, SEAM_ECLOSED, ... with
- * *reply NULL. Usable inside a callback too, since it never re-enters one;
- * the loop is stalled meanwhile. */
+ * afterwards, and other calls' replies too. Usable inside a callback too,
+ * since it never re-enters one; the loop is stalled meanwhile, but the
+ * connection's own clocks are not: its handshake timeout still applies,
+ * and its other calls still time out when due (their callbacks run from
+ * the loop afterwards).
+ *
+ * Returns 0 with a new reference in *reply; SEAM_EREMOTE with the error map
+ * {"code", "message"[, "data"]} in *reply; or, with *reply NULL:
+ * - SEAM_ETIMEDOUT;
+ * - SEAM_EHANDSHAKE: the server's hello did not come within
+ *   config.handshake_timeout_ms (also with SEAM_NO_TIMEOUT);
+ * - SEAM_ECONNRESET: the server went away. The connection is down (or
+ *   closed) when this returns: a send then reconnects or fails. What was
+ *   held from the lost server is discarded; its other calls complete with
+ *   SEAM_ECONNRESET and SEAM_EVENT_INTERRUPTED (or INVALID) follows, from
+ *   the loop, before any event of a new connection;
+ * - SEAM_ENOBUFS: more arrived before the reply than the wait holds
+ *   (config.max_queue bytes, each frame counted with what holding it
+ *   costs, or 256 passed descriptors; one frame always), so it stopped
+ *   reading rather than grow or wait for a reply that may lie behind. The
+ *   request was sent, its late answer is ignored, and what arrived is
+ *   delivered by the loop; a sync call started before that fails the same
+ *   way without sending anything;
+ * - SEAM_EBUSY inside this connection's own callbacks, SEAM_ECLOSED, ... */
 SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms,
                                     seam_value **reply);
 
@@ -467,8 +511,8 @@ SEAM_EXPORT int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb
 
 /* The peer's kernel credentials, taken when the connection was made. pidfd
  * refers to the process that connected (the kernel keeps it from connect
- * time); it is -1 where the kernel gives none, and belongs to the
- * connection (an accept filter's to its call). */
+ * time); it is -1 where the kernel gives none or nobody asked for it, and
+ * belongs to the connection (an accept filter's to its call). */
 typedef struct seam_creds {
     uint32_t uid;
     uint32_t gid;
@@ -476,9 +520,17 @@ typedef struct seam_creds {
     int pidfd;
 } seam_creds;
 
-/* Returns 0, or SEAM_ECLOSED when not connected. The pidfd is made on the
- * first call, so that connections nobody asks about hold one descriptor. */
+/* Returns 0, or SEAM_ECLOSED when not connected. Costs no descriptor:
+ * out->pidfd is the connection's pidfd if seam_conn_pidfd() made one, else
+ * -1. */
 SEAM_EXPORT int seam_conn_creds(seam_conn *conn, seam_creds *out);
+
+/* A pidfd for the peer's process, made on the first call and owned by the
+ * connection (closed with it; duplicate it to keep it longer). Each one
+ * costs the connection a second descriptor, so ask only where it is
+ * needed. Returns the descriptor, SEAM_ENOTSUP where the kernel has none
+ * (before Linux 6.5), or SEAM_ECLOSED when not connected. */
+SEAM_EXPORT int seam_conn_pidfd(seam_conn *conn);
 
 typedef struct seam_conn_stats {
     uint64_t messages_in;  /* frames received: messages, requests, replies */
@@ -513,10 +565,17 @@ SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const voi
 SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
                                          const seam_value *data);
 
-/* Keeps a request past its event's callback to answer it later. The request
- * then lives until answered or dropped. Returns req. */
+/* A request belongs to seam, always, and follows one rule: it stays valid
+ * until it has been answered (a reply, an error reply, or a drop) AND its
+ * REQUEST callback has returned. Answering never frees a request while its
+ * callback still runs, kept or not; once both have happened the pointer is
+ * gone. seam_request_keep() only says the answer comes after the callback:
+ * without it a request unanswered when the callback returns is answered
+ * with SEAM_ENOTSUP. Keeping an answered request does nothing, keeping
+ * twice is keeping once. Returns req. */
 SEAM_EXPORT seam_request *seam_request_keep(seam_request *req);
-/* Releases a kept request; if unanswered, the peer gets SEAM_ECANCELED. */
+/* Answers a kept request with SEAM_ECANCELED ("request dropped") if it is
+ * still unanswered; either way it is then released as by the rule above. */
 SEAM_EXPORT void seam_request_drop(seam_request *req);
 /* The connection the request came on, or NULL once that is gone. */
 SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
@@ -533,13 +592,28 @@ typedef struct seam_server_config {
     /* NULL: only processes of the server's own user may connect. */
     seam_accept_fn accept;
     void *accept_data;
-    /* Peers served at once; more are refused. 0: 1024. */
+    /* Peers served at once; more are refused (a goodbye with
+     * SEAM_EAGAIN). 0: 1024. */
     unsigned max_conns;
+    /* Peers of one user served at once; more of that user are refused
+     * (SEAM_EAGAIN). 0: a quarter of max_conns for each user other than the
+     * server's own (who could stop the server anyway, and is held only to
+     * max_conns). */
+    unsigned max_conns_per_uid;
+    /* A peer that sent nothing for this long (handshake done) is closed
+     * with a goodbye carrying SEAM_ETIMEDOUT, after one to one and a half
+     * times the timeout; its INVALID event says SEAM_ETIMEDOUT. A client
+     * that must stay connected while silent pings. 0: no idle timeout. */
+    int idle_timeout_ms;
 } seam_server_config;
 
 /* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
- * server owns the name), SEAM_EINVAL (bad name), a system error. A stale
- * socket of a dead server is replaced. */
+ * server owns the name), SEAM_EEXIST (a file that is not a socket is at the
+ * path; it is left alone), SEAM_EACCES (the runtime directory or the lock
+ * file is not safe: see "Names"), SEAM_EINVAL (bad name), a system error.
+ * A stale socket of a dead server is replaced. A server holds three
+ * descriptors (its socket, the lock, a reserve used to refuse peers with a
+ * goodbye when descriptors run out) and one per peer. */
 SEAM_EXPORT int seam_server_listen(seam_loop *loop, const char *name,
                                    const seam_server_config *config, seam_server **out);
 

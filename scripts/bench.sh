@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench.sh - builds seam and its benchmarks in Release and runs the suite:
 # call round trips, one-way throughput, idle connection memory, broadcast
 # fan-out and allocations per message, each placement (both processes on

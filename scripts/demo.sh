@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # demo.sh - builds seam and shows it working: typed values through the CBOR
 # codec; a service hosted on a libuv loop (next to a TCP echo) called from
 # libev, poll() and the `seam` tool; a broadcast; a refused peer; a timeout;

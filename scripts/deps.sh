@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # deps.sh - installs the Debian packages seam needs to build and test, and
 # only those that are missing. `--bench` adds the benchmark peers.
 set -euo pipefail
 
 pkgs=(cmake ninja-build pkg-config gcc libc6-dev libcbor-dev libjansson-dev libcmocka-dev
-      libuv1-dev libev-dev valgrind clang libclang-rt-14-dev clang-format python3-venv)
+      libuv1-dev libev-dev valgrind clang libclang-rt-14-dev clang-format
+      scdoc make dpkg-dev python3-venv)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(libzmq3-dev libnng-dev libsystemd-dev linux-perf)
 fi

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test.sh - the whole test suite: a -Werror build and its tests, the same
 # tests under AddressSanitizer+UBSan (the -Werror build also runs the adapter
 # tests under valgrind), the Python package's tests against that build, the
-# fuzz targets for a short bounded run, and a formatting check.
+# fuzz targets for a short bounded run, a formatting check, and the
+# installed library as a consumer meets it (tests/consumer.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -53,5 +55,8 @@ for t in decode frame conn; do
     fi
     rm -rf "$work"
 done
+
+step "consumer: installed into a temporary prefix, used from outside the tree, packaged"
+tests/consumer.sh
 
 step "all passed"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_net.sh SEAM - the command-line tool against live endpoints, each
 # command a real process: listen (plain, --echo, --silent, --quiet), send,
 # call (reply, timeout, remote error, nobody there), ping, flood and list.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_roundtrip.sh SEAM - the command-line tool's encode and decode, end to
 # end: JSON -> CBOR hex -> JSON gives the same value, known encodings come
 # out byte for byte, and bad input fails with the error's name.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance.c - the runtime across processes, written once and run on
  * every adapter: the parent's loop is the host loop of the driver linked
  * in (tests/drivers/), its peers are servers and clients on poll loops in
@@ -254,7 +255,8 @@ static void parent_server_event(seam_conn *conn, const seam_event *ev, void *use
     case SEAM_EVENT_CONNECTED:
         psrv.connected++;
         psrv.peer = conn;
-        if (seam_conn_creds(conn, &psrv.peer_creds) == 0 && psrv.peer_creds.pidfd >= 0) {
+        if (seam_conn_creds(conn, &psrv.peer_creds) == 0 &&
+            (psrv.peer_creds.pidfd = seam_conn_pidfd(conn)) >= 0) {
             psrv.peer_pidfd_pid = pidfd_pid(psrv.peer_creds.pidfd);
             /* A pidfd turns readable when its process has exited. */
             struct pollfd p = {psrv.peer_creds.pidfd, POLLIN, 0};
@@ -1340,13 +1342,14 @@ static int refused_main(int chan, void *arg)
     return support_write_full(chan, &r, sizeof(r)) ? 0 : 11;
 }
 
-/* Lets a process of any user reach the parent's server. */
+/* Lets a process of any user reach the parent's server (the directory
+ * stays writable by its owner alone, as a runtime directory must). */
 static void open_to_everyone(void)
 {
     char path[PATH_MAX];
     const char *dir = getenv("SEAM_RUNTIME_DIR");
     assert_non_null(dir);
-    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(chmod(dir, 0755), 0);
     assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
     assert_int_equal(chmod(path, 0777), 0);
 }

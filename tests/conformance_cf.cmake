@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The conformance suite on the CFRunLoop adapter (main run loop), and the
 # cross-adapter test: clients on one adapter against servers on another,
 # each side in its own process on its real loop.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The conformance suite on the libdispatch adapter (main queue, drained by
 # the driver on the main thread).
 if(TARGET seam-dispatch)

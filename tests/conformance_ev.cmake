@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The conformance suite on libev: a loop from ev_loop_new() per test, the
 # default loop shared by all tests, and seam's watchers unreferenced
 # (SEAM_EV_UNREF).

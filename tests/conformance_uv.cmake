@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The conformance suite on a libuv loop, with seam's handles referenced (as
 # programs get them by default) and unreferenced (SEAM_UV_UNREF).
 if(TARGET seam-uv)

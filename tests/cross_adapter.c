@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cross_adapter.c - seam between different host loops in different
  * processes: a client on one adapter calls a server on another and checks
  * every reply, over real sockets, with each side on its real loop

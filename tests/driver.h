@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* driver.h - what the conformance suite needs from a host loop: make one,
  * bind seam to it through an adapter, run it one iteration at a time, and
  * check it was left as it was found. One driver per adapter, in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples.sh DIR - runs the examples built in DIR against each other, as a
 # person would: each program a real process, talking over real sockets.
 # Examples whose adapter was not built are skipped (and said so).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # live.sh - sourced by the shell tests that run real seam processes: a
 # private runtime directory, processes killed and the directory removed on
 # exit, and a wait for a name's socket to appear.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* support.c - children, runtime directories and loop driving for the
  * runtime tests (support.h). Parent-side helpers assert with CMocka; code
  * that runs in a child never does, since a failed assertion there would

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* support.h - helpers for the cross-process runtime tests: a private
  * runtime directory per test, forked children (servers on a poll loop, raw
  * peers, clients) with a channel back to the parent, running a poll loop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_frame.c - the frame header's bytes, the rules of every kind, and the
  * incremental parser: however a stream is cut up, the same frames come out,
  * and a bad header ends the stream for good. */

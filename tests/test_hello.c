@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_hello.c - the handshake frame: what seam__hello_write() produces
  * reads back through the frame header and seam__hello_read(), and what a
  * peer may not announce is refused. */
@@ -84,7 +85,7 @@ static void test_written_hello_reads_back_through_header_and_payload(void **stat
         assert_int_equal(seam__hello_read(out.data + SEAM__FRAME_HEADER_SIZE, h.len, &back), 0);
         assert_true(back.version == cases[i].version);
         assert_true(back.max_frame == cases[i].max_frame);
-        assert_true(back.max_fds == cases[i].max_fds);
+        assert_true(back.max_fds == (cases[i].max_fds < 64 ? cases[i].max_fds : 64));
         seam__buf_free(&out);
     }
 }
@@ -232,38 +233,104 @@ static void test_undecodable_payload_returns_the_codec_error(void **state)
     assert_untouched(&h);
 }
 
-static void test_hello_is_decoded_with_tight_limits(void **state)
+/* docs/protocol.md, "Handshake": any map of unknown keys fits as long as
+ * the payload stays within 4096 bytes. */
+static void test_hello_takes_any_unknown_entries_within_4096_bytes(void **state)
 {
     (void)state;
     seam__hello h = untouched;
-    /* depth 8 at most: an unknown key nesting 8 arrays inside the map */
+    /* 256 unknown entries, and more */
     seam_value *d = hello_dict(1, 4096, 4);
+    for (int i = 0; i < 300; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "k%03d", i);
+        assert_int_equal(seam_dict_set_take(d, key, seam_value_new_null()), 0);
+    }
+    assert_int_equal(read_dict(d, &h), 0);
+    assert_true(h.version == 1);
+
+    /* an unknown key of 1100 bytes, an unknown text value of 1100 */
+    char text[1101];
+    memset(text, 'a', sizeof(text) - 1);
+    text[sizeof(text) - 1] = 0;
+    d = hello_dict(1, 4096, 4);
+    assert_int_equal(seam_dict_set_take(d, text, seam_value_new_null()), 0);
+    assert_int_equal(seam_dict_set_string(d, "x", text), 0);
+    h = untouched;
+    assert_int_equal(read_dict(d, &h), 0);
+    assert_true(h.max_fds == 4);
+
+    /* an unknown array of 1000 items */
+    d = hello_dict(1, 4096, 4);
+    seam_value *wide = seam_value_new_array();
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(seam_array_append_take(wide, seam_value_new_int64(i % 24)), 0);
+    }
+    assert_int_equal(seam_dict_set_take(d, "x", wide), 0);
+    h = untouched;
+    assert_int_equal(read_dict(d, &h), 0);
+    assert_true(h.max_frame == 4096);
+
+    /* nesting to the default depth of 64 (the map is level 1) */
+    d = hello_dict(1, 4096, 4);
     seam_value *deep = seam_value_new_int64(0);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 63; i++) {
         seam_value *a = seam_value_new_array();
         assert_int_equal(seam_array_append_take(a, deep), 0);
         deep = a;
     }
     assert_int_equal(seam_dict_set_take(d, "x", deep), 0);
-    assert_int_equal(read_dict(d, &h), SEAM_EDEPTH);
+    h = untouched;
+    assert_int_equal(read_dict(d, &h), 0);
+}
 
-    /* 256 items at most */
-    d = hello_dict(1, 4096, 4);
-    seam_value *wide = seam_value_new_array();
-    for (int i = 0; i < 300; i++) {
-        assert_int_equal(seam_array_append_take(wide, seam_value_new_null()), 0);
-    }
-    assert_int_equal(seam_dict_set_take(d, "x", wide), 0);
-    assert_int_equal(read_dict(d, &h), SEAM_ECOUNT);
+static void test_hello_beyond_4096_bytes_or_64_levels_is_refused(void **state)
+{
+    (void)state;
+    seam__hello h = untouched;
+    /* {"seam": 1, "max_frame": 4096, "max_fds": 4, "x": 64 nested arrays}:
+     * 65 levels with the map, which no seam encoder writes */
+    uint8_t deep[128];
+    size_t n = 0;
+    static const uint8_t head[] = {0xa4, 0x64, 's', 'e', 'a', 'm', 0x01, 0x69, 'm',  'a',  'x',
+                                   '_',  'f',  'r', 'a', 'm', 'e', 0x19, 0x10, 0x00, 0x67, 'm',
+                                   'a',  'x',  '_', 'f', 'd', 's', 0x04, 0x61, 'x'};
+    memcpy(deep, head, sizeof(head));
+    n = sizeof(head);
+    memset(deep + n, 0x81, 64);
+    n += 64;
+    deep[n++] = 0x00;
+    assert_int_equal(seam__hello_read(deep, n, &h), SEAM_EDEPTH);
+    deep[sizeof(head)] = 0x00; /* one level less: 64 with the map */
+    assert_int_equal(seam__hello_read(deep, sizeof(head) + 1, &h), 0);
+    assert_true(h.max_fds == 4);
+    h = untouched;
 
-    /* strings of 1024 bytes at most */
-    char text[1100];
+    char text[4097];
     memset(text, 'a', sizeof(text) - 1);
     text[sizeof(text) - 1] = 0;
-    d = hello_dict(1, 4096, 4);
+    seam_value *d = hello_dict(1, 4096, 4);
     assert_int_equal(seam_dict_set_string(d, "x", text), 0);
-    assert_int_equal(read_dict(d, &h), SEAM_ETOOLONG);
+    assert_int_equal(read_dict(d, &h), SEAM_EHANDSHAKE);
     assert_untouched(&h);
+}
+
+/* docs/protocol.md, "Handshake": no frame carries more than 64
+ * descriptors, so a larger max_fds is read as 64 rather than refused. */
+static void test_max_fds_above_64_is_read_as_64(void **state)
+{
+    (void)state;
+    seam__hello h = untouched;
+    assert_int_equal(read_dict(hello_dict(1, 4096, 65), &h), 0);
+    assert_true(h.max_fds == 64);
+    h = untouched;
+    assert_int_equal(read_dict(hello_dict(1, 4096, 1000000), &h), 0);
+    assert_true(h.max_fds == 64);
+    h = untouched;
+    assert_int_equal(read_dict(hello_dict(1, 4096, 64), &h), 0);
+    assert_true(h.max_fds == 64);
+    assert_int_equal(read_dict(hello_dict(1, 4096, 0), &h), 0);
+    assert_true(h.max_fds == 0);
 }
 
 int main(void)
@@ -279,7 +346,9 @@ int main(void)
         cmocka_unit_test(test_key_of_the_wrong_type_is_ehandshake),
         cmocka_unit_test(test_payload_that_is_not_a_map_is_ehandshake),
         cmocka_unit_test(test_undecodable_payload_returns_the_codec_error),
-        cmocka_unit_test(test_hello_is_decoded_with_tight_limits),
+        cmocka_unit_test(test_hello_takes_any_unknown_entries_within_4096_bytes),
+        cmocka_unit_test(test_hello_beyond_4096_bytes_or_64_levels_is_refused),
+        cmocka_unit_test(test_max_fds_above_64_is_read_as_64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_protocol.c - docs/protocol.md against the code: its worked examples
  * are produced byte for byte, and its error table names the same codes. */
 #include <setjmp.h>

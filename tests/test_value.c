@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_value.c - values: typed getters, containers, equality, copies, and
  * their JSON form. */
 #include <setjmp.h>
@@ -231,6 +232,111 @@ static void test_every_error_code_has_a_name_and_text(void **state)
     assert_string_equal(seam_version(), "0.1.0");
 }
 
+/* Null, booleans, small integers and empty strings may be shared,
+ * immutable values: whoever holds one sees a value like any other, however
+ * often it is referenced and released. */
+static void test_shared_scalars_behave_like_fresh_values(void **state)
+{
+    (void)state;
+    seam_value *made[] = {
+        seam_value_new_null(),      seam_value_new_bool(true),
+        seam_value_new_bool(false), seam_value_new_int64(0),
+        seam_value_new_int64(23),   seam_value_new_int64(-24),
+        seam_value_new_string(""),  seam_value_new_data(NULL, 0),
+        seam_value_new_uint64(7),   seam_value_new_string_len("", 0),
+    };
+    const char *json[] = {"null", "true", "false", "0", "23", "-24", "\"\"", "{\"$data\":\"\"}",
+                          "7",    "\"\""};
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        seam_value *v = made[i];
+        assert_non_null(v);
+        /* references come and go like on any value */
+        for (int k = 0; k < 3; k++) {
+            assert_ptr_equal(seam_value_ref(v), v);
+        }
+        for (int k = 0; k < 3; k++) {
+            seam_value_unref(v);
+        }
+        char *text = seam_value_to_json(v, 0);
+        assert_string_equal(text, json[i]);
+        free(text);
+        seam_value *c = seam_value_copy(v);
+        assert_true(seam_value_equal(v, c));
+        assert_int_equal(seam_value_type(c), seam_value_type(v));
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        assert_int_equal(seam_value_encode(v, &bytes, &len), 0);
+        seam_value *back = NULL;
+        assert_int_equal(seam_value_decode(bytes, len, NULL, &back), 0);
+        assert_true(seam_value_equal(back, v));
+        free(bytes);
+        /* held by containers, released with them */
+        seam_value *a = seam_value_new_array();
+        assert_int_equal(seam_array_append(a, v), 0);
+        assert_int_equal(seam_array_append_take(a, c), 0);
+        seam_value *d = seam_value_new_dict();
+        assert_int_equal(seam_dict_set(d, "v", v), 0);
+        assert_int_equal(seam_dict_set_take(d, "back", back), 0);
+        seam_value_unref(a);
+        seam_value_unref(d);
+        seam_value_unref(v);
+    }
+    /* the getters read them as they were made */
+    bool b = false;
+    seam_value *t = seam_value_new_bool(true);
+    assert_true(seam_value_get_bool(t, &b) && b);
+    seam_value_unref(t);
+    int64_t n = 0;
+    seam_value *m = seam_value_new_int64(-24);
+    assert_true(seam_value_get_int64(m, &n) && n == -24);
+    seam_value_unref(m);
+    size_t len = 99;
+    seam_value *e = seam_value_new_string("");
+    assert_string_equal(seam_value_get_string(e, &len), "");
+    assert_int_equal(len, 0);
+    seam_value_unref(e);
+}
+
+/* Big dictionaries are indexed: equality, lookups and removal hold
+ * whatever order their keys came in. */
+static void test_big_dicts_equal_and_find_keys_whatever_their_order(void **state)
+{
+    (void)state;
+    seam_value *a = seam_value_new_dict();
+    seam_value *b = seam_value_new_dict();
+    enum { N = 3000 };
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(seam_dict_set_int64(a, key, i), 0);
+        snprintf(key, sizeof(key), "key-%d", N - 1 - i);
+        assert_int_equal(seam_dict_set_int64(b, key, N - 1 - i), 0);
+    }
+    assert_true(seam_value_equal(a, b));
+    assert_true(seam__dict_probes(a) < 4 * N);
+    for (int i = 0; i < N; i += 2) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(seam_dict_remove(a, key), 0);
+    }
+    assert_int_equal(seam_dict_count(a), N / 2);
+    assert_false(seam_value_equal(a, b));
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", i);
+        int64_t got = -1;
+        assert_int_equal(seam_dict_get_int64(a, key, &got), i % 2 == 1);
+        if (i % 2 == 1) {
+            assert_int_equal(got, i);
+        }
+    }
+    seam_value *c = seam_value_copy(a);
+    assert_true(seam_value_equal(a, c));
+    seam_value_unref(a);
+    seam_value_unref(b);
+    seam_value_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_json_round_trips_special_forms),
         cmocka_unit_test(test_json_refuses_what_it_cannot_represent),
         cmocka_unit_test(test_every_error_code_has_a_name_and_text),
+        cmocka_unit_test(test_shared_scalars_behave_like_fresh_values),
+        cmocka_unit_test(test_big_dicts_equal_and_find_keys_whatever_their_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net.c - the tool's commands that talk to endpoints: listen, send, call,
  * ping, flood, watch, list. Each runs its own poll() loop through the poll adapter. */
 #include "tool.h"

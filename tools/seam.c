@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam.c - the seam command-line tool: talk to seam endpoints and inspect
  * the wire encoding of values. */
 #include "tool.h"
@@ -137,7 +138,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "decode") == 0 && argc == 3) {
         return cmd_decode(argv[2]);
     }
-    if (strcmp(cmd, "version") == 0) {
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("seam %s, protocol %d\n", seam_version(), SEAM_PROTOCOL_VERSION);
         return 0;
     }

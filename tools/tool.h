@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tool.h - shared by the seam tool's source files. */
 #ifndef SEAM_TOOL_H
 #define SEAM_TOOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam/cfrunloop.h - seam on a CoreFoundation run loop, e.g. the main run
  * loop of an application, so its callbacks run on the main thread - also
  * while the UI tracks, when the binding is in the common modes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam/dispatch.h - seam on a libdispatch serial queue (the main queue for
  * an application, or a queue of the program's own).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam/ev.h - seam on a libev loop (docs/adapter-ev.md).
  *
  *     struct ev_loop *ev = ev_default_loop(0);   // or ev_loop_new(...)

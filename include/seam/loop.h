@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam/loop.h - the adapter contract: how an event loop hosts seam.
  *
  * Programs use an adapter (seam/poll.h, seam/uv.h ...) and never need this

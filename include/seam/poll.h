@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam/poll.h - seam on a hand-written poll() loop (or any loop that can
  * watch a set of descriptors with a timeout).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seam/uv.h - seam on a libuv loop (docs/adapter-uv.md).
  *
  *     uv_loop_t *uv = uv_default_loop();

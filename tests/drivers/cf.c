@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cf.c - the conformance driver for the CFRunLoop adapter: seam bound to
  * the main run loop in the common modes, run_once running it in the
  * default mode on the main thread (where the tests' bodies run). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dispatch.c - the conformance driver for the libdispatch adapter. seam is
  * bound to the main queue, and run_once drains it on the main thread (where
  * the tests' bodies run) the way CoreFoundation does: it polls the queue's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ev.c - the conformance driver for the libev adapter: a loop from
  * ev_loop_new() per test, or with SEAM_DRIVER_DEFAULT the default loop,
  * kept across tests as a program's one loop would be. With

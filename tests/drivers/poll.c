@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poll.c - the conformance driver for the poll() adapter, plain or (with
  * SEAM_DRIVER_ONE_FD) in its one-descriptor epoll mode, where the host
  * watches a single descriptor as a loop that can watch only one would. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uv.c - the conformance driver for the libuv adapter: a fresh uv_loop_t
  * per test, bounded single iterations, and uv_loop_close() succeeding at
  * the end as the proof that seam left the loop as it found it. With

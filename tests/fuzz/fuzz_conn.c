@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_conn.c - a live server on arbitrary peer bytes: each input is what
  * a peer writes on a real Unix socket after connecting (hello included).
  * The server answers what it understands; whatever the bytes, it must end

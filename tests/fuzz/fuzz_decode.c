@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_decode.c - the CBOR decoder on arbitrary bytes. Whatever decodes must
  * encode again and decode to an equal value; whatever fails must fail with a
  * seam error code, never a crash, a leak or a hang. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_frame.c - the frame parser on arbitrary streams. The first input byte
  * picks a chunk size; the rest is fed whole and then in chunks, and both
  * feeds must yield the same frames and the same error. Hello payloads and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* replay.c - runs a fuzz target over every file of a corpus directory, so
  * the seeds and every crash input kept there are checked in every build. */
 #include <dirent.h>
