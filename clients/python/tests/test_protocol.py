@@ -128,13 +128,33 @@ def test_first_frame_not_hello_is_a_handshake_failure(py_server):
     dumps([1]), dumps({"seam": 0, "max_frame": 4096, "max_fds": 0}),
     dumps({"seam": 1, "max_frame": 4095, "max_fds": 0}), dumps({"seam": 1, "max_frame": 4096}),
     dumps({"seam": 1, "max_frame": 4096, "max_fds": "1"}), dumps({"seam": 1, "max_frame": -1, "max_fds": 1}),
-    b"\xf7",
-], ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative", "undefined"])
+], ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative"])
 def test_bad_hellos_fail_with_ehandshake(py_server, payload):
     py_server()
     s = raw_client("t.rules")
     s.sendall(F.pack(F.HELLO, 0, 0, 0, len(payload)) + payload)
     assert goodbye_code(read_frames(s)) == E.EHANDSHAKE
+    s.close()
+
+
+def test_undecodable_hello_fails_with_its_decode_error(py_server):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, 1) + b"\xf7")
+    assert goodbye_code(read_frames(s)) == E.ESIMPLE
+    s.close()
+
+
+def test_any_hello_map_within_4096_bytes_is_read(py_server):
+    # Many unknown entries, long strings, nesting: all within the default limits.
+    py_server()
+    s = raw_client("t.rules")
+    extra = {f"k{i}": [i, {"deep": [[[["x" * 20]]]]}] for i in range(40)}
+    extra["long"] = "y" * 1500
+    p = dumps({"seam": 1, "max_frame": 4096, "max_fds": 0, **extra})
+    assert len(p) <= 4096
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, len(p)) + p + frame(F.PING, b"", 1) + frame(F.GOODBYE))
+    assert [(k, i) for k, i, _ in read_frames(s)][:2] == [(F.HELLO, 0), (F.PONG, 1)]
     s.close()
 
 

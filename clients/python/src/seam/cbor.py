@@ -64,16 +64,16 @@ class _FdTable:
         self._index: dict[int, int] = {}
 
     def index(self, fd: Fd) -> int:
-        key = id(fd)
-        i = self._index.get(key)
+        """One index per distinct descriptor, however often it appears."""
+        try:
+            n = fd.fileno()
+        except ValueError:
+            raise EncodeError(E.EBADF, "a closed Fd cannot be sent") from None
+        i = self._index.get(n)
         if i is None:
-            try:
-                n = fd.fileno()
-            except ValueError:
-                raise EncodeError(E.EBADF, "a closed Fd cannot be sent") from None
             i = len(self.fds)
             self.fds.append(n)
-            self._index[key] = i
+            self._index[n] = i
         return i
 
 
@@ -156,7 +156,7 @@ _MISSING = object()
 
 
 class _Decoder:
-    __slots__ = ("buf", "pos", "end", "limits", "fds", "items", "made")
+    __slots__ = ("buf", "pos", "end", "limits", "fds", "items", "made", "by_index")
 
     def __init__(self, buf, limits: DecodeLimits, fds):
         self.buf = buf
@@ -164,8 +164,9 @@ class _Decoder:
         self.end = len(buf)
         self.limits = limits
         self.fds = fds
-        self.items = 0
+        self.items = 1  # the top-level item; containers add what they announce
         self.made: list[Fd] = []
+        self.by_index: dict[int, Fd] = {}
 
     def fail(self, code: int, what: str):
         raise DecodeError(code, f"{what} at byte {self.pos}")
@@ -207,12 +208,25 @@ class _Decoder:
         if major in (2, 3) and arg > self.end - self.pos:
             self.fail(E.ETRUNCATED, "input ends inside a string")
 
-    def count(self):
-        """Values, containers included, against the item limit; a tag and
-        its content are one item."""
-        self.items += 1
-        if self.items > self.limits.max_items:
+    def reserve(self, n: int, item_start: int):
+        """A container announces n values (map keys do not count; a tag and
+        its content are one value): they must fit the item limit."""
+        if self.items + n > self.limits.max_items:
+            self.pos = item_start
             self.fail(E.ECOUNT, "more items than the limit")
+        self.items += n
+
+    @staticmethod
+    def owed(stack) -> int:
+        """Items the enclosing containers still owe after the one being read
+        (each takes at least one byte)."""
+        n = 0
+        for c, remaining, key, _depth in stack:
+            if isinstance(c, list):
+                n += remaining - 1
+            else:
+                n += 2 * (remaining - 1) + (1 if key is _MISSING else 0)
+        return n
 
     def string(self, major, info, arg):
         if arg is None:
@@ -242,8 +256,11 @@ class _Decoder:
             item_start = self.pos
             in_map_key = bool(stack) and isinstance(stack[-1][0], dict) and stack[-1][2] is _MISSING
             major, info, arg = self.head()
-            if not in_map_key:
-                self.count()  # values count, map keys do not (as in C)
+            if major == 6 and arg is not None:
+                # A tag is judged by its head alone.
+                if in_map_key:
+                    self.pos = item_start
+                    self.fail(E.EKEY, "map key is not a text string")
             self.well_formed(major, info, arg, item_start)
             if in_map_key and major != 3:
                 self.pos = item_start
@@ -275,11 +292,11 @@ class _Decoder:
                     self.pos = item_start
                     self.fail(E.EDEPTH, "nesting deeper than the limit")
                 # Every item takes at least one byte: a map of n entries
-                # needs 2n bytes, an array of n needs n. Measured from the
-                # container's first byte, as the C decoder does, so that
-                # both report the same code for the same input.
-                if (arg if major == 4 else 2 * arg) > self.end - item_start:
+                # needs 2n, an array of n needs n, and the enclosing
+                # containers need bytes for what they still owe.
+                if (arg if major == 4 else 2 * arg) + self.owed(stack) > self.end - self.pos:
                     self.fail(E.ETRUNCATED, "container count larger than the bytes that remain")
+                self.reserve(arg, item_start)
                 if arg > 0:
                     stack.append([[] if major == 4 else {}, arg, _MISSING, depth + 1])
                     continue
@@ -355,8 +372,17 @@ class _Decoder:
         if arg >= len(self.fds):
             self.pos = item_start
             self.fail(E.EFDINDEX, f"fd index {arg} names no passed descriptor")
-        fd = Fd(os.dup(self.fds[arg]))
-        self.made.append(fd)
+        # Every reference to one passed descriptor is the same Fd: one
+        # duplicate per descriptor passed, however often it is named.
+        fd = self.by_index.get(arg)
+        if fd is None:
+            try:
+                fd = Fd(os.dup(self.fds[arg]))
+            except OSError as e:
+                self.pos = item_start
+                self.fail(-e.errno, "cannot duplicate a passed descriptor")
+            self.by_index[arg] = fd
+            self.made.append(fd)
         return fd
 
     def float(self, info, arg):
@@ -383,8 +409,9 @@ class _Decoder:
 
 def decode(data, fds=(), limits: DecodeLimits = DEFAULT_LIMITS):
     """Decodes exactly one value from ``data``. ``fds`` are the frame's
-    descriptor numbers (not consumed: every fd tag gets its own duplicate,
-    an ``Fd``). Raises DecodeError with the protocol's code."""
+    descriptor numbers (not consumed: each one a value names becomes one
+    ``Fd`` owning a duplicate, the same object wherever it is named).
+    Raises DecodeError with the protocol's code."""
     d = _Decoder(memoryview(data).cast("B") if not isinstance(data, bytes) else data, limits, list(fds))
     try:
         v = d.value(0)

@@ -102,7 +102,8 @@ def parse_hello(payload: bytes) -> Hello:
     try:
         m = loads(payload)
     except DecodeError as e:
-        raise ProtocolError(E.EHANDSHAKE, f"hello is not valid CBOR: {e.message}") from None
+        # Undecodable CBOR fails with its own decode error.
+        raise ProtocolError(e.code, f"hello is not valid CBOR: {e.message}") from None
     if not isinstance(m, dict):
         raise ProtocolError(E.EHANDSHAKE, "hello is not a map")
     out = {}
