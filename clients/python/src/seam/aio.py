@@ -23,7 +23,7 @@ from .core import Core, Event
 from .errors import ConnectionClosed, ProtocolError
 from .names import socket_path
 from .request import NO_REPLY, Request
-from .sync import bind_name
+from .sync import _unlink_if, bind_name, check_server
 from .values import Raw
 
 
@@ -329,9 +329,10 @@ class Connection:
 
 
 async def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_message=None,
-                  max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
-                  limits: DecodeLimits = DEFAULT_LIMITS) -> Connection:
-    """Connects on the running loop and completes the handshake."""
+                  expect_uid: int | None = None, max_frame: int = F.DEFAULT_MAX_FRAME,
+                  max_fds: int = F.MAX_FDS, limits: DecodeLimits = DEFAULT_LIMITS) -> Connection:
+    """Connects on the running loop and completes the handshake; the
+    server's user is checked as by ``seam.connect``."""
     loop = asyncio.get_running_loop()
     path = socket_path(name)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -341,6 +342,11 @@ async def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_me
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         raise E.NotFound(f"no server at {name} ({path})") from None
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        check_server(sock, expect_uid)
     except BaseException:
         sock.close()
         raise
@@ -369,7 +375,7 @@ class Server:
         self.on_disconnect = on_disconnect
         self.max_peers = max_peers
         self._opts = dict(max_frame=max_frame, max_fds=max_fds, limits=limits)
-        self._listener, self.path, self._lock = bind_name(name)
+        self._listener, self.path, self._lock, self._sock_id = bind_name(name)
         self._connections: set[Connection] = set()
         self.peers: list[Connection] = []
         self._done = self._loop.create_future()
@@ -443,10 +449,7 @@ class Server:
         if self._listener is None:
             return
         self._loop.remove_reader(self._listener.fileno())
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        _unlink_if(self.path, self._sock_id)
         self._listener.close()
         self._listener = None
         self._lock.release(unlink=True)

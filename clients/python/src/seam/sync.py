@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import secrets
 import selectors
 import socket
+import stat
 import threading
 import time
 
@@ -16,7 +19,7 @@ from . import frame as F
 from .core import Core, Event
 from .cbor import DecodeLimits, DEFAULT_LIMITS
 from .errors import ConnectionClosed, ProtocolError
-from .names import lock_path, runtime_dir, socket_path
+from .names import lock_path_of, socket_path
 from .request import NO_REPLY, Request
 from .values import Raw
 
@@ -363,12 +366,23 @@ def _flush_blocking(sock, core, deadline):
         pass
 
 
+def check_server(sock: socket.socket, expect_uid: int | None) -> None:
+    """A socket under a name may belong to whoever could write there: talk
+    only to a server of our own user or root, or of ``expect_uid``."""
+    uid = _sock.peer_credentials(sock).uid
+    allowed = (expect_uid,) if expect_uid is not None else (os.geteuid(), 0)
+    if uid not in allowed:
+        raise E.SeamError(E.EACCES, f"the server runs as uid {uid}, not {' or '.join(map(str, allowed))}")
+
+
 def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_message=None,
-            max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
-            limits: DecodeLimits = DEFAULT_LIMITS) -> Connection:
+            expect_uid: int | None = None, max_frame: int = F.DEFAULT_MAX_FRAME,
+            max_fds: int = F.MAX_FDS, limits: DecodeLimits = DEFAULT_LIMITS) -> Connection:
     """Connects to a name (``com.example.echo`` in the runtime directory, or
     ``unix:/path``) and completes the handshake. Raises NotFound when no
-    server listens there, and Refused when the server refuses us."""
+    server listens there, Refused when the server refuses us, and
+    SeamError EACCES when the server is not of our user or root (or of
+    ``expect_uid`` when given)."""
     path = socket_path(name)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
@@ -377,6 +391,7 @@ def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_message=
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
             raise E.NotFound(f"no server at {name} ({path})") from None
+        check_server(sock, expect_uid)
         core = Core(max_frame=max_frame, max_fds=max_fds, limits=limits)
         early = _handshake(sock, core, _deadline(timeout))
     except BaseException:
@@ -397,77 +412,114 @@ def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_message=
 
 
 class _Lock:
-    """The flock() on NAME.lock that says who serves a name."""
+    """The flock() on the lock file that says who serves a socket path."""
 
     def __init__(self, path: str):
         self.path = path
-        while True:
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.fd = -1
+        for _ in range(100):
             try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(self.fd)
-                raise E.AddressInUse(f"{path} is held by a live server") from None
-            # The previous owner may have removed the file between our open
-            # and our lock: then we hold a lock nobody else can see.
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    raise E.SeamError(E.EACCES, f"{path} is a symbolic link") from None
+                raise
             try:
-                same = os.stat(path).st_ino == os.fstat(self.fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                return
-            os.close(self.fd)
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                    raise E.SeamError(E.EACCES, f"{path} is not a lock file of this user")
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    # An owner, or only a program asking whether the name
+                    # is served (it holds a shared lock for an instant).
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        raise E.AddressInUse(f"{path} is held by a live server") from None
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                    time.sleep(0.001)
+                    continue
+                # The previous owner may have removed the file between our
+                # open and our lock: then we hold a lock nobody else sees.
+                try:
+                    now = os.stat(path, follow_symlinks=False)
+                except FileNotFoundError:
+                    now = None
+                if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                    self.fd = fd
+                    self.id = (st.st_dev, st.st_ino)
+                    return
+                os.close(fd)
+            except BaseException:
+                if self.fd != fd:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                raise
+        raise E.AddressInUse(f"{path}: the lock kept changing hands")
 
     def release(self, unlink: bool):
         if self.fd >= 0:
             if unlink:
-                try:
-                    os.unlink(self.path)
-                except OSError:
-                    pass
+                _unlink_if(self.path, self.id)
             os.close(self.fd)
             self.fd = -1
 
 
-def bind_name(name: str):
-    """Takes the name's lock and returns (listening socket, path, lock). A
-    socket left by a dead server is replaced; the new one appears under the
-    name only once it listens."""
-    if not name.startswith("unix:"):
-        runtime_dir(create=True)
-    path = socket_path(name)
-    lock = _Lock(lock_path(name))
+def _unlink_if(path: str, ident) -> None:
+    """Removes path only if it is still the file we made (device, inode)."""
     try:
-        staging = os.path.join(os.path.dirname(path) or ".", f".seam-{os.getpid()}-{id(lock):x}.tmp")
-        if len(os.fsencode(staging)) > 107:
-            staging = path  # no room for a staging name: bind in place
+        st = os.stat(path, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) == ident:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def bind_name(name: str):
+    """Takes the name's lock and returns (listening socket, path, lock,
+    socket identity). A socket left by a dead server is replaced, a file
+    that is not a socket never (EEXIST); the new socket appears under the
+    name only once it listens, and never over a file that appeared
+    meanwhile."""
+    path = socket_path(name, create_dir=not name.startswith("unix:"))
+    lock = _Lock(lock_path_of(path))
+    try:
         try:
-            os.unlink(staging)
+            st = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
-            pass
+            st = None
+        if st is not None:
+            if not stat.S_ISSOCK(st.st_mode):
+                raise E.SeamError(E.EEXIST, f"{path} is a file that is not a socket")
+            os.unlink(path)  # its owner is dead: we hold the lock
+        directory = os.path.dirname(path) or "."
+        staging = os.path.join(directory, f".seam-{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        if len(os.fsencode(staging)) > 107:
+            staging = None  # no room for a staging name: bind in place
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            if staging == path:
-                try:
-                    os.unlink(path)  # left by a dead server: we hold the lock
-                except FileNotFoundError:
-                    pass
-            sock.bind(staging)
+            sock.bind(staging or path)
             sock.listen(128)
-            if staging != path:
-                os.rename(staging, path)
+            if staging is not None:
+                try:
+                    os.link(staging, path)  # fails if anything is there now
+                except FileExistsError:
+                    raise E.SeamError(E.EEXIST, f"{path} appeared while we bound") from None
+                finally:
+                    os.unlink(staging)
         except BaseException:
             sock.close()
-            try:
-                os.unlink(staging)
-            except OSError:
-                pass
             raise
+        st = os.stat(path, follow_symlinks=False)
     except BaseException:
         lock.release(unlink=False)
         raise
     sock.setblocking(False)
-    return sock, path, lock
+    return sock, path, lock, (st.st_dev, st.st_ino)
 
 
 class Server:
@@ -492,7 +544,7 @@ class Server:
         self.on_disconnect = on_disconnect
         self.max_peers = max_peers
         self._opts = dict(max_frame=max_frame, max_fds=max_fds, limits=limits)
-        self._listener, self.path, self._lock = bind_name(name)
+        self._listener, self.path, self._lock, self._sock_id = bind_name(name)
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._listener, selectors.EVENT_READ, None)
         self._pending: dict[int, tuple] = {}  # fd -> (sock, core) before hello
@@ -548,10 +600,7 @@ class Server:
         self._pending.clear()
         self.peers.clear()
         self._sel.close()
-        try:
-            os.unlink(self.path)  # ours: we still hold the name's lock
-        except OSError:
-            pass
+        _unlink_if(self.path, self._sock_id)
         self._listener.close()
         self._listener = None
         self._lock.release(unlink=True)
