@@ -171,3 +171,31 @@ def test_server_survives_garbage_and_keeps_serving(serve_thread):
             assert good.call(i) == i
     assert good.call("still here") == "still here"
     good.close()
+
+
+@pytest.mark.parametrize("face", ["blocking", "asyncio"])
+def test_per_user_peer_limit_refuses_with_eagain(face, serve_thread):
+    async def amain():
+        server = await seam.aio.serve("t.pu", lambda r: r.value, max_peers_per_user=2)
+        a = await seam.aio.connect("t.pu")
+        b = await seam.aio.connect("t.pu")
+        assert await a.call(1) == 1 and await b.call(2) == 2
+        with pytest.raises(seam.Refused) as ei:
+            c = await seam.aio.connect("t.pu")
+            await c.call(3)
+        assert ei.value.goodbye_code == E.EAGAIN
+        await a.close()
+        await b.close()
+        await server.close()
+
+    if face == "asyncio":
+        asyncio.run(amain())
+        return
+    serve_thread(seam.Server("t.pu", lambda r: r.value, max_peers_per_user=2))
+    a, b = seam.connect("t.pu"), seam.connect("t.pu")
+    assert a.call(1) == 1 and b.call(2) == 2
+    with pytest.raises(seam.Refused) as ei:
+        seam.connect("t.pu").call(3)
+    assert ei.value.goodbye_code == E.EAGAIN
+    a.close()
+    b.close()

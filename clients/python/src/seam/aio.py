@@ -364,7 +364,8 @@ class Server:
     """A name served on the running loop; see ``serve()``."""
 
     def __init__(self, name, handler, *, on_message=None, accept=None, on_connect=None,
-                 on_disconnect=None, max_peers=None, max_frame=F.DEFAULT_MAX_FRAME,
+                 on_disconnect=None, max_peers=None, max_peers_per_user=None,
+                 max_frame=F.DEFAULT_MAX_FRAME,
                  max_fds=F.MAX_FDS, limits=DEFAULT_LIMITS):
         self._loop = asyncio.get_running_loop()
         self.name = name
@@ -374,6 +375,7 @@ class Server:
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.max_peers = max_peers
+        self.max_peers_per_user = max_peers_per_user
         self._opts = dict(max_frame=max_frame, max_fds=max_fds, limits=limits)
         self._listener, self.path, self._lock, self._sock_id = bind_name(name)
         self._connections: set[Connection] = set()
@@ -412,6 +414,9 @@ class Server:
                     refuse = (E.EACCES, "refused by the accept rule")
             if refuse is None and self.max_peers is not None and len(self._connections) >= self.max_peers:
                 refuse = (E.EAGAIN, "too many peers")
+            if refuse is None and self.max_peers_per_user is not None and sum(
+                    1 for c in self._connections if c.credentials.uid == cred.uid) >= self.max_peers_per_user:
+                refuse = (E.EAGAIN, "too many peers of this user")
             if refuse is not None:
                 core.send_goodbye(refuse[1], refuse[0])
                 try:

@@ -534,7 +534,7 @@ class Server:
 
     def __init__(self, name: str, handler=None, *, on_message=None, accept=None,
                  on_connect=None, on_disconnect=None, max_peers: int | None = None,
-                 max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
+                 max_peers_per_user: int | None = None, max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
                  limits: DecodeLimits = DEFAULT_LIMITS):
         self.name = name
         self.handler = handler
@@ -543,6 +543,7 @@ class Server:
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.max_peers = max_peers
+        self.max_peers_per_user = max_peers_per_user
         self._opts = dict(max_frame=max_frame, max_fds=max_fds, limits=limits)
         self._listener, self.path, self._lock, self._sock_id = bind_name(name)
         self._sel = selectors.DefaultSelector()
@@ -635,6 +636,11 @@ class Server:
             if refuse is None and self.max_peers is not None and \
                     len(self.peers) + len(self._pending) >= self.max_peers:
                 refuse = (E.EAGAIN, "too many peers")
+            if refuse is None and self.max_peers_per_user is not None:
+                same = sum(1 for p in self.peers if p.credentials.uid == cred.uid)
+                same += sum(1 for _s, c in self._pending.values() if c.credentials.uid == cred.uid)
+                if same >= self.max_peers_per_user:
+                    refuse = (E.EAGAIN, "too many peers of this user")
             if refuse is not None:
                 # hello, then goodbye with the code; nothing is read.
                 core.send_goodbye(refuse[1], refuse[0])
@@ -644,6 +650,7 @@ class Server:
                     core.close()
                     sock.close()
                 continue
+            core.credentials = cred
             self._pending[sock.fileno()] = (sock, core)
             self._sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, core)
 
