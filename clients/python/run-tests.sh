@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run-tests.sh [BUILD_DIR] - tests the Python package against the C tool and
 # examples built in BUILD_DIR (default build/rel): a virtual environment
 # under build/, cbor2 and pytest from PyPI, the package installed from this

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures: a private runtime directory per test, the C tool and examples
 as real processes (built from this repository; SEAM_BUILD names the build
 tree, by default build/rel at the top of the repository)."""

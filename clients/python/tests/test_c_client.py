@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C tool and examples against Python servers (blocking and asyncio):
 calls across every value type, remote errors, timeouts, refusals by the
 accept rule and by the peer limit, one-way messages, pings, floods and

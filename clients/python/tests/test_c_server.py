@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Python client against the C library's `seam listen` and the C
 examples: every value type, descriptors, raw frames, errors, timeouts,
 refusals and broadcasts, over real sockets to real processes."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The JSON forms of docs/json.md, read and written the way the C tool
 reads and writes them."""
 

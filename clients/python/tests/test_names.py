@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Names, the runtime directory and the lock that says who serves a name,
 shared with C servers and clients."""
 

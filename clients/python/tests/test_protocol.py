@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The protocol rules, checked with hand-made frames on real sockets: a
 Python server facing a misbehaving client, and a Python client facing a
 misbehaving server. Every violation closes the connection with the right

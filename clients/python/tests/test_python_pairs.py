@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python against Python, both faces: the server features (accept rule,
 peer limit, messages, broadcasts, deferred answers, cancels) and a server
 that keeps serving while clients send it garbage."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Values: Python types to CBOR and back, the protocol's exact bytes, every
 refusal with its own code, and agreement with the C codec (seam encode /
 seam decode) on the same inputs."""

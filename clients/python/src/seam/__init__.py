@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """seam: typed messages over Unix sockets, from Python.
 
 A client and a server of the seam wire protocol (docs/protocol.md), with a

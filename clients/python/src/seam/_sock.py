@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Socket primitives shared by both faces: reads and writes that carry
 descriptors, and the peer's credentials."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The asyncio face: connections and servers on the running event loop.
 
     conn = await seam.aio.connect("com.example.echo")

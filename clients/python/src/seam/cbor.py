@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Values on the wire: the CBOR subset of docs/protocol.md ("Values").
 
 Encoding goes through cbor2, after a walk that checks the value has a seam

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The protocol state of one connection, without any I/O: bytes and
 descriptors go in, events and bytes to write come out. The blocking and the
 asyncio faces drive the same object."""

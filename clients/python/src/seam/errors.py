@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Error codes of the seam protocol and the exceptions that carry them."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Frame headers and hello payloads (docs/protocol.md "Frames", "Handshake")."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The JSON forms of seam values (docs/json.md)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Names, the runtime directory and lock files (docs/protocol.md "Transport")."""
 
 from __future__ import annotations

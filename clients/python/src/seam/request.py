@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A request received from the peer, answered exactly once."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The blocking face: connect, call, send; and a server driven by
 ``serve_forever()``."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python types for the seam values that Python lacks: owned descriptors,
 exact dates, and RAW messages."""
 
