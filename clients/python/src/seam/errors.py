@@ -116,8 +116,10 @@ class ConnectionClosed(SeamError, ConnectionError):
 
 
 class Refused(ConnectionClosed):
-    """The server said goodbye with a code: ``goodbye_code`` EACCES (refused by its
-    accept rule) or EAGAIN (too many peers) - do not simply reconnect."""
+    """The peer said goodbye with a code - do not simply reconnect:
+    ``goodbye_code`` EACCES (refused by its accept rule), EAGAIN (too many
+    peers, in all or of our user, or no descriptor left), ETIMEDOUT (we
+    were idle too long)."""
 
 
 class CallTimeout(SeamError, TimeoutError):
