@@ -283,9 +283,21 @@ int seam_poll_new(unsigned flags, seam_loop **out)
     return 0;
 }
 
+/* The binding behind loop, or NULL when loop is not one of ours. */
+static poll_ctx *ctx_of(seam_loop *loop)
+{
+    if (seam_loop_adapter_ops(loop) != &poll_ops) {
+        return NULL;
+    }
+    return seam_loop_adapter_ctx(loop);
+}
+
 size_t seam_poll_fds(seam_loop *loop, struct pollfd *fds, size_t n)
 {
-    poll_ctx *p = seam_loop_adapter_ctx(loop);
+    poll_ctx *p = ctx_of(loop);
+    if (p == NULL) {
+        return 0;
+    }
     if (p->one_fd) {
         if (n > 0) {
             fds[0] = (struct pollfd){p->epfd, POLLIN, 0};
@@ -304,7 +316,10 @@ size_t seam_poll_fds(seam_loop *loop, struct pollfd *fds, size_t n)
 
 int seam_poll_timeout(seam_loop *loop)
 {
-    poll_ctx *p = seam_loop_adapter_ctx(loop);
+    poll_ctx *p = ctx_of(loop);
+    if (p == NULL) {
+        return SEAM_EINVAL;
+    }
     if (p->one_fd || !p->timer_armed) {
         return -1;
     }
@@ -341,7 +356,10 @@ static bool ready(poll_ctx *p, int fd, unsigned events)
 
 void seam_poll_dispatch(seam_loop *loop, const struct pollfd *fds, size_t n)
 {
-    poll_ctx *p = seam_loop_adapter_ctx(loop);
+    poll_ctx *p = ctx_of(loop);
+    if (p == NULL) {
+        return;
+    }
     p->dispatching++;
     bool alive = true;
 #ifdef __linux__
@@ -374,6 +392,9 @@ void seam_poll_dispatch(seam_loop *loop, const struct pollfd *fds, size_t n)
 
 int seam_poll_run_once(seam_loop *loop, int max_ms)
 {
+    if (ctx_of(loop) == NULL) {
+        return SEAM_EINVAL;
+    }
     struct pollfd stack[64];
     struct pollfd *fds = stack;
     size_t n = seam_poll_fds(loop, fds, 64);

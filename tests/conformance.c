@@ -2441,8 +2441,8 @@ static void test_loop_post_racing_loop_free_runs_or_refuses_every_post(void **st
         seam_value_unref(m);
         assert_int_equal(pthread_create(&r.thread, NULL, racer_main, &r), 0);
         /* Serve the call while the racer posts. */
-        assert_true(support_run_until_count(f->loop, &f->log.messages, round + 1,
-                                            SUPPORT_DEADLINE_MS));
+        assert_true(
+            support_run_until_count(f->loop, &f->log.messages, round + 1, SUPPORT_DEADLINE_MS));
         assert_true(support_run_until_count(f->loop, &r.ran, 5 + round % 7, SUPPORT_DEADLINE_MS));
         seam_loop_free(f->loop);
         f->loop = NULL;

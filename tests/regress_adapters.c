@@ -134,7 +134,6 @@ static void echo_event(seam_conn *conn, const seam_event *ev, void *userdata)
 
 static const seam_server_config echo_config = {.conn.on_event = echo_event};
 
-
 static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
     (void)conn;
