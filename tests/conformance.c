@@ -2385,13 +2385,13 @@ static void *racer_main(void *arg)
     return NULL;
 }
 
-/* Waits until the racer has finished at least one more post than when
- * called, or has ended. */
+/* Waits until the racer has made a post that began after this call (the
+ * second to end from now: the first may have begun before), or has ended. */
 static void racer_wait_one_more(racer *r)
 {
     int seen = atomic_load(&r->attempts);
     long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-    while (atomic_load(&r->attempts) == seen && atomic_load(&r->refused) == 0 &&
+    while (atomic_load(&r->attempts) < seen + 2 && atomic_load(&r->refused) == 0 &&
            support_now_ms() < deadline) {
         sched_yield();
     }
@@ -2463,6 +2463,81 @@ static void test_loop_post_racing_loop_free_runs_or_refuses_every_post(void **st
             seam_request_drop(srv.held[i]);
         }
         srv.nheld = 0;
+    }
+    f->loop_freed = true;
+}
+
+/* The thread that sets this has its next mutex unlock held up, after the
+ * unlock, until the loop thread says so (or a deadline passes): the widest
+ * the window after seam_loop_post() releases its lock can be. */
+static _Thread_local bool hold_next_unlock;
+static atomic_bool unlocked;     /* the held thread has unlocked */
+static atomic_bool may_continue; /* the loop thread is done with it */
+
+int __real_pthread_mutex_unlock(pthread_mutex_t *m);
+int __wrap_pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    int r = __real_pthread_mutex_unlock(m);
+    if (hold_next_unlock) {
+        hold_next_unlock = false;
+        atomic_store(&unlocked, true);
+        long long deadline = support_now_ms() + 2000;
+        while (!atomic_load(&may_continue) && support_now_ms() < deadline) {
+            sched_yield();
+        }
+    }
+    return r;
+}
+
+/* A post's work may run - and the loop be freed - as soon as the post has
+ * queued it; seam_loop_post() must not touch the loop after that. The
+ * posting thread is held right after its unlock while the loop thread
+ * frees the loop, which runs the work. */
+typedef struct poster {
+    seam_loop *loop;
+    int result;
+    atomic_int ran;
+} poster;
+
+static void poster_work(void *arg)
+{
+    poster *p = arg;
+    atomic_fetch_add(&p->ran, 1);
+}
+
+static void *poster_main(void *arg)
+{
+    poster *p = arg;
+    hold_next_unlock = true;
+    p->result = seam_loop_post(p->loop, poster_work, p);
+    hold_next_unlock = false;
+    return NULL;
+}
+
+static void test_post_never_touches_the_loop_once_its_work_can_run(void **state)
+{
+    fixture *f = *state;
+    for (int round = 0; round < 10; round++) {
+        if (f->loop == NULL) {
+            f->loop = support_loop_new();
+        }
+        poster p = {.loop = f->loop, .result = 1};
+        atomic_store(&unlocked, false);
+        atomic_store(&may_continue, false);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, poster_main, &p), 0);
+        long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+        while (!atomic_load(&unlocked) && support_now_ms() < deadline) {
+            sched_yield();
+        }
+        assert_true(atomic_load(&unlocked));
+        /* The work is queued: freeing runs it and lets go of the loop. */
+        seam_loop_free(f->loop);
+        f->loop = NULL;
+        assert_int_equal(atomic_load(&p.ran), 1);
+        atomic_store(&may_continue, true);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(p.result, 0);
     }
     f->loop_freed = true;
 }
@@ -2630,6 +2705,7 @@ int main(void)
         T(test_stats_count_calls_in_flight_while_they_are),
         T(test_stats_calls_in_flight_back_to_zero_after_reply),
         T(test_loop_post_racing_loop_free_runs_or_refuses_every_post),
+        T(test_post_never_touches_the_loop_once_its_work_can_run),
         T(test_call_timer_without_memory_never_runs_reply_inside_call),
         T(test_connect_timer_without_memory_never_reports_inside_connect),
     };

@@ -1,9 +1,8 @@
 /* regress_adapters.c - regressions of single adapters and of the loop
  * binding under faults the conformance suite cannot stage: functions of one
  * adapter given another adapter's loop, libev giving up on a watcher
- * (epoll_ctl failing, injected), and a post whose work runs while the
- * posting thread is still inside seam_loop_post(). The parent's loop is
- * libev (drivers/ev.c); servers are poll loops in forked children. */
+ * (epoll_ctl failing, injected). The parent's loop is libev
+ * (drivers/ev.c); servers are poll loops in forked children. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,8 +22,6 @@
 #endif
 
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -56,28 +53,6 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         return -1;
     }
     return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event);
-}
-
-/* The thread that sets this has its next mutex unlock held up, after the
- * unlock, until the loop thread says so (or a deadline passes): the widest
- * the window after seam_loop_post() releases its lock can be. */
-static _Thread_local bool hold_next_unlock;
-static atomic_bool unlocked;     /* the held thread has unlocked */
-static atomic_bool may_continue; /* the loop thread is done */
-
-int __real_pthread_mutex_unlock(pthread_mutex_t *m);
-int __wrap_pthread_mutex_unlock(pthread_mutex_t *m)
-{
-    int r = __real_pthread_mutex_unlock(m);
-    if (hold_next_unlock) {
-        hold_next_unlock = false;
-        atomic_store(&unlocked, true);
-        long long deadline = support_now_ms() + 2000;
-        while (!atomic_load(&may_continue) && support_now_ms() < deadline) {
-            sched_yield();
-        }
-    }
-    return r;
 }
 
 /* ---- fixture ---- */
@@ -280,56 +255,6 @@ static void test_ev_watch_libev_never_accepts_ends_the_connection(void **state)
     assert_int_equal(support_server_stop(&f->server), 0);
 }
 
-/* ==== a post whose work runs before seam_loop_post() returns ============= */
-
-typedef struct poster {
-    seam_loop *loop;
-    int result;
-    atomic_int ran;
-} poster;
-
-static void poster_work(void *arg)
-{
-    poster *p = arg;
-    atomic_fetch_add(&p->ran, 1);
-}
-
-static void *poster_main(void *arg)
-{
-    poster *p = arg;
-    hold_next_unlock = true;
-    p->result = seam_loop_post(p->loop, poster_work, p);
-    hold_next_unlock = false;
-    return NULL;
-}
-
-/* The work of a post may run - and the loop be freed - as soon as the post
- * has queued it; seam_loop_post() must not touch the loop after that. */
-static void test_post_never_touches_the_loop_once_its_work_can_run(void **state)
-{
-    (void)state;
-    for (int round = 0; round < 20; round++) {
-        seam_loop *loop = NULL;
-        assert_int_equal(seam_poll_new(round % 2 ? SEAM_POLL_ONE_FD : 0, &loop), 0);
-        poster p = {.loop = loop, .result = 1};
-        atomic_store(&unlocked, false);
-        atomic_store(&may_continue, false);
-        pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, poster_main, &p), 0);
-        long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-        while (!atomic_load(&unlocked) && support_now_ms() < deadline) {
-            sched_yield();
-        }
-        assert_true(atomic_load(&unlocked));
-        /* The posted work is queued: freeing runs it and frees the loop. */
-        seam_loop_free(loop);
-        assert_int_equal(atomic_load(&p.ran), 1);
-        atomic_store(&may_continue, true);
-        assert_int_equal(pthread_join(t, NULL), 0);
-        assert_int_equal(p.result, 0);
-    }
-}
-
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -345,7 +270,6 @@ int main(void)
         T(test_cfrunloop_on_freed_refuses_a_loop_of_another_adapter),
         T(test_ev_watch_rearmed_after_libev_reports_ev_error),
         T(test_ev_watch_libev_never_accepts_ends_the_connection),
-        T(test_post_never_touches_the_loop_once_its_work_can_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
