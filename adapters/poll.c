@@ -22,6 +22,8 @@ typedef struct watch_rec {
     seam_watch *w;
     int fd;
     unsigned events;
+    bool failed; /* the epoll set refused its mask (SEAM_POLL_ONE_FD) */
+    bool retry;  /* failed, being retried by this dispatch */
 } watch_rec;
 
 typedef struct poll_ctx {
@@ -40,6 +42,7 @@ typedef struct poll_ctx {
     uint64_t due_ns;
     unsigned dispatching;
     bool detached; /* the core let go: free at the end of the dispatch */
+    bool refused;  /* some rec failed: retry from the next dispatch */
 } poll_ctx;
 
 static uint64_t now_ns(void)
@@ -115,10 +118,12 @@ static int hook_watch_start(void *ctx, seam_watch *w, int fd, unsigned events)
         }
     }
 #endif
-    p->recs[p->nrecs] = (watch_rec){w, fd, events};
+    p->recs[p->nrecs] = (watch_rec){w, fd, events, false, false};
     p->by_fd[fd] = (int)p->nrecs++;
     return 0;
 }
+
+static void hook_wakeup(void *ctx);
 
 static void hook_watch_update(void *ctx, seam_watch *w, unsigned events)
 {
@@ -126,8 +131,13 @@ static void hook_watch_update(void *ctx, seam_watch *w, unsigned events)
     watch_rec *r = &p->recs[p->by_fd[seam_watch_fd(w)]];
     r->events = events;
 #ifdef __linux__
-    if (p->one_fd) {
-        ep_set(p, EPOLL_CTL_MOD, r->fd, events);
+    /* A refused change (epoll out of memory or of watches) would leave the
+     * descriptor watched for the old mask for ever: retry it from the next
+     * dispatch, which the wakeup makes come soon. */
+    if (p->one_fd && ep_set(p, EPOLL_CTL_MOD, r->fd, events) < 0) {
+        r->failed = true;
+        p->refused = true;
+        hook_wakeup(p);
     }
 #endif
 }
@@ -354,6 +364,39 @@ static bool ready(poll_ctx *p, int fd, unsigned events)
     return !p->detached;
 }
 
+#ifdef __linux__
+/* Retries the masks the epoll set refused; a second refusal fails the
+ * watch (its owner sees a hung-up socket). Refusals during this pass wait
+ * for the next dispatch. False once the core let go. */
+static bool retry_refused(poll_ctx *p)
+{
+    p->refused = false;
+    for (size_t i = 0; i < p->nrecs; i++) {
+        p->recs[i].retry = p->recs[i].failed;
+        p->recs[i].failed = false;
+    }
+    for (size_t i = 0; i < p->nrecs;) {
+        watch_rec *r = &p->recs[i];
+        if (!r->retry) {
+            i++;
+            continue;
+        }
+        r->retry = false;
+        int err = ep_set(p, EPOLL_CTL_MOD, r->fd, r->events);
+        if (err == 0) {
+            i++;
+            continue;
+        }
+        seam_watch_failed(r->w, err);
+        if (p->detached) {
+            return false;
+        }
+        i = 0; /* watches may have stopped, moving recs */
+    }
+    return true;
+}
+#endif
+
 void seam_poll_dispatch(seam_loop *loop, const struct pollfd *fds, size_t n)
 {
     poll_ctx *p = ctx_of(loop);
@@ -363,7 +406,10 @@ void seam_poll_dispatch(seam_loop *loop, const struct pollfd *fds, size_t n)
     p->dispatching++;
     bool alive = true;
 #ifdef __linux__
-    if (p->one_fd) {
+    if (p->one_fd && p->refused) {
+        alive = retry_refused(p);
+    }
+    if (alive && p->one_fd) {
         struct epoll_event evs[64];
         int got = epoll_wait(p->epfd, evs, 64, 0);
         for (int i = 0; alive && i < got; i++) {

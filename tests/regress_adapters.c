@@ -255,6 +255,82 @@ static void test_ev_watch_libev_never_accepts_ends_the_connection(void **state)
     assert_int_equal(support_server_stop(&f->server), 0);
 }
 
+/* ==== the poll adapter's epoll set refusing a change ===================== */
+
+/* Runs a poll loop of our own (not the driver's) until *counter reaches
+ * target or the deadline passes. */
+static bool poll_run_until(seam_loop *loop, const int *counter, int target)
+{
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (*counter < target && support_now_ms() < deadline) {
+        if (seam_poll_run_once(loop, 100) < 0) {
+            return false;
+        }
+    }
+    return *counter >= target;
+}
+
+/* A call too large for the socket buffer needs write interest; the epoll
+ * set of SEAM_POLL_ONE_FD refuses that change failures times. */
+static void call_big_with_refusals(int failures, client_log *log, seam_loop **loop_out)
+{
+    seam_loop *loop = NULL;
+    assert_int_equal(seam_poll_new(SEAM_POLL_ONE_FD, &loop), 0);
+    *loop_out = loop;
+    seam_conn_config cfg = {
+        .on_event = client_event, .userdata = log, .handshake_timeout_ms = 600000};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(loop, NAME, &cfg, &conn), 0);
+    assert_true(poll_run_until(loop, &log->connected, 1));
+    atomic_store(&epoll_failures, failures);
+    size_t len = 4 << 20;
+    uint8_t *pad = calloc(1, len);
+    assert_non_null(pad);
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_data(m, "pad", pad, len);
+    free(pad);
+    assert_int_equal(seam_conn_call(conn, m, SEAM_NO_TIMEOUT, on_reply, log, NULL), 0);
+    seam_value_unref(m);
+}
+
+static void test_poll_one_fd_retries_a_mask_change_epoll_refused(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->server, NAME, &echo_config);
+    seam_loop *loop = NULL;
+    call_big_with_refusals(1, &f->log, &loop);
+    bool answered = poll_run_until(loop, &f->log.replies, 1);
+    int left = atomic_load(&epoll_failures);
+    atomic_store(&epoll_failures, 0);
+    if (!answered) {
+        seam_loop_free(loop);
+    }
+    assert_true(answered);
+    assert_int_equal(left, 0); /* the change was refused once */
+    assert_int_equal(f->log.status, 0);
+    assert_int_equal(f->log.ended, 0);
+    seam_loop_free(loop);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
+static void test_poll_one_fd_mask_epoll_keeps_refusing_ends_the_connection(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->server, NAME, &echo_config);
+    seam_loop *loop = NULL;
+    call_big_with_refusals(INT32_MAX, &f->log, &loop);
+    bool ended = poll_run_until(loop, &f->log.ended, 1);
+    atomic_store(&epoll_failures, 0);
+    if (!ended) {
+        seam_loop_free(loop);
+    }
+    assert_true(ended);
+    /* The call ended with the connection, or was answered before. */
+    assert_true(poll_run_until(loop, &f->log.replies, 1));
+    seam_loop_free(loop);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -270,6 +346,8 @@ int main(void)
         T(test_cfrunloop_on_freed_refuses_a_loop_of_another_adapter),
         T(test_ev_watch_rearmed_after_libev_reports_ev_error),
         T(test_ev_watch_libev_never_accepts_ends_the_connection),
+        T(test_poll_one_fd_retries_a_mask_change_epoll_refused),
+        T(test_poll_one_fd_mask_epoll_keeps_refusing_ends_the_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
