@@ -267,7 +267,7 @@ int seam_cfrunloop_attach(CFRunLoopRef rl, CFStringRef mode, seam_loop **out)
 
 int seam_cfrunloop_on_freed(seam_loop *loop, void (*fn)(void *arg), void *arg)
 {
-    if (loop == NULL || fn == NULL) {
+    if (loop == NULL || fn == NULL || seam_loop_adapter_ops(loop) != &cf_ops) {
         return SEAM_EINVAL;
     }
     cf_ctx *c = seam_loop_adapter_ctx(loop);

@@ -265,7 +265,7 @@ int seam_dispatch_attach(dispatch_queue_t queue, seam_loop **out)
 
 int seam_dispatch_on_freed(seam_loop *loop, void (*fn)(void *arg), void *arg)
 {
-    if (loop == NULL || fn == NULL) {
+    if (loop == NULL || fn == NULL || seam_loop_adapter_ops(loop) != &dispatch_ops) {
         return SEAM_EINVAL;
     }
     dispatch_ctx *d = seam_loop_adapter_ctx(loop);

@@ -4,6 +4,7 @@
  * stopped, so everything here is released synchronously. */
 #include "seam/ev.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 typedef struct binding {
@@ -16,10 +17,17 @@ typedef struct binding {
     ev_timer timer; /* deadlines of 1 ms and more */
 } binding;
 
+/* EV_ERROR on this many loop iterations in a row: the descriptor cannot
+ * be watched (the backend keeps refusing it), not a passing shortage. */
+#define EV_ERROR_LIMIT 8
+
 typedef struct watch_rec {
     ev_io io;
     binding *b;
     seam_watch *w;
+    unsigned events;     /* the core's mask */
+    unsigned errors;     /* EV_ERRORs on consecutive iterations */
+    unsigned error_iter; /* ev_iteration() of the last one */
 } watch_rec;
 
 /* With SEAM_EV_UNREF an active watcher of ours holds no reference on the
@@ -39,17 +47,34 @@ static void before_stop(binding *b)
     }
 }
 
+static void rec_arm(watch_rec *rec, unsigned events);
+
 static void on_io(struct ev_loop *ev, ev_io *io, int revents)
 {
     watch_rec *rec = io->data;
-    unsigned events = 0;
     if (revents & EV_ERROR) {
-        /* libev stopped the watcher (a bad fd); the core finds the error by
-         * reading and stops the watch. */
+        /* libev stopped the watcher: its backend refused the descriptor
+         * (epoll_ctl out of memory or watches, say). The core's mask stays
+         * as it was, so nothing else would start it again. */
         before_stop(rec->b);
-        events = SEAM_READ | SEAM_WRITE;
+        unsigned iter = ev_iteration(ev);
+        rec->errors = rec->errors > 0 && iter - rec->error_iter <= 1 ? rec->errors + 1 : 1;
+        rec->error_iter = iter;
+        if (rec->errors >= EV_ERROR_LIMIT) {
+            seam_watch_failed(rec->w, -EIO); /* may stop rec, or free the binding */
+            return;
+        }
+        /* Register it anew (ev_io_set: libev forgets its record of the
+         * fd's mask, which the refused change already overwrote), and let
+         * the core find out by reading and writing whether the descriptor
+         * itself failed. */
+        ev_io_set(&rec->io, rec->io.fd, 0);
+        rec_arm(rec, rec->events);
+        seam_watch_ready(rec->w, SEAM_READ | SEAM_WRITE);
+        return;
     }
-    events |= ((revents & EV_READ) ? SEAM_READ : 0u) | ((revents & EV_WRITE) ? SEAM_WRITE : 0u);
+    unsigned events =
+        ((revents & EV_READ) ? SEAM_READ : 0u) | ((revents & EV_WRITE) ? SEAM_WRITE : 0u);
     seam_watch_ready(rec->w, events); /* may stop rec, or free the binding */
 }
 
@@ -58,6 +83,7 @@ static void on_io(struct ev_loop *ev, ev_io *io, int revents)
 static void rec_arm(watch_rec *rec, unsigned events)
 {
     binding *b = rec->b;
+    rec->events = events;
     if (ev_is_active(&rec->io)) {
         before_stop(b);
         ev_io_stop(b->ev, &rec->io);

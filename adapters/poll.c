@@ -23,6 +23,8 @@ typedef struct watch_rec {
     seam_watch *w;
     int fd;
     unsigned events;
+    bool failed; /* the epoll set refused its mask (SEAM_POLL_ONE_FD) */
+    bool retry;  /* failed, being retried by this dispatch */
 } watch_rec;
 
 typedef struct poll_ctx {
@@ -41,6 +43,7 @@ typedef struct poll_ctx {
     uint64_t due_ns;
     unsigned dispatching;
     bool detached; /* the core let go: free at the end of the dispatch */
+    bool refused;  /* some rec failed: retry from the next dispatch */
 } poll_ctx;
 
 static uint64_t now_ns(void)
@@ -116,10 +119,12 @@ static int hook_watch_start(void *ctx, seam_watch *w, int fd, unsigned events)
         }
     }
 #endif
-    p->recs[p->nrecs] = (watch_rec){w, fd, events};
+    p->recs[p->nrecs] = (watch_rec){w, fd, events, false, false};
     p->by_fd[fd] = (int)p->nrecs++;
     return 0;
 }
+
+static void hook_wakeup(void *ctx);
 
 static void hook_watch_update(void *ctx, seam_watch *w, unsigned events)
 {
@@ -127,8 +132,13 @@ static void hook_watch_update(void *ctx, seam_watch *w, unsigned events)
     watch_rec *r = &p->recs[p->by_fd[seam_watch_fd(w)]];
     r->events = events;
 #ifdef __linux__
-    if (p->one_fd) {
-        ep_set(p, EPOLL_CTL_MOD, r->fd, events);
+    /* A refused change (epoll out of memory or of watches) would leave the
+     * descriptor watched for the old mask for ever: retry it from the next
+     * dispatch, which the wakeup makes come soon. */
+    if (p->one_fd && ep_set(p, EPOLL_CTL_MOD, r->fd, events) < 0) {
+        r->failed = true;
+        p->refused = true;
+        hook_wakeup(p);
     }
 #endif
 }
@@ -284,9 +294,21 @@ int seam_poll_new(unsigned flags, seam_loop **out)
     return 0;
 }
 
+/* The binding behind loop, or NULL when loop is not one of ours. */
+static poll_ctx *ctx_of(seam_loop *loop)
+{
+    if (seam_loop_adapter_ops(loop) != &poll_ops) {
+        return NULL;
+    }
+    return seam_loop_adapter_ctx(loop);
+}
+
 size_t seam_poll_fds(seam_loop *loop, struct pollfd *fds, size_t n)
 {
-    poll_ctx *p = seam_loop_adapter_ctx(loop);
+    poll_ctx *p = ctx_of(loop);
+    if (p == NULL) {
+        return 0;
+    }
     if (p->one_fd) {
         if (n > 0) {
             fds[0] = (struct pollfd){p->epfd, POLLIN, 0};
@@ -305,7 +327,10 @@ size_t seam_poll_fds(seam_loop *loop, struct pollfd *fds, size_t n)
 
 int seam_poll_timeout(seam_loop *loop)
 {
-    poll_ctx *p = seam_loop_adapter_ctx(loop);
+    poll_ctx *p = ctx_of(loop);
+    if (p == NULL) {
+        return SEAM_EINVAL;
+    }
     if (p->one_fd || !p->timer_armed) {
         return -1;
     }
@@ -340,13 +365,52 @@ static bool ready(poll_ctx *p, int fd, unsigned events)
     return !p->detached;
 }
 
+#ifdef __linux__
+/* Retries the masks the epoll set refused; a second refusal fails the
+ * watch (its owner sees a hung-up socket). Refusals during this pass wait
+ * for the next dispatch. False once the core let go. */
+static bool retry_refused(poll_ctx *p)
+{
+    p->refused = false;
+    for (size_t i = 0; i < p->nrecs; i++) {
+        p->recs[i].retry = p->recs[i].failed;
+        p->recs[i].failed = false;
+    }
+    for (size_t i = 0; i < p->nrecs;) {
+        watch_rec *r = &p->recs[i];
+        if (!r->retry) {
+            i++;
+            continue;
+        }
+        r->retry = false;
+        int err = ep_set(p, EPOLL_CTL_MOD, r->fd, r->events);
+        if (err == 0) {
+            i++;
+            continue;
+        }
+        seam_watch_failed(r->w, err);
+        if (p->detached) {
+            return false;
+        }
+        i = 0; /* watches may have stopped, moving recs */
+    }
+    return true;
+}
+#endif
+
 void seam_poll_dispatch(seam_loop *loop, const struct pollfd *fds, size_t n)
 {
-    poll_ctx *p = seam_loop_adapter_ctx(loop);
+    poll_ctx *p = ctx_of(loop);
+    if (p == NULL) {
+        return;
+    }
     p->dispatching++;
     bool alive = true;
 #ifdef __linux__
-    if (p->one_fd) {
+    if (p->one_fd && p->refused) {
+        alive = retry_refused(p);
+    }
+    if (alive && p->one_fd) {
         struct epoll_event evs[64];
         int got = epoll_wait(p->epfd, evs, 64, 0);
         for (int i = 0; alive && i < got; i++) {
@@ -375,6 +439,9 @@ void seam_poll_dispatch(seam_loop *loop, const struct pollfd *fds, size_t n)
 
 int seam_poll_run_once(seam_loop *loop, int max_ms)
 {
+    if (ctx_of(loop) == NULL) {
+        return SEAM_EINVAL;
+    }
     struct pollfd stack[64];
     struct pollfd *fds = stack;
     size_t n = seam_poll_fds(loop, fds, 64);

@@ -28,14 +28,19 @@ static void dispatch_enter(seam_loop *loop)
     loop->in_dispatch = true;
 }
 
-/* ---- timer heap ---- */
+/* ---- timer heap ----
+ * A pairing heap: arming links the timer in, with no allocation, so that it
+ * cannot fail and never has to fire early from inside the arming call. */
 
 void seam__timer_init(seam__timer *t, seam__timer_fn fn)
 {
     t->due_ns = 0;
-    t->slot = SIZE_MAX;
     t->seq = 0;
     t->fn = fn;
+    t->armed = false;
+    t->child = NULL;
+    t->next = NULL;
+    t->prev = NULL;
 }
 
 static bool timer_before(const seam__timer *a, const seam__timer *b)
@@ -43,85 +48,94 @@ static bool timer_before(const seam__timer *a, const seam__timer *b)
     return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
 }
 
-static void heap_place(seam_loop *loop, size_t i, seam__timer *t)
+/* Joins two heaps (roots without siblings); returns the new root. */
+static seam__timer *timer_meld(seam__timer *a, seam__timer *b)
 {
-    loop->heap[i] = t;
-    t->slot = i;
+    if (a == NULL) {
+        return b;
+    }
+    if (b == NULL) {
+        return a;
+    }
+    if (timer_before(b, a)) {
+        seam__timer *t = a;
+        a = b;
+        b = t;
+    }
+    b->next = a->child;
+    if (a->child != NULL) {
+        a->child->prev = b;
+    }
+    b->prev = a;
+    a->child = b;
+    return a;
 }
 
-static void heap_up(seam_loop *loop, size_t i)
+/* Makes one heap of a list of siblings: melds them in pairs left to right,
+ * then the pairs right to left (the two passes keep removal O(log n)
+ * amortised). */
+static seam__timer *timer_merge_pairs(seam__timer *first)
 {
-    seam__timer *t = loop->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!timer_before(t, loop->heap[parent])) {
-            break;
+    seam__timer *pairs = NULL; /* melded pairs, last first, linked by next */
+    while (first != NULL) {
+        seam__timer *a = first;
+        seam__timer *b = a->next;
+        first = b != NULL ? b->next : NULL;
+        a->next = NULL;
+        a->prev = NULL;
+        if (b != NULL) {
+            b->next = NULL;
+            b->prev = NULL;
         }
-        heap_place(loop, i, loop->heap[parent]);
-        i = parent;
+        seam__timer *m = timer_meld(a, b);
+        m->next = pairs;
+        pairs = m;
     }
-    heap_place(loop, i, t);
-}
-
-static void heap_down(seam_loop *loop, size_t i)
-{
-    seam__timer *t = loop->heap[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= loop->heap_len) {
-            break;
-        }
-        if (child + 1 < loop->heap_len && timer_before(loop->heap[child + 1], loop->heap[child])) {
-            child++;
-        }
-        if (!timer_before(loop->heap[child], t)) {
-            break;
-        }
-        heap_place(loop, i, loop->heap[child]);
-        i = child;
+    seam__timer *root = NULL;
+    while (pairs != NULL) {
+        seam__timer *m = pairs;
+        pairs = m->next;
+        m->next = NULL;
+        root = timer_meld(root, m);
     }
-    heap_place(loop, i, t);
+    return root;
 }
 
 void seam__timer_stop(seam_loop *loop, seam__timer *t)
 {
-    if (t->slot == SIZE_MAX) {
+    if (!t->armed) {
         return;
     }
-    size_t i = t->slot;
-    t->slot = SIZE_MAX;
-    seam__timer *last = loop->heap[--loop->heap_len];
-    if (last != t) {
-        heap_place(loop, i, last);
-        heap_down(loop, i);
-        heap_up(loop, last->slot);
+    t->armed = false;
+    seam__timer *children = timer_merge_pairs(t->child);
+    if (t == loop->timers) {
+        loop->timers = children;
+    } else {
+        if (t->prev->child == t) {
+            t->prev->child = t->next;
+        } else {
+            t->prev->next = t->next;
+        }
+        if (t->next != NULL) {
+            t->next->prev = t->prev;
+        }
+        loop->timers = timer_meld(loop->timers, children);
     }
+    t->child = NULL;
+    t->next = NULL;
+    t->prev = NULL;
     seam__loop_sync_timer(loop);
 }
 
 void seam__timer_start(seam_loop *loop, seam__timer *t, uint64_t ms)
 {
-    if (t->slot != SIZE_MAX) {
+    if (t->armed) {
         seam__timer_stop(loop, t);
-    }
-    if (loop->heap_len == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
-        seam__timer **heap = realloc(loop->heap, cap * sizeof(*heap));
-        if (heap == NULL) {
-            /* Without room the timer fires at once rather than never: every
-             * user of a timer treats an early expiry as "check again". */
-            seam__log(loop, SEAM_LOG_ERROR, "out of memory arming a timer");
-            t->fn(t);
-            return;
-        }
-        loop->heap = heap;
-        loop->heap_cap = cap;
     }
     t->due_ns = seam__now_ns() + ms * 1000000u;
     t->seq = loop->timer_seq++;
-    loop->heap[loop->heap_len] = t;
-    t->slot = loop->heap_len++;
-    heap_up(loop, t->slot);
+    t->armed = true;
+    loop->timers = timer_meld(loop->timers, t);
     seam__loop_sync_timer(loop);
 }
 
@@ -132,11 +146,11 @@ void seam__loop_sync_timer(seam_loop *loop)
     }
     int64_t ms = -1;
     uint64_t due = 0;
-    if (loop->heap_len > 0 && loop->armed_ms >= 0 && loop->heap[0]->due_ns == loop->armed_due) {
+    if (loop->timers != NULL && loop->armed_ms >= 0 && loop->timers->due_ns == loop->armed_due) {
         return; /* the adapter's timer already stands for this deadline */
     }
-    if (loop->heap_len > 0) {
-        due = loop->heap[0]->due_ns;
+    if (loop->timers != NULL) {
+        due = loop->timers->due_ns;
         uint64_t now = seam__now_ns();
         ms = due <= now ? 0 : (int64_t)((due - now + 999999u) / 1000000u);
     }
@@ -157,8 +171,8 @@ void seam_loop_timer_fired(seam_loop *loop)
     /* Timers armed while this runs wait for the next expiry, so a callback
      * re-arming a 0 ms timer cannot starve the loop. */
     uint64_t last_seq = loop->timer_seq;
-    while (loop->heap_len > 0 && loop->heap[0]->due_ns <= now && loop->heap[0]->seq < last_seq) {
-        seam__timer *t = loop->heap[0];
+    while (loop->timers != NULL && loop->timers->due_ns <= now && loop->timers->seq < last_seq) {
+        seam__timer *t = loop->timers;
         seam__timer_stop(loop, t);
         t->fn(t);
     }
@@ -259,6 +273,24 @@ void seam_watch_ready(seam_watch *w, unsigned events)
     seam__loop_leave(loop);
 }
 
+void seam_watch_failed(seam_watch *w, int error)
+{
+    assert(w != NULL);
+    if (w->stopping) {
+        return;
+    }
+    seam_loop *loop = w->loop;
+    dispatch_enter(loop);
+    seam__log(loop, SEAM_LOG_ERROR, "the loop cannot watch descriptor %d: %s", w->fd,
+              seam_strerror(error));
+    /* The owner learns of it as of any failure of its descriptor, by
+     * reading and writing: after the hang-up it reads end of stream (a
+     * connection closes; a listener accepts no more) and stops the watch. */
+    shutdown(w->fd, SHUT_RDWR);
+    w->ready(w->owner, SEAM_READ | SEAM_WRITE);
+    seam__loop_leave(loop);
+}
+
 int seam_watch_fd(const seam_watch *w)
 {
     return w->fd;
@@ -326,6 +358,11 @@ void *seam_loop_adapter_ctx(const seam_loop *loop)
     return loop->ctx;
 }
 
+const seam_loop_ops *seam_loop_adapter_ops(const seam_loop *loop)
+{
+    return loop != NULL ? loop->ops : NULL;
+}
+
 int seam_loop_post(seam_loop *loop, void (*fn)(void *arg), void *arg)
 {
     if (loop == NULL || fn == NULL) {
@@ -339,14 +376,22 @@ int seam_loop_post(seam_loop *loop, void (*fn)(void *arg), void *arg)
     p->arg = arg;
     p->next = NULL;
     pthread_mutex_lock(&loop->post_lock);
+    if (loop->posts_closed) {
+        pthread_mutex_unlock(&loop->post_lock);
+        free(p);
+        return SEAM_ECLOSED;
+    }
     bool was_empty = loop->post_head == NULL;
     *loop->post_tail = p;
     loop->post_tail = &p->next;
-    pthread_mutex_unlock(&loop->post_lock);
-    /* One wakeup per batch: the loop drains the whole list when it runs. */
+    /* One wakeup per batch: the loop drains the whole list when it runs.
+     * It is sent before the unlock because from the unlock on, fn may run
+     * and the loop be freed (seam_loop_free takes this lock before it lets
+     * go of the adapter): nothing after it may touch the loop. */
     if (was_empty) {
         loop->ops->wakeup(loop->ctx);
     }
+    pthread_mutex_unlock(&loop->post_lock);
     return 0;
 }
 
@@ -424,9 +469,12 @@ static void loop_finish_if_done(seam_loop *loop)
         loop->ops->timer_set(loop->ctx, -1);
     }
     loop->ops->detach(loop->ctx);
+    /* A post refused a moment ago may still hold the lock: wait for it. */
+    pthread_mutex_lock(&loop->post_lock);
+    assert(loop->post_head == NULL);
+    pthread_mutex_unlock(&loop->post_lock);
     pthread_mutex_destroy(&loop->post_lock);
     free(loop->rbuf);
-    free(loop->heap);
     free(loop);
 }
 
@@ -435,11 +483,17 @@ static void loop_teardown(seam_loop *loop)
     run_posts(loop);
     seam__server_close_all(loop);
     seam__conn_close_all(loop);
+    /* The last drain: work posted up to here (also by the callbacks of the
+     * closes above) runs; later posts are refused with SEAM_ECLOSED, so
+     * none is left behind when the loop goes. */
+    pthread_mutex_lock(&loop->post_lock);
+    loop->posts_closed = true;
+    pthread_mutex_unlock(&loop->post_lock);
     run_posts(loop);
     /* Nothing may fire any more; remaining timers belong to objects that
      * are going away. */
-    while (loop->heap_len > 0) {
-        seam__timer_stop(loop, loop->heap[0]);
+    while (loop->timers != NULL) {
+        seam__timer_stop(loop, loop->timers);
     }
     loop->detached = true;
     loop->ops->timer_set(loop->ctx, -1);

@@ -9,16 +9,22 @@
 
 #include <pthread.h>
 
-/* ---- timers: a min-heap per loop, driving the adapter's one timer ---- */
+/* ---- timers: a min-heap per loop, driving the adapter's one timer ----
+ * The heap is intrusive (a pairing heap linked through the timers), so
+ * arming a timer never allocates and cannot fail: a timer never fires from
+ * inside the call that armed it. */
 
 typedef struct seam__timer seam__timer;
 typedef void (*seam__timer_fn)(seam__timer *t);
 
 struct seam__timer {
     uint64_t due_ns;
-    size_t slot;  /* position in the heap, SIZE_MAX when not armed */
     uint64_t seq; /* arming order, so equal deadlines fire first-in first-out */
     seam__timer_fn fn;
+    bool armed;
+    seam__timer *child; /* first of the timers due after this one */
+    seam__timer *next;  /* next sibling */
+    seam__timer *prev;  /* previous sibling, or the parent of a first child */
 };
 
 void seam__timer_init(seam__timer *t, seam__timer_fn fn);
@@ -27,7 +33,7 @@ void seam__timer_start(seam_loop *loop, seam__timer *t, uint64_t ms);
 void seam__timer_stop(seam_loop *loop, seam__timer *t);
 static inline bool seam__timer_armed(const seam__timer *t)
 {
-    return t->slot != SIZE_MAX;
+    return t->armed;
 }
 
 uint64_t seam__now_ns(void);
@@ -75,13 +81,11 @@ struct seam_conn;
 struct seam_loop {
     const seam_loop_ops *ops;
     void *ctx;
-    unsigned depth;     /* nested dispatch: callbacks are running */
-    bool in_dispatch;   /* the outermost entry came from the host loop */
-    bool freeing;       /* seam_loop_free was called */
-    bool detached;      /* ops->detach called */
-    seam__timer **heap; /* armed timers by due time */
-    size_t heap_len;
-    size_t heap_cap;
+    unsigned depth;      /* nested dispatch: callbacks are running */
+    bool in_dispatch;    /* the outermost entry came from the host loop */
+    bool freeing;        /* seam_loop_free was called */
+    bool detached;       /* ops->detach called */
+    seam__timer *timers; /* the armed timers' heap: the next due first */
     uint64_t timer_seq;
     int64_t armed_ms;    /* last value given to timer_set, -2 = unknown */
     uint64_t armed_due;  /* due time that value stood for */
@@ -92,7 +96,8 @@ struct seam_loop {
     seam__timer flush_timer;      /* a dispatch soon, for writes queued outside one */
     uint8_t *rbuf;                /* the read buffer the loop's connections share */
     bool rbuf_busy;               /* a read is using it (reads can nest) */
-    pthread_mutex_t post_lock;
+    pthread_mutex_t post_lock;    /* guards the three below */
+    bool posts_closed;            /* the teardown took the last posted work */
     seam__post *post_head;
     seam__post **post_tail;
     seam_log_fn log_fn;

@@ -261,11 +261,23 @@ typedef struct seam_request seam_request;
 #define SEAM_NO_TIMEOUT (-1)
 
 /* Runs fn(arg) on the loop's thread soon, from the loop's own dispatch.
- * The one thread-safe entry point: call it from any thread. Returns 0, or
- * SEAM_ENOMEM (fn will then not run). */
+ * The one thread-safe entry point: call it from any thread. Returns 0 (fn
+ * runs exactly once), or SEAM_ENOMEM, or SEAM_ECLOSED when seam_loop_free()
+ * has already taken the last posted work (fn then never runs; arg is still
+ * the caller's).
+ *
+ * Racing seam_loop_free(): a post that starts before seam_loop_free()
+ * returns is safe. Work posted before the teardown's last drain runs (inside
+ * seam_loop_free() at the latest); a post after it gets SEAM_ECLOSED. Once
+ * fn can run, seam_loop_post() no longer touches the loop, so fn (or the
+ * thread it signals) may free the loop while the poster is still returning.
+ * Starting a post after seam_loop_free() has returned is a use after free:
+ * stop or join the posting threads first, or make their last post the
+ * signal to free. */
 SEAM_EXPORT int seam_loop_post(seam_loop *loop, void (*fn)(void *arg), void *arg);
 
-/* Tears the binding down: runs work still posted, closes every server and
+/* Tears the binding down: runs work still posted (see seam_loop_post()
+ * for posts racing it), closes every server and
  * connection left on it (their calls complete with SEAM_ECANCELED, from
  * inside this function - the one place a callback runs outside the loop's
  * dispatch) and releases the adapter. Adapters whose loop closes handles

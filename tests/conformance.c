@@ -21,7 +21,9 @@
 #include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2347,11 +2349,306 @@ static void test_stats_calls_in_flight_back_to_zero_after_reply(void **state)
     seam_conn_close(conn);
 }
 
+/* ==== posts racing seam_loop_free ======================================= */
+
+/* A thread posting without pause while the loop thread frees the loop. It
+ * stops at its first SEAM_ECLOSED, or when told to. */
+typedef struct racer {
+    seam_loop *loop;
+    pthread_t thread;
+    atomic_int attempts; /* posts that returned, counted after the two below */
+    atomic_int accepted;
+    atomic_int refused;
+    atomic_int other;
+    atomic_bool stop;
+    int ran;           /* posted functions run (loop thread only) */
+    bool conns_closed; /* the teardown has closed the connections */
+    bool joined;
+} racer;
+
+static void racer_posted(void *arg);
+
+static void *racer_main(void *arg)
+{
+    racer *r = arg;
+    while (!atomic_load(&r->stop)) {
+        int rc = seam_loop_post(r->loop, racer_posted, r);
+        if (rc == 0) {
+            atomic_fetch_add(&r->accepted, 1);
+        } else if (rc == SEAM_ECLOSED) {
+            atomic_fetch_add(&r->refused, 1);
+        } else {
+            atomic_fetch_add(&r->other, 1);
+        }
+        atomic_fetch_add(&r->attempts, 1);
+        if (rc != 0) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Waits until the racer has made a post that began after this call (the
+ * second to end from now: the first may have begun before), or has ended. */
+static void racer_wait_one_more(racer *r)
+{
+    int seen = atomic_load(&r->attempts);
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (atomic_load(&r->attempts) < seen + 2 && atomic_load(&r->refused) == 0 &&
+           support_now_ms() < deadline) {
+        sched_yield();
+    }
+}
+
+static void racer_posted(void *arg)
+{
+    racer *r = arg;
+    r->ran++;
+    /* In the last drain of the teardown: let the racer post once more,
+     * after that drain took the list, then stop it. The racer is joined
+     * before seam_loop_free() returns, so it never posts to a freed loop. */
+    if (r->conns_closed && !r->joined) {
+        racer_wait_one_more(r);
+        atomic_store(&r->stop, true);
+        pthread_join(r->thread, NULL);
+        r->joined = true;
+    }
+}
+
+/* The held call ends with SEAM_ECANCELED while the teardown closes the
+ * connections, between its two drains of posted work. */
+static void racer_call_cancelled(seam_conn *conn, const seam_reply *rep, void *userdata)
+{
+    (void)conn;
+    racer *r = userdata;
+    if (rep->status == SEAM_ECANCELED) {
+        r->conns_closed = true;
+        racer_wait_one_more(r); /* a post after the first drain */
+    }
+}
+
+static void test_loop_post_racing_loop_free_runs_or_refuses_every_post(void **state)
+{
+    fixture *f = *state;
+    int rounds = support_under_valgrind() ? 3 : 40;
+    for (int round = 0; round < rounds; round++) {
+        if (f->loop == NULL) {
+            f->loop = support_loop_new();
+        }
+        parent_listen(f->loop, NULL);
+        seam_conn *conn = connect_client(f);
+        racer r = {.loop = f->loop};
+        seam_value *m = op_msg("hold");
+        assert_int_equal(seam_conn_call(conn, m, SEAM_NO_TIMEOUT, racer_call_cancelled, &r, NULL),
+                         0);
+        seam_value_unref(m);
+        assert_int_equal(pthread_create(&r.thread, NULL, racer_main, &r), 0);
+        /* Serve the call while the racer posts. */
+        assert_true(
+            support_run_until_count(f->loop, &f->log.messages, round + 1, SUPPORT_DEADLINE_MS));
+        assert_true(support_run_until_count(f->loop, &r.ran, 5 + round % 7, SUPPORT_DEADLINE_MS));
+        seam_loop_free(f->loop);
+        f->loop = NULL;
+        psrv.server = NULL;
+        psrv.peer = NULL;
+        if (!r.joined) {
+            atomic_store(&r.stop, true);
+            pthread_join(r.thread, NULL);
+        }
+        assert_true(r.conns_closed);
+        assert_true(r.joined);
+        assert_int_equal(atomic_load(&r.other), 0);
+        /* Every accepted post ran, inside seam_loop_free() at the latest;
+         * the one after the last drain was refused. */
+        assert_int_equal(atomic_load(&r.accepted), r.ran);
+        assert_int_equal(atomic_load(&r.refused), 1);
+        for (size_t i = 0; i < srv.nheld; i++) {
+            seam_request_drop(srv.held[i]);
+        }
+        srv.nheld = 0;
+    }
+    f->loop_freed = true;
+}
+
+/* The thread that sets this has its next mutex unlock held up, after the
+ * unlock, until the loop thread says so (or a deadline passes): the widest
+ * the window after seam_loop_post() releases its lock can be. */
+static _Thread_local bool hold_next_unlock;
+static atomic_bool unlocked;     /* the held thread has unlocked */
+static atomic_bool may_continue; /* the loop thread is done with it */
+
+int __real_pthread_mutex_unlock(pthread_mutex_t *m);
+int __wrap_pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    int r = __real_pthread_mutex_unlock(m);
+    if (hold_next_unlock) {
+        hold_next_unlock = false;
+        atomic_store(&unlocked, true);
+        long long deadline = support_now_ms() + 2000;
+        while (!atomic_load(&may_continue) && support_now_ms() < deadline) {
+            sched_yield();
+        }
+    }
+    return r;
+}
+
+/* A post's work may run - and the loop be freed - as soon as the post has
+ * queued it; seam_loop_post() must not touch the loop after that. The
+ * posting thread is held right after its unlock while the loop thread
+ * frees the loop, which runs the work. */
+typedef struct poster {
+    seam_loop *loop;
+    int result;
+    atomic_int ran;
+} poster;
+
+static void poster_work(void *arg)
+{
+    poster *p = arg;
+    atomic_fetch_add(&p->ran, 1);
+}
+
+static void *poster_main(void *arg)
+{
+    poster *p = arg;
+    hold_next_unlock = true;
+    p->result = seam_loop_post(p->loop, poster_work, p);
+    hold_next_unlock = false;
+    return NULL;
+}
+
+static void test_post_never_touches_the_loop_once_its_work_can_run(void **state)
+{
+    fixture *f = *state;
+    for (int round = 0; round < 10; round++) {
+        if (f->loop == NULL) {
+            f->loop = support_loop_new();
+        }
+        poster p = {.loop = f->loop, .result = 1};
+        atomic_store(&unlocked, false);
+        atomic_store(&may_continue, false);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, poster_main, &p), 0);
+        long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+        while (!atomic_load(&unlocked) && support_now_ms() < deadline) {
+            sched_yield();
+        }
+        assert_true(atomic_load(&unlocked));
+        /* The work is queued: freeing runs it and lets go of the loop. */
+        seam_loop_free(f->loop);
+        f->loop = NULL;
+        assert_int_equal(atomic_load(&p.ran), 1);
+        atomic_store(&may_continue, true);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(p.result, 0);
+    }
+    f->loop_freed = true;
+}
+
+/* ==== timers never fire inside the call that armed them ================== */
+
+/* Grows of existing arrays fail while set: the timer heap's among them. */
+static bool fail_realloc_growth;
+
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (fail_realloc_growth && p != NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_realloc(p, n);
+}
+
+static void test_call_timer_without_memory_never_runs_reply_inside_call(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    seam_conn *conn = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    /* One large call first, so that the send buffer has room for the
+     * small ones below without growing. */
+    reply_log log = {0};
+    static uint8_t pad[32 << 10];
+    seam_value *big = op_msg("hold");
+    seam_dict_set_data(big, "pad", pad, sizeof(pad));
+    assert_int_equal(seam_conn_call(conn, big, CALL_MS, on_reply, &log, NULL), 0);
+    seam_value_unref(big);
+    assert_true(support_run_until_count(f->loop, &f->log.messages, 1, SUPPORT_DEADLINE_MS));
+    int accepted = 1;
+    seam_value *m = op_msg("hold");
+    for (int i = 0; i < 60; i++) {
+        fail_realloc_growth = true;
+        int r = seam_conn_call(conn, m, CALL_MS, on_reply, &log, NULL);
+        fail_realloc_growth = false;
+        assert_true(r == 0 || r == SEAM_ENOMEM);
+        /* Callbacks run from the loop, never from inside the call. */
+        assert_int_equal(log.count, 0);
+        accepted += r == 0;
+    }
+    seam_value_unref(m);
+    assert_true(accepted > 0);
+    seam_conn_close(conn);
+    assert_true(support_run_until_count(f->loop, &log.count, accepted, SUPPORT_DEADLINE_MS));
+    assert_int_equal(log.count, accepted);
+    reply_log_clear(&log);
+    for (size_t i = 0; i < srv.nheld; i++) {
+        seam_request_drop(srv.held[i]);
+    }
+    srv.nheld = 0;
+}
+
+static void test_connect_timer_without_memory_never_reports_inside_connect(void **state)
+{
+    fixture *f = *state;
+    parent_listen(f->loop, NULL);
+    /* Calls waiting with a timeout, so the timers and the descriptors of
+     * the connections below grow their tables at different times. */
+    seam_conn *first = connect_client(f);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, 1, SUPPORT_DEADLINE_MS));
+    reply_log log = {0};
+    seam_value *m = op_msg("hold");
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(seam_conn_call(first, m, CALL_MS, on_reply, &log, NULL), 0);
+    }
+    seam_value_unref(m);
+    f->log.connected = 0;
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &f->log};
+    seam_conn *conns[60];
+    int made = 0;
+    for (int i = 0; i < 60; i++) {
+        fail_realloc_growth = true;
+        int r = seam_conn_connect(f->loop, NAME, &cfg, &conns[made]);
+        fail_realloc_growth = false;
+        assert_true(r == 0 || r == SEAM_ENOMEM);
+        assert_int_equal(f->log.connected + f->log.invalid + f->log.interrupted, 0);
+        made += r == 0;
+    }
+    assert_true(made > 0);
+    assert_true(support_run_until_count(f->loop, &f->log.connected, made, SUPPORT_DEADLINE_MS));
+    assert_int_equal(f->log.invalid, 0);
+    for (int i = 0; i < made; i++) {
+        seam_conn_close(conns[i]);
+    }
+    seam_conn_close(first);
+    assert_true(support_run_until_count(f->loop, &log.count, 7, SUPPORT_DEADLINE_MS));
+    reply_log_clear(&log);
+    for (size_t i = 0; i < srv.nheld; i++) {
+        seam_request_drop(srv.held[i]);
+    }
+    srv.nheld = 0;
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* SEAM_TEST_FILTER: run only the tests matching this pattern. */
+    const char *filter = getenv("SEAM_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     const struct CMUnitTest tests[] = {
         T(test_message_reaches_server_with_its_value_intact),
         T(test_call_receives_the_reply),
@@ -2410,6 +2707,10 @@ int main(void)
         T(test_stats_count_frames_and_bytes_both_ways),
         T(test_stats_count_calls_in_flight_while_they_are),
         T(test_stats_calls_in_flight_back_to_zero_after_reply),
+        T(test_loop_post_racing_loop_free_runs_or_refuses_every_post),
+        T(test_post_never_touches_the_loop_once_its_work_can_run),
+        T(test_call_timer_without_memory_never_runs_reply_inside_call),
+        T(test_connect_timer_without_memory_never_reports_inside_connect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,7 @@ SEAM_EXPORT int seam_cfrunloop_attach(CFRunLoopRef rl, CFStringRef mode, seam_lo
 /* Calls fn(arg) on the run loop's thread once the binding, after
  * seam_loop_free(), has removed its sources and timer from the run loop and
  * freed its memory. A second call replaces the first. Returns 0, or
- * SEAM_EINVAL when loop or fn is NULL. loop must come from
+ * SEAM_EINVAL when loop or fn is NULL or loop was not made by
  * seam_cfrunloop_attach(). */
 SEAM_EXPORT int seam_cfrunloop_on_freed(seam_loop *loop, void (*fn)(void *arg), void *arg);
 

@@ -40,8 +40,8 @@ SEAM_EXPORT int seam_dispatch_attach(dispatch_queue_t queue, seam_loop **out);
  * let go of everything it held: its sources are cancelled and its memory
  * freed (its reference to the queue is dropped right after fn returns).
  * Call it on the queue before freeing the loop; a second call replaces the
- * first. Returns 0, or SEAM_EINVAL when loop or fn is NULL. loop must come
- * from seam_dispatch_attach(). */
+ * first. Returns 0, or SEAM_EINVAL when loop or fn is NULL or loop was not
+ * made by seam_dispatch_attach(). */
 SEAM_EXPORT int seam_dispatch_on_freed(seam_loop *loop, void (*fn)(void *arg), void *arg);
 
 #ifdef __cplusplus

@@ -49,7 +49,9 @@ typedef struct seam_loop_ops {
      * never inline. On expiry the adapter calls seam_loop_timer_fired(). */
     void (*timer_set)(void *ctx, int64_t ms);
     /* Makes the loop call seam_loop_run_pending() soon on its own thread.
-     * Called from any thread, also from inside the loop's thread. */
+     * Called from any thread, also from inside the loop's thread, with the
+     * binding's post lock held: it must neither block on the loop nor call
+     * back into seam. Never called once detach has been. */
     void (*wakeup)(void *ctx);
     /* The core is finished with the adapter: every watch was released and
      * the timer will not be set again. The adapter frees what it holds
@@ -68,9 +70,21 @@ SEAM_EXPORT int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **o
 /* The ctx given to seam_loop_new. */
 SEAM_EXPORT void *seam_loop_adapter_ctx(const seam_loop *loop);
 
+/* The ops given to seam_loop_new (NULL for a NULL loop). An adapter's own
+ * functions compare it with their table before trusting
+ * seam_loop_adapter_ctx(): a loop of another adapter has another ctx. */
+SEAM_EXPORT const seam_loop_ops *seam_loop_adapter_ops(const seam_loop *loop);
+
 /* Reports readiness (SEAM_READ / SEAM_WRITE, errors and hang-ups as both)
  * of a started watch. May run user callbacks. Ignored after watch_stop. */
 SEAM_EXPORT void seam_watch_ready(seam_watch *w, unsigned events);
+
+/* Reports that the loop can no longer watch a started watch's descriptor
+ * (libev after EV_ERROR when re-arming does not help). The core hangs the
+ * descriptor up and reports it ready, so its owner fails the way it does on
+ * any broken descriptor and stops the watch. May run user callbacks. The
+ * adapter need not re-arm the watch afterwards. */
+SEAM_EXPORT void seam_watch_failed(seam_watch *w, int error);
 
 /* Acknowledges a watch_stop that returned false: the loop no longer
  * references the descriptor. Never call it from inside a hook. */

@@ -36,7 +36,10 @@ extern "C" {
 SEAM_EXPORT int seam_poll_new(unsigned flags, seam_loop **out);
 
 /* Fills fds[0..min(n, needed)) and returns needed: the number of entries
- * seam wants watched this iteration. The entries' revents are cleared. */
+ * seam wants watched this iteration. The entries' revents are cleared.
+ * These four functions take only loops made by seam_poll_new(): for any
+ * other (NULL, or another adapter's) they do nothing - seam_poll_fds()
+ * returns 0, seam_poll_timeout() and seam_poll_run_once() SEAM_EINVAL. */
 SEAM_EXPORT size_t seam_poll_fds(seam_loop *loop, struct pollfd *fds, size_t n);
 
 /* How long the host may sleep: -1 (until a descriptor is ready), 0, or
