@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # test.sh - the whole test suite: a -Werror build and its tests, the same
 # tests under AddressSanitizer+UBSan (the -Werror build also runs the adapter
-# tests under valgrind), the
+# tests under valgrind), the Python package's tests against that build, the
 # fuzz targets for a short bounded run, a formatting check, and the
 # installed library as a consumer meets it (tests/consumer.sh).
 set -euo pipefail
@@ -25,6 +25,9 @@ cmake --build build/ci -j "$jobs"
 
 step "tests (adapter tests also under valgrind memcheck)"
 ctest --test-dir build/ci --output-on-failure -j "$jobs"
+
+step "Python package (clients/python) against the C tool and examples"
+clients/python/run-tests.sh build/ci
 
 step "build and tests under AddressSanitizer+UBSan"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSEAM_WERROR=ON -DSEAM_SANITIZE=ON >/dev/null

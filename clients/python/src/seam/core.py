@@ -1,0 +1,356 @@
+# SPDX-License-Identifier: MIT
+"""The protocol state of one connection, without any I/O: bytes and
+descriptors go in, events and bytes to write come out. The blocking and the
+asyncio faces drive the same object."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+
+from . import cbor
+from . import errors as E
+from . import frame as F
+from .errors import DecodeError, EncodeError, ProtocolError, RemoteError
+from .values import Fd, Raw
+
+
+@dataclass
+class Event:
+    """What a connection received. ``type`` is one of "message", "request", "ping",
+    "reply", "error", "cancel", "pong", "goodbye"."""
+
+    type: str
+    id: int = 0
+    value: object = None
+    error: RemoteError | None = None
+    code: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Segment:
+    data: bytearray
+    fds: list = field(default_factory=list)
+
+
+def _close_all(fds) -> None:
+    for n in fds:
+        try:
+            os.close(n)
+        except OSError:
+            pass
+
+
+class Core:
+    def __init__(self, *, max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
+                 limits: cbor.DecodeLimits = cbor.DEFAULT_LIMITS):
+        if max_frame < F.MIN_MAX_FRAME or max_frame > 0xFFFFFFFF:
+            raise ValueError("max_frame is 4096 to 2^32-1")
+        if not 0 <= max_fds <= F.MAX_FDS:
+            raise ValueError("max_fds is 0 to 64")
+        self.max_frame = max_frame
+        self.max_fds = max_fds
+        self.limits = limits
+        self.peer: F.Hello | None = None
+        self.closed = False
+        self.goodbye_sent = False
+        self.peer_goodbye = False
+        self._rbuf = bytearray()
+        self._rfds: deque[int] = deque()
+        self._header: F.Header | None = None
+        self._frame_fds: list[int] = []
+        self._out: deque[_Segment] = deque()
+        self._next_id = 1
+        self._next_ping = 1
+        self.pending: set[int] = set()  # our requests in flight
+        self.pings: set[int] = set()  # our pings in flight
+        self.incoming: set[int] = set()  # the peer's requests not yet answered
+        self._queue(F.HELLO, 0, 0, F.hello_payload(max_frame, max_fds), [])
+
+    # ------------------------------------------------------------ output
+
+    @property
+    def ready(self) -> bool:
+        return self.peer is not None and not self.closed
+
+    def _queue(self, kind, flags, ident, payload: bytes, fds: list[int]) -> None:
+        head = F.pack(kind, flags, len(fds), ident, len(payload))
+        if fds or not self._out:
+            self._out.append(_Segment(bytearray(head + payload), fds))
+        else:
+            self._out[-1].data += head
+            self._out[-1].data += payload
+
+    def _send(self, kind, flags, ident, payload: bytes, fds) -> None:
+        if self.closed or self.goodbye_sent:
+            raise E.ConnectionClosed(E.ECLOSED, "connection is closed")
+        if self.peer is None:
+            raise E.SeamError(E.EBUSY, "handshake not complete")
+        if len(payload) > self.peer.max_frame:
+            raise E.SeamError(E.EMSGSIZE, f"payload of {len(payload)} bytes exceeds the peer's "
+                              f"max_frame {self.peer.max_frame}")
+        if len(fds) > self.peer.max_fds:
+            raise E.SeamError(E.EMSGSIZE, f"{len(fds)} descriptors exceed the peer's max_fds "
+                              f"{self.peer.max_fds}")
+        owned = []
+        try:
+            for n in fds:
+                owned.append(os.dup(n))
+        except OSError:
+            _close_all(owned)
+            raise E.SeamError(E.EBADF, "cannot duplicate a descriptor to send") from None
+        self._queue(kind, flags, ident, payload, owned)
+
+    @staticmethod
+    def _payload(value, fds_ok: bool = True):
+        if isinstance(value, Raw):
+            try:
+                fds = [fd.fileno() for fd in value.fds]
+            except (AttributeError, ValueError):
+                raise EncodeError(E.EBADF, "a RAW frame's fds are open seam.Fd objects") from None
+            return F.FLAG_RAW, value.msgid.to_bytes(4, "little") + value.data, fds
+        data, fds = cbor.encode(value, allow_fds=fds_ok)
+        return 0, data, fds
+
+    def send_message(self, value) -> None:
+        flags, payload, fds = self._payload(value)
+        self._send(F.MESSAGE, flags, 0, payload, fds)
+
+    def new_id(self) -> int:
+        while True:
+            i = self._next_id
+            self._next_id = i + 1 if i < (1 << 64) - 1 else 1
+            if i not in self.pending:
+                return i
+
+    def send_request(self, value) -> int:
+        flags, payload, fds = self._payload(value)
+        i = self.new_id()
+        self._send(F.REQUEST, flags, i, payload, fds)
+        self.pending.add(i)
+        return i
+
+    def forget(self, ident: int, cancel: bool) -> None:
+        """Our request ``ident`` needs no answer any more (timed out or
+        cancelled); a late answer will be ignored."""
+        if ident in self.pending:
+            self.pending.discard(ident)
+            if cancel and self.ready and not self.goodbye_sent:
+                self._send(F.CANCEL, 0, ident, b"", [])
+
+    def send_reply(self, ident: int, value) -> None:
+        """Answers the peer's request; a reply beyond the peer's limits
+        becomes an EMSGSIZE error answer, so the request still completes."""
+        flags, payload, fds = self._payload(value)
+        try:
+            self._send(F.REPLY, flags, ident, payload, fds)
+        except E.SeamError as e:
+            if e.code != E.EMSGSIZE:
+                raise
+            self.send_error(ident, E.EMSGSIZE, "reply could not be sent")
+        self.incoming.discard(ident)
+
+    def send_error(self, ident: int, code: int, message: str = "", data=None) -> None:
+        if not isinstance(code, int) or code >= 0:
+            raise ValueError("an error code is a negative integer")
+        body = {"code": code, "message": str(message)}
+        if data is not None:
+            body["data"] = data
+        payload, _ = cbor.encode(body, allow_fds=False)
+        self._send(F.ERROR, 0, ident, payload, [])
+        self.incoming.discard(ident)
+
+    def send_ping(self) -> int:
+        i = self._next_ping
+        self._next_ping += 1
+        self._send(F.PING, 0, i, b"", [])
+        self.pings.add(i)
+        return i
+
+    def pong(self, ident: int) -> None:
+        if not self.goodbye_sent and not self.closed:
+            self._queue(F.PONG, 0, ident, b"", [])
+
+    def send_goodbye(self, reason: str | None = None, code: int | None = None) -> None:
+        if self.goodbye_sent or self.closed:
+            return
+        body = {}
+        if reason is not None:
+            body["reason"] = reason
+        if code is not None:
+            body["code"] = code
+        self._queue(F.GOODBYE, 0, 0, cbor.dumps(body) if body else b"", [])
+        self.goodbye_sent = True
+
+    def output(self):
+        """(bytes, fds) to write next, or None. The fds go with the first byte."""
+        if not self._out:
+            return None
+        s = self._out[0]
+        return s.data, s.fds
+
+    def written(self, n: int) -> None:
+        s = self._out[0]
+        if n > 0 and s.fds:
+            _close_all(s.fds)
+            s.fds = []
+        del s.data[:n]
+        if not s.data:
+            self._out.popleft()
+
+    def discard_output(self) -> None:
+        for s in self._out:
+            _close_all(s.fds)
+        self._out.clear()
+
+    # ------------------------------------------------------------- input
+
+    def close(self) -> None:
+        """Local end of the connection: releases every descriptor held."""
+        self.closed = True
+        self.discard_output()
+        _close_all(self._rfds)
+        self._rfds.clear()
+        _close_all(self._frame_fds)
+        self._frame_fds = []
+        self.pending.clear()
+        self.incoming.clear()
+
+    def violation(self, err: ProtocolError) -> None:
+        """We refuse what the peer sent: goodbye naming the reason, then close."""
+        if not self.goodbye_sent and not self.closed:
+            self.send_goodbye(err.message, err.code)
+
+    def feed(self, data: bytes, fds=()) -> list[Event]:
+        """Takes received bytes and descriptors; returns the events they
+        complete. Raises ProtocolError (after queuing nothing) when the peer
+        broke the protocol; events completed before that are in ``.events``
+        of the exception."""
+        self._rfds.extend(fds)
+        self._rbuf += data
+        events: list[Event] = []
+        try:
+            self._parse(events)
+        except ProtocolError as e:
+            e.events = events
+            raise
+        return events
+
+    def _parse(self, events: list[Event]) -> None:
+        buf = self._rbuf
+        pos = 0
+        try:
+            while not self.closed and not self.peer_goodbye:
+                if self._header is None:
+                    if len(buf) - pos < F.HEADER_SIZE:
+                        break
+                    h = F.check_header(bytes(buf[pos:pos + F.HEADER_SIZE]),
+                                       self.max_frame if self.peer is not None else 0xFFFFFFFF)
+                    if self.peer is None:
+                        if h.kind != F.HELLO:
+                            raise ProtocolError(E.EHANDSHAKE, "first frame is not a hello")
+                        if h.len > F.HELLO_MAX:
+                            raise ProtocolError(E.EHANDSHAKE, "hello payload over 4096 bytes")
+                    if h.nfds > self.max_fds:
+                        raise ProtocolError(E.EFRAMEFDS, f"{h.nfds} descriptors, we accept {self.max_fds}")
+                    if h.nfds > len(self._rfds):
+                        raise ProtocolError(E.EFRAMEFDS, f"frame announces {h.nfds} descriptors, "
+                                            f"{len(self._rfds)} arrived")
+                    self._frame_fds = [self._rfds.popleft() for _ in range(h.nfds)]
+                    self._header = h
+                    pos += F.HEADER_SIZE
+                h = self._header
+                if len(buf) - pos < h.len:
+                    break
+                payload = bytes(buf[pos:pos + h.len])
+                pos += h.len
+                self._header = None
+                fds, self._frame_fds = self._frame_fds, []
+                try:
+                    ev = self._frame(h, payload, fds)
+                finally:
+                    _close_all(fds)
+                if ev is not None:
+                    events.append(ev)
+        finally:
+            del buf[:pos]
+
+    def _value(self, h: F.Header, payload: bytes, fds):
+        if h.raw:
+            return Raw(int.from_bytes(payload[:4], "little"), payload[4:],
+                       [Fd(os.dup(n)) for n in fds])
+        try:
+            return cbor.decode(payload, fds, self.limits)
+        except DecodeError as e:
+            raise ProtocolError(e.code, f"{F.KIND_NAMES[h.kind]} payload: {e.message}") from None
+
+    def _frame(self, h: F.Header, payload: bytes, fds) -> Event | None:
+        k = h.kind
+        if k == F.HELLO:
+            if self.peer is not None:
+                raise ProtocolError(E.EPROTO, "a second hello")
+            self.peer = F.parse_hello(payload)
+            return None
+        if k == F.MESSAGE:
+            return Event("message", value=self._value(h, payload, fds))
+        if k == F.REQUEST:
+            v = self._value(h, payload, fds)
+            self.incoming.add(h.id)
+            return Event("request", h.id, value=v)
+        # An answer for an id not in flight raced with a timeout or a
+        # cancel: it is dropped unread.
+        if k == F.REPLY:
+            if h.id not in self.pending:
+                return None
+            v = self._value(h, payload, fds)
+            self.pending.discard(h.id)
+            return Event("reply", h.id, value=v)
+        if k == F.ERROR:
+            if h.id not in self.pending:
+                return None
+            err = self._error(payload)
+            self.pending.discard(h.id)
+            return Event("error", h.id, error=err)
+        if k == F.CANCEL:
+            if h.id not in self.incoming:
+                return None
+            return Event("cancel", h.id)
+        if k == F.PING:
+            # The face answers with pong() when it handles this event, so
+            # the pong follows the answers to every frame before the ping.
+            return Event("ping", h.id)
+        if k == F.PONG:
+            if h.id not in self.pings:
+                return None
+            self.pings.discard(h.id)
+            return Event("pong", h.id)
+        # GOODBYE
+        code = reason = None
+        if payload:
+            try:
+                m = cbor.decode(payload, (), self.limits)
+            except DecodeError as e:
+                raise ProtocolError(e.code, f"goodbye payload: {e.message}") from None
+            if not isinstance(m, dict):
+                raise ProtocolError(E.EPROTO, "goodbye payload is not a map")
+            if isinstance(m.get("reason"), str):
+                reason = m["reason"]
+            c = m.get("code")
+            if type(c) is int and c < 0:
+                code = c
+        # The peer closes next; what it sent before is handled as usual
+        # (its requests are still answered), nothing after is read.
+        self.peer_goodbye = True
+        return Event("goodbye", code=code, reason=reason)
+
+    def _error(self, payload: bytes) -> RemoteError:
+        try:
+            m = cbor.decode(payload, (), self.limits)
+        except DecodeError as e:
+            raise ProtocolError(e.code, f"error payload: {e.message}") from None
+        if (not isinstance(m, dict) or type(m.get("code")) is not int or m["code"] >= 0
+                or not isinstance(m.get("message"), str)):
+            raise ProtocolError(E.EPROTO, "error payload is not {code, message}")
+        return RemoteError(m["code"], m["message"], m.get("data"))

@@ -1,0 +1,422 @@
+# SPDX-License-Identifier: MIT
+"""The protocol rules, checked with hand-made frames on real sockets: a
+Python server facing a misbehaving client, and a Python client facing a
+misbehaving server. Every violation closes the connection with the right
+code; answers that race with timeouts are ignored; every call completes
+exactly once."""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import seam
+from seam import errors as E
+from seam import frame as F
+from seam.cbor import dumps
+from seam.names import socket_path
+
+
+def hello_frame(max_frame=16 * 1024 * 1024, max_fds=64, **extra):
+    p = dumps({"seam": 1, "max_frame": max_frame, "max_fds": max_fds, **extra})
+    return F.pack(F.HELLO, 0, 0, 0, len(p)) + p
+
+
+def frame(kind, payload=b"", ident=0, flags=0, nfds=0):
+    return F.pack(kind, flags, nfds, ident, len(payload)) + payload
+
+
+def read_frames(sock, timeout=5.0):
+    """Every frame the peer sends until it closes: [(kind, id, payload)]."""
+    sock.settimeout(timeout)
+    buf = b""
+    while True:
+        try:
+            b = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        except socket.timeout:
+            raise AssertionError("peer did not close")
+        if not b:
+            break
+        buf += b
+    out = []
+    while len(buf) >= 16:
+        ln, k, fl, nf, i = F.HEADER.unpack(buf[:16])
+        out.append((k, i, buf[16:16 + ln]))
+        buf = buf[16 + ln:]
+    return out
+
+
+def goodbye_code(frames):
+    for k, _, p in frames:
+        if k == F.GOODBYE:
+            return seam.loads(p).get("code") if p else None
+    return "no goodbye"
+
+
+@pytest.fixture
+def py_server(serve_thread):
+    def start(name="t.rules", handler=lambda req: req.value, **kw):
+        return serve_thread(seam.Server(name, handler, **kw))
+
+    return start
+
+
+def raw_client(name):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(socket_path(name))
+    return s
+
+
+VIOLATIONS = [
+    ("unknown kind", frame(12), E.EFRAMEKIND),
+    ("kind 0", frame(0), E.EFRAMEKIND),
+    ("flags on a ping", frame(F.PING, flags=1), E.EFRAMEFLAGS),
+    ("flag bit 1 on a message", frame(F.MESSAGE, b"\x01", flags=2), E.EFRAMEFLAGS),
+    ("descriptors on an error", frame(F.ERROR, b"\xa0", 1, nfds=1), E.EFRAMEFDS),
+    ("65 descriptors announced", frame(F.MESSAGE, b"\x01", nfds=65), E.EFRAMEFDS),
+    ("descriptors announced, none sent", frame(F.MESSAGE, b"\x01", nfds=1), E.EFRAMEFDS),
+    ("request with id 0", frame(F.REQUEST, b"\x01", 0), E.EFRAMEID),
+    ("message with an id", frame(F.MESSAGE, b"\x01", 5), E.EFRAMEID),
+    ("empty message", frame(F.MESSAGE, b""), E.EFRAMELEN),
+    ("raw shorter than its id", frame(F.MESSAGE, b"\x01\x02", flags=1), E.EFRAMELEN),
+    ("payload on a ping", frame(F.PING, b"\x00", 1), E.EFRAMELEN),
+    ("second hello", hello_frame(), E.EPROTO),
+    ("trailing bytes", frame(F.MESSAGE, b"\x01\x02"), E.ETRAILING),
+    ("undefined", frame(F.REQUEST, b"\xf7", 3), E.ESIMPLE),
+    ("unknown tag", frame(F.MESSAGE, b"\xc2\x41\x01"), E.ETAG),
+    ("fd index without descriptors", frame(F.MESSAGE, bytes.fromhex("da7365616d00")), E.EFDINDEX),
+    ("indefinite array", frame(F.MESSAGE, b"\x9f\xff"), E.EINDEF),
+    ("goodbye not a map", frame(F.GOODBYE, b"\x01"), E.EPROTO),
+]
+
+
+@pytest.mark.parametrize("what,data,code", VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
+def test_python_server_closes_on_violation_with_the_code(py_server, what, data, code):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(hello_frame() + data)
+    frames = read_frames(s)
+    s.close()
+    assert frames[0][0] == F.HELLO
+    assert goodbye_code(frames) == code
+
+
+def test_frame_over_our_max_frame_is_refused_before_its_payload(py_server):
+    py_server(max_frame=4096)
+    s = raw_client("t.rules")
+    s.sendall(hello_frame() + F.pack(F.MESSAGE, 0, 0, 0, 4097))  # no payload sent at all
+    assert goodbye_code(read_frames(s)) == E.EMSGSIZE
+    s.close()
+
+
+def test_first_frame_not_hello_is_a_handshake_failure(py_server):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(frame(F.PING, b"", 1))
+    assert goodbye_code(read_frames(s)) == E.EHANDSHAKE
+    s.close()
+
+
+@pytest.mark.parametrize("payload", [
+    dumps([1]), dumps({"seam": 0, "max_frame": 4096, "max_fds": 0}),
+    dumps({"seam": 1, "max_frame": 4095, "max_fds": 0}), dumps({"seam": 1, "max_frame": 4096}),
+    dumps({"seam": 1, "max_frame": 4096, "max_fds": "1"}), dumps({"seam": 1, "max_frame": -1, "max_fds": 1}),
+], ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative"])
+def test_bad_hellos_fail_with_ehandshake(py_server, payload):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, len(payload)) + payload)
+    assert goodbye_code(read_frames(s)) == E.EHANDSHAKE
+    s.close()
+
+
+def test_undecodable_hello_fails_with_its_decode_error(py_server):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, 1) + b"\xf7")
+    assert goodbye_code(read_frames(s)) == E.ESIMPLE
+    s.close()
+
+
+def test_any_hello_map_within_4096_bytes_is_read(py_server):
+    # Many unknown entries, long strings, nesting: all within the default limits.
+    py_server()
+    s = raw_client("t.rules")
+    extra = {f"k{i}": [i, {"deep": [[[["x" * 20]]]]}] for i in range(40)}
+    extra["long"] = "y" * 1500
+    p = dumps({"seam": 1, "max_frame": 4096, "max_fds": 0, **extra})
+    assert len(p) <= 4096
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, len(p)) + p + frame(F.PING, b"", 1) + frame(F.GOODBYE))
+    assert [(k, i) for k, i, _ in read_frames(s)][:2] == [(F.HELLO, 0), (F.PONG, 1)]
+    s.close()
+
+
+def test_hello_over_4096_bytes_is_refused(py_server):
+    py_server()
+    s = raw_client("t.rules")
+    p = dumps({"seam": 1, "max_frame": 4096, "max_fds": 0, "pad": "x" * 5000})
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, len(p)) + p)
+    assert goodbye_code(read_frames(s)) == E.EHANDSHAKE
+    s.close()
+
+
+def test_unknown_hello_keys_and_later_versions_are_accepted(py_server):
+    py_server()
+    s = raw_client("t.rules")
+    p = dumps({"seam": 7, "max_frame": 4096, "max_fds": 200, "future": "x", "n": -1})
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, len(p)) + p + frame(F.REQUEST, dumps("v"), 9) + frame(F.GOODBYE))
+    frames = read_frames(s)
+    assert (F.REPLY, 9, dumps("v")) in frames
+    s.close()
+
+
+def test_ping_pong_cancel_and_stray_answers_are_handled_in_order(py_server):
+    py_server(handler=lambda req: seam.NO_REPLY if req.value == "keep" else req.value)
+    s = raw_client("t.rules")
+    s.sendall(hello_frame()
+              + frame(F.PING, b"", 0)  # any id, 0 included
+              + frame(F.REPLY, b"\xf7", 77)  # not in flight: ignored unread
+              + frame(F.ERROR, b"\x01", 78)  # same
+              + frame(F.PONG, b"", 5)  # never sent: ignored
+              + frame(F.CANCEL, b"", 99)  # not in flight: ignored
+              + frame(F.REQUEST, dumps("keep"), 1)
+              + frame(F.CANCEL, b"", 1)
+              + frame(F.REQUEST, dumps("a"), 2)
+              + frame(F.PING, b"", 3)
+              + frame(F.GOODBYE, dumps({"reason": "done"})))
+    frames = [(k, i) for k, i, _ in read_frames(s)]
+    assert frames[:4] == [(F.HELLO, 0), (F.PONG, 0), (F.REPLY, 2), (F.PONG, 3)]
+    assert (F.REPLY, 1) not in frames and (F.ERROR, 1) not in frames
+    s.close()
+
+
+def test_request_ids_are_per_direction(serve_thread):
+    # The server uses id 1 for its own request while the client's id 1 is
+    # in flight: the two never mix.
+    import asyncio
+    import seam.aio
+
+    async def main():
+        got = {}
+
+        async def handler(req):
+            got["server"] = await req.peer.call("from server")
+            return "to client"
+
+        server = await seam.aio.serve("t.ids", handler)
+        conn = await seam.aio.connect("t.ids", handler=lambda req: ("echo", req.value))
+        assert await conn.call("from client") == "to client"
+        assert got["server"] == ["echo", "from server"]
+        await conn.close()
+        await server.close()
+
+    asyncio.run(main())
+
+
+# -------------------------------------------- a Python client, a bad server
+
+
+class FakeServer:
+    """Accepts one connection and plays a script of raw bytes."""
+
+    def __init__(self, path, script):
+        self.path = path
+        self.l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.l.bind(path)
+        self.l.listen(1)
+        self.received = b""
+        self.t = threading.Thread(target=self._run, args=(script,), daemon=True)
+        self.t.start()
+
+    def _run(self, script):
+        c, _ = self.l.accept()
+        c.settimeout(5)
+        try:
+            script(c, self)
+        finally:
+            time.sleep(0.1)
+            c.close()
+            self.l.close()
+
+    def read_until(self, c, n):
+        while len(self.received) < n:
+            b = c.recv(65536)
+            if not b:
+                return
+            self.received += b
+
+
+def test_late_and_duplicate_replies_are_ignored_exactly_one_completion(tmp_path):
+    path = str(tmp_path / "fake.sock")
+
+    def script(c, fs):
+        c.sendall(hello_frame())
+        fs.read_until(c, 16)
+        time.sleep(0.3)  # the client's first call (id 1) times out
+        # late answer to 1, then answers to 2 twice, then an error for 2
+        c.sendall(frame(F.REPLY, dumps("late"), 1) + frame(F.REPLY, dumps("first"), 2)
+                  + frame(F.REPLY, dumps("second"), 2)
+                  + frame(F.ERROR, dumps({"code": -22, "message": "x"}), 2)
+                  + frame(F.PING, b"", 4))
+        time.sleep(0.5)
+        c.sendall(frame(F.REPLY, dumps("third call"), 3))
+        time.sleep(0.5)
+
+    FakeServer(path, script)
+    conn = seam.connect(f"unix:{path}")
+    with pytest.raises(seam.CallTimeout):
+        conn.call("one", timeout=0.1)
+    assert conn.call("two", timeout=5) == "first"
+    assert conn.call("three", timeout=5) == "third call"
+    conn.close()
+
+
+def test_timed_out_call_sends_cancel(tmp_path):
+    path = str(tmp_path / "fake.sock")
+    seen = {}
+
+    def script(c, fs):
+        c.sendall(hello_frame())
+        fs.read_until(c, 200)
+        seen["frames"] = fs.received
+
+    fs = FakeServer(path, script)
+    conn = seam.connect(f"unix:{path}")
+    with pytest.raises(seam.CallTimeout):
+        conn.call("x", timeout=0.1)
+    conn.close()
+    fs.t.join(5)
+    kinds = []
+    b = seen["frames"]
+    while len(b) >= 16:
+        ln, k, fl, nf, i = F.HEADER.unpack(b[:16])
+        kinds.append((k, i))
+        b = b[16 + ln:]
+    assert (F.REQUEST, 1) in kinds and (F.CANCEL, 1) in kinds
+    assert kinds.index((F.CANCEL, 1)) > kinds.index((F.REQUEST, 1))
+
+
+@pytest.mark.parametrize("bad,code", [
+    (frame(F.REPLY, b"\x01", 0), E.EFRAMEID),
+    (frame(F.ERROR, dumps({"code": 5, "message": "positive"}), 1), E.EPROTO),
+    (frame(F.ERROR, dumps({"message": "no code"}), 1), E.EPROTO),
+    (frame(F.REPLY, b"\xff", 1), E.EMALFORMED),
+    (hello_frame(), E.EPROTO),
+])
+def test_client_fails_its_calls_when_the_server_breaks_the_protocol(tmp_path, bad, code):
+    path = str(tmp_path / "fake.sock")
+    out = {}
+
+    def script(c, fs):
+        c.sendall(hello_frame())
+        fs.read_until(c, 16 + 1)
+        time.sleep(0.05)
+        c.sendall(bad)
+        try:
+            out["frames"] = read_frames(c)
+        except AssertionError:
+            out["frames"] = []
+
+    fs = FakeServer(path, script)
+    conn = seam.connect(f"unix:{path}")
+    with pytest.raises(seam.ConnectionClosed) as ei:
+        conn.call("x", timeout=5)
+    # The call completes as "peer gone"; the violation says why.
+    assert ei.value.code == E.ECONNRESET and ei.value.violation.code == code
+    fs.t.join(5)
+    assert goodbye_code(out["frames"]) == code
+
+
+def test_goodbye_with_a_code_reaches_the_client(tmp_path):
+    path = str(tmp_path / "fake.sock")
+
+    def script(c, fs):
+        c.sendall(hello_frame() + frame(F.GOODBYE, dumps({"reason": "maintenance", "code": -11})))
+
+    FakeServer(path, script)
+    with pytest.raises(seam.Refused) as ei:
+        seam.connect(f"unix:{path}").call(1)
+    assert ei.value.goodbye_code == E.EAGAIN and ei.value.reason == "maintenance"
+
+
+def test_frames_before_goodbye_are_still_delivered(tmp_path):
+    path = str(tmp_path / "fake.sock")
+
+    def script(c, fs):
+        c.sendall(hello_frame())
+        fs.read_until(c, 16 + 10)
+        time.sleep(0.1)
+        c.sendall(frame(F.MESSAGE, dumps("news")) + frame(F.REPLY, dumps("answer"), 1) + frame(F.GOODBYE))
+
+    FakeServer(path, script)
+    conn = seam.connect(f"unix:{path}")
+    assert conn.call("q", timeout=5) == "answer"
+    assert conn.receive(timeout=5) == "news"
+    with pytest.raises(seam.ConnectionClosed):
+        conn.receive(timeout=5)
+
+
+def test_descriptors_of_a_frame_are_found_by_nfds(tmp_path):
+    # Two frames in one sendmsg-free stream: the first carries two
+    # descriptors (one referenced twice), the second none.
+    path = str(tmp_path / "fake.sock")
+    r, w = os.pipe()
+
+    def script(c, fs):
+        c.sendall(hello_frame())
+        fs.read_until(c, 16)
+        payload = bytes.fromhex("83da7365616d01da7365616d00da7365616d01")
+        data = frame(F.MESSAGE, payload, nfds=2) + frame(F.MESSAGE, dumps("plain"))
+        c.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r, w]).tobytes())])
+        time.sleep(0.5)
+
+    FakeServer(path, script)
+    conn = seam.connect(f"unix:{path}")
+    v = conn.receive(timeout=5)
+    assert conn.receive(timeout=5) == "plain"
+    os.write(v[0].fileno(), b"ab")
+    assert os.read(v[1].fileno(), 1) == b"a"
+    os.write(v[2].fileno(), b"c")
+    assert os.read(r, 2) == b"bc"
+    for f in v:
+        f.close()
+    os.close(r)
+    os.close(w)
+    conn.close()
+
+
+def test_descriptors_announced_but_not_sent_fail_the_client(tmp_path):
+    path = str(tmp_path / "fake.sock")
+
+    def script(c, fs):
+        c.sendall(hello_frame())
+        fs.read_until(c, 16)
+        c.sendall(frame(F.MESSAGE, bytes.fromhex("da7365616d00"), nfds=1))
+        time.sleep(0.5)
+
+    FakeServer(path, script)
+    with pytest.raises(seam.ConnectionClosed) as ei:
+        # The bad frame may arrive with the hello (connect fails) or after.
+        seam.connect(f"unix:{path}").receive(timeout=5)
+    assert ei.value.violation.code == E.EFRAMEFDS
+
+
+def test_no_descriptor_leaks_across_many_fd_calls(py_server):
+    py_server()
+    before = len(os.listdir("/proc/self/fd"))
+    with seam.connect("t.rules") as conn:
+        for _ in range(50):
+            with seam.Fd.dup(0) as fd:
+                back = conn.call([fd, fd])
+                for f in back:
+                    f.close()
+    time.sleep(0.2)
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
