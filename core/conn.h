@@ -83,9 +83,17 @@ struct seam_conn {
     size_t ext_len;
     size_t ext_cap;
     size_t ext_queued; /* their bytes not yet written */
+    /* Answers (replies, errors, pongs, cancels, goodbyes) among the bytes
+     * queued, and the largest of them since none waited: reading pauses
+     * while the peer leaves too many of them unread. */
+    size_t ans_queued;
+    size_t ans_largest;
+    bool read_paused;
+    bool draining; /* the peer's input ended: writing what is queued, then done */
 
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
+    bool goodbye_seen;
     seam__timer handshake_timer;
     seam__timer kick; /* deferred work: completions, held frames, writable */
     bool kick_ref;    /* the kick holds a reference */

@@ -15,6 +15,7 @@ static const err_info errors[] = {
     {SEAM_EAGAIN, "SEAM_EAGAIN", "would block: send queue is full"},
     {SEAM_ERANGE, "SEAM_ERANGE", "integer out of range"},
     {SEAM_EMSGSIZE, "SEAM_EMSGSIZE", "message larger than the allowed maximum"},
+    {SEAM_ENOBUFS, "SEAM_ENOBUFS", "peer left too many answers unread"},
     {SEAM_EBADF, "SEAM_EBADF", "bad file descriptor"},
     {SEAM_ETIMEDOUT, "SEAM_ETIMEDOUT", "call timed out"},
     {SEAM_ECANCELED, "SEAM_ECANCELED", "call cancelled"},
