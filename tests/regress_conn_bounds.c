@@ -1162,6 +1162,94 @@ static void test_half_closed_peer_still_gets_large_replies(void **state)
     assert_true(support_run_until_count(f->loop, &bsrv.invalid, 3, WAIT_MS));
 }
 
+/* ==== item 21: the tool says how a connection ended ===================== */
+
+#ifdef SEAM_TOOL_PATH
+#include <sys/wait.h>
+
+/* A server that is not seam: says hello, then refuses (0), breaks a rule
+ * (1), or reads the request and hangs up without a word (2). */
+static int ending_server_main(int chan, void *arg)
+{
+    int mode = *(const int *)arg;
+    int lfd = raw_listen();
+    child_say(chan, lfd >= 0 ? 0 : -1);
+    int fd = lfd >= 0 ? accept(lfd, NULL, NULL) : -1;
+    uint8_t out[48 + 32];
+    make_hello(out, 16u << 20);
+    size_t len = 48;
+    if (mode == 0) {
+        static const uint8_t refused[] = {0xa1, 0x64, 'c', 'o', 'd', 'e', 0x2c}; /* -13 */
+        put_header(out + len, sizeof(refused), KIND_BYE, 0, 0, 0);
+        memcpy(out + len + 16, refused, sizeof(refused));
+        len += 16 + sizeof(refused);
+    } else if (mode == 1) {
+        put_header(out + len, 0, 0x42, 0, 0, 0);
+        len += 16;
+    }
+    if (fd < 0 || !support_write_full(fd, out, len)) {
+        return 1;
+    }
+    uint8_t hdr[16];
+    if (mode == 2) {
+        raw_read_frame(fd, hdr, NULL, 0, WAIT_MS); /* its hello */
+        raw_read_frame(fd, hdr, NULL, 0, WAIT_MS); /* the request */
+        close(fd);
+    } else {
+        while (raw_read_frame(fd, hdr, NULL, 0, WAIT_MS) >= 0) {
+        }
+    }
+    child_wait_word(chan);
+    return 0;
+}
+
+/* Runs `seam call NAME 1` and returns what it printed. */
+static void run_tool_call(char *out, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        execl(SEAM_TOOL_PATH, "seam", "call", NAME, "1", "--timeout", "10000", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < cap && (got = read(p[0], out + n, cap - 1 - n)) > 0) {
+        n += (size_t)got;
+    }
+    out[n] = '\0';
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+
+static void test_tool_tells_refused_from_protocol_error_from_crash(void **state)
+{
+    fixture *f = *state;
+    static const char *expect[] = {"refused", "protocol error: unknown frame kind", "peer crashed"};
+    for (int mode = 0; mode < 3; mode++) {
+        support_fork(&f->child, ending_server_main, &mode);
+        int64_t ok = -1;
+        assert_true(support_read_full(f->child.chan, &ok, sizeof(ok), WAIT_MS));
+        assert_int_equal(ok, 0);
+        char out[1024];
+        run_tool_call(out, sizeof(out));
+        print_message("%s", out);
+        assert_non_null(strstr(out, expect[mode]));
+        child_say(f->child.chan, 1);
+        support_child_kill(&f->child);
+        close(f->child.chan);
+        f->child.chan = -1;
+    }
+}
+#endif
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1184,6 +1272,9 @@ int main(void)
         T(test_request_with_a_refused_value_gets_an_error_reply),
         T(test_nothing_after_a_received_goodbye_is_handled),
         T(test_half_closed_peer_still_gets_large_replies),
+#ifdef SEAM_TOOL_PATH
+        T(test_tool_tells_refused_from_protocol_error_from_crash),
+#endif
     };
     /* REGRESS_FILTER=pattern runs only the tests whose names match. */
     if (getenv("REGRESS_FILTER") != NULL) {
