@@ -577,6 +577,19 @@ static void ext_wrote(seam_conn *c, size_t n)
     }
 }
 
+/* Keeps a working buffer of a drained queue, and no more. */
+static void out_shrink(seam_conn *c)
+{
+    c->shrink_due = false;
+    if (c->out.len == 0 && c->out.cap > OUT_KEEP_MAX) {
+        uint8_t *keep = realloc(c->out.data, OUT_KEEP_MAX);
+        if (keep != NULL) {
+            c->out.data = keep;
+            c->out.cap = OUT_KEEP_MAX;
+        }
+    }
+}
+
 /* Writes what the socket takes. Returns 0 or the error that broke the
  * connection (which the read side then reports). */
 static int flush(seam_conn *c)
@@ -672,10 +685,13 @@ static int flush(seam_conn *c)
             c->fdq_head = 0;
             c->fdq_len = 0;
         }
-        if (c->out.cap > OUT_KEEP_MAX) {
+        if (c->out.cap > OUT_KEEP_MAX && !c->shrink_due) {
             /* One large message should not pin its memory for the
-             * connection's life (the receive side frees its own too). */
-            seam__buf_free(&c->out);
+             * connection's life (the receive side frees its own too). A
+             * stream refills the queue before the loop turns: only a queue
+             * still empty then gives its memory back (out_shrink). */
+            c->shrink_due = true;
+            kick(c);
         }
     } else {
         queue_compact(c);
@@ -1630,6 +1646,9 @@ static void conn_kick_fired(seam__timer *t)
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};
         emit(c, &ev);
+    }
+    if (c->shrink_due) {
+        out_shrink(c);
     }
     c->dispatching--;
     bool more = c->done_head != NULL || (c->held_head != NULL && c->state == SEAM__CONN_OPEN);

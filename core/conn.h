@@ -89,7 +89,8 @@ struct seam_conn {
     size_t ans_queued;
     size_t ans_largest;
     bool read_paused;
-    bool draining; /* the peer's input ended: writing what is queued, then done */
+    bool draining;   /* the peer's input ended: writing what is queued, then done */
+    bool shrink_due; /* the drained send buffer is large: shrink it if it stays empty */
 
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
