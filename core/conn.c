@@ -125,6 +125,7 @@ static void conn_free(seam_conn *c)
     }
     seam__frame_parser_free(&c->parser);
     seam__buf_free(&c->out);
+    seam__buf_free(&c->in_pending);
     fdq_clear(c);
     ext_clear(c);
     rfds_clear(c);
@@ -308,8 +309,11 @@ static void read_pause_update(seam_conn *c)
     size_t at = answers_pause_at(c);
     if (c->ans_queued > at) {
         c->read_paused = true;
-    } else if (c->ans_queued <= at / 2) {
+    } else if (c->ans_queued <= at / 2 && c->read_paused) {
         c->read_paused = false;
+        if (c->in_pending.len > 0) {
+            kick(c); /* what was read already will not show as readable */
+        }
     }
 }
 
@@ -826,6 +830,7 @@ static int conn_start(seam_conn *c, int fd)
     c->ans_largest = 0;
     c->read_paused = false;
     c->draining = false;
+    seam__buf_free(&c->in_pending);
     seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
     if (c->loop->depth == 0) {
         flush(c);
@@ -1159,8 +1164,80 @@ static size_t rfds_allowed(const seam_conn *c)
     return c->parser.hdr_have > 0 ? MAX_FRAME_FDS : 0;
 }
 
+/* Answers piled up for a peer that does not read them: stop handling its
+ * frames, also in the middle of what one read brought. */
+static bool answers_stop_reading(seam_conn *c)
+{
+    read_pause_update(c);
+    return c->read_paused && c->sync_call == NULL;
+}
+
+/* Handles the frames in len bytes of data (or one the parser completed).
+ * Returns false when reading must stop: the connection failed, ended or
+ * started over, or answers piled up, and then what is left of data waits
+ * in in_pending until they drain. */
+static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
+{
+    while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
+        if (len > 0 && answers_stop_reading(c)) {
+            if (seam__buf_append(&c->in_pending, data, len) < 0) {
+                conn_lost(c, SEAM_ENOMEM);
+            }
+            update_interest(c);
+            return false;
+        }
+        seam__frame f;
+        int r = seam__frame_parser_next(&c->parser, &data, &len, &f);
+        if (r == 0) {
+            break;
+        }
+        if (r < 0) {
+            conn_fail(c, r);
+            return false;
+        }
+        int fds[MAX_FRAME_FDS];
+        r = take_fds(c, f.h.nfds, fds);
+        if (r < 0) {
+            conn_fail(c, r);
+            return false;
+        }
+        handle_frame(c, &f, fds);
+    }
+    if (c->fd < 0 || c->gen != gen) {
+        return false;
+    }
+    if (c->rfds_len > rfds_allowed(c)) {
+        conn_fail(c, SEAM_EFRAMEFDS);
+        return false;
+    }
+    if (c->connected_due) {
+        connected_settle(c);
+    }
+    return c->fd >= 0 && c->gen == gen && !c->loop->freeing;
+}
+
+/* Input set aside while answers piled up goes first once they drained. */
+static bool pending_handle(seam_conn *c)
+{
+    if (c->in_pending.len == 0) {
+        return true;
+    }
+    if (answers_stop_reading(c)) {
+        update_interest(c);
+        return false;
+    }
+    seam__buf in = c->in_pending;
+    c->in_pending = (seam__buf){0};
+    bool more = frames_handle(c, in.data, in.len, c->gen);
+    seam__buf_free(&in);
+    return more && c->in_pending.len == 0;
+}
+
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
+    if (!pending_handle(c)) {
+        return;
+    }
     for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
         if (c->draining) {
             if (c->sync_call != NULL) {
@@ -1168,8 +1245,7 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             }
             return;
         }
-        read_pause_update(c);
-        if (c->read_paused && c->sync_call == NULL) {
+        if (answers_stop_reading(c)) {
             update_interest(c);
             return;
         }
@@ -1211,31 +1287,8 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             seam__frame_parser_direct_done(&c->parser, (size_t)n);
             len = 0;
         }
-        uint64_t gen = c->gen;
-        while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
-            seam__frame f;
-            int r = seam__frame_parser_next(&c->parser, &data, &len, &f);
-            if (r == 0) {
-                break;
-            }
-            if (r < 0) {
-                conn_fail(c, r);
-                return;
-            }
-            int fds[MAX_FRAME_FDS];
-            r = take_fds(c, f.h.nfds, fds);
-            if (r < 0) {
-                conn_fail(c, r);
-                return;
-            }
-            handle_frame(c, &f, fds);
-        }
-        if (c->fd >= 0 && c->gen == gen && c->rfds_len > rfds_allowed(c)) {
-            conn_fail(c, SEAM_EFRAMEFDS);
+        if (!frames_handle(c, data, len, c->gen)) {
             return;
-        }
-        if (c->connected_due && c->gen == gen) {
-            connected_settle(c);
         }
         if ((size_t)n < cap) {
             return; /* the socket is most likely drained */
@@ -1642,6 +1695,9 @@ static void conn_kick_fired(seam__timer *t)
         conn_lost(c, err);
     }
     deliver_held(c);
+    if (c->in_pending.len > 0 && !c->read_paused && c->fd >= 0 && c->sync_call == NULL) {
+        read_input(c);
+    }
     if (c->writable_due && !c->user_closed) {
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};

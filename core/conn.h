@@ -89,8 +89,9 @@ struct seam_conn {
     size_t ans_queued;
     size_t ans_largest;
     bool read_paused;
-    bool draining;   /* the peer's input ended: writing what is queued, then done */
-    bool shrink_due; /* the drained send buffer is large: shrink it if it stays empty */
+    bool draining;        /* the peer's input ended: writing what is queued, then done */
+    bool shrink_due;      /* the drained send buffer is large: shrink it if it stays empty */
+    seam__buf in_pending; /* input not handled yet because reading paused */
 
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */

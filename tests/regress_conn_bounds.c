@@ -298,6 +298,7 @@ static void bsrv_event(seam_conn *conn, const seam_event *ev, void *userdata)
             bsrv_sample();
         } else if (ev->raw) {
             bsrv_reply(ev->request, ev->raw_id);
+            bsrv_sample();
         }
         break;
     default:
@@ -518,6 +519,42 @@ static void test_answers_past_the_hard_cap_disconnect_with_enobufs(void **state)
      * largest answer. */
     assert_true(bsrv.max_queued <= 4 * (SMALL_QUEUE + bsrv.reply_size + 64));
     child_say(f->child.chan, 1);
+}
+
+static void count_ok(seam_conn *conn, const seam_reply *r, void *userdata)
+{
+    (void)conn;
+    reply_log *log = userdata;
+    log->count++;
+    if (r->status != 0 || r->raw_len != (2u << 20)) {
+        log->status = r->status != 0 ? r->status : -1;
+    }
+}
+
+/* Requests that arrive in one read and ask for large answers: handling
+ * stops in the middle of that read once the answers pile up, and goes on
+ * as the peer reads them - no disconnect, and memory stays bounded. */
+static void test_pipelined_calls_for_large_answers_all_complete_bounded(void **state)
+{
+    fixture *f = *state;
+    bsrv_listen(f->loop, SMALL_QUEUE);
+    client_log log = {0};
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &log, .max_queue = 64u << 20};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    assert_true(support_run_until_count(f->loop, &log.connected, 1, WAIT_MS));
+    static reply_log rl;
+    rl = (reply_log){0};
+    for (int i = 0; i < 32; i++) {
+        assert_int_equal(seam_conn_call_raw(conn, 2u << 20, "x", 1, WAIT_MS, count_ok, &rl, NULL),
+                         0);
+    }
+    assert_true(support_run_until_count(f->loop, &rl.count, 32, 60000));
+    assert_int_equal(rl.status, 0);
+    assert_int_equal(bsrv.invalid, 0);
+    /* The bound, the largest answer, and the one answer past them. */
+    assert_true(bsrv.max_queued <= SMALL_QUEUE + 2 * (2u << 20) + (64u << 10));
+    seam_conn_close(conn);
 }
 
 static void test_client_pings_fail_with_eagain_past_the_queue_bound(void **state)
@@ -835,6 +872,8 @@ static void test_send_over_peer_max_frame_fails_locally_and_connection_stays(voi
     assert_int_equal(seam_conn_call_raw(conn, 1, big, sizeof(big), WAIT_MS, on_reply, &early, NULL),
                      0);
     assert_int_equal(seam_conn_send_raw(conn, 2, "early", 5), 0);
+    /* A one-way message found too large then is dropped, not sent. */
+    assert_int_equal(seam_conn_send_raw(conn, 5, big, sizeof(big)), 0);
     assert_true(support_run_until_count(f->loop, &early.count, 1, WAIT_MS));
     assert_int_equal(early.status, SEAM_EMSGSIZE);
     assert_true(support_run_until_count(f->loop, &log.connected, 1, WAIT_MS));
@@ -1266,6 +1305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_peer_that_pings_without_reading_is_paused_at_the_queue_bound),
         T(test_answers_past_the_hard_cap_disconnect_with_enobufs),
+        T(test_pipelined_calls_for_large_answers_all_complete_bounded),
         T(test_client_pings_fail_with_eagain_past_the_queue_bound),
         T(test_descriptors_no_frame_claims_disconnect_the_peer),
         T(test_descriptors_wait_for_their_frame_to_complete),
