@@ -317,6 +317,16 @@ static void read_pause_update(seam_conn *c)
     }
 }
 
+/* While answers pile up, frames are not handled. A peer we are not waiting
+ * on is not read either; while calls of ours are in flight on the
+ * connection its input is still taken (unhandled, up to the hard cap):
+ * else two peers answering each other's calls at once would stall each
+ * other for good. */
+static bool input_stopped(const seam_conn *c)
+{
+    return c->read_paused && c->sync_call == NULL && c->calls_len == 0;
+}
+
 /* Answers past the hard cap (the user answering kept requests of a peer
  * that does not read) end the connection, from the loop. */
 static void answers_overflow(seam_conn *c)
@@ -546,7 +556,7 @@ static void update_interest(seam_conn *c)
     }
     size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
     bool pending = c->out_off < limit || c->ext_head < c->ext_len;
-    bool reading = !c->read_paused && !c->draining;
+    bool reading = !c->draining && !input_stopped(c);
     seam__watch_update(c->watch, (reading ? SEAM_READ : 0) | (pending ? SEAM_WRITE : 0));
 }
 
@@ -566,6 +576,14 @@ static void drain_done(seam_conn *c)
         c->lost = SEAM_ECONNRESET;
     }
     kick(c);
+}
+
+/* Done once the answers are out and no input waits to be handled. */
+static void drain_check(seam_conn *c)
+{
+    if (c->draining && queued(c) == 0 && c->in_pending.len == 0) {
+        drain_done(c);
+    }
 }
 
 /* n bytes of the first pending no-copy payload were written. */
@@ -709,9 +727,7 @@ static int flush(seam_conn *c)
         c->ans_largest = 0;
     }
     read_pause_update(c);
-    if (c->draining && queued(c) == 0) {
-        drain_done(c);
-    }
+    drain_check(c);
     if (c->want_writable && queued(c) <= c->cfg.max_queue / 2) {
         c->want_writable = false;
         c->writable_due = true;
@@ -1230,12 +1246,16 @@ static bool pending_handle(seam_conn *c)
     c->in_pending = (seam__buf){0};
     bool more = frames_handle(c, in.data, in.len, c->gen);
     seam__buf_free(&in);
+    if (c->fd >= 0) {
+        drain_check(c);
+    }
     return more && c->in_pending.len == 0;
 }
 
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
-    if (!pending_handle(c)) {
+    uint64_t gen = c->gen;
+    if (!pending_handle(c) && (c->fd < 0 || c->gen != gen || !c->read_paused || c->loop->freeing)) {
         return;
     }
     for (int round = 0; round < READS_PER_READY && c->fd >= 0; round++) {
@@ -1245,8 +1265,13 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             }
             return;
         }
-        if (answers_stop_reading(c)) {
+        bool paused = answers_stop_reading(c);
+        if (paused && input_stopped(c)) {
             update_interest(c);
+            return;
+        }
+        if (paused && c->in_pending.len >= ANSWERS_HARD_CAP * answers_pause_at(c)) {
+            answers_overflow(c);
             return;
         }
         bool truncated = false;
@@ -1255,7 +1280,8 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
         /* The rest of a large payload goes straight where the frame is
          * collected rather than through the read buffer. */
         size_t cap = READ_BUF_SIZE;
-        uint8_t *direct = seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
+        uint8_t *direct =
+            paused ? NULL : seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
         ssize_t n = seam__unix_recv(c->fd, direct != NULL ? direct : rbuf, cap, got,
                                     SEAM__UNIX_MAX_RECV_FDS, &ngot, &truncated);
         if (ngot > 0 && !rfds_append(c, got, ngot)) {
@@ -1265,7 +1291,8 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             return;
         }
         if (n == 0) {
-            if (queued(c) > 0 && c->state == SEAM__CONN_OPEN && c->sync_call == NULL) {
+            if ((queued(c) > 0 || c->in_pending.len > 0) && c->state == SEAM__CONN_OPEN &&
+                c->sync_call == NULL) {
                 drain_start(c);
             } else {
                 conn_lost(c, SEAM_ECONNRESET);
@@ -1281,6 +1308,17 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             return;
         }
         c->stats.bytes_in += (uint64_t)n;
+        if (paused) {
+            /* Taken, not handled: it waits behind what already waits. */
+            if (seam__buf_append(&c->in_pending, rbuf, (size_t)n) < 0) {
+                conn_lost(c, SEAM_ENOMEM);
+                return;
+            }
+            if ((size_t)n < cap) {
+                return;
+            }
+            continue;
+        }
         const uint8_t *data = rbuf;
         size_t len = (size_t)n;
         if (direct != NULL) {

@@ -390,9 +390,11 @@ typedef struct seam_conn_config {
      * with SEAM_EAGAIN and SEAM_EVENT_WRITABLE follows. 0: 8 MiB. A single
      * message larger than the bound is accepted into an empty queue.
      * Answers (replies, errors, pongs) are queued whatever the bound, but
-     * reading from the peer pauses while more of them wait than this bound
-     * plus the largest one, until half that is left; answers reaching four
-     * times that close the connection (SEAM_ENOBUFS). */
+     * the peer's frames wait unhandled while more of them wait than this
+     * bound plus the largest one, until half that is left, and the peer is
+     * not read meanwhile unless calls of ours to it are in flight; answers
+     * (or input waiting) reaching four times that close the connection
+     * (SEAM_ENOBUFS). */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */

@@ -341,6 +341,8 @@ static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
     } else if (ev->type == SEAM_EVENT_INVALID) {
         log->invalid++;
         log->invalid_error = ev->error;
+    } else if (ev->type == SEAM_EVENT_REQUEST && ev->raw) {
+        bsrv_reply(ev->request, ev->raw_id); /* as many bytes as asked for */
     }
 }
 
@@ -554,6 +556,36 @@ static void test_pipelined_calls_for_large_answers_all_complete_bounded(void **s
     assert_int_equal(bsrv.invalid, 0);
     /* The bound, the largest answer, and the one answer past them. */
     assert_true(bsrv.max_queued <= SMALL_QUEUE + 2 * (2u << 20) + (64u << 10));
+    seam_conn_close(conn);
+}
+
+/* Both ends call each other for large answers at once: neither may stop
+ * reading the other for good (each waits for the other's answers). */
+static void test_peers_calling_each_other_for_large_answers_do_not_stall(void **state)
+{
+    fixture *f = *state;
+    bsrv_listen(f->loop, 0);
+    client_log log = {0};
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &log};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    assert_true(support_run_until_count(f->loop, &log.connected, 1, WAIT_MS));
+    assert_true(support_run_until_count(f->loop, &bsrv.connected, 1, WAIT_MS));
+    static reply_log mine;
+    static reply_log theirs;
+    mine = (reply_log){0};
+    theirs = (reply_log){0};
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(seam_conn_call_raw(conn, 4u << 20, "x", 1, WAIT_MS, on_reply, &mine, NULL),
+                         0);
+        assert_int_equal(
+            seam_conn_call_raw(bsrv.peer, 4u << 20, "x", 1, WAIT_MS, on_reply, &theirs, NULL), 0);
+    }
+    assert_true(support_run_until_count(f->loop, &mine.count, 8, WAIT_MS + 5000));
+    assert_true(support_run_until_count(f->loop, &theirs.count, 8, WAIT_MS + 5000));
+    assert_int_equal(mine.status, 0);
+    assert_int_equal(theirs.status, 0);
+    assert_int_equal(bsrv.invalid, 0);
     seam_conn_close(conn);
 }
 
@@ -1306,6 +1338,7 @@ int main(void)
         T(test_peer_that_pings_without_reading_is_paused_at_the_queue_bound),
         T(test_answers_past_the_hard_cap_disconnect_with_enobufs),
         T(test_pipelined_calls_for_large_answers_all_complete_bounded),
+        T(test_peers_calling_each_other_for_large_answers_do_not_stall),
         T(test_client_pings_fail_with_eagain_past_the_queue_bound),
         T(test_descriptors_no_frame_claims_disconnect_the_peer),
         T(test_descriptors_wait_for_their_frame_to_complete),
