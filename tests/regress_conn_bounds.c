@@ -475,6 +475,8 @@ static void test_peer_that_pings_without_reading_is_paused_at_the_queue_bound(vo
     support_fork(&f->child, ping_flood_main, NULL);
     int64_t sent = child_report(f, 120000);
     assert_true(sent > 0);
+    print_message("peer sent %lld bytes of pings; at most %llu bytes queued for it\n",
+                  (long long)sent, (unsigned long long)bsrv.max_queued);
     /* Reading stops once the pongs waiting pass the bound: the bound plus
      * what one read can add. */
     assert_true(bsrv.max_queued <= SMALL_QUEUE + (128u << 10));
