@@ -3,12 +3,10 @@
  * read path from bytes to events, calls and their single completion,
  * requests and their single answer, reconnection of clients. */
 #include "conn.h"
-#include "unix.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,7 +45,15 @@ struct seam__held {
     seam__held *next;
 };
 
+/* Descriptors a frame of ours may carry on c's transport, as our hello
+ * announces them. */
+static size_t our_max_fds(const seam_conn *c)
+{
+    return (c->tran->caps & SEAM__TRAN_FDS) != 0 ? MAX_FRAME_FDS : 0;
+}
+
 static void conn_on_ready(void *owner, unsigned events);
+static void client_dial_done(seam_conn *c);
 static void conn_on_released(void *owner);
 static void conn_kick_fired(seam__timer *t);
 static void handshake_expired(seam__timer *t);
@@ -415,8 +421,10 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
     size_t before = start - c->out_off + c->ext_queued;
     int r = 0;
-    if (len > peer_max_frame(c) ||
-        (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
+    if (nfds > 0 && our_max_fds(c) == 0) {
+        r = SEAM_EFD; /* the transport cannot carry descriptors at all */
+    } else if (len > peer_max_frame(c) ||
+               (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
         r = SEAM_EMSGSIZE;
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
         c->want_writable = true;
@@ -629,7 +637,7 @@ static void out_shrink(seam_conn *c)
  * connection (which the read side then reports). */
 static int flush(seam_conn *c)
 {
-    if (c->fd < 0) {
+    if (c->pipe == NULL || c->state == SEAM__CONN_CONNECTING) {
         return 0;
     }
     int err = 0;
@@ -638,7 +646,7 @@ static int flush(seam_conn *c)
         seam__extrec *x = c->ext_head < c->ext_len ? &c->ext[c->ext_head] : NULL;
         if (x != NULL && x->offset == c->out_off) {
             /* The no-copy payload of the frame whose header went out. */
-            ssize_t n = seam__unix_send(c->fd, x->bytes + x->sent, x->len - x->sent, NULL, 0);
+            ssize_t n = seam__pipe_send(c->pipe, x->bytes + x->sent, x->len - x->sent);
             if (n < 0) {
                 err = n == SEAM_EAGAIN ? 0 : (int)n;
                 break;
@@ -672,7 +680,7 @@ static int flush(seam_conn *c)
             iov[1] = (struct iovec){(void *)(x->bytes + x->sent), x->len - x->sent};
             iovcnt = 2;
         }
-        ssize_t n = seam__unix_sendv(c->fd, iov, iovcnt, fds, nfds);
+        ssize_t n = c->pipe->tran->sendv(c->pipe, iov, iovcnt, fds, nfds);
         if (n == SEAM_EAGAIN) {
             break;
         }
@@ -757,7 +765,7 @@ static int flush(seam_conn *c)
 static void schedule_flush(seam_conn *c)
 {
     c->stats.queued_bytes = queued(c);
-    if (c->fd < 0) {
+    if (c->pipe == NULL) {
         return;
     }
     if (!c->in_flush_list) {
@@ -807,7 +815,6 @@ static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
     }
     c->loop = loop;
     c->refs = 1;
-    c->fd = -1;
     c->creds.pidfd = -1;
     if (cfg != NULL) {
         c->cfg = *cfg;
@@ -828,29 +835,54 @@ static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
     return c;
 }
 
-/* Takes fd: starts watching it and queues our hello. */
-static int conn_start(seam_conn *c, int fd)
+static void pipe_hangup(void *handle)
+{
+    seam__pipe *p = handle;
+    p->tran->hangup(p);
+}
+
+static void pipe_release(void *handle)
+{
+    seam__pipe *p = handle;
+    p->tran->close(p);
+}
+
+static const seam__watch_hooks conn_hooks = {
+    .ready = conn_on_ready,
+    .hangup = pipe_hangup,
+    .release = pipe_release,
+    .released = conn_on_released,
+};
+
+/* Takes pipe: starts watching it and queues our hello (sent once the
+ * pipe is connected). */
+static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
 {
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
     c->out.len = 0;
     c->out_off = 0;
     fdq_clear(c);
-    seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame, MAX_FRAME_FDS};
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame, (uint32_t)our_max_fds(c)};
     int r = seam__hello_write(&hello, &c->out);
+    int fd = pipe->tran->fd(pipe);
+    if (r == 0 && fd < 0) {
+        /* A transport that raises readiness itself needs the core's
+         * readiness source, which comes with the first such transport. */
+        r = SEAM_ENOTSUP;
+    }
     if (r == 0) {
-        r = seam__watch_start(c->loop, fd, SEAM_READ | SEAM_WRITE, conn_on_ready, conn_on_released,
-                              c, &c->watch);
+        r = seam__watch_start(c->loop, fd, SEAM_READ | SEAM_WRITE, &conn_hooks, c, pipe, &c->watch);
     }
     if (r < 0) {
-        close(fd);
+        pipe->tran->close(pipe);
         c->out.len = 0;
         return r;
     }
     conn_ref(c); /* the watch's */
-    c->fd = fd;
+    c->pipe = pipe;
     c->hello_end = c->out.len;
-    c->state = SEAM__CONN_HANDSHAKE;
+    c->state = connecting ? SEAM__CONN_CONNECTING : SEAM__CONN_HANDSHAKE;
     c->gen++;
     c->goodbye_code = 0;
     c->goodbye_seen = false;
@@ -860,6 +892,7 @@ static int conn_start(seam_conn *c, int fd)
     c->read_paused = false;
     c->draining = false;
     seam__buf_free(&c->in_pending);
+    /* The handshake timeout covers a dial in progress too. */
     seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
     if (c->loop->depth == 0) {
         flush(c);
@@ -869,30 +902,59 @@ static int conn_start(seam_conn *c, int fd)
     return 0;
 }
 
-static int client_connect(seam_conn *c)
+/* A socket under the name may be another user's (one who could write to
+ * the directory): talk only to the server expected - by default one of
+ * our own user or root. A transport the kernel does not vouch for has no
+ * server we could expect. */
+static int client_verify(seam_conn *c, seam__pipe *pipe)
 {
-    int fd;
-    int r = seam__unix_connect(c->path, &fd);
-    if (r < 0) {
-        return r;
-    }
     if (c->creds.pidfd >= 0) {
         close(c->creds.pidfd);
     }
     c->creds.pidfd = -1;
     c->pidfd_asked = false;
-    /* A socket under the name may be another user's (one who could write
-     * to the directory): talk only to the server expected - by default one
-     * of our own user or root. */
+    seam_peer peer;
     uint32_t me = (uint32_t)geteuid();
-    if (seam__unix_creds(fd, false, &c->creds) < 0 ||
-        (c->cfg.expect_server_uid ? c->creds.uid != c->cfg.server_uid
-                                  : c->creds.uid != me && c->creds.uid != 0)) {
-        c->creds.pidfd = -1;
-        close(fd);
+    if (pipe->tran->peer(pipe, false, &peer) < 0 || (peer.flags & SEAM_PEER_CREDS) == 0 ||
+        (c->cfg.expect_server_uid ? peer.uid != c->cfg.server_uid
+                                  : peer.uid != me && peer.uid != 0)) {
         return SEAM_EACCES;
     }
-    return conn_start(c, fd);
+    c->creds = (seam_creds){peer.uid, peer.gid, peer.pid, -1};
+    return 0;
+}
+
+static int client_connect(seam_conn *c)
+{
+    seam__pipe *pipe = NULL;
+    int r = c->tran->dial(c->path, &pipe);
+    if (r < 0) {
+        return r;
+    }
+    bool connecting = r == SEAM__TRAN_INPROGRESS;
+    if (!connecting && (r = client_verify(c, pipe)) < 0) {
+        pipe->tran->close(pipe);
+        return r;
+    }
+    return conn_start(c, pipe, connecting);
+}
+
+/* The dial of a CONNECTING client finished (or failed): the hello goes. */
+static void client_dial_done(seam_conn *c)
+{
+    int r = c->pipe->tran->dial_check(c->pipe);
+    if (r == SEAM_EAGAIN) {
+        return;
+    }
+    if (r == 0) {
+        r = client_verify(c, c->pipe);
+    }
+    if (r < 0) {
+        conn_lost(c, r == -ECONNREFUSED || r == -ENOENT ? SEAM_ENOTFOUND : r);
+        return;
+    }
+    c->state = SEAM__CONN_HANDSHAKE;
+    flush(c);
 }
 
 int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config *config,
@@ -901,8 +963,9 @@ int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config 
     if (loop == NULL || name == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
-    char path[SEAM__PATH_MAX];
-    int r = seam__loop_name_path(loop, name, path, sizeof(path));
+    char path[SEAM__TRAN_ADDR_MAX];
+    const seam__tran *tran;
+    int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
     if (r < 0) {
         return r;
     }
@@ -913,6 +976,7 @@ int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config 
         }
         return SEAM_ENOMEM;
     }
+    c->tran = tran;
     seam__loop_enter(loop);
     r = client_connect(c);
     if (r < 0) {
@@ -924,16 +988,17 @@ int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config 
     return r;
 }
 
-int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds)
+int seam__conn_accepted(seam_server *server, seam__pipe *pipe, const seam_creds *creds)
 {
     seam_conn *c = conn_new(server->loop, &server->cfg.conn);
     if (c == NULL) {
-        close(fd);
+        pipe->tran->close(pipe);
         return SEAM_ENOMEM;
     }
+    c->tran = pipe->tran;
     c->creds = *creds;
     c->server = server;
-    int r = conn_start(c, fd);
+    int r = conn_start(c, pipe, false);
     if (r < 0) {
         c->creds.pidfd = -1; /* the caller still owns it on failure */
         conn_unref(c);
@@ -977,8 +1042,8 @@ static void drop_transport(seam_conn *c)
     if (c->watch != NULL) {
         seam_watch *w = c->watch;
         c->watch = NULL;
-        c->fd = -1;
-        seam__watch_close(w); /* closes the fd once the loop lets go */
+        c->pipe = NULL;
+        seam__watch_close(w); /* closes the pipe once the loop lets go */
     }
     c->out.len = 0;
     c->out_off = 0;
@@ -1152,7 +1217,7 @@ static void conn_lost(seam_conn *c, int err)
  * the code, written now if its socket takes it. */
 static void say_goodbye(seam_conn *c, int code)
 {
-    if (c->fd < 0 || c->user_closed) {
+    if (c->pipe == NULL || c->user_closed || c->state == SEAM__CONN_CONNECTING) {
         return;
     }
     if (c->state == SEAM__CONN_HANDSHAKE) {
@@ -1184,7 +1249,7 @@ static void conn_fail(seam_conn *c, int err)
 static void handshake_expired(seam__timer *t)
 {
     seam_conn *c = (seam_conn *)((char *)t - offsetof(seam_conn, handshake_timer));
-    if (c->state == SEAM__CONN_HANDSHAKE) {
+    if (c->state == SEAM__CONN_HANDSHAKE || c->state == SEAM__CONN_CONNECTING) {
         conn_lost(c, SEAM_EHANDSHAKE);
     } else if (c->draining) {
         conn_lost(c, SEAM_ETIMEDOUT); /* it stopped reading what was left */
@@ -1262,7 +1327,7 @@ static void read_input(seam_conn *c)
  * (and the descriptors closed) when more wait than any frames can claim. */
 static bool rfds_append(seam_conn *c, const int *fds, size_t n)
 {
-    size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
+    size_t cap = SEAM__TRAN_MAX_RECV_FDS * 2;
     if (c->rfds == NULL) {
         c->rfds = malloc(cap * sizeof(int));
     }
@@ -1302,7 +1367,7 @@ static bool answers_stop_reading(seam_conn *c)
  * in in_pending until they drain. */
 static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
 {
-    while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
+    while (c->pipe != NULL && c->gen == gen && !c->loop->freeing) {
         if (len > 0 && answers_stop_reading(c)) {
             if (seam__buf_append(&c->in_pending, data, len) < 0) {
                 conn_lost(c, SEAM_ENOMEM);
@@ -1327,7 +1392,7 @@ static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_
         }
         handle_frame(c, &f, fds);
     }
-    if (c->fd < 0 || c->gen != gen) {
+    if (c->pipe == NULL || c->gen != gen) {
         return false;
     }
     if (c->rfds_len > rfds_allowed(c)) {
@@ -1337,7 +1402,7 @@ static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_
     if (c->connected_due) {
         connected_settle(c);
     }
-    return c->fd >= 0 && c->gen == gen && !c->loop->freeing;
+    return c->pipe != NULL && c->gen == gen && !c->loop->freeing;
 }
 
 /* Input set aside while answers piled up goes first once they drained. */
@@ -1354,7 +1419,7 @@ static bool pending_handle(seam_conn *c)
     c->in_pending = (seam__buf){0};
     bool more = frames_handle(c, in.data, in.len, c->gen);
     seam__buf_free(&in);
-    if (c->fd >= 0) {
+    if (c->pipe != NULL) {
         drain_check(c);
     }
     return more && c->in_pending.len == 0;
@@ -1363,12 +1428,13 @@ static bool pending_handle(seam_conn *c)
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
     uint64_t gen = c->gen;
-    if (!pending_handle(c) && (c->fd < 0 || c->gen != gen || !c->read_paused || c->loop->freeing)) {
+    if (!pending_handle(c) &&
+        (c->pipe == NULL || c->gen != gen || !c->read_paused || c->loop->freeing)) {
         return;
     }
     /* A sync call that holds all it may reads no further (held_full). */
     for (int round = 0;
-         round < READS_PER_READY && c->fd >= 0 && !(c->sync_call != NULL && held_full(c));
+         round < READS_PER_READY && c->pipe != NULL && !(c->sync_call != NULL && held_full(c));
          round++) {
         if (c->draining) {
             if (c->sync_call != NULL) {
@@ -1386,15 +1452,15 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             return;
         }
         bool truncated = false;
-        int got[SEAM__UNIX_MAX_RECV_FDS];
+        int got[SEAM__TRAN_MAX_RECV_FDS];
         size_t ngot = 0;
         /* The rest of a large payload goes straight where the frame is
          * collected rather than through the read buffer. */
         size_t cap = READ_BUF_SIZE;
         uint8_t *direct =
             paused ? NULL : seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
-        ssize_t n = seam__unix_recv(c->fd, direct != NULL ? direct : rbuf, cap, got,
-                                    SEAM__UNIX_MAX_RECV_FDS, &ngot, &truncated);
+        ssize_t n = c->pipe->tran->recv(c->pipe, direct != NULL ? direct : rbuf, cap, got,
+                                        SEAM__TRAN_MAX_RECV_FDS, &ngot, &truncated);
         if (ngot > 0 && !rfds_append(c, got, ngot)) {
             truncated = true;
         }
@@ -1563,8 +1629,8 @@ static void on_hello(seam_conn *c, const seam__frame *f)
         conn_fail(c, SEAM_EHANDSHAKE);
         return;
     }
-    if (c->peer.max_fds > MAX_FRAME_FDS) {
-        c->peer.max_fds = MAX_FRAME_FDS;
+    if (c->peer.max_fds > our_max_fds(c)) {
+        c->peer.max_fds = (uint32_t)our_max_fds(c);
     }
     drop_oversized_queued(c);
     c->state = SEAM__CONN_OPEN;
@@ -1771,7 +1837,7 @@ static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
     }
     if (kind != SEAM__KIND_GOODBYE && c->connected_due) {
         connected_settle(c); /* CONNECTED comes before what followed the hello */
-        if (c->fd < 0 || c->user_closed) {
+        if (c->pipe == NULL || c->user_closed) {
             close_fds(fds, f->h.nfds);
             return;
         }
@@ -1850,10 +1916,13 @@ static void conn_on_ready(void *owner, unsigned events)
     if (c->lost != 0) {
         lost_report(c); /* a loss in a sync wait, before the new socket's news */
     }
+    if (c->state == SEAM__CONN_CONNECTING && c->pipe != NULL && events != 0) {
+        client_dial_done(c); /* a failed dial reads as ready too */
+    }
     if ((events & SEAM_WRITE) != 0) {
         flush(c);
     }
-    if ((events & SEAM_READ) != 0 && c->fd >= 0) {
+    if ((events & SEAM_READ) != 0 && c->pipe != NULL) {
         if (c->held_head != NULL) {
             deliver_held(c); /* keep arrival order */
         }
@@ -1876,7 +1945,7 @@ static void conn_kick_fired(seam__timer *t)
         conn_lost(c, err);
     }
     deliver_held(c);
-    if (c->in_pending.len > 0 && !c->read_paused && c->fd >= 0 && c->sync_call == NULL) {
+    if (c->in_pending.len > 0 && !c->read_paused && c->pipe != NULL && c->sync_call == NULL) {
         read_input(c);
     }
     if (c->writable_due && !c->user_closed) {
@@ -2199,7 +2268,7 @@ static int sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns)
 {
     uint64_t calls_due = sync_calls_due(c);
     while (!k->done) {
-        if (c->fd < 0) {
+        if (c->pipe == NULL) {
             return SEAM_ECLOSED;
         }
         if (held_full(c)) {
@@ -2231,12 +2300,16 @@ static int sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns)
             timeout = left > INT32_MAX ? INT32_MAX : (int)left;
         }
         size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
-        struct pollfd p = {c->fd, (short)(POLLIN | (c->out_off < limit ? POLLOUT : 0)), 0};
-        int n = poll(&p, 1, timeout);
-        if (n < 0 && errno != EINTR) {
-            return -errno;
+        unsigned want = SEAM_READ | (c->out_off < limit ? SEAM_WRITE : 0);
+        int ready = c->pipe->tran->wait(c->pipe, want, timeout);
+        if (ready < 0) {
+            return ready;
         }
-        if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        if (ready != 0 && c->state == SEAM__CONN_CONNECTING) {
+            client_dial_done(c);
+            continue;
+        }
+        if (((unsigned)ready & SEAM_READ) != 0) {
             read_input(c);
         }
     }
@@ -2331,14 +2404,15 @@ static void close_after_hello(seam_conn *c)
  * reference keeps it, and no event reaches the user. */
 static bool close_waits_for_hello(const seam_conn *c)
 {
-    return c->state == SEAM__CONN_HANDSHAKE && c->fd >= 0 && c->server == NULL &&
-           c->out.len > c->hello_end && !c->loop->freeing;
+    return (c->state == SEAM__CONN_HANDSHAKE || c->state == SEAM__CONN_CONNECTING) &&
+           c->pipe != NULL && c->server == NULL && c->out.len > c->hello_end && !c->loop->freeing;
 }
 
 static void conn_close(seam_conn *c)
 {
     if (c->user_closed) {
-        if (c->fd >= 0 && c->state == SEAM__CONN_HANDSHAKE) {
+        if (c->pipe != NULL &&
+            (c->state == SEAM__CONN_HANDSHAKE || c->state == SEAM__CONN_CONNECTING)) {
             /* Still waiting for the hello, and the loop is going away. */
             drop_transport(c);
             c->state = SEAM__CONN_CLOSED;
@@ -2346,7 +2420,7 @@ static void conn_close(seam_conn *c)
         return;
     }
     c->user_closed = true;
-    if (c->state == SEAM__CONN_OPEN && c->fd >= 0) {
+    if (c->state == SEAM__CONN_OPEN && c->pipe != NULL) {
         queue_goodbye_and_flush(c);
     }
     if (!close_waits_for_hello(c)) {
@@ -2377,7 +2451,7 @@ static void conn_close(seam_conn *c)
 
 void seam__conn_drop(seam_conn *c, int code, const char *reason)
 {
-    if (c->state != SEAM__CONN_OPEN || c->fd < 0) {
+    if (c->state != SEAM__CONN_OPEN || c->pipe == NULL) {
         return;
     }
     seam__loop_enter(c->loop);
@@ -2431,6 +2505,36 @@ int seam_conn_creds(seam_conn *conn, seam_creds *out)
     return 0;
 }
 
+int seam_conn_peer(seam_conn *conn, seam_peer *out)
+{
+    if (conn == NULL || out == NULL) {
+        return SEAM_EINVAL;
+    }
+    if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
+        return SEAM_ECLOSED;
+    }
+    memset(out, 0, sizeof(*out));
+    out->kind = SEAM_PEER_UNIX;
+    if ((conn->tran->caps & SEAM__TRAN_CREDS) != 0) {
+        out->flags |= SEAM_PEER_CREDS;
+        out->uid = conn->creds.uid;
+        out->gid = conn->creds.gid;
+        out->pid = conn->creds.pid;
+    }
+    out->pidfd = conn->creds.pidfd; /* only if seam_conn_pidfd made one */
+    if (out->pidfd >= 0) {
+        out->flags |= SEAM_PEER_PIDFD;
+    }
+    if (conn->path != NULL) {
+        out->address = conn->path;
+    } else if (conn->server != NULL) {
+        out->address = conn->server->path;
+    } else {
+        out->address = "";
+    }
+    return 0;
+}
+
 int seam_conn_pidfd(seam_conn *conn)
 {
     if (conn == NULL) {
@@ -2439,9 +2543,9 @@ int seam_conn_pidfd(seam_conn *conn)
     if (conn->state == SEAM__CONN_CLOSED || conn->state == SEAM__CONN_DOWN) {
         return SEAM_ECLOSED;
     }
-    if (conn->creds.pidfd < 0 && !conn->pidfd_asked && conn->fd >= 0) {
+    if (conn->creds.pidfd < 0 && !conn->pidfd_asked && conn->pipe != NULL) {
         conn->pidfd_asked = true; /* once: where the kernel has none, -1 stays */
-        conn->creds.pidfd = seam__unix_peer_pidfd(conn->fd);
+        conn->creds.pidfd = conn->pipe->tran->peer_pidfd(conn->pipe);
     }
     return conn->creds.pidfd >= 0 ? conn->creds.pidfd : SEAM_ENOTSUP;
 }

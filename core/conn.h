@@ -5,11 +5,12 @@
 #define SEAM_CONN_H
 
 #include "hello.h"
-#include "names.h"
 #include "runtime.h"
+#include "tran.h"
 
 typedef enum seam__conn_state {
-    SEAM__CONN_HANDSHAKE, /* hello sent, waiting for the peer's */
+    SEAM__CONN_HANDSHAKE,  /* hello sent, waiting for the peer's */
+    SEAM__CONN_CONNECTING, /* the transport's dial is in progress; the hello waits */
     SEAM__CONN_OPEN,
     SEAM__CONN_DOWN,   /* a client lost its server; the next send reconnects */
     SEAM__CONN_CLOSED, /* over for good */
@@ -60,11 +61,12 @@ struct seam_conn {
     bool connected_due;   /* hello seen; CONNECTED waits for the rest of that read */
     unsigned dispatching; /* callbacks for this connection are running */
     uint64_t gen;         /* bumped on each (re)connect */
-    char *path;           /* client: the socket to (re)connect to */
+    char *path;           /* client: the address to (re)connect to */
     seam_conn_config cfg;
     void *data;
 
-    int fd;
+    const seam__tran *tran; /* the scheme's transport, for the connection's life */
+    seam__pipe *pipe;       /* NULL while no transport connection is up */
     seam_watch *watch;
     seam_creds creds;
     bool pidfd_asked; /* creds.pidfd is fetched on first use */
@@ -136,12 +138,12 @@ struct seam_server {
     seam_loop *loop;
     seam_server_config cfg;
     char *path;
-    seam__name name;
+    const seam__tran *tran;
+    seam__listener *listener; /* owns the name */
     seam_watch *watch;
     bool closed;
     bool paused;       /* out of descriptors: the listener rests */
     bool starved;      /* ... and that was logged */
-    int reserve_fd;    /* given up to refuse a peer when no descriptor is left */
     seam__timer retry; /* ends a pause */
     seam__timer idle_sweep;
     unsigned refs;
@@ -151,8 +153,8 @@ struct seam_server {
     seam_server **prev;
 };
 
-/* Makes a connection for an accepted socket (server.c). Takes fd. */
-int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds);
+/* Makes a connection for an accepted pipe (server.c). Takes pipe. */
+int seam__conn_accepted(seam_server *server, seam__pipe *pipe, const seam_creds *creds);
 /* Says goodbye with code and reason, writes what the socket takes, and
  * ends the connection as lost with code (INVALID for a server's peer). */
 void seam__conn_drop(seam_conn *c, int code, const char *reason);

@@ -3,13 +3,13 @@
  * adapter, the timer heap behind the adapter's single timer, work posted
  * from other threads, deferred teardown, logging. */
 #include "runtime.h"
+#include "tran.h"
 
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,8 +181,8 @@ void seam_loop_timer_fired(seam_loop *loop)
 
 /* ---- watches ---- */
 
-int seam__watch_start(seam_loop *loop, int fd, unsigned events, seam__ready_fn ready,
-                      seam__released_fn released, void *owner, seam_watch **out)
+int seam__watch_start(seam_loop *loop, int fd, unsigned events, const seam__watch_hooks *hooks,
+                      void *owner, void *handle, seam_watch **out)
 {
     seam_watch *w = calloc(1, sizeof(*w));
     if (w == NULL) {
@@ -191,9 +191,9 @@ int seam__watch_start(seam_loop *loop, int fd, unsigned events, seam__ready_fn r
     w->loop = loop;
     w->fd = fd;
     w->events = events;
-    w->ready = ready;
-    w->released = released;
+    w->hooks = hooks;
     w->owner = owner;
+    w->handle = handle;
     int r = loop->ops->watch_start(loop->ctx, w, fd, events);
     if (r < 0) {
         free(w);
@@ -227,12 +227,13 @@ static void watch_finish(seam_watch *w)
     if (w->next_all != NULL) {
         w->next_all->prev_all = w->prev_all;
     }
-    close(w->fd);
-    seam__released_fn released = w->released;
+    const seam__watch_hooks *hooks = w->hooks;
     void *owner = w->owner;
+    void *handle = w->handle;
     free(w);
-    if (released != NULL) {
-        released(owner);
+    hooks->release(handle);
+    if (hooks->released != NULL) {
+        hooks->released(owner);
     }
     loop_finish_if_done(loop);
 }
@@ -248,7 +249,7 @@ void seam__watch_close(seam_watch *w)
     } else {
         /* The loop lets go of the fd later (libuv: after uv_close's
          * callback); hang up now so that peers need not wait for it. */
-        shutdown(w->fd, SHUT_RDWR);
+        w->hooks->hangup(w->handle);
     }
 }
 
@@ -269,7 +270,7 @@ void seam_watch_ready(seam_watch *w, unsigned events)
     }
     seam_loop *loop = w->loop;
     dispatch_enter(loop);
-    w->ready(w->owner, events);
+    w->hooks->ready(w->owner, events);
     seam__loop_leave(loop);
 }
 
@@ -286,8 +287,8 @@ void seam_watch_failed(seam_watch *w, int error)
     /* The owner learns of it as of any failure of its descriptor, by
      * reading and writing: after the hang-up it reads end of stream (a
      * connection closes; a listener accepts no more) and stops the watch. */
-    shutdown(w->fd, SHUT_RDWR);
-    w->ready(w->owner, SEAM_READ | SEAM_WRITE);
+    w->hooks->hangup(w->handle);
+    w->hooks->ready(w->owner, SEAM_READ | SEAM_WRITE);
     seam__loop_leave(loop);
 }
 
@@ -345,12 +346,14 @@ int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **out)
     return 0;
 }
 
-int seam__loop_name_path(seam_loop *loop, const char *name, char *path, size_t len)
+int seam__loop_resolve(seam_loop *loop, const char *name, const seam__tran **tran, char *addr,
+                       size_t len)
 {
     if (loop->freeing) {
         return SEAM_ECLOSED; /* nothing new on a loop going away */
     }
-    return seam_name_path(name, path, len);
+    *tran = seam__tran_for(name);
+    return (*tran)->resolve(name, addr, len);
 }
 
 void *seam_loop_adapter_ctx(const seam_loop *loop)

@@ -40,10 +40,18 @@ uint64_t seam__now_ns(void);
 
 /* ---- watches ---- */
 
-typedef void (*seam__ready_fn)(void *owner, unsigned events);
-/* The watch is gone and its fd closed; the owner may now drop what the
- * watch kept alive. */
-typedef void (*seam__released_fn)(void *owner);
+/* What a watch does for its owner (a connection, a server) and with the
+ * handle (a transport's pipe or listener) whose descriptor it watches. */
+typedef struct seam__watch_hooks {
+    void (*ready)(void *owner, unsigned events);
+    /* The peer is to learn now that we are gone, while the loop still
+     * holds the descriptor. */
+    void (*hangup)(void *handle);
+    /* Nothing watches the descriptor any more: the handle is closed. */
+    void (*release)(void *handle);
+    /* ... after which the owner may drop what the watch kept alive. */
+    void (*released)(void *owner);
+} seam__watch_hooks;
 
 struct seam_watch {
     seam_loop *loop;
@@ -51,20 +59,21 @@ struct seam_watch {
     unsigned events;
     bool stopping;
     void *adapter_data;
-    seam__ready_fn ready;
-    seam__released_fn released;
+    const seam__watch_hooks *hooks;
     void *owner;
+    void *handle;
     struct seam_watch *next_all; /* every live watch of the loop */
     struct seam_watch **prev_all;
 };
 
-/* Starts watching fd for owner. On failure fd is left open for the caller. */
-int seam__watch_start(seam_loop *loop, int fd, unsigned events, seam__ready_fn ready,
-                      seam__released_fn released, void *owner, seam_watch **out);
+/* Starts watching fd (handle's) for owner. On failure the handle is left
+ * to the caller. */
+int seam__watch_start(seam_loop *loop, int fd, unsigned events, const seam__watch_hooks *hooks,
+                      void *owner, void *handle, seam_watch **out);
 void seam__watch_update(seam_watch *w, unsigned events);
-/* Stops the watch; fd is closed and released(owner) called once the adapter
- * lets go, which may be before this returns (never re-entering a user
- * callback: released hooks are internal). */
+/* Stops the watch; the handle is released and released(owner) called once
+ * the adapter lets go, which may be before this returns (never re-entering
+ * a user callback: the hooks are internal). */
 void seam__watch_close(seam_watch *w);
 
 /* ---- the loop ---- */
@@ -121,9 +130,12 @@ void seam__loop_sync_timer(seam_loop *loop);
 void seam__log(seam_loop *loop, seam_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The socket path of name for a new server or connection on loop:
- * SEAM_ECLOSED once the loop is being freed, else as seam_name_path(). */
-int seam__loop_name_path(seam_loop *loop, const char *name, char *path, size_t len);
+/* The transport and its address for name, for a new server or connection
+ * on loop: SEAM_ECLOSED once the loop is being freed, else as the
+ * transport's resolve (for unix, seam_name_path()). */
+struct seam__tran;
+int seam__loop_resolve(seam_loop *loop, const char *name, const struct seam__tran **tran,
+                       char *addr, size_t len);
 
 /* Called by the loop while tearing down (conn.c and server.c). */
 void seam__server_close_all(seam_loop *loop);
