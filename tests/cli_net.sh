@@ -1,12 +1,66 @@
 #!/usr/bin/env bash
 # cli_net.sh SEAM - the command-line tool against live endpoints, each
 # command a real process: listen (plain, --echo, --silent, --quiet), send,
-# call (reply, timeout, remote error, nobody there), ping, flood and list.
+# call (reply, timeout, remote error, nobody there), ping, flood and list;
+# the conventions (--version, per-command help, usage errors, numeric
+# ranges, values from stdin and files) and every exit code.
 set -euo pipefail
 seam=$1
 # shellcheck source=live.sh
 source "$(dirname "$0")/live.sh"
 log=$SEAM_RUNTIME_DIR/echo.log
+
+# run CODE CMD...: runs seam CMD, wants exit status CODE; leaves standard
+# output in $out and standard error in $err.
+run() {
+    local want=$1 status=0
+    shift
+    "$seam" "$@" >"$SEAM_RUNTIME_DIR/out" 2>"$SEAM_RUNTIME_DIR/err" || status=$?
+    out=$(cat "$SEAM_RUNTIME_DIR/out")
+    err=$(cat "$SEAM_RUNTIME_DIR/err")
+    [[ $status -eq $want ]] || fail "seam $*: exit $status, wanted $want; out: $out; err: $err"
+}
+
+# --version and -V print the versions, as the version command does.
+run 0 --version
+[[ "$out" == "seam "*", protocol "* ]] || fail "--version: $out"
+run 0 -V
+[[ "$out" == "$("$seam" version)" ]] || fail "-V: $out"
+
+# Each command has its own help: usage line and examples, exit 0.
+for c in listen send call ping flood watch list encode decode version; do
+    run 0 "$c" --help
+    [[ "$out" == "usage: seam $c"* && "$out" == *Examples:* ]] || fail "$c --help: $out"
+    help=$out
+    run 0 help "$c"
+    [[ "$out" == "$help" ]] || fail "help $c differs from $c --help"
+done
+run 0 call -h
+[[ "$out" == *"--timeout MS"* ]] || fail "call -h: $out"
+run 2 help frobnicate
+[[ "$err" == *"no command 'frobnicate'"* ]] || fail "help of an unknown command: $err"
+
+# A usage error names the argument and why in one line, then points at
+# --help; no usage dump.
+usage_error() {
+    [[ $(wc -l <<<"$err") -eq 2 ]] || fail "usage error is not two lines: $err"
+    [[ "$(head -1 <<<"$err")" == *"$1"* ]] || fail "usage error does not say '$1': $err"
+    [[ "$(tail -1 <<<"$err")" == "Try 'seam $2 --help'." ]] || fail "no pointer to help: $err"
+}
+run 2 call t.echo 1 --frobnicate
+usage_error "unknown option '--frobnicate'" call
+run 2 call t.echo
+usage_error "missing VALUE" call
+run 2 ping t.echo extra
+usage_error "unexpected argument 'extra'" ping
+run 2 ping t.echo -c
+usage_error "-c needs a value" ping
+run 2 flood t.echo -n ten
+usage_error "'ten' is not a whole number" flood
+run 2 flood t.echo --size 16777217
+usage_error "--size: 16777217 is out of range (0 to 16777216)" flood
+run 2 frobnicate
+[[ "$err" == *"no command 'frobnicate'"*"Try 'seam --help'."* ]] || fail "unknown command: $err"
 
 "$seam" listen t.echo --echo >"$log" &
 pids+=($!)
@@ -16,6 +70,19 @@ wait_for t.echo
 reply=$("$seam" call t.echo '{"n":1,"b":{"$data":"AAE="},"u":{"$uint64":"18446744073709551615"}}')
 [[ "$(tr -d ' \n' <<<"$reply")" == '{"n":1,"b":{"$data":"AAE="},"u":{"$uint64":"18446744073709551615"}}' ]] \
     || fail "call reply: $reply"
+
+# A value from standard input ("-") or a file ("@FILE"); "--" ends the
+# options, so a negative number is a value.
+reply=$(printf '{"from":"stdin"}\n' | "$seam" call t.echo -) || fail "call -"
+[[ "$(tr -d ' \n' <<<"$reply")" == '{"from":"stdin"}' ]] || fail "call from stdin: $reply"
+printf '[1,\n 2]\n' >"$SEAM_RUNTIME_DIR/v.json"
+reply=$("$seam" call t.echo "@$SEAM_RUNTIME_DIR/v.json") || fail "call @FILE"
+[[ "$(tr -d ' \n' <<<"$reply")" == '[1,2]' ]] || fail "call from a file: $reply"
+reply=$("$seam" call t.echo -- -1) || fail "call -- -1"
+[[ "$reply" == "-1" ]] || fail "call -- -1: $reply"
+[[ "$(echo 'a1616101' | "$seam" decode - | tr -d ' \n')" == '{"a":1}' ]] || fail "decode -"
+run 1 send t.echo "@$SEAM_RUNTIME_DIR/missing.json"
+[[ "$err" == *"$SEAM_RUNTIME_DIR/missing.json"* ]] || fail "missing file not named: $err"
 
 # send returns once the message was handled; listen printed it.
 "$seam" send t.echo '{"hello":"world"}' || fail "send"
@@ -41,22 +108,36 @@ wait "$dead" 2>/dev/null || true
 "$seam" listen t.silent --silent >/dev/null &
 pids+=($!)
 wait_for t.silent
-status=0
-out=$("$seam" call t.silent '1' --timeout 200 2>&1) || status=$?
-[[ $status -ne 0 && "$out" == *SEAM_ETIMEDOUT* ]] || fail "timeout: status $status, $out"
+run 5 call t.silent '1' --timeout 200
+[[ "$err" == *SEAM_ETIMEDOUT* ]] || fail "timeout: $err"
+# A timeout beyond the int range is refused, not wrapped (4294967597 ms
+# used to become 301 ms).
+run 2 call t.silent '1' --timeout 4294967597
+usage_error "--timeout: 4294967597 is out of range (1 to 2147483647)" call
+run 2 call t.silent '1' --timeout 0
+usage_error "--timeout: 0 is out of range" call
 
 # A server that does not answer and does not keep the request: remote error.
 "$seam" listen t.plain >/dev/null &
 pids+=($!)
 wait_for t.plain
-status=0
-out=$("$seam" call t.plain '1' 2>&1) || status=$?
-[[ $status -ne 0 && "$out" == *"remote error"* ]] || fail "remote error: status $status, $out"
+run 6 call t.plain '1'
+[[ "$err" == *"remote error"* ]] || fail "remote error: $err"
 
 # Nobody there.
-status=0
-out=$("$seam" call t.nobody '1' 2>&1) || status=$?
-[[ $status -ne 0 && "$out" == *SEAM_ENOTFOUND* ]] || fail "missing name: status $status, $out"
+run 3 call t.nobody '1'
+[[ "$err" == *SEAM_ENOTFOUND* ]] || fail "missing name: $err"
+run 3 ping t.nobody
+run 3 send t.nobody 1
+
+# A server whose accept filter refuses us.
+"$seam" listen t.closed --allow-uid $(($(id -u) + 1)) >/dev/null &
+pids+=($!)
+wait_for t.closed
+run 4 call t.closed '1'
+[[ "$err" == *SEAM_EACCES* ]] || fail "refused: $err"
+run 2 listen t.x --allow-uid -1
+usage_error "--allow-uid: -1 is out of range" listen
 
 # flood: every message arrives (the quiet server counts them).
 qlog=$SEAM_RUNTIME_DIR/quiet.log

@@ -52,5 +52,5 @@ ERR=SEAM_EDUPKEY expect_error decode a2616100616101
 ERR=SEAM_EJSON expect_error encode '{"a":'
 ERR=SEAM_EFD expect_error encode '{"$fd":0}'
 ERR="not hexadecimal" expect_error decode zz
-ERR=usage expect_error frobnicate
+ERR="no command 'frobnicate'" expect_error frobnicate
 echo "cli round trip: all passed"

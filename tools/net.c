@@ -5,6 +5,8 @@
 #include <seam/poll.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,41 +106,46 @@ static void announce(seam_server *server, long n)
     }
 }
 
-int tool_listen(int argc, char **argv)
+static bool uid_allowed(const seam_creds *creds, void *userdata)
+{
+    return creds->uid == (uint32_t) * (long *)userdata;
+}
+
+int tool_listen(tool_ctx *t, int argc, char **argv)
 {
     listen_state st = {0};
-    const char *name = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--echo") == 0) {
-            st.echo = true;
-        } else if (strcmp(argv[i], "--silent") == 0) {
-            st.silent = true;
-        } else if (strcmp(argv[i], "--quiet") == 0) {
-            st.quiet = true;
-        } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
-            st.count = strtol(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "--announce") == 0 && i + 1 < argc) {
-            st.announce = strtol(argv[++i], NULL, 10);
-        } else if (name == NULL && argv[i][0] != '-') {
-            name = argv[i];
-        } else {
-            return tool_usage(stderr);
-        }
+    long allow_uid = -1;
+    const tool_opt opts[] = {
+        {"--echo", 0, NULL, 0, 0, &st.echo},
+        {"--silent", 0, NULL, 0, 0, &st.silent},
+        {"--quiet", 0, NULL, 0, 0, &st.quiet},
+        {"--count", 'n', "N", 0, LONG_MAX, &st.count},
+        {"--announce", 0, "MS", 0, INT_MAX, &st.announce},
+        {"--allow-uid", 0, "UID", 0, UINT32_MAX, &allow_uid},
+        {0},
+    };
+    static const char *const names[] = {"NAME"};
+    const char *pos[1];
+    int status;
+    if (!tool_parse(t, argc, argv, opts, pos, 1, 1, names, &status)) {
+        return status;
     }
-    if (name == NULL || st.announce < 0) {
-        return tool_usage(stderr);
-    }
+    const char *name = pos[0];
     seam_loop *loop;
     int r = seam_poll_new(0, &loop);
     if (r < 0) {
-        return tool_fail("cannot make a loop", r);
+        return tool_fail(t, "cannot make a loop", r);
     }
     seam_server_config cfg = {.conn = {.on_event = on_listen_event, .userdata = &st}};
+    if (allow_uid >= 0) {
+        cfg.accept = uid_allowed;
+        cfg.accept_data = &allow_uid;
+    }
     seam_server *server;
     r = seam_server_listen(loop, name, &cfg, &server);
     if (r < 0) {
         seam_loop_free(loop);
-        return tool_fail(name, r);
+        return tool_fail_name(t, name, r);
     }
     catch_signals();
     printf("listening on %s (%s)\n", name, seam_server_path(server));
@@ -168,21 +175,67 @@ int tool_listen(int argc, char **argv)
     free(st.kept);
     seam_server_close(server);
     seam_loop_free(loop);
-    return r < 0 ? tool_fail("loop", r) : 0;
+    return r < 0 ? tool_fail(t, "loop", r) : 0;
 }
 
-/* Connects and waits for the handshake, so errors show up here. */
-static int connect_to(const char *name, seam_loop **loop, seam_conn **conn)
+/* A client connection whose handshake is over before a command uses it,
+ * so that a refusal shows up as such rather than as a reset later. */
+typedef struct client {
+    seam_loop *loop;
+    seam_conn *conn;
+    int state; /* 0: handshake under way, 1: connected, < 0: why it failed */
+    seam_event_fn on_event;
+    void *userdata;
+} client;
+
+static void on_client_event(seam_conn *c, const seam_event *ev, void *userdata)
 {
-    int r = seam_poll_new(0, loop);
+    client *cl = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED && cl->state == 0) {
+        cl->state = 1;
+    } else if ((ev->type == SEAM_EVENT_INVALID || ev->type == SEAM_EVENT_INTERRUPTED) &&
+               cl->state == 0) {
+        cl->state = ev->error < 0 ? ev->error : SEAM_ECONNRESET;
+    }
+    if (cl->on_event != NULL) {
+        cl->on_event(c, ev, cl->userdata);
+    }
+}
+
+/* Connects (cfg may be NULL; its on_event and userdata get the events) and
+ * waits up to 10 s for the handshake. Returns 0 or why not. */
+static int client_open(client *cl, const char *name, const seam_conn_config *cfg)
+{
+    seam_conn_config c = cfg != NULL ? *cfg : (seam_conn_config){0};
+    cl->on_event = c.on_event;
+    cl->userdata = c.userdata;
+    cl->state = 0;
+    c.on_event = on_client_event;
+    c.userdata = cl;
+    int r = seam_poll_new(0, &cl->loop);
     if (r < 0) {
         return r;
     }
-    r = seam_conn_connect(*loop, name, NULL, conn);
+    r = seam_conn_connect(cl->loop, name, &c, &cl->conn);
     if (r < 0) {
-        seam_loop_free(*loop);
+        seam_loop_free(cl->loop);
+        return r;
+    }
+    for (int i = 0; i < 100 && cl->state == 0 && r >= 0; i++) {
+        r = seam_poll_run_once(cl->loop, 100);
+    }
+    r = r < 0 ? r : cl->state == 0 ? SEAM_ETIMEDOUT : cl->state < 0 ? cl->state : 0;
+    if (r < 0) {
+        seam_conn_close(cl->conn);
+        seam_loop_free(cl->loop);
     }
     return r;
+}
+
+static void client_close(client *cl)
+{
+    seam_conn_close(cl->conn);
+    seam_loop_free(cl->loop);
 }
 
 typedef struct ping_state {
@@ -200,32 +253,35 @@ static void on_pong(seam_conn *c, const seam_reply *reply, void *userdata)
 
 static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms);
 
-int tool_send(int argc, char **argv)
+int tool_send(tool_ctx *t, int argc, char **argv)
 {
-    if (argc != 2) {
-        return tool_usage(stderr);
+    static const char *const names[] = {"NAME", "VALUE"};
+    const char *pos[2];
+    int status;
+    if (!tool_parse(t, argc, argv, NULL, pos, 2, 2, names, &status)) {
+        return status;
     }
     seam_value *v = NULL;
-    int r = seam_value_from_json(argv[1], &v);
-    if (r < 0) {
-        return tool_fail("cannot read the JSON value", r);
+    int r = tool_read_value(t, pos[1], &v);
+    if (r != 0) {
+        return r;
     }
-    seam_loop *loop;
-    seam_conn *conn;
-    r = connect_to(argv[0], &loop, &conn);
+    client cl;
+    r = client_open(&cl, pos[0], NULL);
     if (r < 0) {
         seam_value_unref(v);
-        return tool_fail(argv[0], r);
+        return tool_fail_name(t, pos[0], r);
     }
+    seam_loop *loop = cl.loop;
+    seam_conn *conn = cl.conn;
     r = seam_conn_send(conn, v);
     seam_value_unref(v);
     /* A pong proves the message arrived: frames are handled in order. */
     if (r == 0) {
         r = ping_wait(loop, conn, 5000);
     }
-    seam_conn_close(conn);
-    seam_loop_free(loop);
-    return r < 0 ? tool_fail("send", r) : 0;
+    client_close(&cl);
+    return r < 0 ? tool_fail_name(t, pos[0], r) : 0;
 }
 
 static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms)
@@ -239,37 +295,33 @@ static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms)
     return r < 0 ? r : st.status;
 }
 
-int tool_call(int argc, char **argv)
+int tool_call(tool_ctx *t, int argc, char **argv)
 {
-    int timeout = 5000;
+    long timeout = 5000;
+    const tool_opt opts[] = {
+        {"--timeout", 't', "MS", 1, INT_MAX, &timeout},
+        {0},
+    };
+    static const char *const names[] = {"NAME", "VALUE"};
     const char *args[2];
-    int nargs = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-            timeout = (int)strtol(argv[++i], NULL, 10);
-        } else if (nargs < 2) {
-            args[nargs++] = argv[i];
-        } else {
-            return tool_usage(stderr);
-        }
-    }
-    if (nargs != 2 || timeout <= 0) {
-        return tool_usage(stderr);
+    int status;
+    if (!tool_parse(t, argc, argv, opts, args, 2, 2, names, &status)) {
+        return status;
     }
     seam_value *v = NULL;
-    int r = seam_value_from_json(args[1], &v);
-    if (r < 0) {
-        return tool_fail("cannot read the JSON value", r);
+    int r = tool_read_value(t, args[1], &v);
+    if (r != 0) {
+        return r;
     }
-    seam_loop *loop;
-    seam_conn *conn;
-    r = connect_to(args[0], &loop, &conn);
+    client cl;
+    r = client_open(&cl, args[0], NULL);
     if (r < 0) {
         seam_value_unref(v);
-        return tool_fail(args[0], r);
+        return tool_fail_name(t, args[0], r);
     }
+    seam_conn *conn = cl.conn;
     seam_value *reply = NULL;
-    r = seam_conn_call_sync(conn, v, timeout, &reply);
+    r = seam_conn_call_sync(conn, v, (int)timeout, &reply);
     seam_value_unref(v);
     if (r == 0 || r == SEAM_EREMOTE) {
         char *json = seam_value_to_json(reply, SEAM_JSON_PRETTY);
@@ -278,36 +330,34 @@ int tool_call(int argc, char **argv)
         free(json);
     }
     seam_value_unref(reply);
-    seam_conn_close(conn);
-    seam_loop_free(loop);
+    client_close(&cl);
     if (r == SEAM_EREMOTE) {
-        return 1;
+        return TOOL_EXIT_REMOTE;
     }
-    return r < 0 ? tool_fail("call", r) : 0;
+    return r < 0 ? tool_fail_name(t, args[0], r) : 0;
 }
 
-int tool_ping(int argc, char **argv)
+int tool_ping(tool_ctx *t, int argc, char **argv)
 {
     long count = 4;
-    const char *name = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-            count = strtol(argv[++i], NULL, 10);
-        } else if (name == NULL) {
-            name = argv[i];
-        } else {
-            return tool_usage(stderr);
-        }
+    const tool_opt opts[] = {
+        {"--count", 'c', "N", 1, LONG_MAX, &count},
+        {0},
+    };
+    static const char *const names[] = {"NAME"};
+    const char *pos[1];
+    int status;
+    if (!tool_parse(t, argc, argv, opts, pos, 1, 1, names, &status)) {
+        return status;
     }
-    if (name == NULL || count <= 0) {
-        return tool_usage(stderr);
-    }
-    seam_loop *loop;
-    seam_conn *conn;
-    int r = connect_to(name, &loop, &conn);
+    const char *name = pos[0];
+    client cl;
+    int r = client_open(&cl, name, NULL);
     if (r < 0) {
-        return tool_fail(name, r);
+        return tool_fail_name(t, name, r);
     }
+    seam_loop *loop = cl.loop;
+    seam_conn *conn = cl.conn;
     catch_signals();
     double sum = 0;
     double min = 1e300;
@@ -330,9 +380,8 @@ int tool_ping(int argc, char **argv)
     if (got > 0) {
         printf("%ld pings, min/avg/max = %.3f/%.3f/%.3f ms\n", got, min, sum / (double)got, max);
     }
-    seam_conn_close(conn);
-    seam_loop_free(loop);
-    return r < 0 ? tool_fail("ping", r) : 0;
+    client_close(&cl);
+    return r < 0 ? tool_fail_name(t, name, r) : 0;
 }
 
 static void on_flood_event(seam_conn *c, const seam_event *ev, void *userdata)
@@ -347,41 +396,36 @@ static void on_flood_event(seam_conn *c, const seam_event *ev, void *userdata)
  * takes them (waiting for WRITABLE when it is full, never dropping), then
  * pings: the pong comes after the last message was handled, so the rate
  * counts messages the peer received, not just queued. */
-int tool_flood(int argc, char **argv)
+int tool_flood(tool_ctx *t, int argc, char **argv)
 {
     long count = 100000;
     long size = 64;
-    const char *name = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-            count = strtol(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
-            size = strtol(argv[++i], NULL, 10);
-        } else if (name == NULL) {
-            name = argv[i];
-        } else {
-            return tool_usage(stderr);
-        }
+    const tool_opt opts[] = {
+        {"--count", 'n', "N", 1, UINT32_MAX, &count},
+        {"--size", 's', "BYTES", 0, 16L << 20, &size},
+        {0},
+    };
+    static const char *const names[] = {"NAME"};
+    const char *pos[1];
+    int status;
+    if (!tool_parse(t, argc, argv, opts, pos, 1, 1, names, &status)) {
+        return status;
     }
-    if (name == NULL || count <= 0 || size < 0 || size > (16L << 20)) {
-        return tool_usage(stderr);
-    }
+    const char *name = pos[0];
     uint8_t *payload = calloc(1, (size_t)size + 1);
-    seam_loop *loop;
-    int r = payload != NULL ? seam_poll_new(0, &loop) : SEAM_ENOMEM;
-    if (r < 0) {
-        free(payload);
-        return tool_fail("flood", r);
+    if (payload == NULL) {
+        return tool_fail(t, "flood", SEAM_ENOMEM);
     }
     bool writable = false;
     seam_conn_config cfg = {.on_event = on_flood_event, .userdata = &writable};
-    seam_conn *conn;
-    r = seam_conn_connect(loop, name, &cfg, &conn);
+    client cl;
+    int r = client_open(&cl, name, &cfg);
     if (r < 0) {
         free(payload);
-        seam_loop_free(loop);
-        return tool_fail(name, r);
+        return tool_fail_name(t, name, r);
     }
+    seam_loop *loop = cl.loop;
+    seam_conn *conn = cl.conn;
     double t0 = now_ms();
     for (long i = 0; i < count && r >= 0;) {
         r = seam_conn_send_raw(conn, (uint32_t)i, payload, (size_t)size);
@@ -403,10 +447,9 @@ int tool_flood(int argc, char **argv)
         printf("%ld messages of %ld bytes in %.3f s: %.0f messages/s, %.1f MB/s\n", count, size,
                secs, (double)count / secs, (double)count * (double)size / secs / 1e6);
     }
-    seam_conn_close(conn);
-    seam_loop_free(loop);
+    client_close(&cl);
     free(payload);
-    return r < 0 ? tool_fail("flood", r) : 0;
+    return r < 0 ? tool_fail_name(t, name, r) : 0;
 }
 
 static void on_watch_event(seam_conn *c, const seam_event *ev, void *userdata)
@@ -425,61 +468,58 @@ static void on_watch_event(seam_conn *c, const seam_event *ev, void *userdata)
 
 /* Connects and prints the messages the server sends (broadcasts, events)
  * until count arrived (0: until interrupted) or the server went away. */
-int tool_watch(int argc, char **argv)
+int tool_watch(tool_ctx *t, int argc, char **argv)
 {
     long count = 0;
-    const char *name = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-            count = strtol(argv[++i], NULL, 10);
-        } else if (name == NULL) {
-            name = argv[i];
-        } else {
-            return tool_usage(stderr);
-        }
+    const tool_opt opts[] = {
+        {"--count", 'n', "N", 0, LONG_MAX, &count},
+        {0},
+    };
+    static const char *const names[] = {"NAME"};
+    const char *pos[1];
+    int status;
+    if (!tool_parse(t, argc, argv, opts, pos, 1, 1, names, &status)) {
+        return status;
     }
-    if (name == NULL || count < 0) {
-        return tool_usage(stderr);
-    }
-    seam_loop *loop;
-    int r = seam_poll_new(0, &loop);
-    if (r < 0) {
-        return tool_fail("watch", r);
-    }
+    const char *name = pos[0];
     long seen = 0;
     seam_conn_config cfg = {.on_event = on_watch_event, .userdata = &seen};
-    seam_conn *conn;
-    r = seam_conn_connect(loop, name, &cfg, &conn);
+    client cl;
+    int r = client_open(&cl, name, &cfg);
     if (r < 0) {
-        seam_loop_free(loop);
-        return tool_fail(name, r);
+        return tool_fail_name(t, name, r);
     }
+    seam_loop *loop = cl.loop;
     catch_signals();
     while (r >= 0 && !stop_requested && seen >= 0 && (count == 0 || seen < count)) {
         r = seam_poll_run_once(loop, 200);
     }
-    seam_conn_close(conn);
-    seam_loop_free(loop);
+    client_close(&cl);
     if (r < 0) {
-        return tool_fail("watch", r);
+        return tool_fail_name(t, name, r);
     }
-    return seen < 0 ? 1 : 0;
+    return seen < 0 ? TOOL_EXIT_FAILURE : 0;
 }
 
-int tool_list(int argc, char **argv)
+int tool_list(tool_ctx *t, int argc, char **argv)
 {
-    (void)argv;
-    if (argc != 0) {
-        return tool_usage(stderr);
+    bool names_only = false;
+    const tool_opt opts[] = {
+        {"--names", 0, NULL, 0, 0, &names_only},
+        {0},
+    };
+    int status;
+    if (!tool_parse(t, argc, argv, opts, NULL, 0, 0, NULL, &status)) {
+        return status;
     }
     char dir[256];
     int r = seam_runtime_dir(dir, sizeof(dir));
     if (r < 0) {
-        return tool_fail("runtime directory", r);
+        return tool_fail(t, "runtime directory", r);
     }
     DIR *d = opendir(dir);
     if (d == NULL) {
-        return tool_fail(dir, SEAM_ENOTFOUND);
+        return tool_fail(t, dir, -errno);
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -489,6 +529,10 @@ int tool_list(int argc, char **argv)
         }
         char name[256];
         snprintf(name, sizeof(name), "%.*s", (int)(n - 5), e->d_name);
+        if (names_only) {
+            printf("%s\n", name);
+            continue;
+        }
         int owned = seam_name_owned(name);
         printf("%-40s %s\n", name, owned == 1 ? "alive" : owned == 0 ? "stale" : "unknown");
     }

@@ -1,20 +1,91 @@
-/* tool.h - shared by the seam tool's source files. */
+/* tool.h - shared by the seam tool's source files: the command table,
+ * argument parsing, value input, error reporting and exit codes. */
 #ifndef SEAM_TOOL_H
 #define SEAM_TOOL_H
 
 #include <seam.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 
-int tool_usage(FILE *to);
-int tool_fail(const char *what, int err);
+/* Exit codes (docs/cli.md). Scripts rely on them: never renumber. */
+enum {
+    TOOL_EXIT_OK = 0,
+    TOOL_EXIT_FAILURE = 1,  /* anything not listed below */
+    TOOL_EXIT_USAGE = 2,    /* the command line is wrong: option, argument, name, value */
+    TOOL_EXIT_NOTFOUND = 3, /* no server listens on the name */
+    TOOL_EXIT_REFUSED = 4,  /* the server refused us (accept filter, too many peers) */
+    TOOL_EXIT_TIMEDOUT = 5, /* a call or ping timed out */
+    TOOL_EXIT_REMOTE = 6,   /* the server answered the call with an error */
+};
 
-int tool_listen(int argc, char **argv);
-int tool_send(int argc, char **argv);
-int tool_call(int argc, char **argv);
-int tool_ping(int argc, char **argv);
-int tool_flood(int argc, char **argv);
-int tool_watch(int argc, char **argv);
-int tool_list(int argc, char **argv);
+typedef struct tool_ctx tool_ctx;
+
+typedef struct tool_cmd {
+    const char *name;
+    const char *synopsis; /* arguments after the name, e.g. "NAME JSON [--timeout MS]" */
+    const char *summary;  /* one line for the overview */
+    const char *help;     /* options and examples for `seam help NAME` */
+    int (*run)(tool_ctx *t, int argc, char **argv);
+} tool_cmd;
+
+struct tool_ctx {
+    const tool_cmd *cmd;
+    bool json; /* --json: machine output */
+};
+
+/* An option of a command: a flag (arg NULL, out a bool *) or a number in
+ * [min, max] (arg names it, out a long *). */
+typedef struct tool_opt {
+    const char *name; /* "--timeout" */
+    char short_name;  /* 't', or 0 */
+    const char *arg;  /* "MS", or NULL for a flag */
+    long min;
+    long max;
+    void *out;
+} tool_opt;
+
+/* Parses argv against opts (terminated by a zeroed entry; --json, -j,
+ * --help and -h are understood by every command) and stores up to maxpos
+ * positional arguments in pos. Returns true to go on; false when the
+ * command is over, with *status its exit code (0 after --help). "--" ends
+ * the options, so that a JSON value such as -1 is positional anyway. */
+bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char **pos,
+                int minpos, int maxpos, const char *const *posnames, int *status);
+
+/* Prints "seam CMD: MESSAGE" and the hint to --help on stderr; returns
+ * TOOL_EXIT_USAGE. */
+int tool_usage_error(const tool_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads an argument that holds a value's text: "-" is standard input,
+ * "@FILE" the file's contents, anything else the text itself. Returns 0
+ * and a malloc'd NUL-terminated string, or an exit code after saying why. */
+int tool_read_arg(const tool_ctx *t, const char *arg, char **text);
+
+/* tool_read_arg() and then JSON to a value; a JSON error names its reason
+ * and position. Returns 0 or an exit code after saying why. */
+int tool_read_value(const tool_ctx *t, const char *arg, seam_value **out);
+
+/* The exit code for a SEAM_E* code. */
+int tool_exit_code(int err);
+
+/* Prints "seam CMD: WHAT: description (NAME)" and returns tool_exit_code(). */
+int tool_fail(const tool_ctx *t, const char *what, int err);
+
+/* As tool_fail() for an error of connecting to or serving name: says which
+ * rule a bad name breaks, which path nobody listens on, which runtime
+ * directory could not be made. */
+int tool_fail_name(const tool_ctx *t, const char *name, int err);
+
+/* Prints a value as one compact JSON line on stdout, consuming it. */
+void tool_print_json(seam_value *v);
+
+int tool_listen(tool_ctx *t, int argc, char **argv);
+int tool_send(tool_ctx *t, int argc, char **argv);
+int tool_call(tool_ctx *t, int argc, char **argv);
+int tool_ping(tool_ctx *t, int argc, char **argv);
+int tool_flood(tool_ctx *t, int argc, char **argv);
+int tool_watch(tool_ctx *t, int argc, char **argv);
+int tool_list(tool_ctx *t, int argc, char **argv);
 
 #endif /* SEAM_TOOL_H */
