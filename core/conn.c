@@ -1665,7 +1665,7 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
     }
     seam__call *k = call_find(conn, call_id);
     if (k == NULL || k == conn->sync_call) {
-        return SEAM_ENOTFOUND;
+        return SEAM_ENOCALL;
     }
     seam__loop_enter(conn->loop);
     if (conn->state == SEAM__CONN_OPEN && !k->ping) {

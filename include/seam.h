@@ -79,13 +79,16 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENOTFOUND   (-3022) /* no server listens on that name */
 #define SEAM_ECLOSED     (-3023) /* object was closed */
 #define SEAM_EREMOTE     (-3024) /* the peer answered a call with an error */
-#define SEAM__ELAST      (-3024)
+#define SEAM_ENOCALL     (-3025) /* no call in flight with that id */
+#define SEAM__ELAST      (-3025)
 
 /* Returns a short English description of a SEAM_E* code (or any negated
  * errno). Never NULL; unknown codes get "unknown error". */
 SEAM_EXPORT const char *seam_strerror(int err);
 
-/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY". Never NULL. */
+/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY", or for a
+ * negated system errno without a SEAM_ name its C name ("ENOENT"); codes
+ * it does not know get "SEAM_EUNKNOWN". Never NULL. */
 SEAM_EXPORT const char *seam_errname(int err);
 
 /* ---- Values ------------------------------------------------------------ */
@@ -222,6 +225,21 @@ SEAM_EXPORT char *seam_value_to_json(const seam_value *v, unsigned flags);
  * here). Returns 0 and stores a new value in *out, or a negative code. */
 SEAM_EXPORT int seam_value_from_json(const char *text, seam_value **out);
 
+/* Where and why JSON text could not be read. */
+typedef struct seam_json_error {
+    size_t offset;    /* bytes from the start of the text to the problem */
+    int line;         /* 1-based line of offset */
+    int column;       /* 1-based column of offset, in bytes */
+    char reason[256]; /* e.g. "duplicate object key near '"a"'" */
+} seam_json_error;
+
+/* seam_value_from_json() that also says where and why it failed: on any
+ * error but SEAM_ENOMEM and SEAM_EINVAL, *error (may be NULL) is filled.
+ * For a syntax error the position is where the parser stopped; for a value
+ * JSON can write but seam cannot hold (bad base64, a "$uint64" out of
+ * range, a "$fd", ...) it is the start of that value. */
+SEAM_EXPORT int seam_value_from_json_ex(const char *text, seam_value **out, seam_json_error *error);
+
 /* ---- CBOR encoding (docs/protocol.md, "Values") ------------------------ */
 
 /* Limits applied while decoding untrusted bytes. Zero fields take defaults. */
@@ -293,7 +311,8 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
  * letters, digits and "._-", not starting with ".". */
 
 /* Writes the runtime directory into buf (creating it if needed). Returns 0,
- * SEAM_ERANGE if buf is too small, or a system error. */
+ * SEAM_ERANGE if buf is too small, or a system error - then buf holds the
+ * directory that could not be made or used, for the error message. */
 SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
 
 /* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
@@ -446,7 +465,7 @@ SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *byt
                                    uint64_t *call_id);
 
 /* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
- * after this returns) and the peer is told. Returns 0, or SEAM_ENOTFOUND if
+ * after this returns) and the peer is told. Returns 0, or SEAM_ENOCALL if
  * the call already ended. */
 SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 

@@ -9,15 +9,16 @@ seam=$1
 # shellcheck source=live.sh
 source "$(dirname "$0")/live.sh"
 log=$SEAM_RUNTIME_DIR/echo.log
+scratch=$SEAM_RUNTIME_DIR
 
 # run CODE CMD...: runs seam CMD, wants exit status CODE; leaves standard
 # output in $out and standard error in $err.
 run() {
     local want=$1 status=0
     shift
-    "$seam" "$@" >"$SEAM_RUNTIME_DIR/out" 2>"$SEAM_RUNTIME_DIR/err" || status=$?
-    out=$(cat "$SEAM_RUNTIME_DIR/out")
-    err=$(cat "$SEAM_RUNTIME_DIR/err")
+    "$seam" "$@" >"$scratch/out" 2>"$scratch/err" || status=$?
+    out=$(cat "$scratch/out")
+    err=$(cat "$scratch/err")
     [[ $status -eq $want ]] || fail "seam $*: exit $status, wanted $want; out: $out; err: $err"
 }
 
@@ -129,6 +130,21 @@ run 3 call t.nobody '1'
 [[ "$err" == *SEAM_ENOTFOUND* ]] || fail "missing name: $err"
 run 3 ping t.nobody
 run 3 send t.nobody 1
+
+# A bad name states the rule and is a usage error; nobody at a path names
+# the path; a runtime directory that cannot be made is named with the
+# system error's own name.
+run 2 call 'bad name' 1
+[[ "$err" == *"bad name 'bad name': a name is 1 to 200 letters, digits"* ]] || fail "bad name: $err"
+run 2 listen .hidden
+[[ "$err" == *"not starting with '.'"* ]] || fail "bad listen name: $err"
+run 3 call "unix:$SEAM_RUNTIME_DIR/none.sock" 1
+[[ "$err" == *"no server listens on $SEAM_RUNTIME_DIR/none.sock (SEAM_ENOTFOUND)"* ]] || fail "path: $err"
+SEAM_RUNTIME_DIR=$SEAM_RUNTIME_DIR/no/such/dir run 1 call t.echo 1
+[[ "$err" == *"runtime directory $SEAM_RUNTIME_DIR/no/such/dir: No such file or directory (ENOENT)"* ]] \
+    || fail "missing runtime directory: $err"
+SEAM_RUNTIME_DIR=$SEAM_RUNTIME_DIR/no/such/dir run 1 list
+[[ "$err" == *"$SEAM_RUNTIME_DIR/no/such/dir"*"(ENOENT)"* ]] || fail "list, missing runtime directory: $err"
 
 # A server whose accept filter refuses us.
 "$seam" listen t.closed --allow-uid $(($(id -u) + 1)) >/dev/null &

@@ -512,10 +512,12 @@ int tool_list(tool_ctx *t, int argc, char **argv)
     if (!tool_parse(t, argc, argv, opts, NULL, 0, 0, NULL, &status)) {
         return status;
     }
-    char dir[256];
+    char dir[512] = "";
     int r = seam_runtime_dir(dir, sizeof(dir));
     if (r < 0) {
-        return tool_fail(t, "runtime directory", r);
+        fprintf(stderr, "seam list: runtime directory %s: %s (%s)\n", dir, seam_strerror(r),
+                seam_errname(r));
+        return tool_exit_code(r);
     }
     DIR *d = opendir(dir);
     if (d == NULL) {

@@ -291,11 +291,26 @@ int tool_read_value(const tool_ctx *t, const char *arg, seam_value **out)
     if (r != 0) {
         return r;
     }
-    r = seam_value_from_json(text, out);
+    seam_json_error e = {0};
+    r = seam_value_from_json_ex(text, out, &e);
+    bool multiline = strchr(text, '\n') != NULL && strchr(text, '\n')[1] != 0;
     free(text);
+    if (r == SEAM_ENOMEM) {
+        return tool_fail(t, "reading the value", r);
+    }
     if (r < 0) {
-        fprintf(stderr, "seam %s: the value is not JSON seam can read: %s (%s)\n", t->cmd->name,
-                seam_strerror(r), seam_errname(r));
+        const char *from = strcmp(arg, "-") == 0 ? "standard input"
+                           : arg[0] == '@'       ? arg + 1
+                                                 : NULL;
+        fprintf(stderr, "seam %s: %s%s%s is not JSON seam can read, at ", t->cmd->name,
+                from != NULL ? "the value in " : "the value", from != NULL ? from : "",
+                from != NULL ? "" : "");
+        if (multiline) {
+            fprintf(stderr, "line %d, column %d (byte %zu)", e.line, e.column, e.offset);
+        } else {
+            fprintf(stderr, "byte %zu", e.offset);
+        }
+        fprintf(stderr, ": %s (%s)\n", e.reason, seam_errname(r));
         return TOOL_EXIT_USAGE;
     }
     return 0;
@@ -328,6 +343,30 @@ int tool_fail(const tool_ctx *t, const char *what, int err)
 
 int tool_fail_name(const tool_ctx *t, const char *name, int err)
 {
+    char path[512];
+    if (err == SEAM_EINVAL && seam_name_path(name, path, sizeof(path)) == SEAM_EINVAL) {
+        fprintf(stderr,
+                "seam %s: bad name '%s': a name is 1 to 200 letters, digits, '.', '_' and '-', "
+                "not starting with '.', or unix:/PATH (SEAM_EINVAL)\n",
+                t->cmd->name, name);
+        return TOOL_EXIT_USAGE;
+    }
+    if (strncmp(name, "unix:", 5) != 0 && err > SEAM__ERRNO_MAX) {
+        /* A system error before any socket: most likely the runtime
+         * directory, which the library could not make or use. */
+        char dir[512] = "";
+        int r = seam_runtime_dir(dir, sizeof(dir));
+        if (r < 0 && dir[0] != 0) {
+            fprintf(stderr, "seam %s: %s: runtime directory %s: %s (%s)\n", t->cmd->name, name, dir,
+                    seam_strerror(r), seam_errname(r));
+            return tool_exit_code(r);
+        }
+    }
+    if (err == SEAM_ENOTFOUND && seam_name_path(name, path, sizeof(path)) == 0) {
+        fprintf(stderr, "seam %s: %s: no server listens on %s (%s)\n", t->cmd->name, name, path,
+                seam_errname(err));
+        return TOOL_EXIT_NOTFOUND;
+    }
     return tool_fail(t, name, err);
 }
 
