@@ -107,8 +107,33 @@ static bool uuid_parse(const char *s, uint8_t out[16])
     return true;
 }
 
-static const char *const reserved[] = {"$data",   "$date",   "$uuid", "$fd",
-                                       "$uint64", "$double", "$dict"};
+static const char *const reserved[] = {"$data",  "$date",   "$uuid",   "$fd",
+                                       "$int64", "$uint64", "$double", "$dict"};
+
+/* The largest integer a double holds exactly, and so the largest a reader
+ * that keeps every number as a double (JavaScript, jq 1.6) reads back. */
+#define JSON_SAFE_INT 9007199254740991LL
+
+/* Every double of magnitude 2^53 or more is integral; below, casting tells. */
+static bool double_is_integral(double d)
+{
+    return d >= 9007199254740992.0 || d <= -9007199254740992.0 || d == (double)(int64_t)d;
+}
+
+/* The shortest decimal text that reads back as d, with a point or an
+ * exponent so that it is never taken for an integer. */
+static void double_text(double d, char out[40])
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, 40, "%.*g", prec, d);
+        if (strtod(out, NULL) == d) {
+            break;
+        }
+    }
+    if (strpbrk(out, ".eEn") == NULL) {
+        strcat(out, ".0");
+    }
+}
 
 static bool is_reserved(const char *key)
 {
@@ -125,18 +150,23 @@ static json_t *tagged(const char *key, json_t *inner)
     return inner != NULL ? json_pack("{so}", key, inner) : NULL;
 }
 
-static json_t *to_json(const seam_value *v)
+static json_t *to_json(const seam_value *v, unsigned flags)
 {
     char text[40];
+    bool portable = (flags & SEAM_JSON_PORTABLE) != 0;
     switch (v->type) {
     case SEAM_TYPE_NULL:
         return json_null();
     case SEAM_TYPE_BOOL:
         return json_boolean(v->as.b);
     case SEAM_TYPE_INT64:
+        if (portable && (v->as.i > JSON_SAFE_INT || v->as.i < -JSON_SAFE_INT)) {
+            snprintf(text, sizeof(text), "%" PRId64, v->as.i);
+            return tagged("$int64", json_string(text));
+        }
         return json_integer(v->as.i);
     case SEAM_TYPE_UINT64:
-        if (v->as.u <= (uint64_t)INT64_MAX) {
+        if (v->as.u <= (uint64_t)(portable ? JSON_SAFE_INT : INT64_MAX)) {
             return json_integer((json_int_t)v->as.u);
         }
         snprintf(text, sizeof(text), "%" PRIu64, v->as.u);
@@ -147,6 +177,11 @@ static json_t *to_json(const seam_value *v)
         }
         if (isinf(v->as.d)) {
             return tagged("$double", json_string(v->as.d > 0 ? "inf" : "-inf"));
+        }
+        if (portable && double_is_integral(v->as.d)) {
+            /* 1.0 would come back from a double-only reader as 1, an int */
+            double_text(v->as.d, text);
+            return tagged("$double", json_string(text));
         }
         return json_real(v->as.d);
     case SEAM_TYPE_DATE:
@@ -167,7 +202,7 @@ static json_t *to_json(const seam_value *v)
     case SEAM_TYPE_ARRAY: {
         json_t *a = json_array();
         for (size_t i = 0; a != NULL && i < v->as.array.count; i++) {
-            if (json_array_append_new(a, to_json(v->as.array.items[i])) != 0) {
+            if (json_array_append_new(a, to_json(v->as.array.items[i], flags)) != 0) {
                 json_decref(a);
                 a = NULL;
             }
@@ -178,7 +213,7 @@ static json_t *to_json(const seam_value *v)
         json_t *o = json_object();
         for (size_t i = 0; o != NULL && i < v->as.dict.count; i++) {
             const seam__dict_entry *e = &v->as.dict.entries[i];
-            if (json_object_set_new(o, e->key, to_json(e->value)) != 0) {
+            if (json_object_set_new(o, e->key, to_json(e->value, flags)) != 0) {
                 json_decref(o);
                 o = NULL;
             }
@@ -197,7 +232,7 @@ char *seam_value_to_json(const seam_value *v, unsigned flags)
     if (v == NULL) {
         return NULL;
     }
-    json_t *j = to_json(v);
+    json_t *j = to_json(v, flags);
     if (j == NULL) {
         return NULL;
     }
@@ -300,7 +335,9 @@ static int special_from_json(json_reader *rd, const char *key, json_t *inner, se
         why = strcmp(key, "$data") == 0     ? "$data holds a base64 string"
               : strcmp(key, "$uuid") == 0   ? "$uuid holds a string"
               : strcmp(key, "$uint64") == 0 ? "$uint64 holds a string of decimal digits"
-                                            : "$double holds \"nan\", \"inf\" or \"-inf\"";
+              : strcmp(key, "$int64") == 0  ? "$int64 holds a string of decimal digits"
+                                            : "$double holds a string: a number, \"nan\", \"inf\" "
+                                              "or \"-inf\"";
     } else if (strcmp(key, "$data") == 0) {
         v = base64_decode(s, json_string_length(inner));
         why = "$data is not base64 (RFC 4648: A-Z a-z 0-9 + /, padded with = to a "
@@ -316,13 +353,32 @@ static int special_from_json(json_reader *rd, const char *key, json_t *inner, se
         bool ok = s[0] >= '0' && s[0] <= '9' && *end == 0 && errno == 0;
         v = ok ? seam_value_new_uint64(u) : NULL;
         why = "$uint64 is not decimal digits from 0 to 18446744073709551615";
+    } else if (strcmp(key, "$int64") == 0) {
+        char *end = NULL;
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        bool digit = (s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9');
+        v = digit && *end == 0 && errno == 0 ? seam_value_new_int64(i) : NULL;
+        why = "$int64 is not decimal digits from -9223372036854775808 to 9223372036854775807";
     } else if (strcmp(key, "$double") == 0) {
-        double d = strcmp(s, "nan") == 0    ? NAN
-                   : strcmp(s, "inf") == 0  ? INFINITY
-                   : strcmp(s, "-inf") == 0 ? -INFINITY
-                                            : 0.0;
-        v = d != 0.0 ? seam_value_new_double(d) : NULL;
-        why = "$double is \"nan\", \"inf\" or \"-inf\" (finite numbers are written as numbers)";
+        v = strcmp(s, "nan") == 0    ? seam_value_new_double(NAN)
+            : strcmp(s, "inf") == 0  ? seam_value_new_double(INFINITY)
+            : strcmp(s, "-inf") == 0 ? seam_value_new_double(-INFINITY)
+                                     : NULL;
+        /* A finite number as text: the form that survives readers that
+         * would turn the number 1.0 into the integer 1. */
+        json_error_t jerr;
+        bool numeric = s[0] == '-' || (s[0] >= '0' && s[0] <= '9');
+        size_t n_len = strlen(s);
+        numeric = numeric && n_len > 0 && s[n_len - 1] >= '0' && s[n_len - 1] <= '9';
+        json_t *n = v == NULL && numeric ? json_loads(s, JSON_DECODE_ANY, &jerr) : NULL;
+        if (n != NULL && json_is_number(n)) {
+            double d = json_number_value(n);
+            v = json_is_integer(n) ? seam_value_new_double(strtod(s, NULL))
+                                   : seam_value_new_double(d);
+        }
+        json_decref(n);
+        why = "$double is a JSON number as a string, \"nan\", \"inf\" or \"-inf\"";
     }
     if (v == NULL) {
         r = reader_fail(rd, r, why);

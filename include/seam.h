@@ -212,12 +212,18 @@ SEAM_EXPORT seam_value *seam_value_copy(const seam_value *v);
 
 /* ---- JSON (for people and the command-line tool; docs/json.md) --------- */
 
-#define SEAM_JSON_PRETTY 0x1 /* indent with two spaces */
+#define SEAM_JSON_PRETTY   0x1 /* indent with two spaces */
+/* For readers that hold every number as a double (JavaScript, jq 1.6): a
+ * double with an integral value is written {"$double": "1.0"} and an
+ * integer beyond +-(2^53 - 1) as {"$int64": "..."} (or "$uint64" for a uint64),
+ * so that reading the text back gives the same types and values. */
+#define SEAM_JSON_PORTABLE 0x2
 
 /* Renders v as JSON in a malloc'd string the caller frees, or NULL without
  * memory. Types JSON lacks use one-key objects: {"$data": base64},
  * {"$date": seconds}, {"$uuid": "8-4-4-4-12"}, {"$fd": number},
- * {"$uint64": "decimal"} above INT64_MAX, {"$double": "nan"|"inf"|"-inf"}. */
+ * {"$uint64": "decimal"} above INT64_MAX, {"$double": "nan"|"inf"|"-inf"}.
+ * Reading also takes {"$int64": "decimal"} and {"$double": "number"}. */
 SEAM_EXPORT char *seam_value_to_json(const seam_value *v, unsigned flags);
 
 /* Parses JSON text into a value (the inverse of seam_value_to_json(); "$fd"

@@ -183,4 +183,77 @@ for w in w1 w2; do
 done
 grep -q '^broadcast tick [0-9]* to 2 peers$' "$alog" || fail "no broadcast reached both: $(cat "$alog")"
 
+# ---- --json: one compact document, or one a line for streams ----
+
+# jsonl FILE: every line is one JSON document
+jsonl() {
+    [[ -s "$1" ]] || fail "$1 is empty"
+    while IFS= read -r line; do
+        jq -e . >/dev/null <<<"$line" || fail "not a JSON line in $1: $line"
+    done <"$1"
+}
+# lines_hold FILE SELECT COND: some lines of FILE match SELECT, and all
+# those satisfy COND
+lines_hold() {
+    jq -e -s "[.[] | select($2) | $3] | length > 0 and all" "$1" >/dev/null \
+        || fail "lines of $1 with $2 do not all hold $3: $(cat "$1")"
+}
+run 0 version --json
+jq -e '.version == "'"$("$seam" version | sed 's/seam \([^,]*\),.*/\1/')"'" and .protocol == 1' <<<"$out" >/dev/null \
+    || fail "version --json: $out"
+run 0 -j -V
+[[ "$out" == '{"version":'* ]] || fail "-j -V: $out"
+run 0 -j encode '[1]'
+[[ "$out" == '{"hex":"8101","bytes":2}' ]] || fail "encode -j: $out"
+run 0 decode -j 'a2616101616282f93c00f6'
+[[ "$out" == '{"a":1,"b":[{"$double":"1.0"},null]}' ]] || fail "decode -j: $out"
+
+# call --json: {"reply": value}, one line; a remote error {"error": ...}.
+run 0 call -j t.echo '{"a":[1,2]}'
+[[ "$out" == '{"reply":{"a":[1,2]}}' ]] || fail "call -j: $out"
+run 6 -j call t.plain 1
+jq -e '.error.code == -95 and .error.name == "SEAM_ENOTSUP" and (.error.message | type) == "string"' \
+    <<<"$out" >/dev/null || fail "remote error as JSON: $out"
+run 0 send -j t.echo 1
+[[ "$out" == '{"delivered":true}' ]] || fail "send -j: $out"
+
+# A round trip through jq keeps every type, even where jq holds numbers
+# as doubles: 1.0 stays a double, integers past 2^53 stay exact.
+v='{"d":1.0,"z":-0.0,"h":0.5,"big":9007199254740993,"neg":-9223372036854775808,"u":{"$uint64":"18446744073709551615"},"t":{"$date":1767225600},"b":{"$data":"AAE="},"i":{"$uuid":"00112233-4455-6677-8899-aabbccddeeff"}}'
+want=$("$seam" encode "$v")
+got=$("$seam" call --json t.echo "$v" | jq -c .reply | "$seam" encode -) || fail "jq round trip"
+[[ "$got" == "$want" ]] || fail "jq changed the value: $got != $want ($("$seam" call -j t.echo "$v"))"
+got=$("$seam" decode -j "$want" | jq . | "$seam" encode -)
+[[ "$got" == "$want" ]] || fail "decode -j | jq changed the value"
+
+# listen --json: a "listening" line, then one line per message or request.
+jlog=$SEAM_RUNTIME_DIR/json.log
+"$seam" listen -j t.json --echo >"$jlog" &
+pids+=($!)
+wait_for t.json
+"$seam" send t.json '{"x":1.5}'
+"$seam" call t.json '[true]' >/dev/null
+"$seam" flood t.json -n 2 -s 3 >/dev/null
+jsonl "$jlog"
+lines_hold "$jlog" '.event == "listening"' '.name == "t.json" and (.path | endswith("t.json.sock"))'
+lines_hold "$jlog" '.event == "message" and .value != null' \
+    '.value.x == 1.5 and .pid > 0 and .uid == '"$(id -u)"' and .time_us > 1700000000000000'
+lines_hold "$jlog" '.event == "request"' '.value == [true]'
+[[ $(jq -c 'select(.raw != null) | .raw' "$jlog" | sort -u) == '{"id":0,"len":3}'*'{"id":1,"len":3}' ]] \
+    || fail "raw message lines: $(cat "$jlog")"
+
+# ping, flood, watch: JSON lines with integer fields.
+run 0 ping -j t.echo -c 2
+printf '%s\n' "$out" >"$scratch/ping.jsonl"
+jsonl "$scratch/ping.jsonl"
+[[ $(jq -c 'select(.event == "pong") | .seq' <<<"$out" | tr '\n' ' ') == "0 1 " ]] || fail "ping -j: $out"
+lines_hold "$scratch/ping.jsonl" '.event == "summary"' '.count == 2 and (.min_us | type) == "number" and .min_us <= .max_us'
+run 0 flood -j t.echo -n 100 -s 8
+jq -e '.event == "done" and .messages == 100 and .size == 8 and .elapsed_us > 0 and .messages_per_s > 0' \
+    <<<"$out" >/dev/null || fail "flood -j: $out"
+"$seam" watch -j t.ann -n 2 >"$scratch/watch.jsonl" || fail "watch -j"
+jsonl "$scratch/watch.jsonl"
+[[ $(jq -c 'select(.event == "message") | .value | keys' "$scratch/watch.jsonl" | sort -u) == '["tick"]' ]] \
+    || fail "watch -j: $(cat "$scratch/watch.jsonl")"
+
 echo "cli net: all passed"

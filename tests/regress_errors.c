@@ -70,7 +70,7 @@ static void test_json_values_seam_cannot_hold_are_located(void **state)
                       "0 to 18446744073709551615");
     expect_json_error("{\"x\": 1,\n \"y\": [true, {\"$uuid\": \"nope\"}]}", SEAM_EJSON, 32, 2, 24,
                       "8-4-4-4-12");
-    expect_json_error("{\"$double\": \"1.5\"}", SEAM_EJSON, 12, 1, 13, "\"nan\"");
+    expect_json_error("{\"$double\": \"1.5x\"}", SEAM_EJSON, 12, 1, 13, "\"nan\"");
     expect_json_error("{\"$date\": \"now\"}", SEAM_EJSON, 10, 1, 11, "finite number");
     expect_json_error("[[{\"$fd\": 0}]]", SEAM_EFD, 10, 1, 11, "descriptor");
     expect_json_error("{\"a\\u0000b\": 1}", SEAM_EJSON, 11, 1, 12, "NUL byte");

@@ -36,8 +36,50 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void print_value(const char *what, seam_conn *c, const seam_event *ev)
+/* Microseconds since the epoch: the tool's own numbers in JSON output are
+ * integers, so that no reader mistakes their type (docs/cli.md). */
+static int64_t wall_us(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* {"event": what, ...}: the start of every JSON line of a stream. */
+static seam_value *json_event(const char *what)
+{
+    seam_value *e = seam_value_new_dict();
+    seam_dict_set_string(e, "event", what);
+    return e;
+}
+
+/* A message or request as a JSON line: when, from whom, what. */
+static void print_value_json(const char *what, seam_conn *c, const seam_event *ev)
+{
+    seam_value *e = json_event(what);
+    seam_dict_set_int64(e, "time_us", wall_us());
+    seam_creds cr = {0};
+    if (c != NULL && seam_conn_creds(c, &cr) == 0) {
+        seam_dict_set_int64(e, "pid", cr.pid);
+        seam_dict_set_int64(e, "uid", cr.uid);
+    }
+    if (ev->raw) {
+        seam_value *raw = seam_value_new_dict();
+        seam_dict_set_int64(raw, "id", ev->raw_id);
+        seam_dict_set_int64(raw, "len", (int64_t)ev->raw_len);
+        seam_dict_set_take(e, "raw", raw);
+    } else {
+        seam_dict_set(e, "value", ev->value);
+    }
+    tool_print_json(e);
+}
+
+static void print_value(const tool_ctx *t, const char *what, seam_conn *c, const seam_event *ev)
+{
+    if (t->json) {
+        print_value_json(what, c, ev);
+        return;
+    }
     seam_creds cr = {0};
     seam_conn_creds(c, &cr);
     if (ev->raw) {
@@ -51,6 +93,7 @@ static void print_value(const char *what, seam_conn *c, const seam_event *ev)
 }
 
 typedef struct listen_state {
+    const tool_ctx *t;
     bool echo;
     bool silent;
     bool quiet;    /* count messages instead of printing them */
@@ -67,12 +110,12 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
     switch (ev->type) {
     case SEAM_EVENT_MESSAGE:
         if (!st->quiet) {
-            print_value("message", c, ev);
+            print_value(st->t, "message", c, ev);
         }
         st->seen++;
         break;
     case SEAM_EVENT_REQUEST:
-        print_value("request", c, ev);
+        print_value(st->t, "request", c, ev);
         st->seen++;
         if (st->silent) {
             seam_request **k = realloc(st->kept, (st->nkept + 1) * sizeof(*k));
@@ -92,14 +135,20 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
 }
 
 /* Broadcasts {"tick": n} to every peer and says how many it reached. */
-static void announce(seam_server *server, long n)
+static void announce(const tool_ctx *t, seam_server *server, long n)
 {
     seam_value *m = seam_value_new_dict();
     seam_dict_set_int64(m, "tick", n);
     size_t skipped = 0;
     int got = seam_server_broadcast(server, m, &skipped);
     seam_value_unref(m);
-    if (got >= 0) {
+    if (got >= 0 && t->json) {
+        seam_value *e = json_event("broadcast");
+        seam_dict_set_int64(e, "tick", n);
+        seam_dict_set_int64(e, "peers", got);
+        seam_dict_set_int64(e, "skipped", (int64_t)skipped);
+        tool_print_json(e);
+    } else if (got >= 0) {
         printf("broadcast tick %ld to %d peers", n, got);
         printf(skipped > 0 ? " (%zu skipped: queue full)\n" : "\n", skipped);
         fflush(stdout);
@@ -113,7 +162,7 @@ static bool uid_allowed(const seam_creds *creds, void *userdata)
 
 int tool_listen(tool_ctx *t, int argc, char **argv)
 {
-    listen_state st = {0};
+    listen_state st = {.t = t};
     long allow_uid = -1;
     const tool_opt opts[] = {
         {"--echo", 0, NULL, 0, 0, &st.echo},
@@ -148,8 +197,15 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
         return tool_fail_name(t, name, r);
     }
     catch_signals();
-    printf("listening on %s (%s)\n", name, seam_server_path(server));
-    fflush(stdout);
+    if (t->json) {
+        seam_value *e = json_event("listening");
+        seam_dict_set_string(e, "name", name);
+        seam_dict_set_string(e, "path", seam_server_path(server));
+        tool_print_json(e);
+    } else {
+        printf("listening on %s (%s)\n", name, seam_server_path(server));
+        fflush(stdout);
+    }
     double next_tick = now_ms() + (double)st.announce;
     for (long tick = 1; !stop_requested && (st.count == 0 || st.seen < st.count);) {
         long wait = 200;
@@ -162,11 +218,15 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
             break;
         }
         if (st.announce > 0 && now_ms() >= next_tick) {
-            announce(server, tick++);
+            announce(t, server, tick++);
             next_tick += (double)st.announce;
         }
     }
-    if (st.quiet) {
+    if (st.quiet && t->json) {
+        seam_value *e = json_event("total");
+        seam_dict_set_int64(e, "count", st.seen);
+        tool_print_json(e);
+    } else if (st.quiet) {
         printf("%ld messages and requests\n", st.seen);
     }
     for (size_t i = 0; i < st.nkept; i++) {
@@ -281,6 +341,11 @@ int tool_send(tool_ctx *t, int argc, char **argv)
         r = ping_wait(loop, conn, 5000);
     }
     client_close(&cl);
+    if (r == 0 && t->json) {
+        seam_value *e = seam_value_new_dict();
+        seam_dict_set_bool(e, "delivered", true);
+        tool_print_json(e);
+    }
     return r < 0 ? tool_fail_name(t, pos[0], r) : 0;
 }
 
@@ -323,10 +388,27 @@ int tool_call(tool_ctx *t, int argc, char **argv)
     seam_value *reply = NULL;
     r = seam_conn_call_sync(conn, v, (int)timeout, &reply);
     seam_value_unref(v);
-    if (r == 0 || r == SEAM_EREMOTE) {
+    if (r == 0 && t->json) {
+        seam_value *e = seam_value_new_dict();
+        seam_dict_set(e, "reply", reply);
+        tool_print_json(e);
+    } else if (r == 0) {
         char *json = seam_value_to_json(reply, SEAM_JSON_PRETTY);
-        fprintf(r == 0 ? stdout : stderr, "%s%s\n",
-                r == 0 ? "" : "seam: remote error: ", json != NULL ? json : "?");
+        printf("%s\n", json != NULL ? json : "?");
+        free(json);
+    } else if (r == SEAM_EREMOTE) {
+        int64_t code = 0;
+        seam_dict_get_int64(reply, "code", &code);
+        if (t->json) {
+            seam_value *err = seam_value_copy(reply);
+            seam_dict_set_string(err, "name", seam_errname((int)code));
+            seam_value *e = seam_value_new_dict();
+            seam_dict_set_take(e, "error", err);
+            tool_print_json(e);
+        }
+        char *json = seam_value_to_json(reply, 0);
+        fprintf(stderr, "seam call: %s: remote error %s: %s\n", args[0], seam_errname((int)code),
+                json != NULL ? json : "?");
         free(json);
     }
     seam_value_unref(reply);
@@ -370,14 +452,28 @@ int tool_ping(tool_ctx *t, int argc, char **argv)
             break;
         }
         double ms = now_ms() - t0;
-        printf("pong from %s: seq=%ld time=%.3f ms\n", name, i, ms);
-        fflush(stdout);
+        if (t->json) {
+            seam_value *e = json_event("pong");
+            seam_dict_set_int64(e, "seq", i);
+            seam_dict_set_int64(e, "rtt_us", (int64_t)(ms * 1e3));
+            tool_print_json(e);
+        } else {
+            printf("pong from %s: seq=%ld time=%.3f ms\n", name, i, ms);
+            fflush(stdout);
+        }
         sum += ms;
         min = ms < min ? ms : min;
         max = ms > max ? ms : max;
         got++;
     }
-    if (got > 0) {
+    if (got > 0 && t->json) {
+        seam_value *e = json_event("summary");
+        seam_dict_set_int64(e, "count", got);
+        seam_dict_set_int64(e, "min_us", (int64_t)(min * 1e3));
+        seam_dict_set_int64(e, "avg_us", (int64_t)(sum / (double)got * 1e3));
+        seam_dict_set_int64(e, "max_us", (int64_t)(max * 1e3));
+        tool_print_json(e);
+    } else if (got > 0) {
         printf("%ld pings, min/avg/max = %.3f/%.3f/%.3f ms\n", got, min, sum / (double)got, max);
     }
     client_close(&cl);
@@ -443,7 +539,15 @@ int tool_flood(tool_ctx *t, int argc, char **argv)
         r = ping_wait(loop, conn, 30000);
     }
     double secs = (now_ms() - t0) / 1e3;
-    if (r >= 0) {
+    if (r >= 0 && t->json) {
+        seam_value *e = json_event("done");
+        seam_dict_set_int64(e, "messages", count);
+        seam_dict_set_int64(e, "size", size);
+        seam_dict_set_int64(e, "elapsed_us", (int64_t)(secs * 1e6));
+        seam_dict_set_int64(e, "messages_per_s", (int64_t)((double)count / secs));
+        seam_dict_set_int64(e, "bytes_per_s", (int64_t)((double)count * (double)size / secs));
+        tool_print_json(e);
+    } else if (r >= 0) {
         printf("%ld messages of %ld bytes in %.3f s: %.0f messages/s, %.1f MB/s\n", count, size,
                secs, (double)count / secs, (double)count * (double)size / secs / 1e6);
     }
@@ -452,17 +556,30 @@ int tool_flood(tool_ctx *t, int argc, char **argv)
     return r < 0 ? tool_fail_name(t, name, r) : 0;
 }
 
+typedef struct watch_state {
+    const tool_ctx *t;
+    long seen; /* -1 once the server went away */
+} watch_state;
+
 static void on_watch_event(seam_conn *c, const seam_event *ev, void *userdata)
 {
-    long *seen = userdata;
+    watch_state *st = userdata;
     if (ev->type == SEAM_EVENT_MESSAGE) {
-        print_value("message", c, ev);
-        (*seen)++;
+        print_value(st->t, "message", c, ev);
+        st->seen++;
     } else if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
-        printf("%s: %s\n", ev->type == SEAM_EVENT_INVALID ? "closed" : "interrupted",
-               seam_strerror(ev->error));
-        fflush(stdout);
-        *seen = -1;
+        const char *what = ev->type == SEAM_EVENT_INVALID ? "closed" : "interrupted";
+        if (st->t->json) {
+            seam_value *e = json_event(what);
+            seam_dict_set_int64(e, "time_us", wall_us());
+            seam_dict_set_string(e, "error", seam_errname(ev->error));
+            seam_dict_set_string(e, "reason", seam_strerror(ev->error));
+            tool_print_json(e);
+        } else {
+            printf("%s: %s\n", what, seam_strerror(ev->error));
+            fflush(stdout);
+        }
+        st->seen = -1;
     }
 }
 
@@ -482,8 +599,8 @@ int tool_watch(tool_ctx *t, int argc, char **argv)
         return status;
     }
     const char *name = pos[0];
-    long seen = 0;
-    seam_conn_config cfg = {.on_event = on_watch_event, .userdata = &seen};
+    watch_state st = {.t = t};
+    seam_conn_config cfg = {.on_event = on_watch_event, .userdata = &st};
     client cl;
     int r = client_open(&cl, name, &cfg);
     if (r < 0) {
@@ -491,14 +608,14 @@ int tool_watch(tool_ctx *t, int argc, char **argv)
     }
     seam_loop *loop = cl.loop;
     catch_signals();
-    while (r >= 0 && !stop_requested && seen >= 0 && (count == 0 || seen < count)) {
+    while (r >= 0 && !stop_requested && st.seen >= 0 && (count == 0 || st.seen < count)) {
         r = seam_poll_run_once(loop, 200);
     }
     client_close(&cl);
     if (r < 0) {
         return tool_fail_name(t, name, r);
     }
-    return seen < 0 ? TOOL_EXIT_FAILURE : 0;
+    return st.seen < 0 ? TOOL_EXIT_FAILURE : 0;
 }
 
 int tool_list(tool_ctx *t, int argc, char **argv)

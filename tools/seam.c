@@ -370,6 +370,15 @@ int tool_fail_name(const tool_ctx *t, const char *name, int err)
     return tool_fail(t, name, err);
 }
 
+void tool_print_json(seam_value *v)
+{
+    char *json = seam_value_to_json(v, SEAM_JSON_PORTABLE);
+    seam_value_unref(v);
+    printf("%s\n", json != NULL ? json : "null");
+    free(json);
+    fflush(stdout);
+}
+
 static int cmd_encode(tool_ctx *t, int argc, char **argv)
 {
     static const char *const names[] = {"VALUE"};
@@ -390,11 +399,25 @@ static int cmd_encode(tool_ctx *t, int argc, char **argv)
     if (r < 0) {
         return tool_fail(t, "cannot encode", r);
     }
-    for (size_t i = 0; i < len; i++) {
-        printf("%02x", bytes[i]);
+    char *hex = malloc(len * 2 + 1);
+    if (hex == NULL) {
+        free(bytes);
+        return tool_fail(t, "encode", SEAM_ENOMEM);
     }
-    printf("\n");
+    for (size_t i = 0; i < len; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    }
+    hex[len * 2] = 0;
     free(bytes);
+    if (t->json) {
+        seam_value *e = seam_value_new_dict();
+        seam_dict_set_string(e, "hex", hex);
+        seam_dict_set_int64(e, "bytes", (int64_t)len);
+        tool_print_json(e);
+    } else {
+        printf("%s\n", hex);
+    }
+    free(hex);
     return 0;
 }
 
@@ -455,7 +478,7 @@ static int cmd_decode(tool_ctx *t, int argc, char **argv)
     if (r < 0) {
         return tool_fail(t, "cannot decode", r);
     }
-    char *json = seam_value_to_json(v, SEAM_JSON_PRETTY);
+    char *json = seam_value_to_json(v, t->json ? SEAM_JSON_PORTABLE : SEAM_JSON_PRETTY);
     seam_value_unref(v);
     if (json == NULL) {
         return tool_fail(t, "cannot render", SEAM_ENOMEM);
@@ -465,9 +488,16 @@ static int cmd_decode(tool_ctx *t, int argc, char **argv)
     return 0;
 }
 
-static void print_version(void)
+static void print_version(const tool_ctx *t)
 {
-    printf("seam %s, protocol %d\n", seam_version(), SEAM_PROTOCOL_VERSION);
+    if (t->json) {
+        seam_value *e = seam_value_new_dict();
+        seam_dict_set_string(e, "version", seam_version());
+        seam_dict_set_int64(e, "protocol", SEAM_PROTOCOL_VERSION);
+        tool_print_json(e);
+    } else {
+        printf("seam %s, protocol %d\n", seam_version(), SEAM_PROTOCOL_VERSION);
+    }
 }
 
 static int cmd_version(tool_ctx *t, int argc, char **argv)
@@ -476,7 +506,7 @@ static int cmd_version(tool_ctx *t, int argc, char **argv)
     if (!tool_parse(t, argc, argv, NULL, NULL, 0, 0, NULL, &status)) {
         return status;
     }
-    print_version();
+    print_version(t);
     return 0;
 }
 
@@ -507,7 +537,9 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
-            print_version();
+            t.json = t.json || (i + 1 < argc && (strcmp(argv[i + 1], "--json") == 0 ||
+                                                 strcmp(argv[i + 1], "-j") == 0));
+            print_version(&t);
             return 0;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
