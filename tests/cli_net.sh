@@ -64,7 +64,8 @@ run 2 frobnicate
 [[ "$err" == *"no command 'frobnicate'"*"Try 'seam --help'."* ]] || fail "unknown command: $err"
 
 "$seam" listen t.echo --echo >"$log" &
-pids+=($!)
+echo_pid=$!
+pids+=($echo_pid)
 wait_for t.echo
 
 # call prints the reply as JSON; every JSON form survives the trip.
@@ -104,6 +105,29 @@ wait_for t.dead
 kill -9 "$dead"
 wait "$dead" 2>/dev/null || true
 [[ "$("$seam" list)" == *t.dead*stale* ]] || fail "stale name not listed as stale: $("$seam" list)"
+
+# list shows each live name's owner: pid, user, executable, start time;
+# the same as JSON; a stale name has no owner.
+line=$("$seam" list | grep '^t.echo ')
+read -r -a f <<<"$line"
+[[ "${f[1]}" == alive && "${f[2]}" == "$echo_pid" && "${f[3]}" == "$(id -un)" ]] || fail "list line: $line"
+[[ "$line" == *"$(date +%Y-%m-%d) "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]" $(readlink -f "$seam")" ]] \
+    || fail "list start time or executable: $line"
+[[ "$("$seam" list | head -1)" == "NAME "*STATE*PID*USER*STARTED*EXECUTABLE ]] || fail "list header"
+run 0 list --json
+now_us=$(($(date +%s) * 1000000))
+jq -e --argjson pid "$echo_pid" --argjson uid "$(id -u)" --arg exe "$(readlink -f "$seam")" \
+    --argjson now "$now_us" \
+    '.[] | select(.name == "t.echo") | .state == "alive" and .pid == $pid and .uid == $uid
+        and .exe == $exe and .started_us > $now - 600000000 and .started_us <= $now + 1000000' \
+    <<<"$out" >/dev/null || fail "list --json: $out"
+jq -e '.[] | select(.name == "t.dead") | .state == "stale" and .pid == null and .exe == null' \
+    <<<"$out" >/dev/null || fail "list --json, stale: $out"
+[[ "$(jq -r '.[].name' <<<"$out")" == "$(jq -r '.[].name' <<<"$out" | sort)" ]] || fail "list not sorted"
+run 0 list --names
+[[ "$out" == *t.dead* && "$out" == *t.echo* && "$out" != *alive* ]] || fail "list --names: $out"
+run 0 list --names -j
+jq -e 'index("t.echo") != null' <<<"$out" >/dev/null || fail "list --names -j: $out"
 
 # A server that never answers: the call times out, non-zero with the reason.
 "$seam" listen t.silent --silent >/dev/null &

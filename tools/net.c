@@ -1,10 +1,9 @@
 /* net.c - the tool's commands that talk to endpoints: listen, send, call,
- * ping, flood, watch, list. Each runs its own poll() loop through the poll adapter. */
+ * ping, flood, watch. Each runs its own poll() loop through the poll adapter. */
 #include "tool.h"
 
 #include <seam/poll.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -616,45 +615,4 @@ int tool_watch(tool_ctx *t, int argc, char **argv)
         return tool_fail_name(t, name, r);
     }
     return st.seen < 0 ? TOOL_EXIT_FAILURE : 0;
-}
-
-int tool_list(tool_ctx *t, int argc, char **argv)
-{
-    bool names_only = false;
-    const tool_opt opts[] = {
-        {"--names", 0, NULL, 0, 0, &names_only},
-        {0},
-    };
-    int status;
-    if (!tool_parse(t, argc, argv, opts, NULL, 0, 0, NULL, &status)) {
-        return status;
-    }
-    char dir[512] = "";
-    int r = seam_runtime_dir(dir, sizeof(dir));
-    if (r < 0) {
-        fprintf(stderr, "seam list: runtime directory %s: %s (%s)\n", dir, seam_strerror(r),
-                seam_errname(r));
-        return tool_exit_code(r);
-    }
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return tool_fail(t, dir, -errno);
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") != 0) {
-            continue;
-        }
-        char name[256];
-        snprintf(name, sizeof(name), "%.*s", (int)(n - 5), e->d_name);
-        if (names_only) {
-            printf("%s\n", name);
-            continue;
-        }
-        int owned = seam_name_owned(name);
-        printf("%-40s %s\n", name, owned == 1 ? "alive" : owned == 0 ? "stale" : "unknown");
-    }
-    closedir(d);
-    return 0;
 }
