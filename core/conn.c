@@ -2,6 +2,7 @@
  * read path from bytes to events, calls and their single completion,
  * requests and their single answer, reconnection of clients. */
 #include "conn.h"
+#include "status.h"
 #include "unix.h"
 
 #include <assert.h>
@@ -1274,7 +1275,9 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         req->id = f->h.id;
         ev.request = req;
     }
-    emit(c, &ev);
+    if (req == NULL || !seam__status_answer(c, req, f)) {
+        emit(c, &ev);
+    }
     if (ev.raw) {
         close_fds(fds, f->h.nfds);
     }

@@ -29,7 +29,7 @@ run 0 -V
 [[ "$out" == "$("$seam" version)" ]] || fail "-V: $out"
 
 # Each command has its own help: usage line and examples, exit 0.
-for c in listen send call ping flood watch list encode decode version; do
+for c in listen send call ping flood watch list status encode decode version; do
     run 0 "$c" --help
     [[ "$out" == "usage: seam $c"* && "$out" == *Examples:* ]] || fail "$c --help: $out"
     help=$out
@@ -206,6 +206,50 @@ for w in w1 w2; do
         || fail "watcher $w saw: $(cat "$SEAM_RUNTIME_DIR/$w")"
 done
 grep -q '^broadcast tick [0-9]* to 2 peers$' "$alog" || fail "no broadcast reached both: $(cat "$alog")"
+
+# ---- status: served by the server's library, not its application ----
+slog=$scratch/status.log
+"$seam" listen -j t.stat --silent >"$slog" &
+stat_pid=$!
+pids+=($stat_pid)
+wait_for t.stat
+"$seam" watch t.stat >/dev/null &
+watcher=$!
+pids+=($watcher)
+"$seam" call t.stat 1 --timeout 60000 >/dev/null 2>&1 &
+caller=$!
+pids+=($caller)
+for _ in $(seq 200); do
+    grep -q '"event":"request"' "$slog" \
+        && [[ $("$seam" status -j t.stat | jq '.totals.peers') -eq 3 ]] && break
+    sleep 0.05
+done
+run 0 status -j t.stat
+jq -e --argjson pid "$stat_pid" --argjson uid "$(id -u)" --argjson caller "$caller" \
+    --argjson watcher "$watcher" --arg exe "$(readlink -f "$seam")" --arg v "$("$seam" -j -V | jq -r .version)" \
+    '.name == "t.stat" and .pid == $pid and .uid == $uid and .seam == $v and .protocol == 1
+     and .exe == $exe and .started_us > 0 and (.path | endswith("/t.stat.sock"))
+     and .max_conns == 1024 and .totals.peers == 3 and (.peers | length) == 3
+     and ([.peers[] | select(.self)] | length) == 1
+     and ([.peers[] | select(.pid == $caller)][0] | .requests_pending == 1 and .uid == $uid
+          and .messages_in >= 1 and .bytes_in > 0 and .state == "open")
+     and ([.peers[] | select(.pid == $watcher)][0] | .requests_pending == 0 and .queued_bytes == 0)
+     and .totals.messages_in >= 2' <<<"$out" >/dev/null || fail "status -j: $out"
+run 0 status t.stat
+[[ "$out" == *"owner: pid $stat_pid, user $(id -un)"* && "$out" == *"peers: 3 (at most 1024)"* ]] \
+    || fail "status: $out"
+grep -q "^  $caller .* open " <<<"$out" || fail "status peer line: $out"
+# the application saw the one real request and none of the status requests
+[[ $(grep -c '"event":"request"' "$slog") -eq 1 ]] || fail "the application saw a status request: $(cat "$slog")"
+# a request of another shape is the application's
+run 0 call -j t.echo '{"$seam":"status","x":1}'
+[[ "$out" == '{"reply":{"$seam":"status","x":1}}' ]] || fail "look-alike request: $out"
+run 0 call -j t.echo '{"$seam":"status"}'
+jq -e '.reply.peers | length > 0' <<<"$out" >/dev/null || fail "status by call: $out"
+# the accept filter governs status like any other request
+run 4 status t.closed
+run 3 status t.nobody
+run 2 status t.stat --timeout 0
 
 # ---- --json: one compact document, or one a line for streams ----
 

@@ -16,13 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct owner {
-    long pid; /* 0: nobody holds the lock */
-    long uid; /* -1: unknown */
-    char exe[512];
-    int64_t started_us; /* 0: unknown */
-} owner;
-
 /* The pid holding a flock on the file with this device and inode, or 0. */
 static long lock_holder(dev_t dev, ino_t ino)
 {
@@ -67,8 +60,11 @@ static long long boot_time(void)
     return btime;
 }
 
-static void owner_details(owner *o)
+void tool_proc_owner(long pid, tool_owner *o)
 {
+    memset(o, 0, sizeof(*o));
+    o->pid = pid;
+    o->uid = -1;
     char path[64];
     snprintf(path, sizeof(path), "/proc/%ld/status", o->pid);
     FILE *f = fopen(path, "r");
@@ -108,7 +104,7 @@ static void owner_details(owner *o)
     }
 }
 
-static void find_owner(const char *dir, const char *name, owner *o)
+static void find_owner(const char *dir, const char *name, tool_owner *o)
 {
     memset(o, 0, sizeof(*o));
     o->uid = -1;
@@ -118,13 +114,13 @@ static void find_owner(const char *dir, const char *name, owner *o)
     if (stat(lock, &st) < 0) {
         return;
     }
-    o->pid = lock_holder(st.st_dev, st.st_ino);
-    if (o->pid > 0) {
-        owner_details(o);
+    long pid = lock_holder(st.st_dev, st.st_ino);
+    if (pid > 0) {
+        tool_proc_owner(pid, o);
     }
 }
 
-static const char *state_name(int owned, const owner *o)
+static const char *state_name(int owned, const tool_owner *o)
 {
     if (owned == 1) {
         return "alive";
@@ -132,7 +128,7 @@ static const char *state_name(int owned, const owner *o)
     return o->pid > 0 ? "starting" : owned == 0 ? "stale" : "unknown";
 }
 
-static seam_value *entry_json(const char *name, const char *state, const owner *o)
+static seam_value *entry_json(const char *name, const char *state, const tool_owner *o)
 {
     seam_value *e = seam_value_new_dict();
     seam_dict_set_string(e, "name", name);
@@ -152,26 +148,39 @@ static seam_value *entry_json(const char *name, const char *state, const owner *
     return e;
 }
 
-static void entry_text(const char *name, const char *state, const owner *o)
+void tool_user_name(long uid, char *buf, size_t len)
+{
+    struct passwd *pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+    if (pw != NULL) {
+        snprintf(buf, len, "%s", pw->pw_name);
+    } else if (uid >= 0) {
+        snprintf(buf, len, "%ld", uid);
+    } else {
+        snprintf(buf, len, "-");
+    }
+}
+
+void tool_time_text(int64_t us, char *buf, size_t len)
+{
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    if (us <= 0 || localtime_r(&secs, &tm) == NULL) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void entry_text(const char *name, const char *state, const tool_owner *o)
 {
     char pid[24] = "-";
-    char user[64] = "-";
-    char started[32] = "-";
+    char user[64];
+    char started[32];
     if (o->pid > 0) {
         snprintf(pid, sizeof(pid), "%ld", o->pid);
     }
-    struct passwd *pw = o->uid >= 0 ? getpwuid((uid_t)o->uid) : NULL;
-    if (pw != NULL) {
-        snprintf(user, sizeof(user), "%s", pw->pw_name);
-    } else if (o->uid >= 0) {
-        snprintf(user, sizeof(user), "%ld", o->uid);
-    }
-    if (o->started_us > 0) {
-        time_t secs = (time_t)(o->started_us / 1000000);
-        struct tm tm;
-        localtime_r(&secs, &tm);
-        strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S", &tm);
-    }
+    tool_user_name(o->uid, user, sizeof(user));
+    tool_time_text(o->started_us, started, sizeof(started));
     printf("%-32s %-8s %7s %-10s %-19s %s\n", name, state, pid, user, started,
            o->exe[0] != 0 ? o->exe : "-");
 }
@@ -234,7 +243,7 @@ int tool_list(tool_ctx *t, int argc, char **argv)
             printf("%s\n", name);
             continue;
         }
-        owner o;
+        tool_owner o;
         find_owner(dir, name, &o);
         const char *state = state_name(seam_name_owned(name), &o);
         if (t->json && names_only) {

@@ -237,19 +237,9 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     return r < 0 ? tool_fail(t, "loop", r) : 0;
 }
 
-/* A client connection whose handshake is over before a command uses it,
- * so that a refusal shows up as such rather than as a reset later. */
-typedef struct client {
-    seam_loop *loop;
-    seam_conn *conn;
-    int state; /* 0: handshake under way, 1: connected, < 0: why it failed */
-    seam_event_fn on_event;
-    void *userdata;
-} client;
-
 static void on_client_event(seam_conn *c, const seam_event *ev, void *userdata)
 {
-    client *cl = userdata;
+    tool_client *cl = userdata;
     if (ev->type == SEAM_EVENT_CONNECTED && cl->state == 0) {
         cl->state = 1;
     } else if ((ev->type == SEAM_EVENT_INVALID || ev->type == SEAM_EVENT_INTERRUPTED) &&
@@ -261,9 +251,7 @@ static void on_client_event(seam_conn *c, const seam_event *ev, void *userdata)
     }
 }
 
-/* Connects (cfg may be NULL; its on_event and userdata get the events) and
- * waits up to 10 s for the handshake. Returns 0 or why not. */
-static int client_open(client *cl, const char *name, const seam_conn_config *cfg)
+int tool_client_open(tool_client *cl, const char *name, const seam_conn_config *cfg)
 {
     seam_conn_config c = cfg != NULL ? *cfg : (seam_conn_config){0};
     cl->on_event = c.on_event;
@@ -291,7 +279,7 @@ static int client_open(client *cl, const char *name, const seam_conn_config *cfg
     return r;
 }
 
-static void client_close(client *cl)
+void tool_client_close(tool_client *cl)
 {
     seam_conn_close(cl->conn);
     seam_loop_free(cl->loop);
@@ -325,8 +313,8 @@ int tool_send(tool_ctx *t, int argc, char **argv)
     if (r != 0) {
         return r;
     }
-    client cl;
-    r = client_open(&cl, pos[0], NULL);
+    tool_client cl;
+    r = tool_client_open(&cl, pos[0], NULL);
     if (r < 0) {
         seam_value_unref(v);
         return tool_fail_name(t, pos[0], r);
@@ -339,7 +327,7 @@ int tool_send(tool_ctx *t, int argc, char **argv)
     if (r == 0) {
         r = ping_wait(loop, conn, 5000);
     }
-    client_close(&cl);
+    tool_client_close(&cl);
     if (r == 0 && t->json) {
         seam_value *e = seam_value_new_dict();
         seam_dict_set_bool(e, "delivered", true);
@@ -377,8 +365,8 @@ int tool_call(tool_ctx *t, int argc, char **argv)
     if (r != 0) {
         return r;
     }
-    client cl;
-    r = client_open(&cl, args[0], NULL);
+    tool_client cl;
+    r = tool_client_open(&cl, args[0], NULL);
     if (r < 0) {
         seam_value_unref(v);
         return tool_fail_name(t, args[0], r);
@@ -411,7 +399,7 @@ int tool_call(tool_ctx *t, int argc, char **argv)
         free(json);
     }
     seam_value_unref(reply);
-    client_close(&cl);
+    tool_client_close(&cl);
     if (r == SEAM_EREMOTE) {
         return TOOL_EXIT_REMOTE;
     }
@@ -432,8 +420,8 @@ int tool_ping(tool_ctx *t, int argc, char **argv)
         return status;
     }
     const char *name = pos[0];
-    client cl;
-    int r = client_open(&cl, name, NULL);
+    tool_client cl;
+    int r = tool_client_open(&cl, name, NULL);
     if (r < 0) {
         return tool_fail_name(t, name, r);
     }
@@ -475,7 +463,7 @@ int tool_ping(tool_ctx *t, int argc, char **argv)
     } else if (got > 0) {
         printf("%ld pings, min/avg/max = %.3f/%.3f/%.3f ms\n", got, min, sum / (double)got, max);
     }
-    client_close(&cl);
+    tool_client_close(&cl);
     return r < 0 ? tool_fail_name(t, name, r) : 0;
 }
 
@@ -513,8 +501,8 @@ int tool_flood(tool_ctx *t, int argc, char **argv)
     }
     bool writable = false;
     seam_conn_config cfg = {.on_event = on_flood_event, .userdata = &writable};
-    client cl;
-    int r = client_open(&cl, name, &cfg);
+    tool_client cl;
+    int r = tool_client_open(&cl, name, &cfg);
     if (r < 0) {
         free(payload);
         return tool_fail_name(t, name, r);
@@ -550,7 +538,7 @@ int tool_flood(tool_ctx *t, int argc, char **argv)
         printf("%ld messages of %ld bytes in %.3f s: %.0f messages/s, %.1f MB/s\n", count, size,
                secs, (double)count / secs, (double)count * (double)size / secs / 1e6);
     }
-    client_close(&cl);
+    tool_client_close(&cl);
     free(payload);
     return r < 0 ? tool_fail_name(t, name, r) : 0;
 }
@@ -600,8 +588,8 @@ int tool_watch(tool_ctx *t, int argc, char **argv)
     const char *name = pos[0];
     watch_state st = {.t = t};
     seam_conn_config cfg = {.on_event = on_watch_event, .userdata = &st};
-    client cl;
-    int r = client_open(&cl, name, &cfg);
+    tool_client cl;
+    int r = tool_client_open(&cl, name, &cfg);
     if (r < 0) {
         return tool_fail_name(t, name, r);
     }
@@ -610,7 +598,7 @@ int tool_watch(tool_ctx *t, int argc, char **argv)
     while (r >= 0 && !stop_requested && st.seen >= 0 && (count == 0 || st.seen < count)) {
         r = seam_poll_run_once(loop, 200);
     }
-    client_close(&cl);
+    tool_client_close(&cl);
     if (r < 0) {
         return tool_fail_name(t, name, r);
     }

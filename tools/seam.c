@@ -77,6 +77,16 @@ static const tool_cmd commands[] = {
      "  seam list\n"
      "  seam list -j | jq -r '.[] | select(.state == \"alive\") | .name'\n",
      tool_list},
+    {"status", "NAME [--timeout MS]", "show a server's owner, peers and counters",
+     "Asks the server's seam library (not its application) for its status: the\n"
+     "owner's pid, user and executable, every peer with its pid, user, queued bytes,\n"
+     "calls in flight, pending requests and messages and bytes in and out, and the\n"
+     "totals. Any peer the server's accept filter admits may ask.\n"
+     "  --timeout MS, -t MS  give up after MS milliseconds (default 5000)\n"
+     "Examples:\n"
+     "  seam status com.example.echo\n"
+     "  seam status -j com.example.echo | jq '.peers[] | select(.queued_bytes > 0)'\n",
+     tool_status},
     {"encode", "VALUE", "print the CBOR encoding of a value as hex",
      "Prints the CBOR encoding of VALUE (JSON; - reads standard input, @FILE a\n"
      "file) as hexadecimal.\n"

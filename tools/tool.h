@@ -80,6 +80,36 @@ int tool_fail_name(const tool_ctx *t, const char *name, int err);
 /* Prints a value as one compact JSON line on stdout, consuming it. */
 void tool_print_json(seam_value *v);
 
+/* A client connection whose handshake is over before a command uses it,
+ * so that a refusal shows up as such rather than as a reset later. */
+typedef struct tool_client {
+    seam_loop *loop;
+    seam_conn *conn;
+    int state; /* 0: handshake under way, 1: connected, < 0: why it failed */
+    seam_event_fn on_event;
+    void *userdata;
+} tool_client;
+
+/* Connects (cfg may be NULL; its on_event and userdata get the events) and
+ * waits up to 10 s for the handshake. Returns 0 or why not. */
+int tool_client_open(tool_client *cl, const char *name, const seam_conn_config *cfg);
+void tool_client_close(tool_client *cl);
+
+/* What /proc tells of a process: its effective uid, executable (empty
+ * where we may not read it) and start time (0 if unknown). */
+typedef struct tool_owner {
+    long pid; /* 0: no process */
+    long uid; /* -1: unknown */
+    char exe[512];
+    int64_t started_us; /* since the epoch */
+} tool_owner;
+
+void tool_proc_owner(long pid, tool_owner *o);
+/* The login name of uid, its number when it has none, "-" for -1. */
+void tool_user_name(long uid, char *buf, size_t len);
+/* Local time "YYYY-MM-DD HH:MM:SS", or "-" for 0. */
+void tool_time_text(int64_t us, char *buf, size_t len);
+
 int tool_listen(tool_ctx *t, int argc, char **argv);
 int tool_send(tool_ctx *t, int argc, char **argv);
 int tool_call(tool_ctx *t, int argc, char **argv);
@@ -87,5 +117,6 @@ int tool_ping(tool_ctx *t, int argc, char **argv);
 int tool_flood(tool_ctx *t, int argc, char **argv);
 int tool_watch(tool_ctx *t, int argc, char **argv);
 int tool_list(tool_ctx *t, int argc, char **argv);
+int tool_status(tool_ctx *t, int argc, char **argv);
 
 #endif /* SEAM_TOOL_H */

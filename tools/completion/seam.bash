@@ -10,7 +10,7 @@ _seam() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="listen send call ping flood watch list encode decode version help"
+    local commands="listen send call ping flood watch list status encode decode version help"
     local global="-j --json -V --version -h --help"
 
     # the command is the first word that is not a global option
@@ -36,7 +36,7 @@ _seam() {
     local opts="-j --json -h --help"
     case $cmd in
     listen) opts+=" --echo --silent --quiet --count -n --announce --allow-uid" ;;
-    call) opts+=" --timeout -t" ;;
+    call | status) opts+=" --timeout -t" ;;
     ping) opts+=" --count -c" ;;
     flood) opts+=" --count -n --size -s" ;;
     watch) opts+=" --count -n" ;;
@@ -75,7 +75,7 @@ _seam() {
         esac
     done
     case $cmd in
-    listen | send | call | ping | flood | watch)
+    listen | send | call | ping | flood | watch | status)
         if ((npos == 0)); then
             mapfile -t COMPREPLY < <(compgen -W "$(_seam_names)" -- "$cur")
         fi
