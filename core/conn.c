@@ -2,6 +2,7 @@
  * read path from bytes to events, calls and their single completion,
  * requests and their single answer, reconnection of clients. */
 #include "conn.h"
+#include "monitor.h"
 #include "status.h"
 #include "unix.h"
 
@@ -390,6 +391,9 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     seam__frame_header h = {(uint32_t)len, kind, flags, (uint16_t)nfds, id};
     seam__frame_header_write(c->out.data + start, &h);
     c->stats.messages_out++;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame(c, true, c->out.data + start, SEAM__FRAME_HEADER_SIZE + len, NULL, 0);
+    }
     schedule_flush(c);
     return 0;
 }
@@ -477,6 +481,9 @@ int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len)
     int r = seam__buf_append(&c->out, frame, len);
     if (r == 0) {
         c->stats.messages_out++;
+        if (SEAM__MONITORED(c)) {
+            seam__monitor_frame(c, true, frame, len, NULL, 0);
+        }
         schedule_flush(c);
     }
     return r;
@@ -793,6 +800,9 @@ int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds)
     }
     server->peers = c;
     c->sprev = &server->peers;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_hello_out(c);
+    }
     return 0;
 }
 
@@ -802,6 +812,7 @@ static void server_unlink(seam_conn *c)
     if (s == NULL || c->sprev == NULL) {
         return;
     }
+    seam__monitor_leave(c);
     *c->sprev = c->snext;
     if (c->snext != NULL) {
         c->snext->sprev = c->sprev;
@@ -1275,7 +1286,7 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         req->id = f->h.id;
         ev.request = req;
     }
-    if (req == NULL || !seam__status_answer(c, req, f)) {
+    if (req == NULL || !(seam__status_answer(c, req, f) || seam__monitor_request(c, req, f))) {
         emit(c, &ev);
     }
     if (ev.raw) {
@@ -1296,6 +1307,9 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
 
 static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
 {
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame_in(c, f);
+    }
     c->stats.messages_in++;
     uint8_t kind = f->h.kind;
     if (kind == SEAM__KIND_HELLO) {
@@ -1520,6 +1534,10 @@ static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, 
     c->ext[c->ext_len++] = (seam__extrec){c->out.len, bytes, len, 0, release, userdata};
     c->ext_queued += len;
     c->stats.messages_out++;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame(c, true, c->out.data + start,
+                            SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE, bytes, len);
+    }
     schedule_flush(c);
     return 0;
 }

@@ -583,6 +583,15 @@ SEAM_EXPORT int seam_server_broadcast_raw(seam_server *server, uint32_t id, cons
  * many there are in all. */
 SEAM_EXPORT size_t seam_server_peers(const seam_server *server, seam_conn **out, size_t max);
 
+/* Allows (or stops) monitoring of this server: a peer of the server's own
+ * effective uid may then send the monitor request (docs/protocol.md,
+ * "Library requests") and receives a record of every frame the other peers
+ * send and receive, with its time and the peer's credentials. Off by
+ * default. Records that do not fit a monitor's queue are dropped and
+ * counted, never waited for. Turning it off disconnects the monitors.
+ * Returns 0, or SEAM_EINVAL for a NULL server. */
+SEAM_EXPORT int seam_server_set_monitor(seam_server *server, bool allow);
+
 /* The socket path served. */
 SEAM_EXPORT const char *seam_server_path(const seam_server *server);
 

@@ -37,7 +37,7 @@ commands=$("$seam" --help | sed -n '/^commands:/,/^$/p' | awk 'NF > 1 {print $1}
 for c in $commands; do
     opts=$(complete_words seam "$c" -)
     zsh_part=$(sed -n "/^        $c)\$/,/;;/p" "$src/tools/completion/_seam")
-    for o in $("$seam" "$c" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+    for o in $("$seam" "$c" --help | grep -E '^  +-' | grep -o -- '--[a-z][a-z-]*' | sort -u); do
         grep -qx -- "$o" <<<"$opts" || fail "bash does not offer $o for $c: $opts"
         [[ "$o" == --json || "$o" == --help ]] && continue
         [[ "$zsh_part" == *"$o"* ]] || fail "zsh does not offer $o for $c"

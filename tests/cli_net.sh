@@ -22,6 +22,19 @@ run() {
     [[ $status -eq $want ]] || fail "seam $*: exit $status, wanted $want; out: $out; err: $err"
 }
 
+# jsonl FILE: every line is one JSON document
+jsonl() {
+    [[ -s "$1" ]] || fail "$1 is empty"
+    while IFS= read -r line; do
+        jq -e . >/dev/null <<<"$line" || fail "not a JSON line in $1: $line"
+    done <"$1"
+}
+# lines_hold FILE SELECT COND: some lines of FILE match SELECT, and all
+# those satisfy COND
+lines_hold() {
+    jq -e -s "[.[] | select($2) | $3] | length > 0 and all" "$1" >/dev/null \
+        || fail "lines of $1 with $2 do not all hold $3: $(cat "$1")"
+}
 # --version and -V print the versions, as the version command does.
 run 0 --version
 [[ "$out" == "seam "*", protocol "* ]] || fail "--version: $out"
@@ -29,7 +42,7 @@ run 0 -V
 [[ "$out" == "$("$seam" version)" ]] || fail "-V: $out"
 
 # Each command has its own help: usage line and examples, exit 0.
-for c in listen send call ping flood watch list status encode decode version; do
+for c in listen send call ping flood watch list status monitor encode decode version; do
     run 0 "$c" --help
     [[ "$out" == "usage: seam $c"* && "$out" == *Examples:* ]] || fail "$c --help: $out"
     help=$out
@@ -251,21 +264,85 @@ run 4 status t.closed
 run 3 status t.nobody
 run 2 status t.stat --timeout 0
 
+# ---- monitor: every frame of the other peers, opt-in per server ----
+"$seam" listen t.mon --echo --monitorable >/dev/null &
+pids+=($!)
+wait_for t.mon
+mon_log=$scratch/mon.jsonl
+"$seam" monitor -j t.mon -n 11 --pcap "$scratch/mon.pcap" >"$mon_log" &
+mon=$!
+pids+=($mon)
+for _ in $(seq 200); do grep -q '"event":"monitoring"' "$mon_log" && break; sleep 0.05; done
+"$seam" call t.mon '{"a":1.0}' >/dev/null     # hello in and out, request, reply, goodbye
+"$seam" flood t.mon -n 1 -s 3 >/dev/null      # hello in and out, raw message, ping, pong, goodbye
+wait "$mon" || fail "monitor exit"
+jsonl "$mon_log"
+[[ "$(head -1 "$mon_log")" == '{"event":"monitoring","name":"t.mon"}' ]] || fail "monitor start: $(cat "$mon_log")"
+[[ $(grep -c '"kind"' "$mon_log") -eq 11 ]] || fail "monitor records: $(cat "$mon_log")"
+lines_hold "$mon_log" '.kind == "request"' \
+    '.dir == "in" and .value == {"a": {"$double": "1.0"}} and .id > 0 and .len == 12 and .peer.uid == '"$(id -u)"' and .peer.pid > 0'
+lines_hold "$mon_log" '.kind == "reply"' '.dir == "out" and .value.a["$double"] == "1.0"'
+lines_hold "$mon_log" '.kind == "message"' '.dir == "in" and .flags == 1 and .raw == {"id": 0, "hex": "000000"}'
+lines_hold "$mon_log" '.kind == "hello"' '.value.seam == 1'
+[[ $(jq -s '[.[] | select(.kind == "hello")] | group_by(.dir) | map(length)' "$mon_log" | tr -d ' \n') == "[2,2]" ]] \
+    || fail "hellos in and out: $(cat "$mon_log")"
+lines_hold "$mon_log" '.kind == "pong"' '.dir == "out" and .len == 0'
+[[ "$(jq -c 'select(.kind) | .time_us' "$mon_log")" == "$(jq -c 'select(.kind) | .time_us' "$mon_log" | sort -n)" ]] \
+    || fail "monitor times not in order"
+# the pcap: nanosecond magic, version 2.4, link type 147 (USER0), one
+# packet per record, each a record without its 8-byte time
+mapfile -t pcap < <(od -v -A n -t x1 "$scratch/mon.pcap" | tr -s ' ' '\n' | grep .)
+[[ "${pcap[*]:0:6}" == "4d 3c b2 a1 02 00" && "${pcap[*]:20:4}" == "93 00 00 00" ]] || fail "pcap header: ${pcap[*]:0:24}"
+off=24
+packets=0
+while ((off < ${#pcap[@]})); do
+    incl=$((16#${pcap[off + 11]}${pcap[off + 10]}${pcap[off + 9]}${pcap[off + 8]}))
+    frame_kind=$((16#${pcap[off + 16 + 24 + 4]}))
+    ((frame_kind >= 1 && frame_kind <= 9)) || fail "pcap packet $packets: kind $frame_kind"
+    off=$((off + 16 + incl))
+    packets=$((packets + 1))
+done
+((off == ${#pcap[@]} && packets == 11)) || fail "pcap: $packets packets, $off of ${#pcap[@]} bytes"
+# human output: one line per frame
+"$seam" monitor t.mon -n 1 >"$scratch/mon.txt" &
+mon=$!
+pids+=($mon)
+for _ in $(seq 200); do grep -q '^monitoring t.mon' "$scratch/mon.txt" && break; sleep 0.05; done
+"$seam" send t.mon '"x"'
+wait "$mon" || fail "monitor -n 1"
+grep -Eq '^[0-9:]{8}\.[0-9]{6} pid [0-9]+ conn [0-9]+ -> hello +id=0 len=[0-9]+ \{"seam":1' "$scratch/mon.txt" \
+    || fail "monitor text: $(cat "$scratch/mon.txt")"
+# off by default; only the server's own user; the accept filter first
+run 4 monitor t.echo
+[[ "$err" == *"monitoring is off on this server (ENOTSUP)"* || "$err" == *"monitoring is off on this server (SEAM_ENOTSUP)"* ]] \
+    || fail "monitor of a server that does not allow it: $err"
+run 4 monitor t.closed
+run 2 monitor t.mon --pcap
+usage_error "--pcap needs a value (FILE)" monitor
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
+    chmod 755 "$SEAM_RUNTIME_DIR"
+    "$seam" listen t.monu --allow-uid 65534 --monitorable >/dev/null &
+    pids+=($!)
+    wait_for t.monu
+    cp "$seam" "$scratch/seam-copy" && chmod 755 "$scratch/seam-copy"
+    as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$scratch/seam-copy" "$@"; }
+    status=0
+    err=$(as_nobody monitor t.monu 2>&1) || status=$?
+    [[ $status -eq 4 && "$err" == *"no permission to connect to $SEAM_RUNTIME_DIR/t.monu.sock"* ]] \
+        || fail "socket permission: $status $err"
+    chmod 777 "$SEAM_RUNTIME_DIR/t.monu.sock"
+    status=0
+    err=$(as_nobody monitor t.monu 2>&1) || status=$?
+    [[ $status -eq 4 && "$err" == *"only the server's own user may monitor (SEAM_EACCES)"* ]] \
+        || fail "monitor by another user: $status $err"
+    as_nobody status t.monu >/dev/null || fail "another admitted user may ask for the status"
+    chmod 700 "$SEAM_RUNTIME_DIR"
+else
+    echo "not root: the other-user monitor check is skipped"
+fi
+
 # ---- --json: one compact document, or one a line for streams ----
 
-# jsonl FILE: every line is one JSON document
-jsonl() {
-    [[ -s "$1" ]] || fail "$1 is empty"
-    while IFS= read -r line; do
-        jq -e . >/dev/null <<<"$line" || fail "not a JSON line in $1: $line"
-    done <"$1"
-}
-# lines_hold FILE SELECT COND: some lines of FILE match SELECT, and all
-# those satisfy COND
-lines_hold() {
-    jq -e -s "[.[] | select($2) | $3] | length > 0 and all" "$1" >/dev/null \
-        || fail "lines of $1 with $2 do not all hold $3: $(cat "$1")"
-}
 run 0 version --json
 jq -e '.version == "'"$("$seam" version | sed 's/seam \([^,]*\),.*/\1/')"'" and .protocol == 1' <<<"$out" >/dev/null \
     || fail "version --json: $out"

@@ -163,7 +163,9 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
 {
     listen_state st = {.t = t};
     long allow_uid = -1;
+    bool monitorable = false;
     const tool_opt opts[] = {
+        {"--monitorable", 0, NULL, 0, 0, &monitorable},
         {"--echo", 0, NULL, 0, 0, &st.echo},
         {"--silent", 0, NULL, 0, 0, &st.silent},
         {"--quiet", 0, NULL, 0, 0, &st.quiet},
@@ -194,6 +196,9 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     if (r < 0) {
         seam_loop_free(loop);
         return tool_fail_name(t, name, r);
+    }
+    if (monitorable) {
+        seam_server_set_monitor(server, true);
     }
     catch_signals();
     if (t->json) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int cmd_encode(tool_ctx *t, int argc, char **argv);
 static int cmd_decode(tool_ctx *t, int argc, char **argv);
@@ -15,9 +16,12 @@ static int cmd_version(tool_ctx *t, int argc, char **argv);
 static int cmd_help(tool_ctx *t, int argc, char **argv);
 
 static const tool_cmd commands[] = {
-    {"listen", "NAME [--echo] [--silent] [--quiet] [--count N] [--announce MS] [--allow-uid UID]",
+    {"listen",
+     "NAME [--echo] [--silent] [--quiet] [--count N] [--announce MS] [--allow-uid UID] "
+     "[--monitorable]",
      "serve NAME and print what arrives",
      "Serves NAME until interrupted and prints each message and request.\n"
+     "  --monitorable    allow `seam monitor` (peers of the server's own user)\n"
      "  --echo           answer every request with its own payload\n"
      "  --silent         keep requests and never answer them (callers time out)\n"
      "                   (otherwise a request is answered \"not supported\")\n"
@@ -87,6 +91,22 @@ static const tool_cmd commands[] = {
      "  seam status com.example.echo\n"
      "  seam status -j com.example.echo | jq '.peers[] | select(.queued_bytes > 0)'\n",
      tool_status},
+    {"monitor", "NAME [--pcap FILE] [-n N] [--quiet]",
+     "watch every frame a server's peers exchange",
+     "Asks a server that allows monitoring (seam_server_set_monitor(); seam listen\n"
+     "--monitorable) for a copy of every frame its other peers send and receive, and\n"
+     "prints each with its time, the peer (pid, connection) and direction (-> into\n"
+     "the server, <- out of it), decoded: values as JSON, raw payloads as hex with\n"
+     "their id. Only the server's own user may monitor it.\n"
+     "  --pcap FILE, -w FILE  also write a pcap capture (link type 147, USER0;\n"
+     "                        docs/cli.md); - writes it to standard output\n"
+     "  -n N, --count N       stop after N frames\n"
+     "  --quiet, -q           print nothing (with --pcap)\n"
+     "Examples:\n"
+     "  seam monitor com.example.echo\n"
+     "  seam monitor -j com.example.echo | jq 'select(.kind == \"request\") | .value'\n"
+     "  seam monitor com.example.echo --pcap echo.pcap -q\n",
+     tool_monitor},
     {"encode", "VALUE", "print the CBOR encoding of a value as hex",
      "Prints the CBOR encoding of VALUE (JSON; - reads standard input, @FILE a\n"
      "file) as hexadecimal.\n"
@@ -371,6 +391,14 @@ int tool_fail_name(const tool_ctx *t, const char *name, int err)
                     seam_strerror(r), seam_errname(r));
             return tool_exit_code(r);
         }
+    }
+    if (err == SEAM_EACCES && seam_name_path(name, path, sizeof(path)) == 0 &&
+        access(path, W_OK) < 0) {
+        /* connect() itself was refused: the same code as the accept
+         * filter's, so say which it was */
+        fprintf(stderr, "seam %s: %s: no permission to connect to %s (%s)\n", t->cmd->name, name,
+                path, seam_errname(err));
+        return TOOL_EXIT_REFUSED;
     }
     if (err == SEAM_ENOTFOUND && seam_name_path(name, path, sizeof(path)) == 0) {
         fprintf(stderr, "seam %s: %s: no server listens on %s (%s)\n", t->cmd->name, name, path,

@@ -118,5 +118,6 @@ int tool_flood(tool_ctx *t, int argc, char **argv);
 int tool_watch(tool_ctx *t, int argc, char **argv);
 int tool_list(tool_ctx *t, int argc, char **argv);
 int tool_status(tool_ctx *t, int argc, char **argv);
+int tool_monitor(tool_ctx *t, int argc, char **argv);
 
 #endif /* SEAM_TOOL_H */

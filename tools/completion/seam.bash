@@ -10,7 +10,7 @@ _seam() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="listen send call ping flood watch list status encode decode version help"
+    local commands="listen send call ping flood watch list status monitor encode decode version help"
     local global="-j --json -V --version -h --help"
 
     # the command is the first word that is not a global option
@@ -35,7 +35,8 @@ _seam() {
 
     local opts="-j --json -h --help"
     case $cmd in
-    listen) opts+=" --echo --silent --quiet --count -n --announce --allow-uid" ;;
+    listen) opts+=" --echo --silent --quiet --count -n --announce --allow-uid --monitorable" ;;
+    monitor) opts+=" --pcap -w --count -n --quiet -q" ;;
     call | status) opts+=" --timeout -t" ;;
     ping) opts+=" --count -c" ;;
     flood) opts+=" --count -n --size -s" ;;
@@ -43,8 +44,12 @@ _seam() {
     list) opts+=" --names" ;;
     esac
 
-    # an option's value: a number, nothing to offer
+    # an option's value: a file for --pcap, else a number: nothing to offer
     case $prev in
+    --pcap | -w)
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return
+        ;;
     --count | -n | -c | --announce | --allow-uid | --timeout | -t | --size | -s)
         return
         ;;
@@ -69,13 +74,13 @@ _seam() {
             continue
         fi
         case ${COMP_WORDS[i]} in
-        --count | -n | -c | --announce | --allow-uid | --timeout | -t | --size | -s) skip=1 ;;
+        --count | -n | -c | --announce | --allow-uid | --timeout | -t | --size | -s | --pcap | -w) skip=1 ;;
         -?*) ;;
         *) npos=$((npos + 1)) ;;
         esac
     done
     case $cmd in
-    listen | send | call | ping | flood | watch | status)
+    listen | send | call | ping | flood | watch | status | monitor)
         if ((npos == 0)); then
             mapfile -t COMPREPLY < <(compgen -W "$(_seam_names)" -- "$cur")
         fi
