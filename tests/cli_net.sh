@@ -310,7 +310,7 @@ pids+=($mon)
 for _ in $(seq 200); do grep -q '^monitoring t.mon' "$scratch/mon.txt" && break; sleep 0.05; done
 "$seam" send t.mon '"x"'
 wait "$mon" || fail "monitor -n 1"
-grep -Eq '^[0-9:]{8}\.[0-9]{6} pid [0-9]+ conn [0-9]+ -> hello +id=0 len=[0-9]+ \{"seam":1' "$scratch/mon.txt" \
+grep -Eq '^[0-9:]{8}\.[0-9]{6} pid [0-9]+ conn [0-9]+ (->|<-) hello +id=0 len=[0-9]+ \{"seam":1' "$scratch/mon.txt" \
     || fail "monitor text: $(cat "$scratch/mon.txt")"
 # off by default; only the server's own user; the accept filter first
 run 4 monitor t.echo
