@@ -75,6 +75,10 @@ run 2 flood t.echo --size 16777217
 usage_error "--size: 16777217 is out of range (0 to 16777216)" flood
 run 2 frobnicate
 [[ "$err" == *"no command 'frobnicate'"*"Try 'seam --help'."* ]] || fail "unknown command: $err"
+run 2 ping t.echo --count=x
+usage_error "--count: 'x' is not a whole number" ping
+run 2 list --names=1
+usage_error "--names takes no value" list
 
 "$seam" listen t.echo --echo >"$log" &
 echo_pid=$!
@@ -146,7 +150,7 @@ jq -e 'index("t.echo") != null' <<<"$out" >/dev/null || fail "list --names -j: $
 "$seam" listen t.silent --silent >/dev/null &
 pids+=($!)
 wait_for t.silent
-run 5 call t.silent '1' --timeout 200
+run 5 call t.silent '1' --timeout=200
 [[ "$err" == *SEAM_ETIMEDOUT* ]] || fail "timeout: $err"
 # A timeout beyond the int range is refused, not wrapped (4294967597 ms
 # used to become 301 ms).

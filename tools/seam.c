@@ -231,20 +231,28 @@ bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const 
                 t->json = true;
                 continue;
             }
-            const tool_opt *o = find_opt(opts, a);
+            /* "--timeout=500" as well as "--timeout 500" */
+            char name[64];
+            const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+            snprintf(name, sizeof(name), "%.*s", eq != NULL ? (int)(eq - a) : (int)strlen(a), a);
+            const tool_opt *o = find_opt(opts, name);
             if (o == NULL) {
-                *status = tool_usage_error(t, "unknown option '%s'", a);
+                *status = tool_usage_error(t, "unknown option '%s'", name);
+                return false;
+            }
+            if (o->arg == NULL && eq != NULL) {
+                *status = tool_usage_error(t, "%s takes no value", name);
                 return false;
             }
             if (o->arg == NULL) {
                 *(bool *)o->out = true;
                 continue;
             }
-            if (i + 1 >= argc) {
-                *status = tool_usage_error(t, "%s needs a value (%s)", a, o->arg);
+            if (eq == NULL && i + 1 >= argc) {
+                *status = tool_usage_error(t, "%s needs a value (%s)", name, o->arg);
                 return false;
             }
-            if (!parse_number(t, o, a, argv[++i], status)) {
+            if (!parse_number(t, o, name, eq != NULL ? eq + 1 : argv[++i], status)) {
                 return false;
             }
             continue;
