@@ -94,10 +94,11 @@ bool seam__status_answer(seam_conn *c, seam_request *req, const seam__frame *f)
         seam_request_reply_error(req, SEAM_ENOMEM, "out of memory", NULL);
         return true;
     }
-    /* A value built of dictionaries fails only without memory; the reply
-     * then says so instead of a partial status. */
-    if (seam_request_reply(req, status) < 0 && !req->answered) {
-        seam_request_reply_error(req, SEAM_ENOMEM, "status not sent", NULL);
+    /* Too large for the asker's frame limit, or no memory: the reply then
+     * says why instead of a partial status. */
+    int r = seam_request_reply(req, status);
+    if (r < 0 && !req->answered) {
+        seam_request_reply_error(req, r, "status not sent", NULL);
     }
     seam_value_unref(status);
     return true;
