@@ -82,13 +82,16 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENOTFOUND   (-3022) /* no server listens on that name */
 #define SEAM_ECLOSED     (-3023) /* object was closed */
 #define SEAM_EREMOTE     (-3024) /* the peer answered a call with an error */
-#define SEAM__ELAST      (-3024)
+#define SEAM_ENOCALL     (-3025) /* no call in flight with that id */
+#define SEAM__ELAST      (-3025)
 
 /* Returns a short English description of a SEAM_E* code (or any negated
  * errno). Never NULL; unknown codes get "unknown error". */
 SEAM_EXPORT const char *seam_strerror(int err);
 
-/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY". Never NULL. */
+/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY", or for a
+ * negated system errno without a SEAM_ name its C name ("ENOENT"); codes
+ * it does not know get "SEAM_EUNKNOWN". Never NULL. */
 SEAM_EXPORT const char *seam_errname(int err);
 
 /* ---- Values ------------------------------------------------------------ */
@@ -212,18 +215,39 @@ SEAM_EXPORT seam_value *seam_value_copy(const seam_value *v);
 
 /* ---- JSON (for people and the command-line tool; docs/json.md) --------- */
 
-#define SEAM_JSON_PRETTY 0x1 /* indent with two spaces */
+#define SEAM_JSON_PRETTY   0x1 /* indent with two spaces */
+/* For readers that hold every number as a double (JavaScript, jq 1.6): a
+ * double with an integral value is written {"$double": "1.0"} and an
+ * integer beyond +-(2^53 - 1) as {"$int64": "..."} (or "$uint64" for a uint64),
+ * so that reading the text back gives the same types and values. */
+#define SEAM_JSON_PORTABLE 0x2
 
 /* Renders v as JSON in a malloc'd string the caller frees, or NULL without
  * memory. Types JSON lacks use one-key objects: {"$data": base64},
  * {"$date": seconds}, {"$uuid": "8-4-4-4-12"}, {"$fd": number},
- * {"$uint64": "decimal"} above INT64_MAX, {"$double": "nan"|"inf"|"-inf"}. */
+ * {"$uint64": "decimal"} above INT64_MAX, {"$double": "nan"|"inf"|"-inf"}.
+ * Reading also takes {"$int64": "decimal"} and {"$double": "number"}. */
 SEAM_EXPORT char *seam_value_to_json(const seam_value *v, unsigned flags);
 
 /* Parses JSON text into a value (the inverse of seam_value_to_json(); "$fd"
  * objects are refused with SEAM_EFD since a number names no descriptor
  * here). Returns 0 and stores a new value in *out, or a negative code. */
 SEAM_EXPORT int seam_value_from_json(const char *text, seam_value **out);
+
+/* Where and why JSON text could not be read. */
+typedef struct seam_json_error {
+    size_t offset;    /* bytes from the start of the text to the problem */
+    int line;         /* 1-based line of offset */
+    int column;       /* 1-based column of offset, in bytes */
+    char reason[256]; /* e.g. "duplicate object key near '"a"'" */
+} seam_json_error;
+
+/* seam_value_from_json() that also says where and why it failed: on any
+ * error but SEAM_ENOMEM and SEAM_EINVAL, *error (may be NULL) is filled.
+ * For a syntax error the position is where the parser stopped; for a value
+ * JSON can write but seam cannot hold (bad base64, a "$uint64" out of
+ * range, a "$fd", ...) it is the start of that value. */
+SEAM_EXPORT int seam_value_from_json_ex(const char *text, seam_value **out, seam_json_error *error);
 
 /* ---- CBOR encoding (docs/protocol.md, "Values") ------------------------ */
 
@@ -316,7 +340,8 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
 
 /* Writes the runtime directory into buf (creating it if needed). Returns 0,
  * SEAM_ERANGE if buf is too small, SEAM_EACCES if the directory is not
- * safe (above), or a system error. */
+ * safe (above), or a system error - then buf holds the directory that
+ * could not be made or used, for the error message. */
 SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
 
 /* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
@@ -499,7 +524,7 @@ SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *byt
                                    uint64_t *call_id);
 
 /* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
- * after this returns) and the peer is told. Returns 0, or SEAM_ENOTFOUND if
+ * after this returns) and the peer is told. Returns 0, or SEAM_ENOCALL if
  * the call already ended. */
 SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 
@@ -692,6 +717,15 @@ SEAM_EXPORT int seam_server_broadcast_raw(seam_server *server, uint32_t id, cons
 /* Stores up to max connected peers (handshake done) in out and returns how
  * many there are in all. */
 SEAM_EXPORT size_t seam_server_peers(const seam_server *server, seam_conn **out, size_t max);
+
+/* Allows (or stops) monitoring of this server: a peer of the server's own
+ * effective uid may then send the monitor request (docs/protocol.md,
+ * "Library requests") and receives a record of every frame the other peers
+ * send and receive, with its time and the peer's credentials. Off by
+ * default. Records that do not fit a monitor's queue are dropped and
+ * counted, never waited for. Turning it off disconnects the monitors.
+ * Returns 0, or SEAM_EINVAL for a NULL server. */
+SEAM_EXPORT int seam_server_set_monitor(seam_server *server, bool allow);
 
 /* The socket path served. */
 SEAM_EXPORT const char *seam_server_path(const seam_server *server);
