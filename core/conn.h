@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* conn.h - the connection and server objects, shared by conn.c (one
- * connection's state machine) and server.c (listening, accepting, fan-out). */
+/* conn.h - the connection and server objects, shared by the conn*.c files
+ * (one connection's state machine, split by job: see conn_int.h) and
+ * server.c (listening, accepting, fan-out). */
 #ifndef SEAM_CONN_H
 #define SEAM_CONN_H
 

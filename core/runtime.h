@@ -137,7 +137,8 @@ struct seam__tran;
 int seam__loop_resolve(seam_loop *loop, const char *name, const struct seam__tran **tran,
                        char *addr, size_t len);
 
-/* Called by the loop while tearing down (conn.c and server.c). */
+/* Called by the loop while tearing down (conn_open.c, conn_send.c and
+ * server.c). */
 void seam__server_close_all(seam_loop *loop);
 void seam__conn_close_all(seam_loop *loop);
 void seam__conn_flush_all(seam_loop *loop);
