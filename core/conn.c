@@ -20,7 +20,7 @@ void seam__conn_ref(seam_conn *c)
 
 static void conn_free(seam_conn *c)
 {
-    assert(c->watch == NULL && c->calls_len == 0 && c->done_head == NULL);
+    assert(c->watch == NULL && seam__idmap_count(&c->calls) == 0 && c->done_head == NULL);
     seam__timer_stop(c->loop, &c->handshake_timer);
     seam__timer_stop(c->loop, &c->kick);
     for (struct seam_request *r = c->kept; r != NULL; r = r->next) {
@@ -45,7 +45,7 @@ static void conn_free(seam_conn *c)
     free(c->ext);
     free(c->rfds);
     free(c->rbuf);
-    free(c->calls);
+    seam__idmap_free(&c->calls);
     free(c->spare_call);
     free(c->spare_req);
     free(c->path);
@@ -109,22 +109,16 @@ static void fail_calls(seam_conn *c, int status)
 {
     /* The table is taken whole, in one pass: calls a callback makes go
      * into a new one and are not ended here. */
-    seam__call **calls = c->calls;
-    size_t cap = c->calls_cap;
-    c->calls = NULL;
-    c->calls_cap = 0;
-    c->calls_len = 0;
+    seam__idmap calls;
+    seam__idmap_take(&c->calls, &calls);
     c->stats.calls_in_flight = 0;
-    for (size_t i = 0; i < cap; i++) {
-        if (calls[i] != NULL) {
-            seam__timer_stop(c->loop, &calls[i]->timer);
-        }
+    size_t pos = 0;
+    seam__call *k;
+    while ((k = seam__idmap_next(&calls, &pos, NULL)) != NULL) {
+        seam__timer_stop(c->loop, &k->timer);
     }
-    for (size_t i = 0; i < cap; i++) {
-        seam__call *k = calls[i];
-        if (k == NULL) {
-            continue;
-        }
+    pos = 0;
+    while ((k = seam__idmap_next(&calls, &pos, NULL)) != NULL) {
         if (k == c->sync_call) {
             k->done = true;
             k->status = status;
@@ -133,7 +127,7 @@ static void fail_calls(seam_conn *c, int status)
         seam_reply r = {.status = status};
         seam__conn_run_reply(c, k, &r);
     }
-    free(calls);
+    seam__idmap_free(&calls);
 }
 
 /* Loses the connection inside a sync wait, where no callback may run. The
@@ -152,12 +146,11 @@ static void conn_lost_in_sync(seam_conn *c, int err)
               "%s connection %s during a sync call: %s", c->server != NULL ? "peer" : "client",
               invalid ? "closed" : "interrupted", seam_strerror(code));
     seam__conn_drop_transport(c);
-    for (size_t i = 0; i < c->calls_cap; i++) {
-        seam__call *k = c->calls[i];
-        if (k == NULL) {
-            continue;
-        }
-        c->calls[i] = NULL; /* the whole table empties: no shifting needed */
+    seam__idmap calls;
+    seam__idmap_take(&c->calls, &calls); /* the whole table empties */
+    size_t pos = 0;
+    seam__call *k;
+    while ((k = seam__idmap_next(&calls, &pos, NULL)) != NULL) {
         seam__timer_stop(c->loop, &k->timer);
         if (k == c->sync_call) {
             k->done = true;
@@ -169,7 +162,7 @@ static void conn_lost_in_sync(seam_conn *c, int err)
         *c->done_tail = k;
         c->done_tail = &k->next_done;
     }
-    c->calls_len = 0;
+    seam__idmap_free(&calls);
     c->stats.calls_in_flight = 0;
     if (c->lost != 0) {
         /* An earlier loss not reported yet: it was an interruption, since a

@@ -6,6 +6,7 @@
 #define SEAM_CONN_H
 
 #include "hello.h"
+#include "idmap.h"
 #include "runtime.h"
 #include "tran.h"
 
@@ -110,9 +111,7 @@ struct seam_conn {
     int fail_due;          /* an end the loop is to give the connection (conn_lost) */
 
     uint64_t next_id;
-    seam__call **calls; /* open addressing by id */
-    size_t calls_cap;
-    size_t calls_len;
+    seam__idmap calls;     /* calls in flight by id, in the order they were made */
     seam__call *done_head; /* ended calls whose callbacks are due */
     seam__call **done_tail;
     seam__held *held_head; /* frames a sync call set aside, in order */

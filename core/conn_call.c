@@ -10,75 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static size_t call_slot(const seam_conn *c, uint64_t id)
-{
-    return (size_t)(id * 0x9E3779B97F4A7C15ull) & (c->calls_cap - 1);
-}
-
 seam__call *seam__conn_call_find(const seam_conn *c, uint64_t id)
 {
-    if (c->calls_cap == 0) {
-        return NULL;
-    }
-    for (size_t i = call_slot(c, id);; i = (i + 1) & (c->calls_cap - 1)) {
-        seam__call *k = c->calls[i];
-        if (k == NULL || k->id == id) {
-            return k;
-        }
-    }
+    return seam__idmap_get(&c->calls, id);
 }
 
 int seam__conn_call_insert(seam_conn *c, seam__call *k)
 {
-    if ((c->calls_len + 1) * 4 > c->calls_cap * 3) {
-        size_t cap = c->calls_cap ? c->calls_cap * 2 : 16;
-        seam__call **old = c->calls;
-        size_t old_cap = c->calls_cap;
-        c->calls = calloc(cap, sizeof(*c->calls));
-        if (c->calls == NULL) {
-            c->calls = old;
-            return SEAM_ENOMEM;
-        }
-        c->calls_cap = cap;
-        for (size_t i = 0; i < old_cap; i++) {
-            if (old[i] != NULL) {
-                size_t s = call_slot(c, old[i]->id);
-                while (c->calls[s] != NULL) {
-                    s = (s + 1) & (cap - 1);
-                }
-                c->calls[s] = old[i];
-            }
-        }
-        free(old);
-    }
-    size_t s = call_slot(c, k->id);
-    while (c->calls[s] != NULL) {
-        s = (s + 1) & (c->calls_cap - 1);
-    }
-    c->calls[s] = k;
-    c->calls_len++;
-    return 0;
+    return seam__idmap_put(&c->calls, k->id, k);
 }
 
 void seam__conn_call_remove(seam_conn *c, seam__call *k)
 {
-    size_t mask = c->calls_cap - 1;
-    size_t i = call_slot(c, k->id);
-    while (c->calls[i] != k) {
-        i = (i + 1) & mask;
-    }
-    c->calls[i] = NULL;
-    c->calls_len--;
-    /* Pull later members of the cluster back so lookups never stop early. */
-    for (size_t j = (i + 1) & mask; c->calls[j] != NULL; j = (j + 1) & mask) {
-        size_t home = call_slot(c, c->calls[j]->id);
-        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!between) {
-            c->calls[i] = c->calls[j];
-            c->calls[j] = NULL;
-            i = j;
-        }
-    }
+    seam__idmap_remove(&c->calls, k->id);
     seam__timer_stop(c->loop, &k->timer);
 }
 
@@ -143,7 +87,7 @@ static int call_register(seam_conn *c, seam__call *k, int timeout_ms)
     if (timeout_ms > 0) {
         seam__timer_start(c->loop, &k->timer, (uint64_t)timeout_ms);
     }
-    c->stats.calls_in_flight = c->calls_len;
+    c->stats.calls_in_flight = seam__idmap_count(&c->calls);
     return 0;
 }
 
@@ -154,7 +98,7 @@ void seam__conn_call_expired(seam__timer *t)
     seam__conn_ref(c);
     c->dispatching++;
     seam__conn_call_remove(c, k);
-    c->stats.calls_in_flight = c->calls_len;
+    c->stats.calls_in_flight = seam__idmap_count(&c->calls);
     if (c->state == SEAM__CONN_OPEN && !k->ping) {
         seam__conn_queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
     }
@@ -242,7 +186,7 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
         seam__conn_queue_empty_frame(conn, SEAM__KIND_CANCEL, k->id);
     }
     seam__conn_call_end_later(conn, k, SEAM_ECANCELED);
-    conn->stats.calls_in_flight = conn->calls_len;
+    conn->stats.calls_in_flight = seam__idmap_count(&conn->calls);
     seam__loop_leave(conn->loop);
     return 0;
 }

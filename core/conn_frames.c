@@ -40,7 +40,7 @@ static void drop_oversized_queued(seam_conn *c)
             seam__conn_call_end_later(c, k, SEAM_EMSGSIZE);
         }
     }
-    c->stats.calls_in_flight = c->calls_len;
+    c->stats.calls_in_flight = seam__idmap_count(&c->calls);
     c->stats.queued_bytes = seam__conn_queued(c);
 }
 
@@ -159,7 +159,7 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
     }
     seam__conn_close_fds(fds, f->h.nfds);
     seam__conn_call_remove(c, k);
-    c->stats.calls_in_flight = c->calls_len;
+    c->stats.calls_in_flight = seam__idmap_count(&c->calls);
     if (k == c->sync_call) {
         k->done = true;
         k->status = r.status;

@@ -306,20 +306,19 @@ void seam__conn_close(seam_conn *c)
         seam__conn_drop_transport(c);
         c->state = SEAM__CONN_CLOSED;
     }
-    /* One pass over the table, not a search from its start per call. */
-    for (size_t i = 0; i < c->calls_cap && c->calls_len > 0; i++) {
-        seam__call *k = c->calls[i];
-        if (k == NULL) {
-            continue;
-        }
-        c->calls[i] = NULL;
-        c->calls_len--;
+    /* One pass over the table, in the order the calls were made. */
+    seam__idmap calls;
+    seam__idmap_take(&c->calls, &calls);
+    size_t pos = 0;
+    seam__call *k;
+    while ((k = seam__idmap_next(&calls, &pos, NULL)) != NULL) {
         seam__timer_stop(c->loop, &k->timer);
         k->status = SEAM_ECANCELED;
         k->next_done = NULL;
         *c->done_tail = k;
         c->done_tail = &k->next_done;
     }
+    seam__idmap_free(&calls);
     if (c->done_head != NULL) {
         seam__conn_kick(c);
     }

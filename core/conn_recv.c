@@ -74,7 +74,7 @@ void seam__conn_read_pause_update(seam_conn *c)
  * other for good. */
 bool seam__conn_input_stopped(const seam_conn *c)
 {
-    return c->read_paused && c->sync_call == NULL && c->calls_len == 0;
+    return c->read_paused && c->sync_call == NULL && seam__idmap_count(&c->calls) == 0;
 }
 
 /* Answers past the hard cap (the user answering kept requests of a peer

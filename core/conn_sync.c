@@ -14,28 +14,28 @@
  * passed; their callbacks run from the loop once the sync call is over. */
 static void sync_expire_calls(seam_conn *c, uint64_t now)
 {
-    for (size_t i = 0; i < c->calls_cap;) {
-        seam__call *k = c->calls[i];
-        if (k == NULL || k == c->sync_call || !seam__timer_armed(&k->timer) ||
-            k->timer.due_ns > now) {
-            i++;
+    size_t pos = 0;
+    seam__call *k;
+    while ((k = seam__idmap_next(&c->calls, &pos, NULL)) != NULL) {
+        if (k == c->sync_call || !seam__timer_armed(&k->timer) || k->timer.due_ns > now) {
             continue;
         }
         if (c->state == SEAM__CONN_OPEN && !k->ping) {
             seam__conn_queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
-        seam__conn_call_end_later(c, k, SEAM_ETIMEDOUT); /* slot i now holds the next, if any */
+        seam__conn_call_end_later(c, k, SEAM_ETIMEDOUT); /* removing keeps the iteration */
     }
-    c->stats.calls_in_flight = c->calls_len;
+    c->stats.calls_in_flight = seam__idmap_count(&c->calls);
 }
 
 /* The earliest timeout among c's other calls, 0 if none. */
 static uint64_t sync_calls_due(const seam_conn *c)
 {
     uint64_t due = 0;
-    for (size_t i = 0; i < c->calls_cap; i++) {
-        const seam__call *k = c->calls[i];
-        if (k != NULL && k != c->sync_call && seam__timer_armed(&k->timer) &&
+    size_t pos = 0;
+    const seam__call *k;
+    while ((k = seam__idmap_next(&c->calls, &pos, NULL)) != NULL) {
+        if (k != c->sync_call && seam__timer_armed(&k->timer) &&
             (due == 0 || k->timer.due_ns < due)) {
             due = k->timer.due_ns;
         }
@@ -159,7 +159,7 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
         seam_value_unref(k->result);
     }
     free(k);
-    c->stats.calls_in_flight = c->calls_len;
+    c->stats.calls_in_flight = seam__idmap_count(&c->calls);
     if (c->held_head != NULL || c->lost != 0) {
         seam__conn_kick(c);
     }

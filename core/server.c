@@ -237,7 +237,8 @@ static void server_idle_sweep(seam__timer *t)
             }
             /* A peer waiting for our answer, or one we wait for, is not
              * idle however quiet it is. */
-            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL || c->calls_len > 0) {
+            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL ||
+                seam__idmap_count(&c->calls) > 0) {
                 c->idle_bytes = c->stats.bytes_in;
                 c->idle_since = now;
             } else if (now - c->idle_since >= limit) {
