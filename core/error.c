@@ -11,6 +11,7 @@ typedef struct err_info {
 } err_info;
 
 static const err_info errors[] = {
+    {0, "0", "success"},
     {SEAM_EINVAL, "SEAM_EINVAL", "invalid argument"},
     {SEAM_ENOMEM, "SEAM_ENOMEM", "out of memory"},
     {SEAM_EAGAIN, "SEAM_EAGAIN", "would block: send queue is full"},
@@ -28,6 +29,7 @@ static const err_info errors[] = {
     {SEAM_EEXIST, "SEAM_EEXIST", "a file that is not a socket is in the way"},
     {SEAM_ENOBUFS, "SEAM_ENOBUFS",
      "more than max_queue bytes arrived before the sync call's reply"},
+    {SEAM_EPERM, "SEAM_EPERM", "permission denied by the socket's file mode"},
     {SEAM_ETRUNCATED, "SEAM_ETRUNCATED", "input ends inside an item"},
     {SEAM_EMALFORMED, "SEAM_EMALFORMED", "input is not well-formed CBOR"},
     {SEAM_ETRAILING, "SEAM_ETRAILING", "bytes follow the encoded value"},
