@@ -7,9 +7,13 @@
 #   (c) the installed tool: `seam --version`, `seam call` against (a);
 #   (d) with a Swift toolchain: dispatch and CFRunLoop clients through
 #       seam::dispatch / seam::cf and through pkg-config;
+#   (e) examples/ as a project of its own;
+# with the docs and man pages where they say they are, a run path from
+# the recipe seam(3) gives, and find_package() naming missing components;
 # then the tool again from a moved prefix, and the Debian packages: built
 # with scripts/package.sh, their contents and dependencies checked,
-# unpacked into a throw-away root and the tool run from there.
+# unpacked into a throw-away root and the tool run from there, and lintian
+# (when installed) finding no errors in them.
 # Everything happens in one temporary directory, removed on exit.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -174,6 +178,21 @@ for a in dispatch cf; do
     [[ "$out" == *"sum 42" ]] || fail "(d) $a pkg-config client said: $out"
 done
 
+# ---- (e) the examples as a project of their own --------------------------
+# examples/CMakeLists.txt is a template: it builds against the installed
+# package, without warnings under -Wall -Wextra.
+note "(e) examples/ built against the prefix"
+cp -r "$src/examples" "$work/examples"
+cmake -S "$work/examples" -B "$work/examples/build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS=-Werror >"$work/examples.log" 2>&1 || { cat "$work/examples.log"; fail "(e) configure"; }
+cmake --build "$work/examples/build" >>"$work/examples.log" 2>&1 || { cat "$work/examples.log"; fail "(e) build"; }
+for e in poll_echo uv_server ev_client; do
+    [[ -x "$work/examples/build/$e" ]] || fail "(e) $e not built"
+done
+status=0
+"$work/examples/build/poll_echo" >/dev/null 2>&1 || status=$?
+[[ $status -eq 2 ]] || fail "(e) poll_echo without arguments exited $status, not 2 (its usage)"
+
 # The server leaves cleanly when told to (its loop closes with nothing left).
 out=$("$prefix/bin/seam" call consumer.sum '{"stop":true}') || fail "seam call stop: $out"
 status=0
@@ -197,11 +216,17 @@ for p in libseam0 libseam-dev seam; do
     [[ -f "$(deb "$p")" ]] || fail "no package $p: $(ls "$work/debs")"
 done
 contents() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}'; }
+# (The listing is read whole first: grep -q stopping early would make
+# dpkg-deb die of SIGPIPE and the pipeline fail.)
 has() {
-    contents "$1" | grep -qx "./usr/$2" || fail "$1 lacks /usr/$2"
+    local list
+    list=$(contents "$1")
+    grep -qx "./usr/$2" <<<"$list" || fail "$1 lacks /usr/$2"
 }
 lacks() {
-    if contents "$1" | grep -q "$2"; then fail "$1 holds $2"; fi
+    local list
+    list=$(contents "$1")
+    if grep -q "$2" <<<"$list"; then fail "$1 holds $2"; fi
 }
 multiarch=lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 for l in seam seam-poll seam-uv seam-ev; do
@@ -233,8 +258,10 @@ lacks libseam-dev adapter-cf
 # Nothing from the build machine's toolchain, no headers in the runtime.
 lacks libseam0 include/
 lacks libseam0 '\.so$'
-lacks libseam-dev dispatch
-lacks libseam-dev cfrunloop
+# (seam_poll_dispatch.3 is the poll adapter's function, not the adapter.)
+for piece in dispatch.h libseam-dispatch seam-dispatch seam_dispatch cfrunloop libseam-cf seam-cf; do
+    lacks libseam-dev "$piece"
+done
 
 depends() { dpkg-deb -f "$(deb "$1")" Depends; }
 for d in libc6 libcbor0.8 libjansson4 libuv1 libev4; do
