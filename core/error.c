@@ -29,7 +29,7 @@ static const err_info errors[] = {
     {SEAM_EEXIST, "SEAM_EEXIST", "a file that is not a socket is in the way"},
     {SEAM_ENOBUFS, "SEAM_ENOBUFS",
      "more than max_queue bytes arrived before the sync call's reply"},
-    {SEAM_EPERM, "SEAM_EPERM", "permission denied by the socket's file mode"},
+    {SEAM_EPERM, "SEAM_EPERM", "permission denied by the file mode of the socket or its directory"},
     {SEAM_ETRUNCATED, "SEAM_ETRUNCATED", "input ends inside an item"},
     {SEAM_EMALFORMED, "SEAM_EMALFORMED", "input is not well-formed CBOR"},
     {SEAM_ETRAILING, "SEAM_ETRAILING", "bytes follow the encoded value"},

@@ -56,7 +56,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
 #define SEAM_EEXIST     (-EEXIST)     /* a file that is not a socket is in the way */
 #define SEAM_ENOBUFS    (-ENOBUFS)    /* a sync call held as much as it may */
-#define SEAM_EPERM      (-EPERM)      /* the socket's file mode forbids connecting */
+#define SEAM_EPERM      (-EPERM)      /* file mode of the socket or a directory */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -636,7 +636,7 @@ typedef struct seam_server_config {
     int idle_timeout_ms;
     /* The permission bits of the socket file (0 to 0777): who may connect
      * (connect() needs write permission on it). Set before the socket
-     * appears under its name, so no peer ever finds it with other bits.
+     * listens, so no peer ever connects while it has other bits.
      * 0: as the process's umask leaves them (usually 0755: the server's
      * own user only). Named services live in the runtime directory, which
      * is the user's own (0700): other users reach a server only through a

@@ -86,6 +86,9 @@ typedef struct server_state {
     int requests;
     seam_request *kept;
     bool keep;
+    bool bad_code_first; /* reply_error with a code >= 0, then reply */
+    int bad_code_result;
+    int reply_result;
 } server_state;
 
 static void server_event(seam_conn *conn, const seam_event *ev, void *userdata)
@@ -98,6 +101,9 @@ static void server_event(seam_conn *conn, const seam_event *ev, void *userdata)
     st->requests++;
     if (st->keep) {
         st->kept = seam_request_keep(ev->request);
+    } else if (st->bad_code_first) {
+        st->bad_code_result = seam_request_reply_error(ev->request, 5, "not an error code", NULL);
+        st->reply_result = seam_request_reply(ev->request, ev->value);
     } else {
         seam_request_reply(ev->request, ev->value);
     }
@@ -302,6 +308,48 @@ test_kept_request_answered_after_seam_loop_free_gets_eclosed_and_is_released(voi
 
 /* ---- I: documented results ---- */
 
+/* A client in this process's user (no setuid) that calls once and
+ * expects a plain reply. */
+static int replied_client_main(int chan, void *arg)
+{
+    (void)chan;
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) != 0) {
+        return 11;
+    }
+    seam_conn *conn = NULL;
+    if (seam_conn_connect(loop, arg, NULL, &conn) != 0) {
+        return 12;
+    }
+    seam_value *msg = seam_value_new_dict();
+    seam_value *reply = NULL;
+    int r = seam_conn_call_sync(conn, msg, CALL_MS, &reply);
+    seam_value_unref(msg);
+    if (reply != NULL) {
+        seam_value_unref(reply);
+    }
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    return r == 0 ? 0 : 13;
+}
+
+/* A code >= 0 is refused with SEAM_EINVAL and leaves the request
+ * unanswered: the reply that follows is the one the client gets. */
+static void test_reply_error_with_a_code_not_negative_leaves_the_request_answerable(void **state)
+{
+    fixture *f = *state;
+    server_state st = {.bad_code_first = true, .bad_code_result = 1, .reply_result = 1};
+    seam_server_config cfg = {.conn = {.on_event = server_event, .userdata = &st}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, f->name, &cfg, &srv), 0);
+    support_fork(&f->child, replied_client_main, f->name);
+    assert_int_equal(support_run_until_exit(f->loop, &f->child, CALL_MS), 0);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(st.bad_code_result, SEAM_EINVAL);
+    assert_int_equal(st.reply_result, 0);
+    seam_server_close(srv);
+}
+
 /* A descriptor goes to one peer; a broadcast holding one is refused
  * whole, with a negative count, whether peers are connected or not. */
 static void test_broadcast_of_a_value_holding_an_fd_is_efd_and_sends_nothing(void **state)
@@ -337,6 +385,7 @@ int main(void)
         T(test_kept_request_dropped_before_seam_loop_free_is_released_cleanly),
         T(test_kept_request_answered_after_seam_loop_free_gets_eclosed_and_is_released),
         T(test_broadcast_of_a_value_holding_an_fd_is_efd_and_sends_nothing),
+        T(test_reply_error_with_a_code_not_negative_leaves_the_request_answerable),
         T(test_code_0_is_named_and_described_as_success),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
