@@ -75,7 +75,7 @@ static int publish(const char *tmp, const char *path)
     return 0;
 }
 
-int seam__unix_listen(const char *path, int *fd, dev_t *dev, ino_t *ino)
+int seam__unix_listen(const char *path, unsigned mode, int *fd, dev_t *dev, ino_t *ino)
 {
     /* Bound under a private name and moved once listening: a socket that
      * exists under its real name always takes connections (a client never
@@ -92,8 +92,11 @@ int seam__unix_listen(const char *path, int *fd, dev_t *dev, ino_t *ino)
     if (staged) {
         seam__unlink_socket(tmp); /* left by a process of ours that died here */
     }
+    /* The mode is set before listen(): until then every connect() is
+     * refused, so no peer ever meets the socket with the umask's bits. */
     struct stat st;
-    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0 ||
+    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        (mode != 0 && chmod(staged ? tmp : path, (mode_t)mode) < 0) || listen(s, SOMAXCONN) < 0 ||
         lstat(staged ? tmp : path, &st) < 0) {
         r = -errno;
         if (staged) {
@@ -129,6 +132,11 @@ int seam__unix_connect(const char *path, int *fd)
         close(s);
         if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR) {
             return SEAM_ENOTFOUND;
+        }
+        if (r == -EACCES || r == -EPERM) {
+            /* The kernel's verdict (no write permission on the socket, no
+             * search permission on a directory): no server ran anything. */
+            return SEAM_EPERM;
         }
         return r == -EWOULDBLOCK ? SEAM_EAGAIN : r;
     }

@@ -15,10 +15,12 @@
 #define SEAM__UNIX_MAX_RECV_FDS 253
 
 /* Listens at path, which must be free (SEAM_EEXIST if anything appeared
- * there); *dev and *ino receive the socket file's inode. */
-int seam__unix_listen(const char *path, int *fd, dev_t *dev, ino_t *ino);
+ * there), with the socket file's permission bits set to mode (0: the
+ * umask's); *dev and *ino receive the socket file's inode. */
+int seam__unix_listen(const char *path, unsigned mode, int *fd, dev_t *dev, ino_t *ino);
 /* SEAM_ENOTFOUND when nobody listens at path, SEAM_EAGAIN when its backlog
- * is full. */
+ * is full, SEAM_EPERM when the kernel refuses the connect (the socket's or
+ * a directory's permission bits). */
 int seam__unix_connect(const char *path, int *fd);
 /* Returns 1 with *fd set, 0 when no connection is waiting. */
 int seam__unix_accept(int lfd, int *fd);
