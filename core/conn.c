@@ -1314,7 +1314,7 @@ static bool answers_stop_reading(seam_conn *c)
  * in in_pending until they drain. */
 static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
 {
-    while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
+    while (c->fd >= 0 && c->gen == gen && !c->loop->freeing && !c->goodbye_seen) {
         if (len > 0 && answers_stop_reading(c)) {
             if (seam__buf_append(&c->in_pending, data, len) < 0) {
                 conn_lost(c, SEAM_ENOMEM);
@@ -1339,7 +1339,7 @@ static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_
         }
         handle_frame(c, &f, fds);
     }
-    if (c->fd < 0 || c->gen != gen) {
+    if (c->fd < 0 || c->gen != gen || c->goodbye_seen) {
         return false;
     }
     if (c->rfds_len > rfds_allowed(c)) {
@@ -1572,7 +1572,7 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     int r = f->h.len <= SEAM__HELLO_MIN_FRAME ? seam__hello_read(f->payload, f->h.len, &c->peer)
                                               : SEAM_EHANDSHAKE;
     if (r < 0) {
-        conn_fail(c, SEAM_EHANDSHAKE);
+        conn_fail(c, r); /* EHANDSHAKE, or the CBOR's own decode error */
         return;
     }
     if (c->peer.max_fds > MAX_FRAME_FDS) {
@@ -1616,17 +1616,25 @@ static void on_goodbye(seam_conn *c, const seam__frame *f)
 {
     c->goodbye_code = 0;
     c->goodbye_seen = true;
-    seam_decode_limits lim = {.max_depth = 8, .max_items = 64, .max_string = 4096};
+    /* Bounded like any payload (max_frame, the value limits): a long
+     * reason must not cost the code its meaning. */
     seam_value *m = NULL;
-    if (f->h.len > 0 && seam__decode(f->payload, f->h.len, &lim, NULL, 0, &m) == 0) {
+    if (f->h.len > 0 && seam__decode(f->payload, f->h.len, &c->cfg.limits, NULL, 0, &m) == 0) {
         int64_t code = 0;
         if (seam_dict_get_int64(m, "code", &code) && code < 0 && code > INT32_MIN) {
             c->goodbye_code = (int)code;
         }
         seam_value_unref(m);
     }
-    /* The peer is closing: nothing after its goodbye is handled, and
-     * nothing queued for it would be read. */
+    /* The peer is closing: nothing after its goodbye is handled. The
+     * answers to what it sent before go out first (its reading side may
+     * still be open), within the handshake timeout; then the connection
+     * ends as at a goodbye. */
+    if (c->ans_queued > 0 && queued(c) > 0 && c->sync_call == NULL && c->state == SEAM__CONN_OPEN) {
+        seam__buf_free(&c->in_pending);
+        drain_start(c);
+        return;
+    }
     conn_lost(c, SEAM_ECONNRESET);
 }
 
