@@ -77,7 +77,7 @@ seam__call *seam__conn_call_new(seam_conn *c, seam_reply_fn cb, void *userdata)
     return k;
 }
 
-/* Registers k (its request already seam__conn_queued) and arms its timeout. */
+/* Registers k (its request already queued) and arms its timeout. */
 static int call_register(seam_conn *c, seam__call *k, int timeout_ms)
 {
     int r = seam__conn_call_insert(c, k);
@@ -134,7 +134,7 @@ static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, cons
     if (r == 0) {
         r = call_register(c, k, timeout_ms);
         if (r < 0) {
-            /* The request is seam__conn_queued; an answer to it will be ignored. */
+            /* The request is queued; an answer to it will be ignored. */
             free(k);
         } else if (call_id != NULL) {
             *call_id = k->id;

@@ -53,7 +53,7 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     int r = f->h.len <= SEAM__HELLO_MIN_FRAME ? seam__hello_read(f->payload, f->h.len, &c->peer)
                                               : SEAM_EHANDSHAKE;
     if (r < 0) {
-        seam__conn_fail(c, SEAM_EHANDSHAKE);
+        seam__conn_fail(c, r); /* EHANDSHAKE, or the CBOR's own decode error */
         return;
     }
     if (c->peer.max_fds > seam__conn_our_max_fds(c)) {
@@ -68,7 +68,7 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     }
     seam__log(c->loop, SEAM_LOG_INFO, "%s connected (pid %d, uid %u)",
               c->server != NULL ? "peer" : "server", (int)c->creds.pid, (unsigned)c->creds.uid);
-    seam__conn_schedule_flush(c); /* what was seam__conn_queued before the handshake may go now */
+    seam__conn_schedule_flush(c); /* what was queued before the handshake may go now */
     if (c->sync_call != NULL || c->held_head != NULL) {
         seam__conn_hold_connected(c);
         return;
@@ -97,17 +97,26 @@ static void on_goodbye(seam_conn *c, const seam__frame *f)
 {
     c->goodbye_code = 0;
     c->goodbye_seen = true;
-    seam_decode_limits lim = {.max_depth = 8, .max_items = 64, .max_string = 4096};
+    /* Bounded like any payload (max_frame, the value limits): a long
+     * reason must not cost the code its meaning. */
     seam_value *m = NULL;
-    if (f->h.len > 0 && seam__decode(f->payload, f->h.len, &lim, NULL, 0, &m) == 0) {
+    if (f->h.len > 0 && seam__decode(f->payload, f->h.len, &c->cfg.limits, NULL, 0, &m) == 0) {
         int64_t code = 0;
         if (seam_dict_get_int64(m, "code", &code) && code < 0 && code > INT32_MIN) {
             c->goodbye_code = (int)code;
         }
         seam_value_unref(m);
     }
-    /* The peer is closing: nothing after its goodbye is handled, and
-     * nothing seam__conn_queued for it would be read. */
+    /* The peer is closing: nothing after its goodbye is handled. The
+     * answers to what it sent before go out first (its reading side may
+     * still be open), within the handshake timeout; then the connection
+     * ends as at a goodbye. */
+    if (c->ans_queued > 0 && seam__conn_queued(c) > 0 && c->sync_call == NULL &&
+        c->state == SEAM__CONN_OPEN) {
+        seam__buf_free(&c->in_pending);
+        seam__conn_drain_start(c);
+        return;
+    }
     seam__conn_lost(c, SEAM_ECONNRESET);
 }
 

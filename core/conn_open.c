@@ -268,7 +268,7 @@ static void queue_goodbye_and_flush(seam_conn *c)
     seam__conn_flush(c);
 }
 
-/* The end of a close that waited for the peer's hello: what was seam__conn_queued
+/* The end of a close that waited for the peer's hello: what was queued
  * goes out now if the socket takes it, then the goodbye. */
 void seam__conn_close_after_hello(seam_conn *c)
 {
@@ -278,7 +278,7 @@ void seam__conn_close_after_hello(seam_conn *c)
 }
 
 /* Before the peer's hello nothing but ours may be sent, so a client closed
- * with sends seam__conn_queued behind its hello keeps its socket until that hello
+ * with sends queued behind its hello keeps its socket until that hello
  * arrives (seam__conn_close_after_hello) or the handshake times out: the watch's
  * reference keeps it, and no event reaches the user. */
 static bool close_waits_for_hello(const seam_conn *c)

@@ -44,7 +44,7 @@ void seam__conn_held_clear(seam_conn *c)
     c->held_fds = 0;
 }
 
-/* Answers are seam__conn_queued whatever the bound (a request must hear something),
+/* Answers are queued whatever the bound (a request must hear something),
  * so a peer that sends requests or pings and reads nothing would grow its
  * queue without end. Instead reading from it pauses while more answers
  * wait than the queue bound plus the largest of them (a lone large reply
@@ -190,7 +190,7 @@ static bool answers_stop_reading(seam_conn *c)
  * in in_pending until they drain. */
 static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
 {
-    while (c->pipe != NULL && c->gen == gen && !c->loop->freeing) {
+    while (c->pipe != NULL && c->gen == gen && !c->loop->freeing && !c->goodbye_seen) {
         if (len > 0 && answers_stop_reading(c)) {
             if (seam__buf_append(&c->in_pending, data, len) < 0) {
                 seam__conn_lost(c, SEAM_ENOMEM);
@@ -215,7 +215,7 @@ static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_
         }
         seam__conn_handle_frame(c, &f, fds);
     }
-    if (c->pipe == NULL || c->gen != gen) {
+    if (c->pipe == NULL || c->gen != gen || c->goodbye_seen) {
         return false;
     }
     if (c->rfds_len > rfds_allowed(c)) {

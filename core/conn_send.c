@@ -191,7 +191,7 @@ int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len)
     return r;
 }
 
-/* Writes wait for the end of the dispatch they were seam__conn_queued in, or outside
+/* Writes wait for the end of the dispatch they were queued in, or outside
  * one for the next loop iteration, so that a burst of sends goes out in as
  * few writes as possible (one writev, not one per message). */
 void seam__conn_schedule_flush(seam_conn *c)

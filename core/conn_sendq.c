@@ -40,7 +40,7 @@ size_t seam__conn_queued(const seam_conn *c)
     return c->out.len - c->out_off + c->ext_queued;
 }
 
-/* Moves what is still seam__conn_queued to the front of the buffer once at least as
+/* Moves what is still queued to the front of the buffer once at least as
  * much before it was written: the buffer stays small and warm in the cache,
  * which measured faster than moving fewer bytes through a larger one.
  * Large payloads avoid the copy altogether (seam_conn_send_raw_nocopy). */
@@ -217,7 +217,7 @@ int seam__conn_flush(seam_conn *c)
     }
     if (err != 0) {
         /* The peer is gone; reading will tell (EOF or reset). Nothing
-         * seam__conn_queued can reach it now. */
+         * queued can reach it now. */
         seam__log(c->loop, SEAM_LOG_DEBUG, "write failed: %s", seam_strerror(err));
         c->out.len = 0;
         c->out_off = 0;

@@ -12,6 +12,7 @@ typedef struct err_info {
 } err_info;
 
 static const err_info errors[] = {
+    {0, "0", "success"},
     {SEAM_EINVAL, "SEAM_EINVAL", "invalid argument"},
     {SEAM_ENOMEM, "SEAM_ENOMEM", "out of memory"},
     {SEAM_EAGAIN, "SEAM_EAGAIN", "would block: send queue is full"},
@@ -29,6 +30,7 @@ static const err_info errors[] = {
     {SEAM_ENOTSUP, "SEAM_ENOTSUP", "operation not supported"},
     {SEAM_EBUSY, "SEAM_EBUSY", "not possible from inside this callback"},
     {SEAM_EEXIST, "SEAM_EEXIST", "a file that is not a socket is in the way"},
+    {SEAM_EPERM, "SEAM_EPERM", "permission denied by the file mode of the socket or its directory"},
     {SEAM_ETRUNCATED, "SEAM_ETRUNCATED", "input ends inside an item"},
     {SEAM_EMALFORMED, "SEAM_EMALFORMED", "input is not well-formed CBOR"},
     {SEAM_ETRAILING, "SEAM_ETRAILING", "bytes follow the encoded value"},

@@ -285,6 +285,9 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (loop == NULL || name == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
+    if (config != NULL && (config->socket_mode & ~0777u) != 0) {
+        return SEAM_EINVAL;
+    }
     char path[SEAM__TRAN_ADDR_MAX];
     const seam__tran *tran;
     int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
@@ -309,7 +312,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     s->tran = tran;
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
-    r = tran->listen(path, &s->listener);
+    r = tran->listen(path, s->cfg.socket_mode, &s->listener);
     if (r == 0) {
         r = seam__watch_start(loop, tran->listener_fd(s->listener), SEAM_READ, &server_hooks, s,
                               s->listener, &s->watch);

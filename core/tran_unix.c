@@ -97,7 +97,7 @@ static int publish(const char *tmp, const char *path)
     return 0;
 }
 
-static int unix_listen_fd(const char *path, int *fd, dev_t *dev, ino_t *ino)
+static int unix_listen_fd(const char *path, unsigned mode, int *fd, dev_t *dev, ino_t *ino)
 {
     /* Bound under a private name and moved once listening: a socket that
      * exists under its real name always takes connections (a client never
@@ -114,8 +114,11 @@ static int unix_listen_fd(const char *path, int *fd, dev_t *dev, ino_t *ino)
     if (staged) {
         seam__unlink_socket(tmp); /* left by a process of ours that died here */
     }
+    /* The mode is set before listen(): until then every connect() is
+     * refused, so no peer ever meets the socket with the umask's bits. */
     struct stat st;
-    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0 ||
+    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        (mode != 0 && chmod(staged ? tmp : path, (mode_t)mode) < 0) || listen(s, SOMAXCONN) < 0 ||
         lstat(staged ? tmp : path, &st) < 0) {
         r = -errno;
         if (staged) {
@@ -151,6 +154,11 @@ static int unix_connect_fd(const char *path, int *fd)
         close(s);
         if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR) {
             return SEAM_ENOTFOUND;
+        }
+        if (r == -EACCES || r == -EPERM) {
+            /* The kernel's verdict (no write permission on the socket, no
+             * search permission on a directory): no server ran anything. */
+            return SEAM_EPERM;
         }
         return r == -EWOULDBLOCK ? SEAM_EAGAIN : r;
     }
@@ -277,7 +285,7 @@ static int unix_reserve_open(void)
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static int unix_listen(const char *addr, seam__listener **out)
+static int unix_listen(const char *addr, unsigned mode, seam__listener **out)
 {
     unix_listener *l = calloc(1, sizeof(*l));
     if (l == NULL || (l->path = strdup(addr)) == NULL) {
@@ -290,7 +298,7 @@ static int unix_listen(const char *addr, seam__listener **out)
     if (r == 0) {
         dev_t dev;
         ino_t ino;
-        r = unix_listen_fd(addr, &l->fd, &dev, &ino);
+        r = unix_listen_fd(addr, mode, &l->fd, &dev, &ino);
         if (r == 0) {
             seam__name_bound(&l->name, dev, ino);
         } else {

@@ -56,6 +56,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
 #define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
 #define SEAM_EEXIST     (-EEXIST)     /* a file that is not a socket is in the way */
+#define SEAM_EPERM      (-EPERM)      /* file mode of the socket or a directory */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -86,12 +87,13 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM__ELAST      (-3025)
 
 /* Returns a short English description of a SEAM_E* code (or any negated
- * errno). Never NULL; unknown codes get "unknown error". */
+ * errno); 0 gives "success". Never NULL; unknown codes get "unknown
+ * error". */
 SEAM_EXPORT const char *seam_strerror(int err);
 
-/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY", or for a
- * negated system errno without a SEAM_ name its C name ("ENOENT"); codes
- * it does not know get "SEAM_EUNKNOWN". Never NULL. */
+/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY" (0 gives "0"), or
+ * for a negated system errno without a SEAM_ name its C name ("ENOENT");
+ * codes it does not know get "SEAM_EUNKNOWN". Never NULL. */
 SEAM_EXPORT const char *seam_errname(int err);
 
 /* ---- Values ------------------------------------------------------------ */
@@ -307,7 +309,14 @@ SEAM_EXPORT int seam_loop_post(seam_loop *loop, void (*fn)(void *arg), void *arg
  * dispatch) and releases the adapter. Adapters whose loop closes handles
  * asynchronously finish on the loop's next iteration; see each adapter's
  * header. Safe to call from inside a callback; the rest then happens when
- * the callback returns. */
+ * the callback returns.
+ *
+ * Kept requests (seam_request_keep()) are not freed by this: each is still
+ * the user's to finish, before or after, with seam_request_drop() (or a
+ * reply, which then returns SEAM_ECLOSED and releases it just the same);
+ * once its connection is gone seam_request_conn() is NULL. Nothing is sent
+ * for them after the free: their peers see the connection close. An
+ * unfinished kept request is a leak. */
 SEAM_EXPORT void seam_loop_free(seam_loop *loop);
 
 typedef enum seam_log_level {
@@ -467,7 +476,11 @@ typedef struct seam_conn_config {
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0
  * and a connection whose handshake completes in the loop (sends made before
  * then are queued), or SEAM_ENOTFOUND (nobody listens there), SEAM_EINVAL
- * (bad name), SEAM_EAGAIN (the server's backlog is full), a system error. */
+ * (bad name), SEAM_EAGAIN (the server's backlog is full), SEAM_EPERM (the
+ * kernel refused: no write permission on the socket file or no search
+ * permission on a directory above it - see socket_mode in
+ * seam_server_config; no server code ran), a system error. A server's
+ * accept filter refusing shows later, as INVALID with SEAM_EACCES. */
 SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config *config,
                                   seam_conn **out);
 
@@ -642,7 +655,10 @@ SEAM_EXPORT int seam_request_reply(seam_request *req, const seam_value *reply);
 SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes,
                                        size_t len);
 /* Answers with an error: code is negative; message may be NULL; data may
- * be NULL. */
+ * be NULL. Returns as seam_request_reply(). A code >= 0 is a programmer's
+ * mistake: SEAM_EINVAL, and the request is left as it was (unanswered,
+ * still to be answered) - unlike "already answered", the other SEAM_EINVAL,
+ * which finds it answered. */
 SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
                                          const seam_value *data);
 
@@ -689,6 +705,16 @@ typedef struct seam_server_config {
      * times the timeout; its INVALID event says SEAM_ETIMEDOUT. A client
      * that must stay connected while silent pings. 0: no idle timeout. */
     int idle_timeout_ms;
+    /* The permission bits of the socket file (0 to 0777): who may connect
+     * (connect() needs write permission on it). Set before the socket
+     * listens, so no peer ever connects while it has other bits.
+     * 0: as the process's umask leaves them (usually 0755: the server's
+     * own user only). Named services live in the runtime directory, which
+     * is the user's own (0700): other users reach a server only through a
+     * unix: path in a directory they may search, with write permission
+     * here (e.g. 0666) and an accept filter that lets them in. Bits
+     * outside 0777: SEAM_EINVAL. */
+    unsigned socket_mode;
     /* Used instead of accept when set (accept_data goes to it). */
     seam_accept_peer_fn accept_peer;
 } seam_server_config;
@@ -709,7 +735,11 @@ SEAM_EXPORT void seam_server_close(seam_server *server);
 
 /* Sends msg to every connected peer (encoded once). Returns the number of
  * peers it was queued for; a peer whose queue is full is skipped and gets
- * SEAM_EVENT_WRITABLE later, *skipped (may be NULL) counts those. */
+ * SEAM_EVENT_WRITABLE later, *skipped (may be NULL) counts those. Or a
+ * negative code, nothing sent: SEAM_EFD (msg holds an fd value: descriptors
+ * go to one peer, with seam_conn_send()), SEAM_ECLOSED (server closed),
+ * SEAM_EINVAL, SEAM_EMSGSIZE (raw: longer than a frame holds), SEAM_ENOMEM,
+ * an encoding error of msg. */
 SEAM_EXPORT int seam_server_broadcast(seam_server *server, const seam_value *msg, size_t *skipped);
 SEAM_EXPORT int seam_server_broadcast_raw(seam_server *server, uint32_t id, const void *bytes,
                                           size_t len, size_t *skipped);

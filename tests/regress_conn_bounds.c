@@ -1055,10 +1055,14 @@ static int goodbye_server_main(int chan, void *arg)
     }
     child_wait_word(chan);
     if (a->send) {
-        uint8_t frame[64];
+        uint8_t *frame = malloc(16 + a->len);
+        if (frame == NULL) {
+            return 1;
+        }
         put_header(frame, (uint32_t)a->len, KIND_BYE, 0, 0, 0);
         memcpy(frame + 16, a->payload, a->len);
         support_write_full(fd, frame, 16 + a->len);
+        free(frame);
     }
     close(fd);
     child_wait_word(chan);
@@ -1111,6 +1115,27 @@ static void test_client_tells_a_server_goodbye_from_a_crash(void **state)
     server_says_goodbye(f, &(bye_args){coded, sizeof(coded), true}, &refused);
     assert_int_equal(refused.invalid, 1);
     assert_int_equal(refused.invalid_error, SEAM_EFRAMEKIND);
+}
+
+static void test_goodbye_with_a_long_reason_still_carries_its_code(void **state)
+{
+    fixture *f = *state;
+    /* {"code": -13, "reason": 5000 x "x"}: a goodbye within max_frame. */
+    seam_value *bye = seam_value_new_dict();
+    char reason[5001];
+    memset(reason, 'x', 5000);
+    reason[5000] = '\0';
+    assert_int_equal(seam_dict_set_int64(bye, "code", SEAM_EACCES), 0);
+    assert_int_equal(seam_dict_set_string(bye, "reason", reason), 0);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    assert_int_equal(seam_value_encode(bye, &bytes, &len), 0);
+    seam_value_unref(bye);
+    client_log refused = {0};
+    server_says_goodbye(f, &(bye_args){bytes, len, true}, &refused);
+    free(bytes);
+    assert_int_equal(refused.invalid, 1);
+    assert_int_equal(refused.invalid_error, SEAM_EACCES);
 }
 
 /* ==== item 22: refused values, and what follows a goodbye =============== */
@@ -1193,6 +1218,84 @@ static void test_nothing_after_a_received_goodbye_is_handled(void **state)
     assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
     assert_int_equal(bsrv.requests, 0);
     assert_int_equal(bsrv.invalid_error, SEAM_ECLOSED);
+    child_say(f->child.chan, 1);
+}
+
+/* Sends a raw request, a ping and a goodbye in one write, then reports
+ * how many of the two answers arrived before the hang-up. */
+static int before_goodbye_main(int chan, void *arg)
+{
+    (void)arg;
+    int fd = raw_handshake();
+    if (fd < 0) {
+        return 1;
+    }
+    uint8_t frame[20 + 16 + 16];
+    put_header(frame, 4, KIND_REQ, 0x01, 0, 5);
+    memset(frame + 16, 0, 4);
+    put_header(frame + 20, 0, KIND_PNG, 0, 0, 6);
+    put_header(frame + 36, 0, KIND_BYE, 0, 0, 0);
+    support_write_full(fd, frame, sizeof(frame));
+    uint8_t hdr[16];
+    int64_t answers = 0;
+    while (raw_read_frame(fd, hdr, NULL, 0, 2000) >= 0) {
+        answers += hdr[4] == KIND_REP || hdr[4] == KIND_PON;
+    }
+    close(fd);
+    child_say(chan, answers);
+    child_wait_word(chan);
+    return 0;
+}
+
+static void test_answers_to_frames_before_a_goodbye_are_still_sent(void **state)
+{
+    fixture *f = *state;
+    bsrv_listen(f->loop, 0);
+    support_fork(&f->child, before_goodbye_main, NULL);
+    /* The loop runs (serving the peer) until the child reports. */
+    assert_int_equal(child_report(f, WAIT_MS), 2);
+    assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
+    assert_int_equal(bsrv.requests, 1);
+    assert_int_equal(bsrv.invalid_error, SEAM_ECLOSED);
+    child_say(f->child.chan, 1);
+}
+
+/* Says a hello that is not valid CBOR (a duplicate key) and reports the
+ * code of the goodbye the server answers with. */
+static int undecodable_hello_main(int chan, void *arg)
+{
+    (void)arg;
+    int fd = raw_connect();
+    /* {"seam": 1, "seam": 1} */
+    static const uint8_t payload[] = {0xa2, 0x64, 's', 'e', 'a', 'm', 0x01,
+                                      0x64, 's',  'e', 'a', 'm', 0x01};
+    uint8_t out[16 + sizeof(payload)];
+    put_header(out, sizeof(payload), 1, 0, 0, 0);
+    memcpy(out + 16, payload, sizeof(payload));
+    if (fd < 0 || !support_write_full(fd, out, sizeof(out))) {
+        return 1;
+    }
+    uint8_t hdr[16];
+    uint8_t body[256];
+    int64_t code = 0;
+    long n;
+    while ((n = raw_read_frame(fd, hdr, body, sizeof(body), 2000)) >= 0) {
+        if (hdr[4] == KIND_BYE) {
+            code = payload_code(body, (size_t)n);
+        }
+    }
+    close(fd);
+    child_say(chan, code);
+    child_wait_word(chan);
+    return 0;
+}
+
+static void test_undecodable_hello_is_refused_with_its_own_decode_error(void **state)
+{
+    fixture *f = *state;
+    bsrv_listen(f->loop, 0);
+    support_fork(&f->child, undecodable_hello_main, NULL);
+    assert_int_equal(child_report(f, WAIT_MS), SEAM_EDUPKEY);
     child_say(f->child.chan, 1);
 }
 
@@ -1355,8 +1458,11 @@ int main(void)
         T(test_protocol_violation_is_answered_with_goodbye_carrying_its_code),
         T(test_server_tells_a_clean_client_close_from_a_crash),
         T(test_client_tells_a_server_goodbye_from_a_crash),
+        T(test_goodbye_with_a_long_reason_still_carries_its_code),
         T(test_request_with_a_refused_value_gets_an_error_reply),
         T(test_nothing_after_a_received_goodbye_is_handled),
+        T(test_answers_to_frames_before_a_goodbye_are_still_sent),
+        T(test_undecodable_hello_is_refused_with_its_own_decode_error),
         T(test_half_closed_peer_still_gets_large_replies),
 #ifdef SEAM_TOOL_PATH
         T(test_tool_tells_refused_from_protocol_error_from_crash),

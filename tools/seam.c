@@ -100,7 +100,7 @@ static const tool_cmd commands[] = {
      "the server, <- out of it), decoded: values as JSON, raw payloads as hex with\n"
      "their id. Only the server's own user may monitor it.\n"
      "  --pcap FILE, -w FILE  also write a pcap capture (link type 147, USER0;\n"
-     "                        docs/cli.md); - writes it to standard output\n"
+     "                        see seam(1)); - writes it to standard output\n"
      "  -n N, --count N       stop after N frames\n"
      "  --quiet, -q           print nothing (with --pcap)\n"
      "Examples:\n"
@@ -150,8 +150,8 @@ static void overview(FILE *to)
                 "  -h, --help     the command's usage and examples\n"
                 "  -V, --version  the tool's, library's and protocol's versions\n"
                 "\n`seam help COMMAND` tells more. Exit codes: 0 done, 1 failed, 2 usage,\n"
-                "3 no server, 4 refused, 5 timed out, 6 remote error (docs/cli.md).\n"
-                "JSON forms of bytes, dates, uuids and other types: docs/json.md\n");
+                "3 no server, 4 refused, 5 timed out, 6 remote error (seam(1)).\n"
+                "JSON forms of bytes, dates, uuids and other types: seam(1), JSON FORMS\n");
 }
 
 static void command_help(const tool_cmd *c)
@@ -363,6 +363,7 @@ int tool_exit_code(int err)
     case SEAM_ENOTFOUND:
         return TOOL_EXIT_NOTFOUND;
     case SEAM_EACCES:
+    case SEAM_EPERM:
         return TOOL_EXIT_REFUSED;
     case SEAM_ETIMEDOUT:
         return TOOL_EXIT_TIMEDOUT;
@@ -401,10 +402,8 @@ int tool_fail_name(const tool_ctx *t, const char *name, int err)
             return tool_exit_code(r);
         }
     }
-    if (err == SEAM_EACCES && seam_name_path(name, path, sizeof(path)) == 0 &&
-        access(path, W_OK) < 0) {
-        /* connect() itself was refused: the same code as the accept
-         * filter's, so say which it was */
+    if (err == SEAM_EPERM && seam_name_path(name, path, sizeof(path)) == 0) {
+        /* connect() itself was refused by the socket's file mode */
         fprintf(stderr, "seam %s: %s: no permission to connect to %s (%s)\n", t->cmd->name, name,
                 path, seam_errname(err));
         return TOOL_EXIT_REFUSED;
