@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* loop.c - the core's side of a loop binding: watches handed to the
- * adapter, the timer heap behind the adapter's single timer, work posted
- * from other threads, deferred teardown, logging. */
+/* loop.c - the core's side of a loop binding: entering and leaving a
+ * dispatch, work posted from other threads, deferred teardown, logging.
+ * Watches are in watch.c, timers in timer.c. */
 #include "runtime.h"
 #include "tran.h"
 
@@ -13,301 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t seam__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Enters a dispatch from the host loop: writes queued in it go out when
  * the outermost dispatch ends (seam__loop_leave). */
-static void dispatch_enter(seam_loop *loop)
+void seam__loop_dispatch_enter(seam_loop *loop)
 {
     loop->depth++;
     loop->in_dispatch = true;
 }
-
-/* ---- timer heap ----
- * A pairing heap: arming links the timer in, with no allocation, so that it
- * cannot fail and never has to fire early from inside the arming call. */
-
-void seam__timer_init(seam__timer *t, seam__timer_fn fn)
-{
-    t->due_ns = 0;
-    t->seq = 0;
-    t->fn = fn;
-    t->armed = false;
-    t->child = NULL;
-    t->next = NULL;
-    t->prev = NULL;
-}
-
-static bool timer_before(const seam__timer *a, const seam__timer *b)
-{
-    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
-}
-
-/* Joins two heaps (roots without siblings); returns the new root. */
-static seam__timer *timer_meld(seam__timer *a, seam__timer *b)
-{
-    if (a == NULL) {
-        return b;
-    }
-    if (b == NULL) {
-        return a;
-    }
-    if (timer_before(b, a)) {
-        seam__timer *t = a;
-        a = b;
-        b = t;
-    }
-    b->next = a->child;
-    if (a->child != NULL) {
-        a->child->prev = b;
-    }
-    b->prev = a;
-    a->child = b;
-    return a;
-}
-
-/* Makes one heap of a list of siblings: melds them in pairs left to right,
- * then the pairs right to left (the two passes keep removal O(log n)
- * amortised). */
-static seam__timer *timer_merge_pairs(seam__timer *first)
-{
-    seam__timer *pairs = NULL; /* melded pairs, last first, linked by next */
-    while (first != NULL) {
-        seam__timer *a = first;
-        seam__timer *b = a->next;
-        first = b != NULL ? b->next : NULL;
-        a->next = NULL;
-        a->prev = NULL;
-        if (b != NULL) {
-            b->next = NULL;
-            b->prev = NULL;
-        }
-        seam__timer *m = timer_meld(a, b);
-        m->next = pairs;
-        pairs = m;
-    }
-    seam__timer *root = NULL;
-    while (pairs != NULL) {
-        seam__timer *m = pairs;
-        pairs = m->next;
-        m->next = NULL;
-        root = timer_meld(root, m);
-    }
-    return root;
-}
-
-void seam__timer_stop(seam_loop *loop, seam__timer *t)
-{
-    if (!t->armed) {
-        return;
-    }
-    t->armed = false;
-    seam__timer *children = timer_merge_pairs(t->child);
-    if (t == loop->timers) {
-        loop->timers = children;
-    } else {
-        if (t->prev->child == t) {
-            t->prev->child = t->next;
-        } else {
-            t->prev->next = t->next;
-        }
-        if (t->next != NULL) {
-            t->next->prev = t->prev;
-        }
-        loop->timers = timer_meld(loop->timers, children);
-    }
-    t->child = NULL;
-    t->next = NULL;
-    t->prev = NULL;
-    seam__loop_sync_timer(loop);
-}
-
-void seam__timer_start(seam_loop *loop, seam__timer *t, uint64_t ms)
-{
-    if (t->armed) {
-        seam__timer_stop(loop, t);
-    }
-    t->due_ns = seam__now_ns() + ms * 1000000u;
-    t->seq = loop->timer_seq++;
-    t->armed = true;
-    loop->timers = timer_meld(loop->timers, t);
-    seam__loop_sync_timer(loop);
-}
-
-void seam__loop_sync_timer(seam_loop *loop)
-{
-    if (loop->depth > 0 || loop->detached) {
-        return; /* done once at the outermost leave */
-    }
-    int64_t ms = -1;
-    uint64_t due = 0;
-    if (loop->timers != NULL && loop->armed_ms >= 0 && loop->timers->due_ns == loop->armed_due) {
-        return; /* the adapter's timer already stands for this deadline */
-    }
-    if (loop->timers != NULL) {
-        due = loop->timers->due_ns;
-        uint64_t now = seam__now_ns();
-        ms = due <= now ? 0 : (int64_t)((due - now + 999999u) / 1000000u);
-    }
-    if (ms == loop->armed_ms && (ms == -1 || due == loop->armed_due)) {
-        return;
-    }
-    loop->armed_ms = ms;
-    loop->armed_due = due;
-    loop->ops->timer_set(loop->ctx, ms);
-}
-
-void seam_loop_timer_fired(seam_loop *loop)
-{
-    assert(loop != NULL);
-    dispatch_enter(loop);
-    loop->armed_ms = -2; /* the adapter's timer is spent */
-    uint64_t now = seam__now_ns();
-    /* Timers armed while this runs wait for the next expiry, so a callback
-     * re-arming a 0 ms timer cannot starve the loop. */
-    uint64_t last_seq = loop->timer_seq;
-    while (loop->timers != NULL && loop->timers->due_ns <= now && loop->timers->seq < last_seq) {
-        seam__timer *t = loop->timers;
-        seam__timer_stop(loop, t);
-        t->fn(t);
-    }
-    seam__loop_leave(loop);
-}
-
-/* ---- watches ---- */
-
-int seam__watch_start(seam_loop *loop, int fd, unsigned events, const seam__watch_hooks *hooks,
-                      void *owner, void *handle, seam_watch **out)
-{
-    seam_watch *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        return SEAM_ENOMEM;
-    }
-    w->loop = loop;
-    w->fd = fd;
-    w->events = events;
-    w->hooks = hooks;
-    w->owner = owner;
-    w->handle = handle;
-    int r = loop->ops->watch_start(loop->ctx, w, fd, events);
-    if (r < 0) {
-        free(w);
-        return r;
-    }
-    w->next_all = loop->watches;
-    if (loop->watches != NULL) {
-        loop->watches->prev_all = &w->next_all;
-    }
-    loop->watches = w;
-    w->prev_all = &loop->watches;
-    *out = w;
-    return 0;
-}
-
-void seam__watch_update(seam_watch *w, unsigned events)
-{
-    if (w->stopping || w->events == events) {
-        return;
-    }
-    w->events = events;
-    w->loop->ops->watch_update(w->loop->ctx, w, events);
-}
-
-static void loop_finish_if_done(seam_loop *loop);
-
-static void watch_finish(seam_watch *w)
-{
-    seam_loop *loop = w->loop;
-    *w->prev_all = w->next_all;
-    if (w->next_all != NULL) {
-        w->next_all->prev_all = w->prev_all;
-    }
-    const seam__watch_hooks *hooks = w->hooks;
-    void *owner = w->owner;
-    void *handle = w->handle;
-    free(w);
-    hooks->release(handle);
-    if (hooks->released != NULL) {
-        hooks->released(owner);
-    }
-    loop_finish_if_done(loop);
-}
-
-void seam__watch_close(seam_watch *w)
-{
-    if (w->stopping) {
-        return;
-    }
-    w->stopping = true;
-    if (w->loop->ops->watch_stop(w->loop->ctx, w)) {
-        watch_finish(w);
-    } else {
-        /* The loop lets go of the fd later (libuv: after uv_close's
-         * callback); hang up now so that peers need not wait for it. */
-        w->hooks->hangup(w->handle);
-    }
-}
-
-void seam_watch_released(seam_watch *w)
-{
-    assert(w != NULL && w->stopping);
-    seam_loop *loop = w->loop;
-    dispatch_enter(loop);
-    watch_finish(w);
-    seam__loop_leave(loop);
-}
-
-void seam_watch_ready(seam_watch *w, unsigned events)
-{
-    assert(w != NULL);
-    if (w->stopping || events == 0) {
-        return;
-    }
-    seam_loop *loop = w->loop;
-    dispatch_enter(loop);
-    w->hooks->ready(w->owner, events);
-    seam__loop_leave(loop);
-}
-
-void seam_watch_failed(seam_watch *w, int error)
-{
-    assert(w != NULL);
-    if (w->stopping) {
-        return;
-    }
-    seam_loop *loop = w->loop;
-    dispatch_enter(loop);
-    seam__log(loop, SEAM_LOG_ERROR, "the loop cannot watch descriptor %d: %s", w->fd,
-              seam_strerror(error));
-    /* The owner learns of it as of any failure of its descriptor, by
-     * reading and writing: after the hang-up it reads end of stream (a
-     * connection closes; a listener accepts no more) and stops the watch. */
-    w->hooks->hangup(w->handle);
-    w->hooks->ready(w->owner, SEAM_READ | SEAM_WRITE);
-    seam__loop_leave(loop);
-}
-
-int seam_watch_fd(const seam_watch *w)
-{
-    return w->fd;
-}
-
-void *seam_watch_data(const seam_watch *w)
-{
-    return w->adapter_data;
-}
-
-void seam_watch_set_data(seam_watch *w, void *data)
-{
-    w->adapter_data = data;
-}
-
-/* ---- the loop object ---- */
 
 /* Nothing to do here: leaving the dispatch the timer ran in flushes. */
 static void flush_timer_fired(seam__timer *t)
@@ -416,7 +128,7 @@ static void run_posts(seam_loop *loop)
 void seam_loop_run_pending(seam_loop *loop)
 {
     assert(loop != NULL);
-    dispatch_enter(loop);
+    seam__loop_dispatch_enter(loop);
     run_posts(loop);
     seam__loop_leave(loop);
 }
@@ -455,13 +167,13 @@ void seam__loop_leave(seam_loop *loop)
     }
     loop->depth = 0;
     if (loop->detached) {
-        loop_finish_if_done(loop);
+        seam__loop_finish_if_done(loop);
         return;
     }
     seam__loop_sync_timer(loop);
 }
 
-static void loop_finish_if_done(seam_loop *loop)
+void seam__loop_finish_if_done(seam_loop *loop)
 {
     if (!loop->freeing || loop->depth > 0 || loop->watches != NULL || loop->conns != NULL ||
         loop->servers != NULL) {
@@ -514,8 +226,6 @@ void seam_loop_free(seam_loop *loop)
     seam__loop_enter(loop);
     seam__loop_leave(loop);
 }
-
-/* ---- logging ---- */
 
 void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_log_fn fn, void *userdata)
 {

@@ -118,6 +118,12 @@ struct seam_loop {
  * what it owns stay allocated until the outermost leave. */
 void seam__loop_enter(seam_loop *loop);
 void seam__loop_leave(seam_loop *loop);
+/* The same for an entry from the host loop (readiness, a timer): writes
+ * queued in it go out when the outermost dispatch ends. */
+void seam__loop_dispatch_enter(seam_loop *loop);
+/* Frees a loop being freed once nothing of it is left (watch.c calls it
+ * as the last watch goes). */
+void seam__loop_finish_if_done(seam_loop *loop);
 
 /* Makes sure a dispatch happens on the next loop iteration, so that what
  * was queued outside one is written then, in as few writes as possible. */
