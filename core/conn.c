@@ -28,10 +28,7 @@ static void conn_free(seam_conn *c)
         r->prev = NULL;
     }
     seam__conn_held_clear(c);
-    *c->prev = c->next;
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    seam__handle_remove(&c->handle);
     seam__frame_parser_free(&c->parser);
     seam__buf_free(&c->out);
     seam__buf_free(&c->in_pending);

@@ -57,9 +57,8 @@ struct seam_conn {
     unsigned refs;
     seam__conn_state state;
     bool user_closed;
-    bool want_writable; /* a send failed with SEAM_EAGAIN */
-    bool writable_due;  /* ... and the queue has drained since */
-    bool in_flush_list;
+    bool want_writable;   /* a send failed with SEAM_EAGAIN */
+    bool writable_due;    /* ... and the queue has drained since */
     bool connected_due;   /* hello seen; CONNECTED waits for the rest of that read */
     unsigned dispatching; /* callbacks for this connection are running */
     uint64_t gen;         /* bumped on each (re)connect */
@@ -129,11 +128,9 @@ struct seam_conn {
     bool monitor;             /* a server's peer that monitors the others (monitor.c) */
     uint32_t monitor_dropped; /* records it missed since the last it got */
 
-    seam_conn *next; /* the loop's connections */
-    seam_conn **prev;
-    seam_conn *snext; /* the server's peers */
+    seam__handle handle; /* in the loop's handles */
+    seam_conn *snext;    /* the server's peers */
     seam_conn **sprev;
-    seam_conn *flush_next;
 };
 
 struct seam_server {
@@ -153,8 +150,7 @@ struct seam_server {
     seam_conn *peers;
     bool monitor_allowed; /* seam_server_set_monitor() */
     unsigned monitors;    /* peers that are monitors */
-    seam_server *next;
-    seam_server **prev;
+    seam__handle handle;  /* in the loop's handles */
 };
 
 /* Makes a connection for an accepted pipe (server.c). Takes pipe. */
@@ -164,6 +160,7 @@ int seam__conn_accepted(seam_server *server, seam__pipe *pipe, const seam_creds 
 void seam__conn_drop(seam_conn *c, int code, const char *reason);
 /* Queues an already framed message (the same bytes for every peer). */
 int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
-void seam__conn_flush_all(seam_loop *loop);
+/* Drops a reference on a server; the last one frees it (server.c). */
+void seam__server_unref(seam_server *s);
 
 #endif /* SEAM_CONN_H */

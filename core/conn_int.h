@@ -64,6 +64,7 @@ void seam__conn_on_ready(void *owner, unsigned events);
 void seam__conn_kick_fired(seam__timer *t);
 
 /* conn_open.c */
+extern const seam__handle_ops seam__conn_handle_ops;
 int seam__conn_client_connect(seam_conn *c);
 void seam__conn_client_dial_done(seam_conn *c);
 void seam__conn_server_unlink(seam_conn *c);

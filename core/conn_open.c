@@ -45,12 +45,7 @@ static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
     seam__timer_init(&c->handshake_timer, seam__conn_handshake_expired);
     seam__timer_init(&c->kick, seam__conn_kick_fired);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
-    c->next = loop->conns;
-    if (loop->conns != NULL) {
-        loop->conns->prev = &c->next;
-    }
-    loop->conns = c;
-    c->prev = &loop->conns;
+    seam__handle_add(loop, &c->handle, &seam__conn_handle_ops);
     return c;
 }
 
@@ -251,10 +246,7 @@ void seam__conn_server_unlink(seam_conn *c)
     }
     c->sprev = NULL;
     s->npeers--;
-    if (--s->refs == 0) {
-        free(s->path);
-        free(s);
-    }
+    seam__server_unref(s);
     c->server = NULL;
 }
 
@@ -355,21 +347,46 @@ void seam_conn_close(seam_conn *conn)
     seam__loop_leave(loop);
 }
 
-/* Loop teardown: close what is left and run the call completions now. */
-void seam__conn_close_all(seam_loop *loop)
+/* ---- the connection as a handle of its loop ---- */
+
+static seam_conn *conn_of(seam__handle *h)
 {
-    for (seam_conn *c = loop->conns; c != NULL;) {
-        seam__conn_ref(c);
-        seam__conn_close(c);
-        if (seam__timer_armed(&c->kick)) {
-            seam__timer_stop(loop, &c->kick);
-            seam__conn_kick_fired(&c->kick);
-        }
-        seam_conn *next = c->next;
-        seam__conn_unref(c);
-        c = next;
+    return (seam_conn *)((char *)h - offsetof(seam_conn, handle));
+}
+
+static void handle_ref(seam__handle *h)
+{
+    seam__conn_ref(conn_of(h));
+}
+
+static void handle_unref(seam__handle *h)
+{
+    seam__conn_unref(conn_of(h));
+}
+
+/* Loop teardown: close what is left and run the call completions now. */
+static void handle_close(seam__handle *h)
+{
+    seam_conn *c = conn_of(h);
+    seam__conn_close(c);
+    if (seam__timer_armed(&c->kick)) {
+        seam__timer_stop(c->loop, &c->kick);
+        seam__conn_kick_fired(&c->kick);
     }
 }
+
+static void handle_flush(seam__handle *h)
+{
+    seam__conn_flush(conn_of(h));
+}
+
+const seam__handle_ops seam__conn_handle_ops = {
+    .rank = 1,
+    .ref = handle_ref,
+    .unref = handle_unref,
+    .close = handle_close,
+    .flush = handle_flush,
+};
 
 int seam_conn_creds(seam_conn *conn, seam_creds *out)
 {

@@ -200,26 +200,7 @@ void seam__conn_schedule_flush(seam_conn *c)
     if (c->pipe == NULL) {
         return;
     }
-    if (!c->in_flush_list) {
-        c->in_flush_list = true;
-        seam__conn_ref(c);
-        c->flush_next = c->loop->flush_head;
-        c->loop->flush_head = c;
-    }
-    if (c->loop->depth == 0) {
-        seam__loop_flush_soon(c->loop);
-    }
-}
-
-void seam__conn_flush_all(seam_loop *loop)
-{
-    while (loop->flush_head != NULL) {
-        seam_conn *c = loop->flush_head;
-        loop->flush_head = c->flush_next;
-        c->in_flush_list = false;
-        seam__conn_flush(c);
-        seam__conn_unref(c);
-    }
+    seam__handle_flush_later(c->loop, &c->handle);
 }
 
 /* Makes sure a client has a live socket, reconnecting one that lost it. */

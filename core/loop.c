@@ -140,6 +140,82 @@ void seam__loop_enter(seam_loop *loop)
 
 static void loop_teardown(seam_loop *loop);
 
+/* ---- handles ---- */
+
+void seam__handle_add(seam_loop *loop, seam__handle *h, const seam__handle_ops *ops)
+{
+    h->ops = ops;
+    h->next = loop->handles;
+    if (loop->handles != NULL) {
+        loop->handles->prev = &h->next;
+    }
+    loop->handles = h;
+    h->prev = &loop->handles;
+}
+
+void seam__handle_remove(seam__handle *h)
+{
+    *h->prev = h->next;
+    if (h->next != NULL) {
+        h->next->prev = h->prev;
+    }
+}
+
+void seam__handle_flush_later(seam_loop *loop, seam__handle *h)
+{
+    if (!h->in_flush_list) {
+        h->in_flush_list = true;
+        h->ops->ref(h);
+        h->flush_next = loop->flush_head;
+        loop->flush_head = h;
+    }
+    if (loop->depth == 0) {
+        seam__loop_flush_soon(loop);
+    }
+}
+
+static void flush_all(seam_loop *loop)
+{
+    while (loop->flush_head != NULL) {
+        seam__handle *h = loop->flush_head;
+        loop->flush_head = h->flush_next;
+        h->in_flush_list = false;
+        h->ops->flush(h);
+        h->ops->unref(h);
+    }
+}
+
+/* The first handle of rank from h on, or NULL. */
+static seam__handle *handle_of_rank(seam__handle *h, unsigned rank)
+{
+    while (h != NULL && h->ops->rank != rank) {
+        h = h->next;
+    }
+    return h;
+}
+
+/* Closes every handle, rank by rank. A close may free other handles: the
+ * next one is held before the current one is let go, and found only after
+ * the close (a handle stays listed while held). */
+static void handles_close(seam_loop *loop)
+{
+    for (unsigned rank = 0; rank < 2; rank++) {
+        seam__handle *h = handle_of_rank(loop->handles, rank);
+        if (h != NULL) {
+            h->ops->ref(h);
+        }
+        while (h != NULL) {
+            h->ops->close(h);
+            seam__handle *next = handle_of_rank(h->next, rank);
+            if (next != NULL) {
+                next->ops->ref(next);
+            }
+            h->ops->unref(h);
+            h = next;
+        }
+    }
+}
+
 void seam__loop_leave(seam_loop *loop)
 {
     assert(loop->depth > 0);
@@ -149,7 +225,7 @@ void seam__loop_leave(seam_loop *loop)
     }
     if (loop->flush_head != NULL) {
         if (loop->in_dispatch || loop->freeing) {
-            seam__conn_flush_all(loop);
+            flush_all(loop);
         } else {
             /* Queued by a call from outside any dispatch: written on the
              * next iteration, together with whatever else is queued by
@@ -163,7 +239,7 @@ void seam__loop_leave(seam_loop *loop)
          * inside the dispatch so nothing is freed under our feet. */
         loop_teardown(loop);
         /* Closing queued goodbyes: send them before the sockets go. */
-        seam__conn_flush_all(loop);
+        flush_all(loop);
     }
     loop->depth = 0;
     if (loop->detached) {
@@ -175,8 +251,7 @@ void seam__loop_leave(seam_loop *loop)
 
 void seam__loop_finish_if_done(seam_loop *loop)
 {
-    if (!loop->freeing || loop->depth > 0 || loop->watches != NULL || loop->conns != NULL ||
-        loop->servers != NULL) {
+    if (!loop->freeing || loop->depth > 0 || loop->watches != NULL || loop->handles != NULL) {
         return;
     }
     if (!loop->detached) {
@@ -196,8 +271,7 @@ void seam__loop_finish_if_done(seam_loop *loop)
 static void loop_teardown(seam_loop *loop)
 {
     run_posts(loop);
-    seam__server_close_all(loop);
-    seam__conn_close_all(loop);
+    handles_close(loop);
     /* The last drain: work posted up to here (also by the callbacks of the
      * closes above) runs; later posts are refused with SEAM_ECLOSED, so
      * none is left behind when the loop goes. */

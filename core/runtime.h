@@ -76,6 +76,39 @@ void seam__watch_update(seam_watch *w, unsigned events);
  * a user callback: the hooks are internal). */
 void seam__watch_close(seam_watch *w);
 
+/* ---- handles: what a loop holds (servers, connections) ----
+ * As libuv's handle queue: the loop knows its objects only through these
+ * hooks, to flush what they batched and to close them when it goes. A
+ * handle stays in the loop's list until it is freed. */
+
+typedef struct seam__handle seam__handle;
+
+typedef struct seam__handle_ops {
+    /* Teardown closes the handles of rank 0 first, then rank 1 (closing
+     * a server closes its peers: servers go first). */
+    unsigned rank;
+    void (*ref)(seam__handle *h);
+    void (*unref)(seam__handle *h); /* may free h, and what only h held */
+    /* The loop is going away: close h, completing what must complete. */
+    void (*close)(seam__handle *h);
+    /* Writes what was batched for h (seam__handle_flush_later). */
+    void (*flush)(seam__handle *h);
+} seam__handle_ops;
+
+struct seam__handle {
+    const seam__handle_ops *ops;
+    seam__handle *next; /* the loop's handles */
+    seam__handle **prev;
+    seam__handle *flush_next;
+    bool in_flush_list;
+};
+
+void seam__handle_add(seam_loop *loop, seam__handle *h, const seam__handle_ops *ops);
+void seam__handle_remove(seam__handle *h);
+/* Has h flushed when the dispatch ends (or, outside one, on the next loop
+ * iteration); the flush list holds a reference on h meanwhile. */
+void seam__handle_flush_later(seam_loop *loop, seam__handle *h);
+
 /* ---- the loop ---- */
 
 typedef struct seam__post {
@@ -83,9 +116,6 @@ typedef struct seam__post {
     void *arg;
     struct seam__post *next;
 } seam__post;
-
-struct seam_server;
-struct seam_conn;
 
 struct seam_loop {
     const seam_loop_ops *ops;
@@ -96,17 +126,16 @@ struct seam_loop {
     bool detached;       /* ops->detach called */
     seam__timer *timers; /* the armed timers' heap: the next due first */
     uint64_t timer_seq;
-    int64_t armed_ms;    /* last value given to timer_set, -2 = unknown */
-    uint64_t armed_due;  /* due time that value stood for */
-    seam_watch *watches; /* every watch not yet released */
-    struct seam_server *servers;
-    struct seam_conn *conns;      /* every connection not yet finished */
-    struct seam_conn *flush_head; /* connections with writes batched until the dispatch ends */
-    seam__timer flush_timer;      /* a dispatch soon, for writes queued outside one */
-    uint8_t *rbuf;                /* the read buffer the loop's connections share */
-    bool rbuf_busy;               /* a read is using it (reads can nest) */
-    pthread_mutex_t post_lock;    /* guards the three below */
-    bool posts_closed;            /* the teardown took the last posted work */
+    int64_t armed_ms;          /* last value given to timer_set, -2 = unknown */
+    uint64_t armed_due;        /* due time that value stood for */
+    seam_watch *watches;       /* every watch not yet released */
+    seam__handle *handles;     /* every server and connection not yet freed */
+    seam__handle *flush_head;  /* handles with writes batched until the dispatch ends */
+    seam__timer flush_timer;   /* a dispatch soon, for writes queued outside one */
+    uint8_t *rbuf;             /* the read buffer the loop's handles share */
+    bool rbuf_busy;            /* a read is using it (reads can nest) */
+    pthread_mutex_t post_lock; /* guards the three below */
+    bool posts_closed;         /* the teardown took the last posted work */
     seam__post *post_head;
     seam__post **post_tail;
     seam_log_fn log_fn;
@@ -142,11 +171,5 @@ void seam__log(seam_loop *loop, seam_log_level level, const char *fmt, ...)
 struct seam__tran;
 int seam__loop_resolve(seam_loop *loop, const char *name, const struct seam__tran **tran,
                        char *addr, size_t len);
-
-/* Called by the loop while tearing down (conn_open.c, conn_send.c and
- * server.c). */
-void seam__server_close_all(seam_loop *loop);
-void seam__conn_close_all(seam_loop *loop);
-void seam__conn_flush_all(seam_loop *loop);
 
 #endif /* SEAM_RUNTIME_H */

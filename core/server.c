@@ -48,13 +48,48 @@ static void refuse(seam_server *s, seam__pipe *p, int code, const char *reason)
     p->tran->close(p);
 }
 
-static void server_unref(seam_server *s)
+void seam__server_unref(seam_server *s)
 {
     if (--s->refs == 0) {
+        seam__handle_remove(&s->handle);
         free(s->path);
         free(s);
     }
 }
+
+static seam_server *server_of(seam__handle *h)
+{
+    return (seam_server *)((char *)h - offsetof(seam_server, handle));
+}
+
+static void handle_ref(seam__handle *h)
+{
+    server_of(h)->refs++;
+}
+
+static void handle_unref(seam__handle *h)
+{
+    seam__server_unref(server_of(h));
+}
+
+/* Loop teardown: the server closes, and its peers with it. */
+static void handle_close(seam__handle *h)
+{
+    seam_server_close(server_of(h));
+}
+
+static void handle_flush(seam__handle *h)
+{
+    SEAM__UNUSED(h); /* a server batches nothing: its peers do */
+}
+
+static const seam__handle_ops server_handle_ops = {
+    .rank = 0,
+    .ref = handle_ref,
+    .unref = handle_unref,
+    .close = handle_close,
+    .flush = handle_flush,
+};
 
 static void server_pause(seam_server *s)
 {
@@ -216,7 +251,7 @@ static void server_on_ready(void *owner, unsigned events)
         s->starved = false;
         server_admit(s, p);
     }
-    server_unref(s);
+    seam__server_unref(s);
 }
 
 /* Closes peers that sent nothing for idle_timeout_ms while nothing was
@@ -252,12 +287,12 @@ static void server_idle_sweep(seam__timer *t)
     if (!s->closed) {
         seam__timer_start(s->loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
-    server_unref(s);
+    seam__server_unref(s);
 }
 
 static void server_on_released(void *owner)
 {
-    server_unref(owner);
+    seam__server_unref(owner);
 }
 
 static void listener_hangup(void *handle)
@@ -330,12 +365,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         seam__timer_start(loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
     s->refs = 2; /* the user's and the watch's */
-    s->next = loop->servers;
-    if (loop->servers != NULL) {
-        loop->servers->prev = &s->next;
-    }
-    loop->servers = s;
-    s->prev = &loop->servers;
+    seam__handle_add(loop, &s->handle, &server_handle_ops);
     *out = s;
     return 0;
 }
@@ -349,10 +379,6 @@ void seam_server_close(seam_server *server)
     seam_loop *loop = s->loop;
     seam__loop_enter(loop);
     s->closed = true;
-    *s->prev = s->next;
-    if (s->next != NULL) {
-        s->next->prev = s->prev;
-    }
     /* Give up the name first, so a successor can take it while peers are
      * still being said goodbye to. */
     s->tran->listener_close(s->listener);
@@ -362,15 +388,8 @@ void seam_server_close(seam_server *server)
     while (s->peers != NULL) {
         seam_conn_close(s->peers);
     }
-    server_unref(s);
+    seam__server_unref(s);
     seam__loop_leave(loop);
-}
-
-void seam__server_close_all(seam_loop *loop)
-{
-    while (loop->servers != NULL) {
-        seam_server_close(loop->servers);
-    }
 }
 
 static int broadcast(seam_server *s, const uint8_t *frame, size_t len, size_t *skipped)
