@@ -271,8 +271,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         return r;
     }
     seam_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->path = strdup(path)) == NULL) {
-        free(s);
+    if (s == NULL) {
         return SEAM_ENOMEM;
     }
     if (config != NULL) {
@@ -289,31 +288,44 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
     int fd = -1;
-    r = seam__name_acquire(path, &s->name);
+    /* The directory is opened (and checked) once; from here on every file
+     * operation is relative to it. */
+    r = seam__name_open(name, &s->name);
+    if (r == 0 && (s->path = strdup(s->name.path)) == NULL) {
+        r = SEAM_ENOMEM;
+    }
+    if (r == 0) {
+        r = seam__name_acquire(&s->name);
+    }
     if (r == 0) {
         dev_t dev;
         ino_t ino;
-        r = seam__unix_listen(path, &fd, &dev, &ino);
+        r = seam__unix_listen(s->name.dir_fd, s->name.path, s->name.leaf, &fd, &dev, &ino);
         if (r == 0) {
             seam__name_bound(&s->name, dev, ino);
-        } else {
-            seam__name_release(path, &s->name);
         }
+    }
+    /* Without its reserve a server could not even refuse a peer once
+     * descriptors run out: every client would wait for nothing. */
+    if (r == 0 && (s->reserve_fd = reserve_open()) < 0) {
+        r = -errno;
     }
     if (r == 0) {
         r = seam__watch_start(loop, fd, SEAM_READ, server_on_ready, server_on_released, s,
                               &s->watch);
-        if (r < 0) {
-            close(fd);
-            seam__name_release(path, &s->name);
-        }
     }
     if (r < 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (s->reserve_fd >= 0) {
+            close(s->reserve_fd);
+        }
+        seam__name_release(&s->name);
         free(s->path);
         free(s);
         return r;
     }
-    s->reserve_fd = reserve_open();
     if (s->cfg.idle_timeout_ms > 0) {
         seam__timer_start(loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
@@ -343,7 +355,7 @@ void seam_server_close(seam_server *server)
     }
     /* Remove the name first, so a successor can take it while peers are
      * still being said goodbye to. */
-    seam__name_release(s->path, &s->name);
+    seam__name_release(&s->name);
     seam__timer_stop(loop, &s->retry);
     seam__timer_stop(loop, &s->idle_sweep);
     if (s->reserve_fd >= 0) {

@@ -491,7 +491,11 @@ int tool_list(int argc, char **argv)
         char name[256];
         snprintf(name, sizeof(name), "%.*s", (int)(n - 5), e->d_name);
         int owned = seam_name_owned(name);
-        printf("%-40s %s\n", name, owned == 1 ? "alive" : owned == 0 ? "stale" : "unknown");
+        printf("%-40s %s\n", name,
+               owned == 1             ? "alive"
+               : owned == 0           ? "stale"
+               : owned == SEAM_EEXIST ? "not a socket"
+                                      : "unknown");
     }
     closedir(d);
     return 0;
