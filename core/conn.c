@@ -18,7 +18,9 @@
 #define DEFAULT_MAX_QUEUE (8u << 20)
 #define DEFAULT_HANDSHAKE 10000
 #define OUT_COMPACT_MIN   (64u << 10)
-#define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
+#define OUT_KEEP_MAX      (256u << 10) /* a drained send buffer keeps no more */
+#define ANSWERS_HARD_CAP  4            /* times the point where reading pauses */
+#define NOCOPY_MIN        (16u << 10)  /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
 #define HELD_MAX_FDS      (4 * MAX_FRAME_FDS) /* descriptors a sync call holds */
 
@@ -136,6 +138,7 @@ static void conn_free(seam_conn *c)
     }
     seam__frame_parser_free(&c->parser);
     seam__buf_free(&c->out);
+    seam__buf_free(&c->in_pending);
     fdq_clear(c);
     ext_clear(c);
     rfds_clear(c);
@@ -304,6 +307,50 @@ static size_t queued(const seam_conn *c)
     return c->out.len - c->out_off + c->ext_queued;
 }
 
+/* Answers are queued whatever the bound (a request must hear something),
+ * so a peer that sends requests or pings and reads nothing would grow its
+ * queue without end. Instead reading from it pauses while more answers
+ * wait than the queue bound plus the largest of them (a lone large reply
+ * goes, as a lone large send does) and resumes at half that. */
+static size_t answers_pause_at(const seam_conn *c)
+{
+    return c->cfg.max_queue + c->ans_largest;
+}
+
+static void read_pause_update(seam_conn *c)
+{
+    size_t at = answers_pause_at(c);
+    if (c->ans_queued > at) {
+        c->read_paused = true;
+    } else if (c->ans_queued <= at / 2 && c->read_paused) {
+        c->read_paused = false;
+        if (c->in_pending.len > 0) {
+            kick(c); /* what was read already will not show as readable */
+        }
+    }
+}
+
+/* While answers pile up, frames are not handled. A peer we are not waiting
+ * on is not read either; while calls of ours are in flight on the
+ * connection its input is still taken (unhandled, up to the hard cap):
+ * else two peers answering each other's calls at once would stall each
+ * other for good. */
+static bool input_stopped(const seam_conn *c)
+{
+    return c->read_paused && c->sync_call == NULL && c->calls_len == 0;
+}
+
+/* Answers past the hard cap (the user answering kept requests of a peer
+ * that does not read) end the connection, from the loop. */
+static void answers_overflow(seam_conn *c)
+{
+    if (c->fail_due == 0) {
+        c->fail_due = SEAM_ENOBUFS;
+    }
+    c->read_paused = true;
+    kick(c);
+}
+
 /* Moves what is still queued to the front of the buffer once at least as
  * much before it was written: the buffer stays small and warm in the cache,
  * which measured faster than moving fewer bytes through a larger one.
@@ -374,6 +421,11 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
         c->want_writable = true;
         r = SEAM_EAGAIN;
+    } else if (!bounded && c->ans_queued > 0 &&
+               c->ans_queued + len + SEAM__FRAME_HEADER_SIZE >
+                   ANSWERS_HARD_CAP * answers_pause_at(c)) {
+        r = SEAM_ENOBUFS;
+        answers_overflow(c);
     }
     seam__fdrec *rec = NULL;
     if (r == 0 && nfds > 0) {
@@ -401,6 +453,12 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     }
     seam__frame_header h = {(uint32_t)len, kind, flags, (uint16_t)nfds, id};
     seam__frame_header_write(c->out.data + start, &h);
+    if (!bounded) {
+        c->ans_queued += len + SEAM__FRAME_HEADER_SIZE;
+        if (len + SEAM__FRAME_HEADER_SIZE > c->ans_largest) {
+            c->ans_largest = len + SEAM__FRAME_HEADER_SIZE;
+        }
+    }
     c->stats.messages_out++;
     schedule_flush(c);
     return 0;
@@ -456,6 +514,14 @@ static int queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id)
     return r < 0 ? r : frame_end(c, start, kind, 0, id, NULL, 0, false);
 }
 
+/* A ping is the user's send, bounded like any other (a pong is not). */
+static int queue_ping(seam_conn *c, uint64_t id)
+{
+    size_t start;
+    int r = frame_begin(c, &start);
+    return r < 0 ? r : frame_end(c, start, SEAM__KIND_PING, 0, id, NULL, 0, true);
+}
+
 static int queue_error(seam_conn *c, uint64_t id, int code, const char *message,
                        const seam_value *data)
 {
@@ -503,7 +569,34 @@ static void update_interest(seam_conn *c)
     }
     size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
     bool pending = c->out_off < limit || c->ext_head < c->ext_len;
-    seam__watch_update(c->watch, SEAM_READ | (pending ? SEAM_WRITE : 0));
+    bool reading = !c->draining && !input_stopped(c);
+    seam__watch_update(c->watch, (reading ? SEAM_READ : 0) | (pending ? SEAM_WRITE : 0));
+}
+
+/* The peer's input ended while answers still wait for it (it may have
+ * shut down only its writing side): they go out first, within the
+ * handshake timeout, then the connection ends as it would have. */
+static void drain_start(seam_conn *c)
+{
+    c->draining = true;
+    seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
+    update_interest(c);
+}
+
+static void drain_done(seam_conn *c)
+{
+    if (c->fail_due == 0) {
+        c->fail_due = SEAM_ECONNRESET;
+    }
+    kick(c);
+}
+
+/* Done once the answers are out and no input waits to be handled. */
+static void drain_check(seam_conn *c)
+{
+    if (c->draining && queued(c) == 0 && c->in_pending.len == 0) {
+        drain_done(c);
+    }
 }
 
 /* n bytes of the first pending no-copy payload were written. */
@@ -516,6 +609,19 @@ static void ext_wrote(seam_conn *c, size_t n)
     if (x->sent == x->len) {
         c->ext_head++;
         x->release(x->bytes, x->userdata);
+    }
+}
+
+/* Keeps a working buffer of a drained queue, and no more. */
+static void out_shrink(seam_conn *c)
+{
+    c->shrink_due = false;
+    if (c->out.len == 0 && c->out.cap > OUT_KEEP_MAX) {
+        uint8_t *keep = realloc(c->out.data, OUT_KEEP_MAX);
+        if (keep != NULL) {
+            c->out.data = keep;
+            c->out.cap = OUT_KEEP_MAX;
+        }
     }
 }
 
@@ -597,8 +703,12 @@ static int flush(seam_conn *c)
         c->hello_end = 0;
         fdq_clear(c);
         ext_clear(c);
-        if (c->watch != NULL) {
-            seam__watch_update(c->watch, SEAM_READ);
+        c->ans_queued = 0;
+        c->ans_largest = 0;
+        c->read_paused = false;
+        update_interest(c);
+        if (c->draining) {
+            drain_done(c);
         }
         return err;
     }
@@ -610,9 +720,27 @@ static int flush(seam_conn *c)
             c->fdq_head = 0;
             c->fdq_len = 0;
         }
+        if (c->out.cap > OUT_KEEP_MAX && !c->shrink_due) {
+            /* One large message should not pin its memory for the
+             * connection's life (the receive side frees its own too). A
+             * stream refills the queue before the loop turns: only a queue
+             * still empty then gives its memory back (out_shrink). */
+            c->shrink_due = true;
+            kick(c);
+        }
     } else {
         queue_compact(c);
     }
+    /* Written bytes are counted off the answers at most: an estimate from
+     * above, exact once the queue drains. */
+    if (c->ans_queued > queued(c)) {
+        c->ans_queued = queued(c);
+    }
+    if (c->ans_queued == 0) {
+        c->ans_largest = 0;
+    }
+    read_pause_update(c);
+    drain_check(c);
     if (c->want_writable && queued(c) <= c->cfg.max_queue / 2) {
         c->want_writable = false;
         c->writable_due = true;
@@ -725,6 +853,13 @@ static int conn_start(seam_conn *c, int fd)
     c->state = SEAM__CONN_HANDSHAKE;
     c->gen++;
     c->goodbye_code = 0;
+    c->goodbye_seen = false;
+    c->fail_due = 0;
+    c->ans_queued = 0;
+    c->ans_largest = 0;
+    c->read_paused = false;
+    c->draining = false;
+    seam__buf_free(&c->in_pending);
     seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
     if (c->loop->depth == 0) {
         flush(c);
@@ -863,13 +998,24 @@ static void drop_transport(seam_conn *c)
  * dispatch) - each call exactly once, also if a callback closes c. */
 static void fail_calls(seam_conn *c, int status)
 {
-    while (c->calls_len > 0) {
-        seam__call *k = NULL;
-        for (size_t i = 0; i < c->calls_cap && k == NULL; i++) {
-            k = c->calls[i];
+    /* The table is taken whole, in one pass: calls a callback makes go
+     * into a new one and are not ended here. */
+    seam__call **calls = c->calls;
+    size_t cap = c->calls_cap;
+    c->calls = NULL;
+    c->calls_cap = 0;
+    c->calls_len = 0;
+    c->stats.calls_in_flight = 0;
+    for (size_t i = 0; i < cap; i++) {
+        if (calls[i] != NULL) {
+            seam__timer_stop(c->loop, &calls[i]->timer);
         }
-        call_remove(c, k);
-        c->stats.calls_in_flight = c->calls_len;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        seam__call *k = calls[i];
+        if (k == NULL) {
+            continue;
+        }
         if (k == c->sync_call) {
             k->done = true;
             k->status = status;
@@ -878,6 +1024,7 @@ static void fail_calls(seam_conn *c, int status)
         seam_reply r = {.status = status};
         run_reply(c, k, &r);
     }
+    free(calls);
 }
 
 /* Loses the connection inside a sync wait, where no callback may run. The
@@ -979,6 +1126,8 @@ static void conn_lost(seam_conn *c, int err)
     bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
     if (c->goodbye_code != 0) {
         err = c->goodbye_code;
+    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
+        err = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
     }
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && err != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
@@ -999,10 +1148,36 @@ static void conn_lost(seam_conn *c, int err)
     conn_unref(c);
 }
 
+/* Tells the peer which rule it broke before hanging up: a goodbye with
+ * the code, written now if its socket takes it. */
+static void say_goodbye(seam_conn *c, int code)
+{
+    if (c->fd < 0 || c->user_closed) {
+        return;
+    }
+    if (c->state == SEAM__CONN_HANDSHAKE) {
+        /* Only our hello may go before it; sends waiting for the
+         * handshake never will. */
+        c->out.len = c->hello_end;
+        fdq_clear(c);
+    }
+    seam_value *bye = seam_value_new_dict();
+    if (bye != NULL && seam_dict_set_int64(bye, "code", code) == 0 &&
+        seam_dict_set_string(bye, "reason", seam_strerror(code)) == 0) {
+        queue_value(c, SEAM__KIND_GOODBYE, 0, bye, false);
+    }
+    seam_value_unref(bye);
+    if (c->state == SEAM__CONN_HANDSHAKE) {
+        c->hello_end = c->out.len;
+    }
+    flush(c);
+}
+
 static void conn_fail(seam_conn *c, int err)
 {
     seam__log(c->loop, SEAM_LOG_WARN, "protocol violation by the peer: %s (%s)", seam_strerror(err),
               seam_errname(err));
+    say_goodbye(c, err);
     conn_lost(c, err);
 }
 
@@ -1011,6 +1186,8 @@ static void handshake_expired(seam__timer *t)
     seam_conn *c = (seam_conn *)((char *)t - offsetof(seam_conn, handshake_timer));
     if (c->state == SEAM__CONN_HANDSHAKE) {
         conn_lost(c, SEAM_EHANDSHAKE);
+    } else if (c->draining) {
+        conn_lost(c, SEAM_ETIMEDOUT); /* it stopped reading what was left */
     }
 }
 
@@ -1098,19 +1275,124 @@ static bool rfds_append(seam_conn *c, const int *fds, size_t n)
     return true;
 }
 
+/* Descriptors arrive with the first bytes of their frame and are claimed
+ * when it is complete: once a read's frames are handled, only the frame
+ * still arriving may have any waiting, at most its own count (or the most
+ * a hello allows while its header is incomplete). Anything more was sent
+ * with frames that did not announce it. */
+static size_t rfds_allowed(const seam_conn *c)
+{
+    if (c->parser.in_payload) {
+        return c->parser.cur.nfds;
+    }
+    return c->parser.hdr_have > 0 ? MAX_FRAME_FDS : 0;
+}
+
+/* Answers piled up for a peer that does not read them: stop handling its
+ * frames, also in the middle of what one read brought. */
+static bool answers_stop_reading(seam_conn *c)
+{
+    read_pause_update(c);
+    return c->read_paused && c->sync_call == NULL;
+}
+
+/* Handles the frames in len bytes of data (or one the parser completed).
+ * Returns false when reading must stop: the connection failed, ended or
+ * started over, or answers piled up, and then what is left of data waits
+ * in in_pending until they drain. */
+static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
+{
+    while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
+        if (len > 0 && answers_stop_reading(c)) {
+            if (seam__buf_append(&c->in_pending, data, len) < 0) {
+                conn_lost(c, SEAM_ENOMEM);
+            }
+            update_interest(c);
+            return false;
+        }
+        seam__frame f;
+        int r = seam__frame_parser_next(&c->parser, &data, &len, &f);
+        if (r == 0) {
+            break;
+        }
+        if (r < 0) {
+            conn_fail(c, r);
+            return false;
+        }
+        int fds[MAX_FRAME_FDS];
+        r = take_fds(c, f.h.nfds, fds);
+        if (r < 0) {
+            conn_fail(c, r);
+            return false;
+        }
+        handle_frame(c, &f, fds);
+    }
+    if (c->fd < 0 || c->gen != gen) {
+        return false;
+    }
+    if (c->rfds_len > rfds_allowed(c)) {
+        conn_fail(c, SEAM_EFRAMEFDS);
+        return false;
+    }
+    if (c->connected_due) {
+        connected_settle(c);
+    }
+    return c->fd >= 0 && c->gen == gen && !c->loop->freeing;
+}
+
+/* Input set aside while answers piled up goes first once they drained. */
+static bool pending_handle(seam_conn *c)
+{
+    if (c->in_pending.len == 0) {
+        return true;
+    }
+    if (answers_stop_reading(c)) {
+        update_interest(c);
+        return false;
+    }
+    seam__buf in = c->in_pending;
+    c->in_pending = (seam__buf){0};
+    bool more = frames_handle(c, in.data, in.len, c->gen);
+    seam__buf_free(&in);
+    if (c->fd >= 0) {
+        drain_check(c);
+    }
+    return more && c->in_pending.len == 0;
+}
+
 static void read_frames(seam_conn *c, uint8_t *rbuf)
 {
+    uint64_t gen = c->gen;
+    if (!pending_handle(c) && (c->fd < 0 || c->gen != gen || !c->read_paused || c->loop->freeing)) {
+        return;
+    }
     /* A sync call that holds all it may reads no further (held_full). */
     for (int round = 0;
          round < READS_PER_READY && c->fd >= 0 && !(c->sync_call != NULL && held_full(c));
          round++) {
+        if (c->draining) {
+            if (c->sync_call != NULL) {
+                conn_lost(c, SEAM_ECONNRESET); /* a sync wait cannot wait for the drain */
+            }
+            return;
+        }
+        bool paused = answers_stop_reading(c);
+        if (paused && input_stopped(c)) {
+            update_interest(c);
+            return;
+        }
+        if (paused && c->in_pending.len >= ANSWERS_HARD_CAP * answers_pause_at(c)) {
+            answers_overflow(c);
+            return;
+        }
         bool truncated = false;
         int got[SEAM__UNIX_MAX_RECV_FDS];
         size_t ngot = 0;
         /* The rest of a large payload goes straight where the frame is
          * collected rather than through the read buffer. */
         size_t cap = READ_BUF_SIZE;
-        uint8_t *direct = seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
+        uint8_t *direct =
+            paused ? NULL : seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
         ssize_t n = seam__unix_recv(c->fd, direct != NULL ? direct : rbuf, cap, got,
                                     SEAM__UNIX_MAX_RECV_FDS, &ngot, &truncated);
         if (ngot > 0 && !rfds_append(c, got, ngot)) {
@@ -1120,7 +1402,12 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             return;
         }
         if (n == 0) {
-            conn_lost(c, SEAM_ECONNRESET);
+            if ((queued(c) > 0 || c->in_pending.len > 0) && c->state == SEAM__CONN_OPEN &&
+                c->sync_call == NULL) {
+                drain_start(c);
+            } else {
+                conn_lost(c, SEAM_ECONNRESET);
+            }
             return;
         }
         if (n < 0) {
@@ -1132,33 +1419,25 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             return;
         }
         c->stats.bytes_in += (uint64_t)n;
+        if (paused) {
+            /* Taken, not handled: it waits behind what already waits. */
+            if (seam__buf_append(&c->in_pending, rbuf, (size_t)n) < 0) {
+                conn_lost(c, SEAM_ENOMEM);
+                return;
+            }
+            if ((size_t)n < cap) {
+                return;
+            }
+            continue;
+        }
         const uint8_t *data = rbuf;
         size_t len = (size_t)n;
         if (direct != NULL) {
             seam__frame_parser_direct_done(&c->parser, (size_t)n);
             len = 0;
         }
-        uint64_t gen = c->gen;
-        while (c->fd >= 0 && c->gen == gen && !c->loop->freeing) {
-            seam__frame f;
-            int r = seam__frame_parser_next(&c->parser, &data, &len, &f);
-            if (r == 0) {
-                break;
-            }
-            if (r < 0) {
-                conn_fail(c, r);
-                return;
-            }
-            int fds[MAX_FRAME_FDS];
-            r = take_fds(c, f.h.nfds, fds);
-            if (r < 0) {
-                conn_fail(c, r);
-                return;
-            }
-            handle_frame(c, &f, fds);
-        }
-        if (c->connected_due && c->gen == gen) {
-            connected_settle(c);
+        if (!frames_handle(c, data, len, c->gen)) {
+            return;
         }
         if ((size_t)n < cap) {
             return; /* the socket is most likely drained */
@@ -1217,18 +1496,59 @@ static void hold_connected(seam_conn *c)
     c->held_tail = &h->next;
 }
 
-static bool check_queued_sizes(seam_conn *c)
+/* Takes the frame at off out of the queue, with its descriptors. */
+static void queue_cut(seam_conn *c, size_t off, size_t len)
+{
+    size_t w = c->fdq_head;
+    for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
+        seam__fdrec *rec = c->fdq[i];
+        if (rec->offset == off) {
+            close_fds(rec->fds, rec->nfds);
+            free(rec);
+            continue;
+        }
+        if (rec->offset > off) {
+            rec->offset -= len;
+        }
+        c->fdq[w++] = rec;
+    }
+    c->fdq_len = w;
+    memmove(c->out.data + off, c->out.data + off + len, c->out.len - off - len);
+    c->out.len -= len;
+}
+
+/* Sends made before the handshake were checked against our own limits;
+ * the peer's hello tells its own. A frame it would refuse is taken out of
+ * the queue rather than sent (which would break the connection): a call
+ * ends with SEAM_EMSGSIZE, a one-way message is dropped with a warning. */
+static void drop_oversized_queued(seam_conn *c)
 {
     size_t off = c->hello_end > c->out_off ? c->hello_end : c->out_off;
     while (off + SEAM__FRAME_HEADER_SIZE <= c->out.len) {
         seam__frame_header h;
         seam__frame_header_read(c->out.data + off, &h);
-        if (h.len > c->peer.max_frame || h.nfds > c->peer.max_fds) {
-            return false;
+        size_t len = SEAM__FRAME_HEADER_SIZE + h.len;
+        if (h.len <= c->peer.max_frame && h.nfds <= c->peer.max_fds) {
+            off += len;
+            continue;
         }
-        off += SEAM__FRAME_HEADER_SIZE + h.len;
+        queue_cut(c, off, len);
+        seam__call *k = h.kind == SEAM__KIND_REQUEST ? call_find(c, h.id) : NULL;
+        if (k == NULL) {
+            seam__log(c->loop, SEAM_LOG_WARN,
+                      "a message of %u bytes sent before the handshake exceeds the peer's "
+                      "limits: dropped",
+                      (unsigned)h.len);
+        } else if (k == c->sync_call) {
+            call_remove(c, k);
+            k->done = true;
+            k->status = SEAM_EMSGSIZE;
+        } else {
+            call_end_later(c, k, SEAM_EMSGSIZE);
+        }
     }
-    return true;
+    c->stats.calls_in_flight = c->calls_len;
+    c->stats.queued_bytes = queued(c);
 }
 
 static void on_hello(seam_conn *c, const seam__frame *f)
@@ -1246,10 +1566,7 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     if (c->peer.max_fds > MAX_FRAME_FDS) {
         c->peer.max_fds = MAX_FRAME_FDS;
     }
-    if (!check_queued_sizes(c)) {
-        conn_fail(c, SEAM_EMSGSIZE);
-        return;
-    }
+    drop_oversized_queued(c);
     c->state = SEAM__CONN_OPEN;
     seam__timer_stop(c->loop, &c->handshake_timer);
     if (c->user_closed) {
@@ -1286,19 +1603,19 @@ static void connected_settle(seam_conn *c)
 static void on_goodbye(seam_conn *c, const seam__frame *f)
 {
     c->goodbye_code = 0;
-    if (f->h.len == 0) {
-        return;
-    }
+    c->goodbye_seen = true;
     seam_decode_limits lim = {.max_depth = 8, .max_items = 64, .max_string = 4096};
     seam_value *m = NULL;
-    if (seam__decode(f->payload, f->h.len, &lim, NULL, 0, &m) < 0) {
-        return;
+    if (f->h.len > 0 && seam__decode(f->payload, f->h.len, &lim, NULL, 0, &m) == 0) {
+        int64_t code = 0;
+        if (seam_dict_get_int64(m, "code", &code) && code < 0 && code > INT32_MIN) {
+            c->goodbye_code = (int)code;
+        }
+        seam_value_unref(m);
     }
-    int64_t code = 0;
-    if (seam_dict_get_int64(m, "code", &code) && code < 0 && code > INT32_MIN) {
-        c->goodbye_code = (int)code;
-    }
-    seam_value_unref(m);
+    /* The peer is closing: nothing after its goodbye is handled, and
+     * nothing queued for it would be read. */
+    conn_lost(c, SEAM_ECONNRESET);
 }
 
 static uint32_t raw_id_of(const seam__frame *f)
@@ -1379,6 +1696,12 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
     } else {
         int d = seam__decode(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds, &ev.value);
         close_fds(fds, f->h.nfds);
+        if (d < 0 && ev.type == SEAM_EVENT_REQUEST) {
+            /* The frame itself was sound: the caller hears why, the
+             * connection goes on. */
+            queue_error(c, f->h.id, d, seam_strerror(d), NULL);
+            return;
+        }
         if (d < 0) {
             conn_fail(c, d);
             return;
@@ -1547,11 +1870,22 @@ static void conn_kick_fired(seam__timer *t)
     c->dispatching++;
     run_done_calls(c);
     lost_report(c);
+    if (c->fail_due != 0 && c->sync_call == NULL) {
+        int err = c->fail_due;
+        c->fail_due = 0;
+        conn_lost(c, err);
+    }
     deliver_held(c);
+    if (c->in_pending.len > 0 && !c->read_paused && c->fd >= 0 && c->sync_call == NULL) {
+        read_input(c);
+    }
     if (c->writable_due && !c->user_closed) {
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};
         emit(c, &ev);
+    }
+    if (c->shrink_due) {
+        out_shrink(c);
     }
     c->dispatching--;
     bool more = c->done_head != NULL || (c->held_head != NULL && c->state == SEAM__CONN_OPEN);
@@ -1747,7 +2081,7 @@ static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, cons
     if (r == 0) {
         k->ping = ping;
         if (ping) {
-            r = queue_empty_frame(c, SEAM__KIND_PING, k->id);
+            r = queue_ping(c, k->id);
         } else if (msg != NULL) {
             r = queue_value(c, SEAM__KIND_REQUEST, k->id, msg, true);
         } else {
@@ -2019,12 +2353,22 @@ static void conn_close(seam_conn *c)
         drop_transport(c);
         c->state = SEAM__CONN_CLOSED;
     }
-    while (c->calls_len > 0) {
-        seam__call *k = NULL;
-        for (size_t i = 0; i < c->calls_cap && k == NULL; i++) {
-            k = c->calls[i];
+    /* One pass over the table, not a search from its start per call. */
+    for (size_t i = 0; i < c->calls_cap && c->calls_len > 0; i++) {
+        seam__call *k = c->calls[i];
+        if (k == NULL) {
+            continue;
         }
-        call_end_later(c, k, SEAM_ECANCELED);
+        c->calls[i] = NULL;
+        c->calls_len--;
+        seam__timer_stop(c->loop, &k->timer);
+        k->status = SEAM_ECANCELED;
+        k->next_done = NULL;
+        *c->done_tail = k;
+        c->done_tail = &k->next_done;
+    }
+    if (c->done_head != NULL) {
+        kick(c);
     }
     c->stats.calls_in_flight = 0;
     server_unlink(c);

@@ -85,15 +85,26 @@ struct seam_conn {
     size_t ext_len;
     size_t ext_cap;
     size_t ext_queued; /* their bytes not yet written */
+    /* Answers (replies, errors, pongs, cancels, goodbyes) among the bytes
+     * queued, and the largest of them since none waited: reading pauses
+     * while the peer leaves too many of them unread. */
+    size_t ans_queued;
+    size_t ans_largest;
+    bool read_paused;
+    bool draining;        /* the peer's input ended: writing what is queued, then done */
+    bool shrink_due;      /* the drained send buffer is large: shrink it if it stays empty */
+    seam__buf in_pending; /* input not handled yet because reading paused */
 
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
+    bool goodbye_seen;
     seam__timer handshake_timer;
     seam__timer kick;      /* deferred work: completions, held frames, writable */
     bool kick_ref;         /* the kick holds a reference */
     int lost;              /* a loss inside a sync wait, still to be reported */
     bool lost_invalid;     /* ... as INVALID (else INTERRUPTED) */
     unsigned lost_earlier; /* INTERRUPTED losses before that one, unreported */
+    int fail_due;          /* an end the loop is to give the connection (conn_lost) */
 
     uint64_t next_id;
     seam__call **calls; /* open addressing by id */

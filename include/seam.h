@@ -45,6 +45,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EAGAIN       (-EAGAIN)       /* would block: queue full, retry later */
 #define SEAM_ERANGE       (-ERANGE)       /* number out of the representable range */
 #define SEAM_EMSGSIZE     (-EMSGSIZE)     /* message or frame larger than allowed */
+#define SEAM_ENOBUFS      (-ENOBUFS)      /* a bound on what a connection holds was reached */
 #define SEAM_EBADF        (-EBADF)        /* bad file descriptor */
 #define SEAM_ETIMEDOUT    (-ETIMEDOUT)    /* call timed out */
 #define SEAM_ECANCELED    (-ECANCELED)    /* call cancelled */
@@ -55,7 +56,6 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENOTSUP      (-ENOTSUP)      /* operation not supported */
 #define SEAM_EBUSY        (-EBUSY)        /* not possible from where it was called */
 #define SEAM_EEXIST       (-EEXIST)       /* a file that is not a socket is in the way */
-#define SEAM_ENOBUFS      (-ENOBUFS)      /* a sync call held as much as it may */
 #define SEAM_ENAMETOOLONG (-ENAMETOOLONG) /* socket path does not fit sockaddr_un */
 
 #define SEAM__ERRNO_MAX  (-3000)
@@ -348,13 +348,20 @@ typedef enum seam_event_type {
     SEAM_EVENT_REQUEST,
     /* A send failed with SEAM_EAGAIN earlier and the queue has room again. */
     SEAM_EVENT_WRITABLE,
-    /* A client lost its server (error says why). Its calls in flight
-     * completed with SEAM_ECONNRESET first. The next send or call
-     * reconnects. */
+    /* A client lost its server (error says why: SEAM_ECLOSED when the
+     * server said goodbye, SEAM_ECONNRESET when it went without one, a
+     * crash). Its calls in flight completed with SEAM_ECONNRESET first.
+     * The next send or call reconnects. */
     SEAM_EVENT_INTERRUPTED,
     /* The connection is over for good (error says why): a server's peer
      * left or was disconnected, or a client met a protocol violation or
-     * was refused. The last event; the seam_conn of a server's peer is
+     * was refused. A peer that closed cleanly (said goodbye) gives
+     * SEAM_ECLOSED, one that went without a goodbye (a crash)
+     * SEAM_ECONNRESET, a goodbye with a code that code (SEAM_EACCES
+     * refused, SEAM_EPROTO, SEAM_EFRAMEKIND ... the rule it says we broke);
+     * a violation by the peer gives the rule's code (and the peer is sent
+     * a goodbye with it), SEAM_ENOBUFS a peer that left too many answers
+     * unread. The last event; the seam_conn of a server's peer is
      * freed when the callback returns, a client still closes its own. */
     SEAM_EVENT_INVALID,
 } seam_event_type;
@@ -413,8 +420,14 @@ typedef struct seam_conn_config {
     void *userdata;         /* passed to on_event */
     /* Bytes a connection may hold queued for sending; past it a send fails
      * with SEAM_EAGAIN and SEAM_EVENT_WRITABLE follows. 0: 8 MiB. A single
-     * message larger than the bound is accepted into an empty queue. The
-     * same bound holds for what arrives during seam_conn_call_sync(). */
+     * message larger than the bound is accepted into an empty queue.
+     * Answers (replies, errors, pongs) are queued whatever the bound, but
+     * the peer's frames wait unhandled while more of them wait than this
+     * bound plus the largest one, until half that is left, and the peer is
+     * not read meanwhile unless calls of ours to it are in flight; answers
+     * (or input waiting) reaching four times that close the connection
+     * (SEAM_ENOBUFS). The same bound holds for what arrives during
+     * seam_conn_call_sync(). */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */
@@ -452,8 +465,11 @@ SEAM_EXPORT void seam_conn_close(seam_conn *conn);
 
 /* Sends a one-way message (encoded at once; the caller keeps msg). Returns
  * 0, SEAM_EAGAIN (queue full: wait for SEAM_EVENT_WRITABLE), SEAM_EMSGSIZE
- * (larger than the peer accepts), SEAM_ECLOSED, SEAM_ENOTFOUND (a client
- * reconnecting found no server), or an encoding error. */
+ * (larger than the peer accepts; the connection stays up), SEAM_ECLOSED,
+ * SEAM_ENOTFOUND (a client reconnecting found no server), or an encoding
+ * error. Before the handshake the peer's limits are not known: a message
+ * queued then that the peer's hello shows too large is dropped with a
+ * warning in the log (a call's callback gets SEAM_EMSGSIZE instead). */
 SEAM_EXPORT int seam_conn_send(seam_conn *conn, const seam_value *msg);
 
 /* Sends a raw message: a 32-bit id and opaque bytes, not encoded. Returns
@@ -525,7 +541,8 @@ SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int 
                                     seam_value **reply);
 
 /* Sends a ping; cb runs once with status 0 when the pong arrives (or with
- * an error as for calls). */
+ * an error as for calls). Returns as seam_conn_call(): pings are sends,
+ * bounded by config.max_queue (SEAM_EAGAIN). */
 SEAM_EXPORT int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *userdata);
 
 /* The peer's kernel credentials, taken when the connection was made. pidfd

@@ -172,6 +172,47 @@ int tool_listen(int argc, char **argv)
     return r < 0 ? tool_fail("loop", r) : 0;
 }
 
+/* The error of the last INTERRUPTED or INVALID event of the command's
+ * connection: a call that lost its peer says only "peer gone", the event
+ * says how (refused, which protocol error, a crash). */
+static int conn_ended;
+
+static void note_end(seam_conn *c, const seam_event *ev, void *userdata)
+{
+    (void)c;
+    (void)userdata;
+    if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
+        conn_ended = ev->error;
+    }
+}
+
+/* Reports a command's failure; a lost connection as the person needs it:
+ * refused, a protocol error (which), or a peer that crashed. */
+static int conn_fail(const char *what, seam_loop *loop, int err)
+{
+    if (err != SEAM_ECONNRESET) {
+        return tool_fail(what, err);
+    }
+    for (int i = 0; i < 10 && conn_ended == 0; i++) {
+        seam_poll_run_once(loop, 10); /* the end is reported from the loop */
+    }
+    int why = conn_ended != 0 ? conn_ended : err;
+    if (why == SEAM_EACCES || why == SEAM_EAGAIN) {
+        fprintf(stderr, "seam: %s: refused: %s\n", what, seam_strerror(why));
+    } else if (why == SEAM_ECONNRESET) {
+        fprintf(stderr, "seam: %s: peer crashed (gone without a goodbye)\n", what);
+    } else if (why == SEAM_ECLOSED) {
+        fprintf(stderr, "seam: %s: the peer closed the connection\n", what);
+    } else if (why == SEAM_EPROTO || why == SEAM_EHANDSHAKE || why == SEAM_EMSGSIZE ||
+               (why <= SEAM_ETRUNCATED && why >= SEAM_EFRAMELEN)) {
+        fprintf(stderr, "seam: %s: protocol error: %s (%s)\n", what, seam_strerror(why),
+                seam_errname(why));
+    } else {
+        return tool_fail(what, why);
+    }
+    return 1;
+}
+
 /* Connects and waits for the handshake, so errors show up here. */
 static int connect_to(const char *name, seam_loop **loop, seam_conn **conn)
 {
@@ -179,7 +220,8 @@ static int connect_to(const char *name, seam_loop **loop, seam_conn **conn)
     if (r < 0) {
         return r;
     }
-    r = seam_conn_connect(*loop, name, NULL, conn);
+    seam_conn_config cfg = {.on_event = note_end};
+    r = seam_conn_connect(*loop, name, &cfg, conn);
     if (r < 0) {
         seam_loop_free(*loop);
     }
@@ -224,9 +266,10 @@ int tool_send(int argc, char **argv)
     if (r == 0) {
         r = ping_wait(loop, conn, 5000);
     }
+    int status = r < 0 ? conn_fail("send", loop, r) : 0;
     seam_conn_close(conn);
     seam_loop_free(loop);
-    return r < 0 ? tool_fail("send", r) : 0;
+    return status;
 }
 
 static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms)
@@ -279,12 +322,10 @@ int tool_call(int argc, char **argv)
         free(json);
     }
     seam_value_unref(reply);
+    int status = r == SEAM_EREMOTE ? 1 : r < 0 ? conn_fail("call", loop, r) : 0;
     seam_conn_close(conn);
     seam_loop_free(loop);
-    if (r == SEAM_EREMOTE) {
-        return 1;
-    }
-    return r < 0 ? tool_fail("call", r) : 0;
+    return status;
 }
 
 int tool_ping(int argc, char **argv)
@@ -331,9 +372,10 @@ int tool_ping(int argc, char **argv)
     if (got > 0) {
         printf("%ld pings, min/avg/max = %.3f/%.3f/%.3f ms\n", got, min, sum / (double)got, max);
     }
+    int status = r < 0 ? conn_fail("ping", loop, r) : 0;
     seam_conn_close(conn);
     seam_loop_free(loop);
-    return r < 0 ? tool_fail("ping", r) : 0;
+    return status;
 }
 
 static void on_flood_event(seam_conn *c, const seam_event *ev, void *userdata)
