@@ -636,10 +636,13 @@ typedef struct seam_server_config {
      * server's own (who could stop the server anyway, and is held only to
      * max_conns). */
     unsigned max_conns_per_uid;
-    /* A peer that sent nothing for this long (handshake done) is closed
-     * with a goodbye carrying SEAM_ETIMEDOUT, after one to one and a half
-     * times the timeout; its INVALID event says SEAM_ETIMEDOUT. A client
-     * that must stay connected while silent pings. 0: no idle timeout. */
+    /* A peer that sent no complete frame for this long (handshake done)
+     * is closed with a goodbye carrying SEAM_ETIMEDOUT, after one to one
+     * and a half times the timeout; its INVALID event says SEAM_ETIMEDOUT.
+     * Bytes of an unfinished frame do not count: a frame under way then
+     * gets the shorter of this and conn.handshake_timeout_ms more to
+     * arrive. A client that must stay connected while silent pings. 0: no
+     * idle timeout. */
     int idle_timeout_ms;
 } seam_server_config;
 

@@ -14,6 +14,9 @@
 
 #include "support.h"
 
+#include "frame.h"
+#include "hello.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1569,6 +1572,90 @@ static void test_socket_path_one_byte_too_long_is_enametoolong(void **state)
     longname[200] = '\0';
     assert_int_equal(seam_name_path(longname, buf, sizeof(buf)), SEAM_ENAMETOOLONG);
 }
+
+/* A raw peer: connected, hello sent. */
+static int raw_peer(const char *name)
+{
+    char path[PATH_MAX];
+    assert_int_equal(seam_name_path(name, path, sizeof(path)), 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof(addr.sun_path));
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    assert_int_equal(connect(s, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    seam__buf out = {0};
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, SEAM__FRAME_DEFAULT_MAX, 0};
+    assert_int_equal(seam__hello_write(&hello, &out), 0);
+    assert_int_equal(send(s, out.data, out.len, MSG_NOSIGNAL), (ssize_t)out.len);
+    seam__buf_free(&out);
+    return s;
+}
+
+/* Reads what s has; returns true at end of stream. Notes a goodbye. */
+static bool raw_drain(int s, bool *goodbye)
+{
+    uint8_t buf[4096];
+    for (;;) {
+        ssize_t n = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            return true;
+        }
+        if (n < 0) {
+            return false;
+        }
+        /* The server's frames are small and come whole: its hello, then
+         * (at the end) a goodbye, each a 16-byte header and its payload. */
+        for (ssize_t i = 0; i + SEAM__FRAME_HEADER_SIZE <= n;) {
+            uint32_t len = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 |
+                           (uint32_t)buf[i + 2] << 16 | (uint32_t)buf[i + 3] << 24;
+            if (buf[i + 4] == SEAM__KIND_GOODBYE) {
+                *goodbye = true;
+            }
+            i += SEAM__FRAME_HEADER_SIZE + (ssize_t)len;
+        }
+    }
+}
+
+/* One byte of a never-finished frame every 300 ms kept bytes arriving,
+ * which was all the idle timer looked at: the peer stayed for ever. */
+static void test_peer_trickling_a_frame_is_closed_with_etimedout(void **state)
+{
+    fixture *f = *state;
+    echo_state st = {0};
+    seam_server_config cfg = {
+        .conn = {.on_event = echo_event, .userdata = &st, .handshake_timeout_ms = 1500},
+        .idle_timeout_ms = 1000};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int s = raw_peer(NAME);
+    /* A request header announcing 1 MiB, then nothing but a byte at a
+     * time of it. */
+    uint8_t frame[SEAM__FRAME_HEADER_SIZE + 64] = {0};
+    seam__frame_header h = {1u << 20, SEAM__KIND_REQUEST, 0, 0, 1};
+    seam__frame_header_write(frame, &h);
+    bool goodbye = false;
+    bool closed = false;
+    size_t sent = 0;
+    long long deadline = support_now_ms() + 8000; /* 5 frame timeouts */
+    while (!closed && support_now_ms() < deadline && sent < sizeof(frame)) {
+        if (send(s, frame + sent, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+            sent++;
+        }
+        long long next = support_now_ms() + 300;
+        while (support_now_ms() < next && !closed) {
+            support_run_once(f->loop, 20);
+            closed = raw_drain(s, &goodbye);
+        }
+    }
+    assert_true(closed);
+    assert_true(goodbye);
+    assert_true(support_run_until(f->loop, peer_gone, &st, SUPPORT_DEADLINE_MS));
+    assert_int_equal(st.last_invalid, SEAM_ETIMEDOUT);
+    close(s);
+    seam_server_close(srv);
+}
+
 #endif
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1604,6 +1691,7 @@ int main(void)
         T(test_server_never_starts_without_its_reserve_descriptor),
         T(test_relative_runtime_dir_is_refused),
         T(test_socket_path_one_byte_too_long_is_enametoolong),
+        T(test_peer_trickling_a_frame_is_closed_with_etimedout),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
