@@ -114,7 +114,7 @@ int seam__unix_listen(int dir_fd, const char *path, const char *leaf, int *fd, d
     bool staged =
         n > 0 && (size_t)n < sizeof(tmp) && addr_at(dir_fd, path, tmp, &addr, &by_fd) == 0;
     const char *bound = staged ? tmp : leaf;
-    int s;
+    int s = -1;
     int r = staged ? 0 : addr_at(dir_fd, path, leaf, &addr, &by_fd);
     if (r == 0) {
         r = stream_socket(&s);
@@ -154,7 +154,7 @@ int seam__unix_alive_at(int dir_fd, const char *path, const char *leaf)
 {
     struct sockaddr_un addr;
     bool by_fd;
-    int s;
+    int s = -1;
     int r = addr_at(dir_fd, path, leaf, &addr, &by_fd);
     if (r == 0) {
         r = stream_socket(&s);

@@ -52,7 +52,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EPROTO       (-EPROTO)       /* peer violated the protocol */
 #define SEAM_ECONNRESET   (-ECONNRESET)   /* peer went away */
 #define SEAM_EADDRINUSE   (-EADDRINUSE)   /* name owned by a live server */
-#define SEAM_EACCES       (-EACCES)       /* refused by an accept filter */
+#define SEAM_EACCES       (-EACCES)       /* refused: accept filter, unsafe directory */
 #define SEAM_ENOTSUP      (-ENOTSUP)      /* operation not supported */
 #define SEAM_EBUSY        (-EBUSY)        /* not possible from where it was called */
 #define SEAM_EEXIST       (-EEXIST)       /* a file that is not a socket is in the way */
