@@ -1346,6 +1346,39 @@ static void test_runtime_dir_reached_through_another_users_link_is_refused(void 
     setenv("SEAM_RUNTIME_DIR", f->dir, 1);
 }
 
+/* In a directory everyone may write to (not sticky), another user can
+ * rename the runtime directory away and put one of theirs in its place
+ * while the server runs; under a sticky one (like /tmp) they cannot. */
+static void test_runtime_dir_under_a_directory_others_may_rename_in_is_refused(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    char pw[PATH_MAX];
+    char run[PATH_MAX];
+    char buf[PATH_MAX];
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    path_in(f, "pw", pw, sizeof(pw));
+    path_in(f, "pw/run", run, sizeof(run));
+    assert_int_equal(mkdir(pw, 0700), 0);
+    assert_int_equal(mkdir(run, 0755), 0);
+    assert_int_equal(chmod(pw, 0777), 0);
+    setenv("SEAM_RUNTIME_DIR", run, 1);
+    seam_server *srv = NULL;
+    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, SEAM_EACCES);
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EACCES);
+    assert_int_equal(chmod(pw, 01777), 0);
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), 0);
+    assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), 0);
+    seam_server_close(srv);
+    setenv("SEAM_RUNTIME_DIR", f->dir, 1);
+}
+
 /* The directory checked is the one used: after the path to it is made to
  * lead elsewhere, the server still removes its own files on close. */
 static void test_server_works_in_the_directory_it_checked_after_the_path_is_swapped(void **state)
@@ -1686,6 +1719,7 @@ int main(void)
         T(test_idle_peer_closed_with_a_goodbye_carrying_etimedout),
         T(test_peer_waiting_for_a_held_request_is_not_idle),
         T(test_runtime_dir_reached_through_another_users_link_is_refused),
+        T(test_runtime_dir_under_a_directory_others_may_rename_in_is_refused),
         T(test_server_works_in_the_directory_it_checked_after_the_path_is_swapped),
         T(test_live_socket_whose_lock_was_deleted_is_never_taken_over),
         T(test_live_socket_of_another_program_is_never_removed),
