@@ -5,8 +5,14 @@
 #                files, section 3 man pages
 #   seam         the command-line tool and seam(1)
 # Library dependencies come from dpkg-shlibdeps; the -dev package depends
-# on the -dev packages of what the headers and .pc files name.
-set(SEAM_PACKAGE_MAINTAINER "the seam authors <seam@localhost>"
+# on the -dev packages of what the headers and .pc files name. Files are
+# stripped, each package has a changelog.Debian.gz, and the libraries are
+# registered by dpkg's ldconfig trigger.
+#
+# The maintainer is a placeholder in the reserved .invalid domain: whoever
+# publishes packages sets their own (scripts/package.sh passes
+# $SEAM_PACKAGE_MAINTAINER).
+set(SEAM_PACKAGE_MAINTAINER "the seam authors <seam@seam.invalid>"
     CACHE STRING "Maintainer field of the Debian packages")
 option(SEAM_DEBIAN_DOCS "Install each package's /usr/share/doc/PACKAGE/copyright (for the .deb packages)" OFF)
 
@@ -18,6 +24,24 @@ if(SEAM_DEBIAN_DOCS)
           RENAME copyright COMPONENT dev)
   install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/seam RENAME copyright
           COMPONENT tool)
+  # Every binary package of a non-native version carries a Debian
+  # changelog. Its date is SOURCE_DATE_EPOCH's when set (reproducible
+  # builds), else the configure time.
+  find_program(GZIP gzip REQUIRED)
+  string(TIMESTAMP seam_deb_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
+  set(seam_deb_changelog ${PROJECT_BINARY_DIR}/debian/changelog.Debian)
+  file(WRITE ${seam_deb_changelog}
+       "seam (${PROJECT_VERSION}-1) unstable; urgency=medium\n\n"
+       "  * Packaged from the upstream release ${PROJECT_VERSION} with scripts/package.sh.\n\n"
+       " -- ${SEAM_PACKAGE_MAINTAINER}  ${seam_deb_date}\n")
+  execute_process(COMMAND ${GZIP} -9nf ${seam_deb_changelog} COMMAND_ERROR_IS_FATAL ANY)
+  foreach(pair runtime:${seam_deb_runtime} dev:libseam-dev tool:seam)
+    string(REPLACE ":" ";" pair ${pair})
+    list(GET pair 0 component)
+    list(GET pair 1 package)
+    install(FILES ${seam_deb_changelog}.gz DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${package}
+            COMPONENT ${component})
+  endforeach()
 endif()
 
 set(CPACK_PACKAGE_NAME seam)
@@ -32,6 +56,7 @@ if(SEAM_BUILD_TOOLS)
   list(APPEND CPACK_COMPONENTS_ALL tool)
 endif()
 set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
 set(CPACK_COMPONENT_DEV_DEPENDS runtime)
 set(CPACK_COMPONENT_TOOL_DEPENDS runtime)
@@ -46,6 +71,12 @@ set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME ${seam_deb_runtime})
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
+# dpkg's ldconfig trigger, not maintainer scripts calling ldconfig (CPack
+# writes those unless the package brings its own postinst and postrm).
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
+    ${PROJECT_SOURCE_DIR}/cmake/debian/triggers ${PROJECT_SOURCE_DIR}/cmake/debian/postinst
+    ${PROJECT_SOURCE_DIR}/cmake/debian/postrm)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
     "${PROJECT_DESCRIPTION} - shared libraries
 seam carries typed, XPC-like messages (CBOR, framed over Unix sockets)

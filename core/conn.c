@@ -3,6 +3,8 @@
  * read path from bytes to events, calls and their single completion,
  * requests and their single answer, reconnection of clients. */
 #include "conn.h"
+#include "monitor.h"
+#include "status.h"
 #include "unix.h"
 
 #include <assert.h>
@@ -460,6 +462,9 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
         }
     }
     c->stats.messages_out++;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame(c, true, c->out.data + start, SEAM__FRAME_HEADER_SIZE + len, NULL, 0);
+    }
     schedule_flush(c);
     return 0;
 }
@@ -555,6 +560,9 @@ int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len)
     int r = seam__buf_append(&c->out, frame, len);
     if (r == 0) {
         c->stats.messages_out++;
+        if (SEAM__MONITORED(c)) {
+            seam__monitor_frame(c, true, frame, len, NULL, 0);
+        }
         schedule_flush(c);
     }
     return r;
@@ -947,6 +955,9 @@ int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds)
     }
     server->peers = c;
     c->sprev = &server->peers;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_hello_out(c);
+    }
     return 0;
 }
 
@@ -956,6 +967,7 @@ static void server_unlink(seam_conn *c)
     if (s == NULL || c->sprev == NULL) {
         return;
     }
+    seam__monitor_leave(c);
     *c->sprev = c->snext;
     if (c->snext != NULL) {
         c->snext->sprev = c->sprev;
@@ -1731,7 +1743,9 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
         req->in_event = true;
         ev.request = req;
     }
-    emit(c, &ev);
+    if (req == NULL || !(seam__status_answer(c, req, f) || seam__monitor_request(c, req, f))) {
+        emit(c, &ev);
+    }
     if (ev.raw) {
         close_fds(fds, f->h.nfds);
     }
@@ -1759,6 +1773,9 @@ static void on_request_or_message(seam_conn *c, const seam__frame *f, const int 
 
 static void handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
 {
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame_in(c, f);
+    }
     c->stats.messages_in++;
     uint8_t kind = f->h.kind;
     if (kind == SEAM__KIND_HELLO) {
@@ -1989,6 +2006,10 @@ static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, 
     c->ext[c->ext_len++] = (seam__extrec){c->out.len, bytes, len, 0, release, userdata};
     c->ext_queued += len;
     c->stats.messages_out++;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame(c, true, c->out.data + start,
+                            SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE, bytes, len);
+    }
     schedule_flush(c);
     return 0;
 }
@@ -2137,7 +2158,7 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
     }
     seam__call *k = call_find(conn, call_id);
     if (k == NULL || k == conn->sync_call) {
-        return SEAM_ENOTFOUND;
+        return SEAM_ENOCALL;
     }
     seam__loop_enter(conn->loop);
     if (conn->state == SEAM__CONN_OPEN && !k->ping) {

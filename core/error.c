@@ -2,6 +2,7 @@
 /* error.c - names and descriptions of SEAM_E* codes. */
 #include "seam.h"
 
+#include <errno.h>
 #include <string.h>
 
 typedef struct err_info {
@@ -11,6 +12,7 @@ typedef struct err_info {
 } err_info;
 
 static const err_info errors[] = {
+    {0, "0", "success"},
     {SEAM_EINVAL, "SEAM_EINVAL", "invalid argument"},
     {SEAM_ENOMEM, "SEAM_ENOMEM", "out of memory"},
     {SEAM_EAGAIN, "SEAM_EAGAIN", "would block: send queue is full"},
@@ -30,6 +32,7 @@ static const err_info errors[] = {
     {SEAM_EBUSY, "SEAM_EBUSY", "not possible from inside this callback"},
     {SEAM_EEXIST, "SEAM_EEXIST", "a file that is not a socket is in the way"},
     {SEAM_ENAMETOOLONG, "SEAM_ENAMETOOLONG", "name or socket path too long"},
+    {SEAM_EPERM, "SEAM_EPERM", "permission denied by the file mode of the socket or its directory"},
     {SEAM_ETRUNCATED, "SEAM_ETRUNCATED", "input ends inside an item"},
     {SEAM_EMALFORMED, "SEAM_EMALFORMED", "input is not well-formed CBOR"},
     {SEAM_ETRAILING, "SEAM_ETRAILING", "bytes follow the encoded value"},
@@ -54,6 +57,68 @@ static const err_info errors[] = {
     {SEAM_ENOTFOUND, "SEAM_ENOTFOUND", "no server listens on that name"},
     {SEAM_ECLOSED, "SEAM_ECLOSED", "closed"},
     {SEAM_EREMOTE, "SEAM_EREMOTE", "the peer answered with an error"},
+    {SEAM_ENOCALL, "SEAM_ENOCALL", "no call in flight with that id"},
+};
+
+/* Names of the system errors that reach seam's callers, so that a plain
+ * errno passed through has a name as well as a text. */
+typedef struct errno_name {
+    int code;
+    const char *name;
+} errno_name;
+
+static const errno_name errno_names[] = {
+    {EPERM, "EPERM"},
+    {ENOENT, "ENOENT"},
+    {ESRCH, "ESRCH"},
+    {EINTR, "EINTR"},
+    {EIO, "EIO"},
+    {ENXIO, "ENXIO"},
+    {E2BIG, "E2BIG"},
+    {ECHILD, "ECHILD"},
+    {EFAULT, "EFAULT"},
+    {EEXIST, "EEXIST"},
+    {EXDEV, "EXDEV"},
+    {ENODEV, "ENODEV"},
+    {ENOTDIR, "ENOTDIR"},
+    {EISDIR, "EISDIR"},
+    {ENFILE, "ENFILE"},
+    {EMFILE, "EMFILE"},
+    {ENOTTY, "ENOTTY"},
+    {ETXTBSY, "ETXTBSY"},
+    {EFBIG, "EFBIG"},
+    {ENOSPC, "ENOSPC"},
+    {ESPIPE, "ESPIPE"},
+    {EROFS, "EROFS"},
+    {EMLINK, "EMLINK"},
+    {EPIPE, "EPIPE"},
+    {EDOM, "EDOM"},
+    {EDEADLK, "EDEADLK"},
+    {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOLCK, "ENOLCK"},
+    {ENOSYS, "ENOSYS"},
+    {ENOTEMPTY, "ENOTEMPTY"},
+    {ELOOP, "ELOOP"},
+    {EOVERFLOW, "EOVERFLOW"},
+    {EILSEQ, "EILSEQ"},
+    {ENOTSOCK, "ENOTSOCK"},
+    {EDESTADDRREQ, "EDESTADDRREQ"},
+    {EPROTOTYPE, "EPROTOTYPE"},
+    {ENOPROTOOPT, "ENOPROTOOPT"},
+    {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+    {EAFNOSUPPORT, "EAFNOSUPPORT"},
+    {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+    {ENETDOWN, "ENETDOWN"},
+    {ENETUNREACH, "ENETUNREACH"},
+    {ECONNABORTED, "ECONNABORTED"},
+    {ENOBUFS, "ENOBUFS"},
+    {EISCONN, "EISCONN"},
+    {ENOTCONN, "ENOTCONN"},
+    {ECONNREFUSED, "ECONNREFUSED"},
+    {EHOSTUNREACH, "EHOSTUNREACH"},
+    {EALREADY, "EALREADY"},
+    {EINPROGRESS, "EINPROGRESS"},
+    {EDQUOT, "EDQUOT"},
 };
 
 static const err_info *find(int code)
@@ -82,7 +147,15 @@ const char *seam_strerror(int err)
 const char *seam_errname(int err)
 {
     const err_info *e = find(err);
-    return e != NULL ? e->name : "SEAM_EUNKNOWN";
+    if (e != NULL) {
+        return e->name;
+    }
+    for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++) {
+        if (-errno_names[i].code == err) {
+            return errno_names[i].name;
+        }
+    }
+    return "SEAM_EUNKNOWN";
 }
 
 const char *seam_version(void)

@@ -288,6 +288,9 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (loop == NULL || name == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
+    if (config != NULL && (config->socket_mode & ~0777u) != 0) {
+        return SEAM_EINVAL;
+    }
     char path[SEAM__PATH_MAX];
     int r = seam__loop_name_path(loop, name, path, sizeof(path));
     if (r < 0) {
@@ -323,7 +326,8 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (r == 0) {
         dev_t dev;
         ino_t ino;
-        r = seam__unix_listen(s->name.dir_fd, s->name.path, s->name.leaf, &fd, &dev, &ino);
+        r = seam__unix_listen(s->name.dir_fd, s->name.path, s->name.leaf, s->cfg.socket_mode, &fd,
+                              &dev, &ino);
         if (r == 0) {
             seam__name_bound(&s->name, dev, ino);
         }

@@ -101,8 +101,8 @@ static int publish(int dir_fd, const char *tmp, const char *leaf)
     return 0;
 }
 
-int seam__unix_listen(int dir_fd, const char *path, const char *leaf, int *fd, dev_t *dev,
-                      ino_t *ino)
+int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned mode, int *fd,
+                      dev_t *dev, ino_t *ino)
 {
     /* Bound under a private name and moved once listening: a socket that
      * exists under its real name always takes connections (a client never
@@ -125,8 +125,11 @@ int seam__unix_listen(int dir_fd, const char *path, const char *leaf, int *fd, d
     if (staged) {
         seam__unlink_socket_at(dir_fd, tmp); /* left by a process of ours that died here */
     }
+    /* The mode is set before listen(): until then every connect() is
+     * refused, so no peer ever meets the socket with the umask's bits. */
     struct stat st;
-    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, SOMAXCONN) < 0 ||
+    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        (mode != 0 && fchmodat(dir_fd, bound, (mode_t)mode, 0) < 0) || listen(s, SOMAXCONN) < 0 ||
         fstatat(dir_fd, bound, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         r = -errno;
         if (staged) {
@@ -189,6 +192,11 @@ int seam__unix_connect(const char *path, int *fd)
         close(s);
         if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR) {
             return SEAM_ENOTFOUND;
+        }
+        if (r == -EACCES || r == -EPERM) {
+            /* The kernel's verdict (no write permission on the socket, no
+             * search permission on a directory): no server ran anything. */
+            return SEAM_EPERM;
         }
         return r == -EWOULDBLOCK ? SEAM_EAGAIN : r;
     }

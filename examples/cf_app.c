@@ -25,6 +25,7 @@ static volatile sig_atomic_t interrupted;
 /* The "UI": a tick every 250 ms, also while requests are being served. */
 static void on_tick(CFRunLoopTimerRef timer, void *info)
 {
+    (void)timer;
     long *ticks = info;
     printf("tick %ld\n", ++*ticks);
     if (interrupted) {
@@ -34,6 +35,8 @@ static void on_tick(CFRunLoopTimerRef timer, void *info)
 
 static void on_peer_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
+    (void)conn;
+    (void)userdata;
     if (ev->type != SEAM_EVENT_REQUEST) {
         return;
     }
@@ -47,6 +50,7 @@ static void on_peer_event(seam_conn *conn, const seam_event *ev, void *userdata)
 
 static void on_sigint(int sig)
 {
+    (void)sig;
     interrupted = 1; /* seen by the next tick */
 }
 

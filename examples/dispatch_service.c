@@ -25,6 +25,7 @@ static dispatch_source_t signals[2];
  * released everything, so nothing is cut off half way. */
 static void on_freed(void *arg)
 {
+    (void)arg;
     for (size_t i = 0; i < 2; i++) {
         dispatch_source_cancel(signals[i]);
         dispatch_release(signals[i]);
@@ -35,6 +36,7 @@ static void on_freed(void *arg)
 
 static void stop(void *arg)
 {
+    (void)arg;
     if (server != NULL) {
         seam_server_close(server);
         server = NULL;
@@ -44,6 +46,8 @@ static void stop(void *arg)
 
 static void on_peer_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
+    (void)conn;
+    (void)userdata;
     if (ev->type != SEAM_EVENT_REQUEST) {
         return;
     }

@@ -49,6 +49,7 @@ static int call_next(client *c)
 
 static void on_reply(seam_conn *conn, const seam_reply *reply, void *userdata)
 {
+    (void)conn;
     client *c = userdata;
     double ms = (now() - c->started) * 1000.0;
     if (reply->status == 0) {

@@ -52,10 +52,20 @@ static void on_reply(seam_conn *conn, const seam_reply *reply, void *userdata)
  * ours (stdin when watch_stdin). */
 static void iterate(seam_loop *loop, bool watch_stdin)
 {
-    struct pollfd fds[65];
-    size_t n = seam_poll_fds(loop, fds, 64);
-    if (n > 64) {
-        n = 64; /* a real program would grow its array */
+    /* Grown to what seam asks for (one entry per connection, plus one) and
+     * ours: seam_poll_fds() fills only what fits, so ask until it fits. */
+    static struct pollfd *fds;
+    static size_t room;
+    size_t own = watch_stdin ? 1 : 0;
+    size_t n;
+    while ((n = seam_poll_fds(loop, fds, room)) + own > room) {
+        struct pollfd *more = realloc(fds, (n + own) * sizeof(*fds));
+        if (more == NULL) {
+            running = false;
+            return;
+        }
+        fds = more;
+        room = n + own;
     }
     size_t total = n;
     if (watch_stdin) {

@@ -25,6 +25,7 @@ static uv_signal_t sigint;
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
+    (void)h;
     buf->base = malloc(hint);
     buf->len = buf->base != NULL ? hint : 0;
 }
@@ -36,6 +37,7 @@ static void free_handle(uv_handle_t *h)
 
 static void on_written(uv_write_t *req, int status)
 {
+    (void)status;
     free(req->data); /* the bytes read, echoed as they came */
     free(req);
 }
@@ -76,6 +78,8 @@ static void on_tcp_connection(uv_stream_t *server, int status)
 
 static void on_peer_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
+    (void)conn;
+    (void)userdata;
     if (ev->type == SEAM_EVENT_REQUEST) {
         if (ev->raw) {
             seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
@@ -94,6 +98,7 @@ static void on_peer_event(seam_conn *conn, const seam_event *ev, void *userdata)
 /* Closes the program's handles; seam's are seam_loop_free()'s to close. */
 static void close_own(uv_handle_t *h, void *arg)
 {
+    (void)arg;
     if (uv_is_closing(h) || seam_uv_owns_handle(h)) {
         return;
     }
@@ -103,6 +108,7 @@ static void close_own(uv_handle_t *h, void *arg)
 
 static void on_sigint(uv_signal_t *s, int signum)
 {
+    (void)signum;
     printf("shutting down\n");
     seam_loop_free(seam); /* closes the service, its peers and seam's handles */
     seam = NULL;

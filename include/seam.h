@@ -57,6 +57,7 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EBUSY        (-EBUSY)        /* not possible from where it was called */
 #define SEAM_EEXIST       (-EEXIST)       /* a file that is not a socket is in the way */
 #define SEAM_ENAMETOOLONG (-ENAMETOOLONG) /* socket path does not fit sockaddr_un */
+#define SEAM_EPERM        (-EPERM)        /* file mode of the socket or a directory */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -83,13 +84,17 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENOTFOUND   (-3022) /* no server listens on that name */
 #define SEAM_ECLOSED     (-3023) /* object was closed */
 #define SEAM_EREMOTE     (-3024) /* the peer answered a call with an error */
-#define SEAM__ELAST      (-3024)
+#define SEAM_ENOCALL     (-3025) /* no call in flight with that id */
+#define SEAM__ELAST      (-3025)
 
 /* Returns a short English description of a SEAM_E* code (or any negated
- * errno). Never NULL; unknown codes get "unknown error". */
+ * errno); 0 gives "success". Never NULL; unknown codes get "unknown
+ * error". */
 SEAM_EXPORT const char *seam_strerror(int err);
 
-/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY". Never NULL. */
+/* Returns the symbolic name of a code, e.g. "SEAM_EDUPKEY" (0 gives "0"), or
+ * for a negated system errno without a SEAM_ name its C name ("ENOENT");
+ * codes it does not know get "SEAM_EUNKNOWN". Never NULL. */
 SEAM_EXPORT const char *seam_errname(int err);
 
 /* ---- Values ------------------------------------------------------------ */
@@ -213,18 +218,39 @@ SEAM_EXPORT seam_value *seam_value_copy(const seam_value *v);
 
 /* ---- JSON (for people and the command-line tool; docs/json.md) --------- */
 
-#define SEAM_JSON_PRETTY 0x1 /* indent with two spaces */
+#define SEAM_JSON_PRETTY   0x1 /* indent with two spaces */
+/* For readers that hold every number as a double (JavaScript, jq 1.6): a
+ * double with an integral value is written {"$double": "1.0"} and an
+ * integer beyond +-(2^53 - 1) as {"$int64": "..."} (or "$uint64" for a uint64),
+ * so that reading the text back gives the same types and values. */
+#define SEAM_JSON_PORTABLE 0x2
 
 /* Renders v as JSON in a malloc'd string the caller frees, or NULL without
  * memory. Types JSON lacks use one-key objects: {"$data": base64},
  * {"$date": seconds}, {"$uuid": "8-4-4-4-12"}, {"$fd": number},
- * {"$uint64": "decimal"} above INT64_MAX, {"$double": "nan"|"inf"|"-inf"}. */
+ * {"$uint64": "decimal"} above INT64_MAX, {"$double": "nan"|"inf"|"-inf"}.
+ * Reading also takes {"$int64": "decimal"} and {"$double": "number"}. */
 SEAM_EXPORT char *seam_value_to_json(const seam_value *v, unsigned flags);
 
 /* Parses JSON text into a value (the inverse of seam_value_to_json(); "$fd"
  * objects are refused with SEAM_EFD since a number names no descriptor
  * here). Returns 0 and stores a new value in *out, or a negative code. */
 SEAM_EXPORT int seam_value_from_json(const char *text, seam_value **out);
+
+/* Where and why JSON text could not be read. */
+typedef struct seam_json_error {
+    size_t offset;    /* bytes from the start of the text to the problem */
+    int line;         /* 1-based line of offset */
+    int column;       /* 1-based column of offset, in bytes */
+    char reason[256]; /* e.g. "duplicate object key near '"a"'" */
+} seam_json_error;
+
+/* seam_value_from_json() that also says where and why it failed: on any
+ * error but SEAM_ENOMEM and SEAM_EINVAL, *error (may be NULL) is filled.
+ * For a syntax error the position is where the parser stopped; for a value
+ * JSON can write but seam cannot hold (bad base64, a "$uint64" out of
+ * range, a "$fd", ...) it is the start of that value. */
+SEAM_EXPORT int seam_value_from_json_ex(const char *text, seam_value **out, seam_json_error *error);
 
 /* ---- CBOR encoding (docs/protocol.md, "Values") ------------------------ */
 
@@ -284,7 +310,14 @@ SEAM_EXPORT int seam_loop_post(seam_loop *loop, void (*fn)(void *arg), void *arg
  * dispatch) and releases the adapter. Adapters whose loop closes handles
  * asynchronously finish on the loop's next iteration; see each adapter's
  * header. Safe to call from inside a callback; the rest then happens when
- * the callback returns. */
+ * the callback returns.
+ *
+ * Kept requests (seam_request_keep()) are not freed by this: each is still
+ * the user's to finish, before or after, with seam_request_drop() (or a
+ * reply, which then returns SEAM_ECLOSED and releases it just the same);
+ * once its connection is gone seam_request_conn() is NULL. Nothing is sent
+ * for them after the free: their peers see the connection close. An
+ * unfinished kept request is a leak. */
 SEAM_EXPORT void seam_loop_free(seam_loop *loop);
 
 typedef enum seam_log_level {
@@ -320,7 +353,8 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
 
 /* Writes the runtime directory into buf (creating it if needed). Returns 0,
  * SEAM_ERANGE if buf is too small, SEAM_EACCES if the directory is not
- * safe (above), or a system error. */
+ * safe (above), or a system error - then buf holds the directory that
+ * could not be made or used, for the error message. */
 SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
 
 /* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
@@ -449,7 +483,11 @@ typedef struct seam_conn_config {
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0
  * and a connection whose handshake completes in the loop (sends made before
  * then are queued), or SEAM_ENOTFOUND (nobody listens there), SEAM_EINVAL
- * (bad name), SEAM_EAGAIN (the server's backlog is full), a system error. */
+ * (bad name), SEAM_EAGAIN (the server's backlog is full), SEAM_EPERM (the
+ * kernel refused: no write permission on the socket file or no search
+ * permission on a directory above it - see socket_mode in
+ * seam_server_config; no server code ran), a system error. A server's
+ * accept filter refusing shows later, as INVALID with SEAM_EACCES. */
 SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config *config,
                                   seam_conn **out);
 
@@ -506,7 +544,7 @@ SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *byt
                                    uint64_t *call_id);
 
 /* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
- * after this returns) and the peer is told. Returns 0, or SEAM_ENOTFOUND if
+ * after this returns) and the peer is told. Returns 0, or SEAM_ENOCALL if
  * the call already ended. */
 SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 
@@ -597,7 +635,10 @@ SEAM_EXPORT int seam_request_reply(seam_request *req, const seam_value *reply);
 SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes,
                                        size_t len);
 /* Answers with an error: code is negative; message may be NULL; data may
- * be NULL. */
+ * be NULL. Returns as seam_request_reply(). A code >= 0 is a programmer's
+ * mistake: SEAM_EINVAL, and the request is left as it was (unanswered,
+ * still to be answered) - unlike "already answered", the other SEAM_EINVAL,
+ * which finds it answered. */
 SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
                                          const seam_value *data);
 
@@ -644,6 +685,16 @@ typedef struct seam_server_config {
      * arrive. A client that must stay connected while silent pings. 0: no
      * idle timeout. */
     int idle_timeout_ms;
+    /* The permission bits of the socket file (0 to 0777): who may connect
+     * (connect() needs write permission on it). Set before the socket
+     * listens, so no peer ever connects while it has other bits.
+     * 0: as the process's umask leaves them (usually 0755: the server's
+     * own user only). Named services live in the runtime directory, which
+     * is the user's own (0700): other users reach a server only through a
+     * unix: path in a directory they may search, with write permission
+     * here (e.g. 0666) and an accept filter that lets them in. Bits
+     * outside 0777: SEAM_EINVAL. */
+    unsigned socket_mode;
 } seam_server_config;
 
 /* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
@@ -664,7 +715,11 @@ SEAM_EXPORT void seam_server_close(seam_server *server);
 
 /* Sends msg to every connected peer (encoded once). Returns the number of
  * peers it was queued for; a peer whose queue is full is skipped and gets
- * SEAM_EVENT_WRITABLE later, *skipped (may be NULL) counts those. */
+ * SEAM_EVENT_WRITABLE later, *skipped (may be NULL) counts those. Or a
+ * negative code, nothing sent: SEAM_EFD (msg holds an fd value: descriptors
+ * go to one peer, with seam_conn_send()), SEAM_ECLOSED (server closed),
+ * SEAM_EINVAL, SEAM_EMSGSIZE (raw: longer than a frame holds), SEAM_ENOMEM,
+ * an encoding error of msg. */
 SEAM_EXPORT int seam_server_broadcast(seam_server *server, const seam_value *msg, size_t *skipped);
 SEAM_EXPORT int seam_server_broadcast_raw(seam_server *server, uint32_t id, const void *bytes,
                                           size_t len, size_t *skipped);
@@ -672,6 +727,15 @@ SEAM_EXPORT int seam_server_broadcast_raw(seam_server *server, uint32_t id, cons
 /* Stores up to max connected peers (handshake done) in out and returns how
  * many there are in all. */
 SEAM_EXPORT size_t seam_server_peers(const seam_server *server, seam_conn **out, size_t max);
+
+/* Allows (or stops) monitoring of this server: a peer of the server's own
+ * effective uid may then send the monitor request (docs/protocol.md,
+ * "Library requests") and receives a record of every frame the other peers
+ * send and receive, with its time and the peer's credentials. Off by
+ * default. Records that do not fit a monitor's queue are dropped and
+ * counted, never waited for. Turning it off disconnects the monitors.
+ * Returns 0, or SEAM_EINVAL for a NULL server. */
+SEAM_EXPORT int seam_server_set_monitor(seam_server *server, bool allow);
 
 /* The socket path served. */
 SEAM_EXPORT const char *seam_server_path(const seam_server *server);

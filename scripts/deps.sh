@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(cmake ninja-build pkg-config gcc libc6-dev libcbor-dev libjansson-dev libcmocka-dev
       libuv1-dev libev-dev valgrind clang libclang-rt-14-dev clang-format
-      scdoc make dpkg-dev python3-venv)
+      scdoc make dpkg-dev python3-venv jq zsh)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(libzmq3-dev libnng-dev libsystemd-dev linux-perf)
 fi

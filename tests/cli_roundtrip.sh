@@ -52,6 +52,25 @@ ERR=SEAM_EINDEF expect_error decode 9fff
 ERR=SEAM_EDUPKEY expect_error decode a2616100616101
 ERR=SEAM_EJSON expect_error encode '{"a":'
 ERR=SEAM_EFD expect_error encode '{"$fd":0}'
+
+# A JSON error says why and where (byte offset; line and column when the
+# text has several lines), and exits 2: the argument is wrong.
+json_error() {
+    local out status=0
+    out=$("$seam" encode "$1" 2>&1) || status=$?
+    [[ $status -eq 2 ]] || fail "encode $1: exit $status, wanted 2"
+    [[ "$out" == *"$2"*"$3"* ]] || fail "encode $1: wanted '$2' and '$3' in: $out"
+}
+json_error '{"a":' "at byte 5" "end of file"
+json_error '{"a":1,"a":2}' "at byte 10" "duplicate object key"
+json_error '{"b":{"$data":"AA="}}' "at byte 14" "not base64"
+json_error '18446744073709551616' "at byte 20" '{"$uint64": "..."}'
+json_error '[1e999]' "at byte 6" "real number overflow"
+json_error '{"$uint64":"-1"}' "at byte 11" "0 to 18446744073709551615"
+json_error '{"$uuid":"x"}' "at byte 9" "8-4-4-4-12"
+json_error $'[1,\n 2,\n {"$double": "one"}]' "at line 3, column 14 (byte 21)" '"nan"'
+out=$(printf '{\n  "a": [1,\n        2,]\n}\n' | "$seam" encode - 2>&1) && fail "bad stdin accepted"
+[[ "$out" == *"standard input"*"line 3, column 12"* ]] || fail "stdin JSON error: $out"
 ERR="not hexadecimal" expect_error decode zz
-ERR=usage expect_error frobnicate
+ERR="no command 'frobnicate'" expect_error frobnicate
 echo "cli round trip: all passed"

@@ -920,7 +920,7 @@ static void test_cancel_completes_call_once_with_ecanceled_from_the_loop(void **
     assert_true(support_run_until_count(f->loop, &log.count, 1, SUPPORT_DEADLINE_MS));
     assert_int_equal(log.status, SEAM_ECANCELED);
     assert_int_equal(log.call_id, id);
-    assert_int_equal(seam_conn_cancel(conn, id), SEAM_ENOTFOUND);
+    assert_int_equal(seam_conn_cancel(conn, id), SEAM_ENOCALL);
     release_and_sync(f, conn);
     assert_int_equal(log.count, 1);
     reply_log_clear(&log);

@@ -1285,8 +1285,8 @@ static int ending_server_main(int chan, void *arg)
     return 0;
 }
 
-/* Runs `seam call NAME 1` and returns what it printed. */
-static void run_tool_call(char *out, size_t cap)
+/* Runs `seam call NAME 1`: what it printed, and its exit status. */
+static int run_tool_call(char *out, size_t cap)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -1308,20 +1308,22 @@ static void run_tool_call(char *out, size_t cap)
     close(p[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
 }
 
 static void test_tool_tells_refused_from_protocol_error_from_crash(void **state)
 {
     fixture *f = *state;
     static const char *expect[] = {"refused", "protocol error: unknown frame kind", "peer crashed"};
+    static const int exit_code[] = {4, 1, 1}; /* docs/cli.md: refused, other failure */
     for (int mode = 0; mode < 3; mode++) {
         support_fork(&f->child, ending_server_main, &mode);
         int64_t ok = -1;
         assert_true(support_read_full(f->child.chan, &ok, sizeof(ok), WAIT_MS));
         assert_int_equal(ok, 0);
         char out[1024];
-        run_tool_call(out, sizeof(out));
+        assert_int_equal(run_tool_call(out, sizeof(out)), exit_code[mode]);
         print_message("%s", out);
         assert_non_null(strstr(out, expect[mode]));
         child_say(f->child.chan, 1);

@@ -167,7 +167,9 @@ static void test_error_table_matches_the_library(void **state)
     fclose(f);
     for (int c = 1; c < 4000; c++) {
         const char *name = seam_errname(-c);
-        if (strcmp(name, "SEAM_EUNKNOWN") != 0 && !seen[c]) {
+        /* plain errno names ("ENOENT") are the system's, not seam's codes */
+        bool seams = strncmp(name, "SEAM_", 5) == 0 && strcmp(name, "SEAM_EUNKNOWN") != 0;
+        if (seams && !seen[c]) {
             fail_msg("%s (%d) is missing from the protocol's error table", name, -c);
         }
     }

@@ -1,21 +1,132 @@
 /* SPDX-License-Identifier: MIT */
-/* tool.h - shared by the seam tool's source files. */
+/* tool.h - shared by the seam tool's source files: the command table,
+ * argument parsing, value input, error reporting and exit codes. */
 #ifndef SEAM_TOOL_H
 #define SEAM_TOOL_H
 
 #include <seam.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 
-int tool_usage(FILE *to);
-int tool_fail(const char *what, int err);
+/* Exit codes (docs/cli.md). Scripts rely on them: never renumber. */
+enum {
+    TOOL_EXIT_OK = 0,
+    TOOL_EXIT_FAILURE = 1,  /* anything not listed below */
+    TOOL_EXIT_USAGE = 2,    /* the command line is wrong: option, argument, name, value */
+    TOOL_EXIT_NOTFOUND = 3, /* no server listens on the name */
+    TOOL_EXIT_REFUSED = 4,  /* the server refused us (accept filter, too many peers) */
+    TOOL_EXIT_TIMEDOUT = 5, /* a call or ping timed out */
+    TOOL_EXIT_REMOTE = 6,   /* the server answered the call with an error */
+};
 
-int tool_listen(int argc, char **argv);
-int tool_send(int argc, char **argv);
-int tool_call(int argc, char **argv);
-int tool_ping(int argc, char **argv);
-int tool_flood(int argc, char **argv);
-int tool_watch(int argc, char **argv);
-int tool_list(int argc, char **argv);
+typedef struct tool_ctx tool_ctx;
+
+typedef struct tool_cmd {
+    const char *name;
+    const char *synopsis; /* arguments after the name, e.g. "NAME JSON [--timeout MS]" */
+    const char *summary;  /* one line for the overview */
+    const char *help;     /* options and examples for `seam help NAME` */
+    int (*run)(tool_ctx *t, int argc, char **argv);
+} tool_cmd;
+
+struct tool_ctx {
+    const tool_cmd *cmd;
+    bool json; /* --json: machine output */
+};
+
+/* An option of a command: a flag (arg NULL, out a bool *) or a number in
+ * [min, max] (arg names it, out a long *). */
+typedef struct tool_opt {
+    const char *name; /* "--timeout" */
+    char short_name;  /* 't', or 0 */
+    const char *arg;  /* "MS", or NULL for a flag */
+    long min;
+    long max;
+    void *out;
+} tool_opt;
+
+/* Parses argv against opts (terminated by a zeroed entry; --json, -j,
+ * --help and -h are understood by every command) and stores up to maxpos
+ * positional arguments in pos. Returns true to go on; false when the
+ * command is over, with *status its exit code (0 after --help). "--" ends
+ * the options, so that a JSON value such as -1 is positional anyway. */
+bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char **pos,
+                int minpos, int maxpos, const char *const *posnames, int *status);
+
+/* Prints "seam CMD: MESSAGE" and the hint to --help on stderr; returns
+ * TOOL_EXIT_USAGE. */
+int tool_usage_error(const tool_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads an argument that holds a value's text: "-" is standard input,
+ * "@FILE" the file's contents, anything else the text itself. Returns 0
+ * and a malloc'd NUL-terminated string, or an exit code after saying why. */
+int tool_read_arg(const tool_ctx *t, const char *arg, char **text);
+
+/* tool_read_arg() and then JSON to a value; a JSON error names its reason
+ * and position. Returns 0 or an exit code after saying why. */
+int tool_read_value(const tool_ctx *t, const char *arg, seam_value **out);
+
+/* The exit code for a SEAM_E* code. */
+int tool_exit_code(int err);
+
+/* Prints "seam CMD: WHAT: description (NAME)" and returns tool_exit_code(). */
+int tool_fail(const tool_ctx *t, const char *what, int err);
+
+/* As tool_fail() for an error of connecting to or serving name: says which
+ * rule a bad name breaks, which path nobody listens on, which runtime
+ * directory could not be made. */
+int tool_fail_name(const tool_ctx *t, const char *name, int err);
+
+/* Prints a value as one compact JSON line on stdout, consuming it. */
+void tool_print_json(seam_value *v);
+
+/* A client connection whose handshake is over before a command uses it,
+ * so that a refusal shows up as such rather than as a reset later. */
+typedef struct tool_client {
+    seam_loop *loop;
+    seam_conn *conn;
+    int state; /* 0: handshake under way, 1: connected, < 0: why it failed */
+    int ended; /* the error of the INTERRUPTED or INVALID that ended it, else 0 */
+    seam_event_fn on_event;
+    void *userdata;
+} tool_client;
+
+/* Connects (cfg may be NULL; its on_event and userdata get the events) and
+ * waits up to 10 s for the handshake. Returns 0 or why not. */
+int tool_client_open(tool_client *cl, const char *name, const seam_conn_config *cfg);
+void tool_client_close(tool_client *cl);
+/* Closes the client after a command failed with r and returns how the
+ * connection ended where r says only that the peer is gone. */
+int tool_client_end(tool_client *cl, int r);
+/* Reports a failure whose code may be how a connection ended: refused, a
+ * protocol error (which rule), a clean close or a crash; other codes as
+ * tool_fail_name(). Returns the exit code. */
+int tool_fail_ended(const tool_ctx *t, const char *name, int err);
+
+/* What /proc tells of a process: its effective uid, executable (empty
+ * where we may not read it) and start time (0 if unknown). */
+typedef struct tool_owner {
+    long pid; /* 0: no process */
+    long uid; /* -1: unknown */
+    char exe[512];
+    int64_t started_us; /* since the epoch */
+} tool_owner;
+
+void tool_proc_owner(long pid, tool_owner *o);
+/* The login name of uid, its number when it has none, "-" for -1. */
+void tool_user_name(long uid, char *buf, size_t len);
+/* Local time "YYYY-MM-DD HH:MM:SS", or "-" for 0. */
+void tool_time_text(int64_t us, char *buf, size_t len);
+
+int tool_listen(tool_ctx *t, int argc, char **argv);
+int tool_send(tool_ctx *t, int argc, char **argv);
+int tool_call(tool_ctx *t, int argc, char **argv);
+int tool_ping(tool_ctx *t, int argc, char **argv);
+int tool_flood(tool_ctx *t, int argc, char **argv);
+int tool_watch(tool_ctx *t, int argc, char **argv);
+int tool_list(tool_ctx *t, int argc, char **argv);
+int tool_status(tool_ctx *t, int argc, char **argv);
+int tool_monitor(tool_ctx *t, int argc, char **argv);
 
 #endif /* SEAM_TOOL_H */

@@ -2,17 +2,35 @@
 /* seam/poll.h - seam on a hand-written poll() loop (or any loop that can
  * watch a set of descriptors with a timeout).
  *
- * Each iteration of the host loop:
+ * The host loop, safe to copy (seam_poll_fds() may need any number of
+ * entries: one per connection, plus one):
  *
- *     struct pollfd fds[64];
- *     size_t n = seam_poll_fds(loop, fds, 64);   // seam's descriptors
- *     ... append the program's own descriptors after them ...
- *     int timeout = seam_poll_timeout(loop);     // -1, 0 or milliseconds
- *     poll(fds, n + own, timeout);
- *     seam_poll_dispatch(loop, fds, n);           // seam's callbacks run here
+ *     // One iteration of the host loop. *fds and *room live across iterations
+ *     // (start with NULL and 0): the array grows to what seam needs plus the
+ *     // program's own descriptors, however many connections there are.
+ *     static int iterate(seam_loop *loop, struct pollfd **fds, size_t *room, size_t own)
+ *     {
+ *         size_t n; // seam's entries, first in the array
+ *         while ((n = seam_poll_fds(loop, *fds, *room)) + own > *room) {
+ *             struct pollfd *more = realloc(*fds, (n + own) * sizeof(**fds));
+ *             if (more == NULL) {
+ *                 return -1;
+ *             }
+ *             *fds = more;
+ *             *room = n + own;
+ *         }
+ *         add_own_fds(*fds + n, own); // the program's, after seam's
+ *         if (poll(*fds, n + own, seam_poll_timeout(loop)) < 0) {
+ *             return -1; // EINTR: call again
+ *         }
+ *         seam_poll_dispatch(loop, *fds, n); // seam's callbacks run here
+ *         handle_own_fds(*fds + n, own);
+ *         return 0;
+ *     }
  *
  * seam_poll_fds() returns how many entries seam needs; when that is more
- * than the room given, give more room. With SEAM_POLL_ONE_FD (Linux) seam
+ * than the room given, it filled only what fits: give more room and ask
+ * again before polling. With SEAM_POLL_ONE_FD (Linux) seam
  * needs a single descriptor - an internal epoll set holding its sockets,
  * its timer and its wakeup - for loops that can watch only one; the steps
  * stay the same. */

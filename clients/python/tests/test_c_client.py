@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import subprocess
 import threading
@@ -63,6 +64,13 @@ def test_c_call_against_an_asyncio_python_server():
     asyncio.run(main())
 
 
+def remote_error_body(stderr):
+    """The error map from `seam call`'s "remote error NAME: {...}" line."""
+    m = re.search(r"remote error [A-Z0-9_]*: (.*)", stderr)
+    assert m, stderr
+    return json.loads(m.group(1))
+
+
 def test_remote_errors_reach_the_c_caller_with_code_message_and_data(serve_thread):
     def handler(req):
         if req.value == "custom":
@@ -73,20 +81,20 @@ def test_remote_errors_reach_the_c_caller_with_code_message_and_data(serve_threa
 
     serve_thread(seam.Server("t.err", handler))
     r = run_seam("call", "t.err", '"custom"')
-    assert r.returncode == 1
-    body = json.loads(r.stderr.split("remote error:", 1)[1])
+    assert r.returncode == 6  # remote error (docs/cli.md)
+    body = remote_error_body(r.stderr)
     assert body == {"code": -3100, "message": "custom failure", "data": {"detail": [1, 2]}}
     r = run_seam("call", "t.err", '"seam"')
-    assert json.loads(r.stderr.split("remote error:", 1)[1])["code"] == E.EINVAL
+    assert remote_error_body(r.stderr)["code"] == E.EINVAL
     r = run_seam("call", "t.err", '"other"')
-    body = json.loads(r.stderr.split("remote error:", 1)[1])
+    body = remote_error_body(r.stderr)
     assert body["code"] == -5 and "boom" in body["message"]
 
 
 def test_no_handler_answers_enotsup(serve_thread):
     serve_thread(seam.Server("t.none"))
     r = run_seam("call", "t.none", "1")
-    assert r.returncode == 1 and json.loads(r.stderr.split("remote error:", 1)[1])["code"] == E.ENOTSUP
+    assert r.returncode == 6 and remote_error_body(r.stderr)["code"] == E.ENOTSUP
 
 
 def test_c_caller_times_out_and_cancels_a_kept_request(serve_thread):
