@@ -219,9 +219,14 @@ static void server_on_ready(void *owner, unsigned events)
     server_unref(s);
 }
 
-/* Closes peers that sent nothing for idle_timeout_ms while nothing was
- * pending between us, with a goodbye saying so (SEAM_ETIMEDOUT). Runs every half timeout: a peer
- * goes after one to one and a half timeouts of silence. */
+/* Closes peers that sent no complete frame for idle_timeout_ms while
+ * nothing was pending between us, with a goodbye saying so
+ * (SEAM_ETIMEDOUT). Only whole frames count: bytes of one that never ends
+ * would otherwise keep a peer for ever. A frame on its way when the peer
+ * would go gets the shorter of the idle and the handshake timeout more,
+ * counted from the first sweep that finds it under way, then the peer goes
+ * all the same. Runs every half timeout: a peer goes after one to one and a
+ * half timeouts of silence. */
 static void server_idle_sweep(seam__timer *t)
 {
     seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_sweep));
@@ -235,14 +240,32 @@ static void server_idle_sweep(seam__timer *t)
             if (c->state != SEAM__CONN_OPEN) {
                 continue;
             }
+            bool partial = !seam__frame_parser_idle(&c->parser);
+            if (c->frames_in != c->idle_frames || !partial) {
+                c->partial_since = 0;
+            } else if (c->partial_since == 0) {
+                c->partial_since = now;
+            }
+            uint64_t frame_limit = (uint64_t)c->cfg.handshake_timeout_ms * 1000000u;
+            frame_limit = frame_limit < limit ? frame_limit : limit;
+            const char *why = NULL;
             /* A peer waiting for our answer, or one we wait for, is not
-             * idle however quiet it is. */
-            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL || c->calls_len > 0) {
-                c->idle_bytes = c->stats.bytes_in;
+             * idle however quiet it is; a frame that does not arrive is
+             * too long in coming all the same. */
+            if (c->frames_in != c->idle_frames || c->kept != NULL || c->calls_len > 0) {
+                c->idle_frames = c->frames_in;
                 c->idle_since = now;
-            } else if (now - c->idle_since >= limit) {
-                seam__log(s->loop, SEAM_LOG_INFO, "peer pid %d idle: closing", (int)c->creds.pid);
-                seam__conn_drop(c, SEAM_ETIMEDOUT, "idle for too long");
+            } else if (now - c->idle_since >= limit && !partial) {
+                why = "idle for too long";
+            }
+            if (partial && c->partial_since != 0 && now - c->partial_since >= frame_limit &&
+                now - c->idle_since >= limit) {
+                why = "a frame took too long to arrive";
+            }
+            if (why != NULL) {
+                seam__log(s->loop, SEAM_LOG_INFO, "peer pid %d: %s: closing", (int)c->creds.pid,
+                          why);
+                seam__conn_drop(c, SEAM_ETIMEDOUT, why);
                 again = true; /* the list changed: start over */
                 break;
             }
@@ -274,8 +297,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         return r;
     }
     seam_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->path = strdup(path)) == NULL) {
-        free(s);
+    if (s == NULL) {
         return SEAM_ENOMEM;
     }
     if (config != NULL) {
@@ -292,31 +314,45 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
     int fd = -1;
-    r = seam__name_acquire(path, &s->name);
+    /* The directory is opened (and checked) once; from here on every file
+     * operation is relative to it. */
+    r = seam__name_open(name, &s->name);
+    if (r == 0 && (s->path = strdup(s->name.path)) == NULL) {
+        r = SEAM_ENOMEM;
+    }
+    if (r == 0) {
+        r = seam__name_acquire(&s->name);
+    }
     if (r == 0) {
         dev_t dev;
         ino_t ino;
-        r = seam__unix_listen(path, s->cfg.socket_mode, &fd, &dev, &ino);
+        r = seam__unix_listen(s->name.dir_fd, s->name.path, s->name.leaf, s->cfg.socket_mode, &fd,
+                              &dev, &ino);
         if (r == 0) {
             seam__name_bound(&s->name, dev, ino);
-        } else {
-            seam__name_release(path, &s->name);
         }
+    }
+    /* Without its reserve a server could not even refuse a peer once
+     * descriptors run out: every client would wait for nothing. */
+    if (r == 0 && (s->reserve_fd = reserve_open()) < 0) {
+        r = -errno;
     }
     if (r == 0) {
         r = seam__watch_start(loop, fd, SEAM_READ, server_on_ready, server_on_released, s,
                               &s->watch);
-        if (r < 0) {
-            close(fd);
-            seam__name_release(path, &s->name);
-        }
     }
     if (r < 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (s->reserve_fd >= 0) {
+            close(s->reserve_fd);
+        }
+        seam__name_release(&s->name);
         free(s->path);
         free(s);
         return r;
     }
-    s->reserve_fd = reserve_open();
     if (s->cfg.idle_timeout_ms > 0) {
         seam__timer_start(loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
@@ -346,7 +382,7 @@ void seam_server_close(seam_server *server)
     }
     /* Remove the name first, so a successor can take it while peers are
      * still being said goodbye to. */
-    seam__name_release(s->path, &s->name);
+    seam__name_release(&s->name);
     seam__timer_stop(loop, &s->retry);
     seam__timer_stop(loop, &s->idle_sweep);
     if (s->reserve_fd >= 0) {

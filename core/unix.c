@@ -23,8 +23,11 @@
 static int make_addr(const char *path, struct sockaddr_un *addr)
 {
     size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(addr->sun_path)) {
-        return SEAM_ERANGE;
+    if (len == 0) {
+        return SEAM_EINVAL;
+    }
+    if (len >= sizeof(addr->sun_path)) {
+        return SEAM_ENAMETOOLONG;
     }
     memset(addr, 0, sizeof(*addr));
     addr->sun_family = AF_UNIX;
@@ -32,16 +35,39 @@ static int make_addr(const char *path, struct sockaddr_un *addr)
     return 0;
 }
 
-/* A non-blocking stream socket and the address of path, for bind or
- * connect. */
+/* The address of leaf in the directory open as dir_fd. Through
+ * /proc/self/fd the kernel goes to that very directory, whatever was
+ * renamed or planted on the path to it since it was opened; without /proc,
+ * or where that does not fit, the path of the directory (path without its
+ * last component) is used, and the caller checks what appeared in dir_fd. */
+static int addr_at(int dir_fd, const char *path, const char *leaf, struct sockaddr_un *addr,
+                   bool *by_fd)
+{
+    char buf[sizeof(addr->sun_path)];
+    int n = snprintf(buf, sizeof(buf), "/proc/self/fd/%d/%s", dir_fd, leaf);
+    *by_fd = n > 0 && (size_t)n < sizeof(buf) && access("/proc/self/fd", X_OK) == 0;
+    if (!*by_fd) {
+        const char *slash = strrchr(path, '/');
+        size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+        n = snprintf(buf, sizeof(buf), "%.*s%s", (int)dir_len, path, leaf);
+        if (n < 0 || (size_t)n >= sizeof(buf)) {
+            return SEAM_ENAMETOOLONG;
+        }
+    }
+    return make_addr(buf, addr);
+}
+
+static int stream_socket(int *fd)
+{
+    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return *fd < 0 ? -errno : 0;
+}
+
+/* A non-blocking stream socket and the address of path, for connect. */
 static int unix_socket(const char *path, struct sockaddr_un *addr, int *fd)
 {
     int r = make_addr(path, addr);
-    if (r < 0) {
-        return r;
-    }
-    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    return *fd < 0 ? -errno : 0;
+    return r < 0 ? r : stream_socket(fd);
 }
 
 /* A random part for the staging name: in a directory others may write
@@ -57,56 +83,67 @@ static unsigned staging_tag(void)
     return tag;
 }
 
-/* Moves the socket from tmp to path unless something is already there
+/* Moves the socket from tmp to leaf unless something is already there
  * (a file that is not a socket, or a rival's socket): never replaces. */
-static int publish(const char *tmp, const char *path)
+static int publish(int dir_fd, const char *tmp, const char *leaf)
 {
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+    if (renameat2(dir_fd, tmp, dir_fd, leaf, RENAME_NOREPLACE) == 0) {
         return 0;
     }
     if (errno != EINVAL && errno != ENOSYS) {
         return -errno;
     }
     /* A file system without RENAME_NOREPLACE: link() never replaces. */
-    if (link(tmp, path) < 0) {
+    if (linkat(dir_fd, tmp, dir_fd, leaf, 0) < 0) {
         return -errno;
     }
-    unlink(tmp);
+    unlinkat(dir_fd, tmp, 0);
     return 0;
 }
 
-int seam__unix_listen(const char *path, unsigned mode, int *fd, dev_t *dev, ino_t *ino)
+int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned mode, int *fd,
+                      dev_t *dev, ino_t *ino)
 {
     /* Bound under a private name and moved once listening: a socket that
      * exists under its real name always takes connections (a client never
      * sees one that refuses them because listen() is still to come). */
     char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.%08x.new", path, (long)getpid(), staging_tag());
-    bool staged = n > 0 && (size_t)n < sizeof(tmp);
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.%08x.new", leaf, (long)getpid(), staging_tag());
     struct sockaddr_un addr;
-    int s;
-    int r = unix_socket(staged ? tmp : path, &addr, &s);
+    bool by_fd = false;
+    bool staged =
+        n > 0 && (size_t)n < sizeof(tmp) && addr_at(dir_fd, path, tmp, &addr, &by_fd) == 0;
+    const char *bound = staged ? tmp : leaf;
+    int s = -1;
+    int r = staged ? 0 : addr_at(dir_fd, path, leaf, &addr, &by_fd);
+    if (r == 0) {
+        r = stream_socket(&s);
+    }
     if (r < 0) {
         return r;
     }
     if (staged) {
-        seam__unlink_socket(tmp); /* left by a process of ours that died here */
+        seam__unlink_socket_at(dir_fd, tmp); /* left by a process of ours that died here */
     }
     /* The mode is set before listen(): until then every connect() is
      * refused, so no peer ever meets the socket with the umask's bits. */
     struct stat st;
     if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-        (mode != 0 && chmod(staged ? tmp : path, (mode_t)mode) < 0) || listen(s, SOMAXCONN) < 0 ||
-        lstat(staged ? tmp : path, &st) < 0) {
+        (mode != 0 && fchmodat(dir_fd, bound, (mode_t)mode, 0) < 0) || listen(s, SOMAXCONN) < 0 ||
+        fstatat(dir_fd, bound, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         r = -errno;
         if (staged) {
-            seam__unlink_socket(tmp);
+            seam__unlink_socket_at(dir_fd, tmp);
         }
         close(s);
         return r == -EADDRINUSE ? SEAM_EADDRINUSE : r;
     }
-    if (staged && (r = publish(tmp, path)) < 0) {
-        seam__unlink_socket(tmp);
+    if (!S_ISSOCK(st.st_mode)) {
+        close(s); /* bound by path, and the directory was swapped under us */
+        return SEAM_EACCES;
+    }
+    if (staged && (r = publish(dir_fd, tmp, leaf)) < 0) {
+        seam__unlink_socket_at(dir_fd, tmp);
         close(s);
         return r == -EEXIST ? SEAM_EEXIST : r;
     }
@@ -114,6 +151,29 @@ int seam__unix_listen(const char *path, unsigned mode, int *fd, dev_t *dev, ino_
     *dev = st.st_dev;
     *ino = st.st_ino; /* a rename keeps the inode */
     return 0;
+}
+
+int seam__unix_alive_at(int dir_fd, const char *path, const char *leaf)
+{
+    struct sockaddr_un addr;
+    bool by_fd;
+    int s = -1;
+    int r = addr_at(dir_fd, path, leaf, &addr, &by_fd);
+    if (r == 0) {
+        r = stream_socket(&s);
+    }
+    if (r < 0) {
+        return r;
+    }
+    do {
+        r = connect(s, (struct sockaddr *)&addr, sizeof(addr));
+    } while (r < 0 && errno == EINTR);
+    int err = r < 0 ? errno : 0;
+    close(s);
+    if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
+        return 1; /* accepted, or a full backlog: somebody listens */
+    }
+    return err == ECONNREFUSED || err == ENOENT ? 0 : -err;
 }
 
 int seam__unix_connect(const char *path, int *fd)

@@ -14,10 +14,17 @@
 /* Most descriptors one receive can carry (the kernel's SCM_MAX_FD). */
 #define SEAM__UNIX_MAX_RECV_FDS 253
 
-/* Listens at path, which must be free (SEAM_EEXIST if anything appeared
- * there), with the socket file's permission bits set to mode (0: the
- * umask's); *dev and *ino receive the socket file's inode. */
-int seam__unix_listen(const char *path, unsigned mode, int *fd, dev_t *dev, ino_t *ino);
+/* Listens at leaf in the directory open as dir_fd (path is the socket's
+ * full path, used only where /proc is missing), which must be free
+ * (SEAM_EEXIST if anything appeared there), with the socket file's
+ * permission bits set to mode (0: the umask's); *dev and *ino receive the
+ * socket file's inode. */
+int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned mode, int *fd,
+                      dev_t *dev, ino_t *ino);
+/* Whether a socket at leaf in dir_fd takes connections: 1 if a connect
+ * succeeds or finds its backlog full, 0 if it is refused (nobody listens)
+ * or nothing is there, or a negative code. */
+int seam__unix_alive_at(int dir_fd, const char *path, const char *leaf);
 /* SEAM_ENOTFOUND when nobody listens at path, SEAM_EAGAIN when its backlog
  * is full, SEAM_EPERM when the kernel refuses the connect (the socket's or
  * a directory's permission bits). */
