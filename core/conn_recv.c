@@ -207,6 +207,7 @@ static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_
             seam__conn_fail(c, r);
             return false;
         }
+        c->frames_in++;
         int fds[MAX_FRAME_FDS];
         r = take_fds(c, f.h.nfds, fds);
         if (r < 0) {

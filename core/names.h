@@ -10,9 +10,14 @@
 
 #define SEAM__PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
-/* What a server holds of its name: the lock, and which inodes it made, so
- * that it removes only its own files (a successor may have replaced them). */
+/* What a server holds of its name: the directory of its socket, opened
+ * once (every later file operation is relative to it, so the directory
+ * checked is the one used), the lock, and which inodes it made, so that it
+ * removes only its own files (a successor may have replaced them). */
 typedef struct seam__name {
+    int dir_fd;
+    char path[SEAM__PATH_MAX]; /* the socket's path, as reported */
+    char leaf[SEAM__PATH_MAX]; /* the socket's name in dir_fd */
     int lock_fd;
     dev_t lock_dev;
     ino_t lock_ino;
@@ -21,22 +26,27 @@ typedef struct seam__name {
     ino_t sock_ino;
 } seam__name;
 
-/* Takes the lock of the socket at path. Returns 0 with *name filled in,
- * SEAM_EADDRINUSE if a live owner holds it, SEAM_EEXIST if something that
- * is not a socket is at path (it is left alone), SEAM_EACCES for a lock
- * file that is not a regular file of ours. A stale socket at path is
- * removed. */
-int seam__name_acquire(const char *path, seam__name *name);
+/* Resolves name to its socket and opens the socket's directory (for a
+ * name, the runtime directory, checked as seam_runtime_dir() does). The
+ * lock is not taken. Returns 0, or as seam_name_path(). */
+int seam__name_open(const char *name, seam__name *out);
 
-/* Notes the inode of the socket bound at path (right after it appeared
- * there), so that release can tell it from a successor's. */
+/* Takes the lock of the socket. Returns 0, SEAM_EADDRINUSE if a live owner
+ * holds it or a socket at the path still takes connections or is another
+ * user's, SEAM_EEXIST if something that is not a socket is at the path
+ * (it is left alone), SEAM_EACCES for a lock file that is not a regular
+ * file of ours. A dead socket of ours at the path is removed. */
+int seam__name_acquire(seam__name *name);
+
+/* Notes the inode of the socket bound at the path (right after it
+ * appeared there), so that release can tell it from a successor's. */
 void seam__name_bound(seam__name *name, dev_t dev, ino_t ino);
 
 /* Removes the socket and the lock file where they are still the ones this
- * owner made, then gives up the lock. */
-void seam__name_release(const char *path, seam__name *name);
+ * owner made, gives up the lock and closes the directory. */
+void seam__name_release(seam__name *name);
 
-/* Removes path only if it is a socket. */
-void seam__unlink_socket(const char *path);
+/* Removes leaf in dir_fd only if it is a socket. */
+void seam__unlink_socket_at(int dir_fd, const char *leaf);
 
 #endif /* SEAM_NAMES_H */

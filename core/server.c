@@ -254,9 +254,14 @@ static void server_on_ready(void *owner, unsigned events)
     seam__server_unref(s);
 }
 
-/* Closes peers that sent nothing for idle_timeout_ms while nothing was
- * pending between us, with a goodbye saying so (SEAM_ETIMEDOUT). Runs every half timeout: a peer
- * goes after one to one and a half timeouts of silence. */
+/* Closes peers that sent no complete frame for idle_timeout_ms while
+ * nothing was pending between us, with a goodbye saying so
+ * (SEAM_ETIMEDOUT). Only whole frames count: bytes of one that never ends
+ * would otherwise keep a peer for ever. A frame on its way when the peer
+ * would go gets the shorter of the idle and the handshake timeout more,
+ * counted from the first sweep that finds it under way, then the peer goes
+ * all the same. Runs every half timeout: a peer goes after one to one and a
+ * half timeouts of silence. */
 static void server_idle_sweep(seam__timer *t)
 {
     seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_sweep));
@@ -270,15 +275,33 @@ static void server_idle_sweep(seam__timer *t)
             if (c->state != SEAM__CONN_OPEN) {
                 continue;
             }
+            bool partial = !seam__frame_parser_idle(&c->parser);
+            if (c->frames_in != c->idle_frames || !partial) {
+                c->partial_since = 0;
+            } else if (c->partial_since == 0) {
+                c->partial_since = now;
+            }
+            uint64_t frame_limit = (uint64_t)c->cfg.handshake_timeout_ms * 1000000u;
+            frame_limit = frame_limit < limit ? frame_limit : limit;
+            const char *why = NULL;
             /* A peer waiting for our answer, or one we wait for, is not
-             * idle however quiet it is. */
-            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL ||
+             * idle however quiet it is; a frame that does not arrive is
+             * too long in coming all the same. */
+            if (c->frames_in != c->idle_frames || c->kept != NULL ||
                 seam__idmap_count(&c->calls) > 0) {
-                c->idle_bytes = c->stats.bytes_in;
+                c->idle_frames = c->frames_in;
                 c->idle_since = now;
-            } else if (now - c->idle_since >= limit) {
-                seam__log(s->loop, SEAM_LOG_INFO, "peer pid %d idle: closing", (int)c->creds.pid);
-                seam__conn_drop(c, SEAM_ETIMEDOUT, "idle for too long");
+            } else if (now - c->idle_since >= limit && !partial) {
+                why = "idle for too long";
+            }
+            if (partial && c->partial_since != 0 && now - c->partial_since >= frame_limit &&
+                now - c->idle_since >= limit) {
+                why = "a frame took too long to arrive";
+            }
+            if (why != NULL) {
+                seam__log(s->loop, SEAM_LOG_INFO, "peer pid %d: %s: closing", (int)c->creds.pid,
+                          why);
+                seam__conn_drop(c, SEAM_ETIMEDOUT, why);
                 again = true; /* the list changed: start over */
                 break;
             }
@@ -330,8 +353,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         return r;
     }
     seam_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->path = strdup(path)) == NULL) {
-        free(s);
+    if (s == NULL) {
         return SEAM_ENOMEM;
     }
     if (config != NULL) {
@@ -347,8 +369,12 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     s->tran = tran;
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
-    r = tran->listen(path, s->cfg.socket_mode, &s->listener);
-    if (r == 0) {
+    r = tran->listen(name, s->cfg.socket_mode, &s->listener);
+    if (r == 0 && (s->path = strdup(tran->listener_addr(s->listener))) == NULL) {
+        r = SEAM_ENOMEM;
+        tran->listener_close(s->listener);
+        tran->listener_free(s->listener);
+    } else if (r == 0) {
         r = seam__watch_start(loop, tran->listener_fd(s->listener), SEAM_READ, &server_hooks, s,
                               s->listener, &s->watch);
         if (r < 0) {

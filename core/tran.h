@@ -53,10 +53,13 @@ struct seam__tran {
 
     /* The address a service name stands for (as seam_name_path()). */
     int (*resolve)(const char *name, char *addr, size_t len);
-    /* Listens at addr, owning it until listener_close, with the name's
-     * permission bits set to mode where the transport has them (0: the
-     * default; set before any peer can connect). */
-    int (*listen)(const char *addr, unsigned mode, seam__listener **out);
+    /* Listens on name (resolve()d already, so known to be valid), owning
+     * it until listener_close, with the name's permission bits set to mode
+     * where the transport has them (0: the default; set before any peer
+     * can connect). */
+    int (*listen)(const char *name, unsigned mode, seam__listener **out);
+    /* The address the listener owns (for unix, its socket's path). */
+    const char *(*listener_addr)(const seam__listener *l);
     /* The descriptor to watch for peers waiting (or -1: none). */
     int (*listener_fd)(const seam__listener *l);
     /* Returns 1 with *out set, 0 when nobody waits, or an error (-EMFILE

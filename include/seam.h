@@ -40,23 +40,24 @@ SEAM_EXPORT const char *seam_version(void);
 /* Error codes. Where a POSIX errno has the same meaning, the code is its
  * negation, so that system errors pass through unchanged. The others are
  * seam's own and lie below SEAM__ERRNO_MAX. */
-#define SEAM_EINVAL     (-EINVAL)     /* invalid argument */
-#define SEAM_ENOMEM     (-ENOMEM)     /* out of memory */
-#define SEAM_EAGAIN     (-EAGAIN)     /* would block: queue full, retry later */
-#define SEAM_ERANGE     (-ERANGE)     /* number out of the representable range */
-#define SEAM_EMSGSIZE   (-EMSGSIZE)   /* message or frame larger than allowed */
-#define SEAM_ENOBUFS    (-ENOBUFS)    /* a bound on what a connection holds was reached */
-#define SEAM_EBADF      (-EBADF)      /* bad file descriptor */
-#define SEAM_ETIMEDOUT  (-ETIMEDOUT)  /* call timed out */
-#define SEAM_ECANCELED  (-ECANCELED)  /* call cancelled */
-#define SEAM_EPROTO     (-EPROTO)     /* peer violated the protocol */
-#define SEAM_ECONNRESET (-ECONNRESET) /* peer went away */
-#define SEAM_EADDRINUSE (-EADDRINUSE) /* name owned by a live server */
-#define SEAM_EACCES     (-EACCES)     /* refused by an accept filter */
-#define SEAM_ENOTSUP    (-ENOTSUP)    /* operation not supported */
-#define SEAM_EBUSY      (-EBUSY)      /* not possible from where it was called */
-#define SEAM_EEXIST     (-EEXIST)     /* a file that is not a socket is in the way */
-#define SEAM_EPERM      (-EPERM)      /* file mode of the socket or a directory */
+#define SEAM_EINVAL       (-EINVAL)       /* invalid argument */
+#define SEAM_ENOMEM       (-ENOMEM)       /* out of memory */
+#define SEAM_EAGAIN       (-EAGAIN)       /* would block: queue full, retry later */
+#define SEAM_ERANGE       (-ERANGE)       /* number out of the representable range */
+#define SEAM_EMSGSIZE     (-EMSGSIZE)     /* message or frame larger than allowed */
+#define SEAM_ENOBUFS      (-ENOBUFS)      /* a bound on what a connection holds was reached */
+#define SEAM_EBADF        (-EBADF)        /* bad file descriptor */
+#define SEAM_ETIMEDOUT    (-ETIMEDOUT)    /* call timed out */
+#define SEAM_ECANCELED    (-ECANCELED)    /* call cancelled */
+#define SEAM_EPROTO       (-EPROTO)       /* peer violated the protocol */
+#define SEAM_ECONNRESET   (-ECONNRESET)   /* peer went away */
+#define SEAM_EADDRINUSE   (-EADDRINUSE)   /* name owned by a live server */
+#define SEAM_EACCES       (-EACCES)       /* refused: accept filter, unsafe directory */
+#define SEAM_ENOTSUP      (-ENOTSUP)      /* operation not supported */
+#define SEAM_EBUSY        (-EBUSY)        /* not possible from where it was called */
+#define SEAM_EEXIST       (-EEXIST)       /* a file that is not a socket is in the way */
+#define SEAM_ENAMETOOLONG (-ENAMETOOLONG) /* socket path does not fit sockaddr_un */
+#define SEAM_EPERM        (-EPERM)        /* file mode of the socket or a directory */
 
 #define SEAM__ERRNO_MAX  (-3000)
 #define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
@@ -341,7 +342,10 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
  * path. The directory is created 0700 if missing. The two seam chooses
  * must be the caller's own and closed to everyone else (mode 0700 or
  * stricter); one named by $SEAM_RUNTIME_DIR must belong to the caller or
- * root and be writable by nobody else. Otherwise SEAM_EACCES.
+ * root and be writable by nobody else. Every directory on the way must be
+ * root's or the caller's and not writable by others unless sticky, and a
+ * link on the way is followed only if it is root's or the caller's.
+ * Otherwise SEAM_EACCES. A relative $SEAM_RUNTIME_DIR is SEAM_EINVAL.
  * "unix:/some/path" is that socket path. Names are 1 to 200 characters of
  * letters, digits and "._-", not starting with ".". A server owns its name
  * by a lock on the lock file beside the socket: the socket path with a
@@ -354,13 +358,16 @@ SEAM_EXPORT void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_
 SEAM_EXPORT int seam_runtime_dir(char *buf, size_t len);
 
 /* Writes the socket path of name into buf. Returns 0, SEAM_EINVAL for a
- * malformed name, SEAM_ERANGE if buf is too small. */
+ * malformed name, SEAM_ENAMETOOLONG if the socket path does not fit
+ * sockaddr_un, SEAM_ERANGE if buf is too small. */
 SEAM_EXPORT int seam_name_path(const char *name, char *buf, size_t len);
 
 /* Returns 1 if a live server owns name and its socket is bound (so a
- * connect can reach it), 0 if not (no server, one still starting, or a
- * stale socket left by a server that died), or a negative code. Probing
- * never makes a server that is taking the name fail. */
+ * connect can reach it), or if the socket takes connections though nobody
+ * holds its lock; 0 if not (nothing there, a server still starting, or a
+ * stale socket left by a server that died); SEAM_EEXIST if what is there
+ * is not a socket; or a negative code. Probing never makes a server that
+ * is taking the name fail. */
 SEAM_EXPORT int seam_name_owned(const char *name);
 
 /* ---- Events -------------------------------------------------------------- */
@@ -700,10 +707,13 @@ typedef struct seam_server_config {
      * server's own (who could stop the server anyway, and is held only to
      * max_conns). */
     unsigned max_conns_per_uid;
-    /* A peer that sent nothing for this long (handshake done) is closed
-     * with a goodbye carrying SEAM_ETIMEDOUT, after one to one and a half
-     * times the timeout; its INVALID event says SEAM_ETIMEDOUT. A client
-     * that must stay connected while silent pings. 0: no idle timeout. */
+    /* A peer that sent no complete frame for this long (handshake done)
+     * is closed with a goodbye carrying SEAM_ETIMEDOUT, after one to one
+     * and a half times the timeout; its INVALID event says SEAM_ETIMEDOUT.
+     * Bytes of an unfinished frame do not count: a frame under way then
+     * gets the shorter of this and conn.handshake_timeout_ms more to
+     * arrive. A client that must stay connected while silent pings. 0: no
+     * idle timeout. */
     int idle_timeout_ms;
     /* The permission bits of the socket file (0 to 0777): who may connect
      * (connect() needs write permission on it). Set before the socket
@@ -723,9 +733,11 @@ typedef struct seam_server_config {
  * server owns the name), SEAM_EEXIST (a file that is not a socket is at the
  * path; it is left alone), SEAM_EACCES (the runtime directory or the lock
  * file is not safe: see "Names"), SEAM_EINVAL (bad name), a system error.
- * A stale socket of a dead server is replaced. A server holds three
- * descriptors (its socket, the lock, a reserve used to refuse peers with a
- * goodbye when descriptors run out) and one per peer. */
+ * A stale socket of a dead server (ours, refusing connections) is
+ * replaced; a live or another user's socket is SEAM_EADDRINUSE. A server
+ * holds four descriptors (its socket, the lock, its directory, a reserve
+ * used to refuse peers with a goodbye when descriptors run out) and one
+ * per peer; without all four it does not start (-EMFILE). */
 SEAM_EXPORT int seam_server_listen(seam_loop *loop, const char *name,
                                    const seam_server_config *config, seam_server **out);
 

@@ -56,10 +56,12 @@ log() { sed 's/^/  | /' "$SEAM_RUNTIME_DIR/$1"; }
 if [[ -x "$ex/uv_server" ]]; then
     port=$((20000 + RANDOM % 20000))
     say "a libuv program serves TCP on 127.0.0.1:$port and com.example.echo on one loop"
-    "$ex/uv_server" "$port" com.example.echo >"$SEAM_RUNTIME_DIR/uv.log" 2>&1 &
+    # umask 0: the socket's mode lets another user connect, so that the
+    # refusal below is the accept filter's, not the file mode's.
+    (umask 000 && exec "$ex/uv_server" "$port" com.example.echo) >"$SEAM_RUNTIME_DIR/uv.log" 2>&1 &
 else
     say "a service: seam listen com.example.echo --echo (libuv adapter not built)"
-    "$seam" listen com.example.echo --echo >"$SEAM_RUNTIME_DIR/uv.log" &
+    (umask 000 && exec "$seam" listen com.example.echo --echo) >"$SEAM_RUNTIME_DIR/uv.log" &
 fi
 uv_pid=$!
 pids+=($uv_pid)
@@ -107,7 +109,6 @@ echo "the service:"
 grep "to 2 peers" "$SEAM_RUNTIME_DIR/news.log" | head -3 | sed 's/^/  | /'
 
 if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
-    chmod 0777 "$SEAM_RUNTIME_DIR"
     say "a peer of another user (uid 65534) is refused before anything is read"
     setpriv --reuid=65534 --regid=65534 --clear-groups "$seam" call com.example.echo '"let me in"' || true
 fi

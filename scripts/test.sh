@@ -59,4 +59,8 @@ done
 step "consumer: installed into a temporary prefix, used from outside the tree, packaged"
 tests/consumer.sh
 
+step "the demo (the README's other command) runs to its end"
+scripts/demo.sh >"$root/build/demo.log" 2>&1 || { tail -40 "$root/build/demo.log"; echo "demo failed"; exit 1; }
+tail -3 "$root/build/demo.log"
+
 step "all passed"

@@ -193,7 +193,9 @@ SEAM_RUNTIME_DIR=$SEAM_RUNTIME_DIR/no/such/dir run 1 list
 pids+=($!)
 wait_for t.closed
 run 4 call t.closed '1'
-[[ "$err" == *SEAM_EACCES* ]] || fail "refused: $err"
+[[ "$err" == *"refused: the server's accept filter refused us (SEAM_EACCES)"* ]] || fail "refused: $err"
+run 4 ping t.closed -c 1
+[[ "$err" == *"refused: the server's accept filter"* ]] || fail "ping refused: $err"
 run 2 listen t.x --allow-uid -1
 usage_error "--allow-uid: -1 is out of range" listen
 

@@ -14,6 +14,9 @@
 
 #include "support.h"
 
+#include "frame.h"
+#include "hello.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,10 @@
 
 #ifndef SEAM_EEXIST
 #define SEAM_EEXIST (-EEXIST) /* for a run against the code before it */
+#endif
+
+#ifndef SEAM_ENAMETOOLONG
+#define SEAM_ENAMETOOLONG (-ENAMETOOLONG) /* for a run against the code before it */
 #endif
 
 #define NAME    "t.names"
@@ -1032,7 +1039,8 @@ static void test_server_whose_lock_was_deleted_leaves_its_successors_files_on_ex
     assert_int_equal(seam_name_path(NAME, sock, sizeof(sock)), 0);
     limited_args a = {.name = NAME};
     spawn_limited(&f->children[0], &a);
-    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(unlink(lock), 0); /* a cleaner removed both of A's files */
+    assert_int_equal(unlink(sock), 0);
     spawn_limited(&f->children[1], &a); /* takes the name: A's lock is gone */
     stop_limited(&f->children[0]);      /* A exits cleanly */
     struct stat st;
@@ -1245,6 +1253,445 @@ static void test_peer_waiting_for_a_held_request_is_not_idle(void **state)
     crowd_close(&c);
     seam_server_close(srv);
 }
+
+/* ==== the runtime directory's path, liveness, descriptors (names2) ======== */
+
+/* A listening socket at path that is no seam server's. */
+static int plain_listener(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0 || n >= sizeof(addr.sun_path)) {
+        return -1;
+    }
+    memcpy(addr.sun_path, path, n + 1);
+    if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, 4) < 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+static int nobody_listener_main(int chan, void *arg)
+{
+    const char *path = arg;
+    if (!become_nobody()) {
+        return 10;
+    }
+    int r = plain_listener(path) >= 0 ? 0 : errno;
+    char c;
+    if (!support_write_full(chan, &r, sizeof(r)) || r != 0) {
+        return 11;
+    }
+    return read(chan, &c, 1) >= 0 ? 0 : 12; /* listens until told */
+}
+
+/* Nobody plants pw/cur -> other in a directory everyone may write to; the
+ * directory reached (root's, closed) passed the check, so nobody chose
+ * where root's server removes sockets and takes locks. */
+static void test_runtime_dir_reached_through_another_users_link_is_refused(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    char pw[PATH_MAX];
+    char other[PATH_MAX];
+    char svc[PATH_MAX];
+    char link_path[PATH_MAX];
+    char env[PATH_MAX];
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    path_in(f, "pw", pw, sizeof(pw));
+    path_in(f, "other", other, sizeof(other));
+    path_in(f, "other/svc", svc, sizeof(svc));
+    path_in(f, "pw/cur", link_path, sizeof(link_path));
+    path_in(f, "pw/cur/svc", env, sizeof(env));
+    assert_int_equal(mkdir(pw, 0700), 0);
+    assert_int_equal(chmod(pw, 0777), 0);
+    assert_int_equal(mkdir(other, 0755), 0);
+    assert_int_equal(mkdir(svc, 0755), 0);
+    /* Another root program's live socket, without a lock file. */
+    char victim[PATH_MAX];
+    path_in(f, "other/svc/" NAME ".sock", victim, sizeof(victim));
+    int v = plain_listener(victim);
+    assert_true(v >= 0);
+    plant_args a = {link_path, other};
+    support_fork(&f->children[0], plant_main, &a);
+    int r = -1;
+    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(r, 0);
+    setenv("SEAM_RUNTIME_DIR", env, 1);
+    char buf[PATH_MAX];
+    seam_server *srv = NULL;
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EACCES);
+    r = seam_server_listen(f->loop, NAME, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, SEAM_EACCES);
+    struct stat st;
+    assert_int_equal(lstat(victim, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    /* The same path through a link of root's, in a directory only root
+     * may write to, is fine (like /var/run -> /run). */
+    char mine[PATH_MAX];
+    path_in(f, "mine", mine, sizeof(mine));
+    assert_int_equal(symlink(other, mine), 0);
+    path_in(f, "mine/svc", env, sizeof(env));
+    setenv("SEAM_RUNTIME_DIR", env, 1);
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), 0);
+    close(v);
+    setenv("SEAM_RUNTIME_DIR", f->dir, 1);
+}
+
+/* In a directory everyone may write to (not sticky), another user can
+ * rename the runtime directory away and put one of theirs in its place
+ * while the server runs; under a sticky one (like /tmp) they cannot. */
+static void test_runtime_dir_under_a_directory_others_may_rename_in_is_refused(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    char pw[PATH_MAX];
+    char run[PATH_MAX];
+    char buf[PATH_MAX];
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    path_in(f, "pw", pw, sizeof(pw));
+    path_in(f, "pw/run", run, sizeof(run));
+    assert_int_equal(mkdir(pw, 0700), 0);
+    assert_int_equal(mkdir(run, 0755), 0);
+    assert_int_equal(chmod(pw, 0777), 0);
+    setenv("SEAM_RUNTIME_DIR", run, 1);
+    seam_server *srv = NULL;
+    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, SEAM_EACCES);
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EACCES);
+    assert_int_equal(chmod(pw, 01777), 0);
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), 0);
+    assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), 0);
+    seam_server_close(srv);
+    setenv("SEAM_RUNTIME_DIR", f->dir, 1);
+}
+
+/* The directory checked is the one used: after the path to it is made to
+ * lead elsewhere, the server still removes its own files on close. */
+static void test_server_works_in_the_directory_it_checked_after_the_path_is_swapped(void **state)
+{
+    fixture *f = *state;
+    char run[PATH_MAX];
+    char old[PATH_MAX];
+    char sock[PATH_MAX];
+    char lock[PATH_MAX];
+    path_in(f, "run", run, sizeof(run));
+    path_in(f, "run.old", old, sizeof(old));
+    path_in(f, "run.old/" NAME ".sock", sock, sizeof(sock));
+    path_in(f, "run.old/" NAME ".lock", lock, sizeof(lock));
+    assert_int_equal(mkdir(run, 0700), 0);
+    setenv("SEAM_RUNTIME_DIR", run, 1);
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), 0);
+    assert_int_equal(rename(run, old), 0);
+    assert_int_equal(mkdir(run, 0700), 0);
+    seam_server_close(srv);
+    struct stat st;
+    assert_int_equal(lstat(sock, &st), -1);
+    assert_int_equal(lstat(lock, &st), -1);
+    setenv("SEAM_RUNTIME_DIR", f->dir, 1);
+}
+
+/* A live server whose lock file a cleaner deleted still serves: it is
+ * listed alive, and a second server of the name is refused instead of
+ * unlinking its socket. */
+static void test_live_socket_whose_lock_was_deleted_is_never_taken_over(void **state)
+{
+    fixture *f = *state;
+    char lock[PATH_MAX];
+    char sock[PATH_MAX];
+    path_in(f, NAME ".lock", lock, sizeof(lock));
+    assert_int_equal(seam_name_path(NAME, sock, sizeof(sock)), 0);
+    limited_args a = {.name = NAME};
+    spawn_limited(&f->children[0], &a);
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(seam_name_owned(NAME), 1);
+    seam_server *srv = NULL;
+    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, SEAM_EADDRINUSE);
+    crowd c = {0};
+    crowd_run(f->loop, &c, NAME, NULL, 1);
+    outcome o = crowd_outcome(&c);
+    crowd_close(&c);
+    assert_int_equal(o.ok, 1); /* the first server still answers */
+    stop_limited(&f->children[0]);
+    /* Dead now: its socket is stale and is replaced. */
+    assert_int_equal(seam_name_owned(NAME), 0);
+    assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), 0);
+    seam_server_close(srv);
+}
+
+static void test_live_socket_of_another_program_is_never_removed(void **state)
+{
+    fixture *f = *state;
+    char sock[PATH_MAX];
+    assert_int_equal(seam_name_path(NAME, sock, sizeof(sock)), 0);
+    int v = plain_listener(sock);
+    assert_true(v >= 0);
+    assert_int_equal(seam_name_owned(NAME), 1);
+    seam_server *srv = NULL;
+    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, SEAM_EADDRINUSE);
+    struct stat st;
+    assert_int_equal(lstat(sock, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    close(v);
+}
+
+static void test_socket_of_another_user_is_never_removed(void **state)
+{
+    fixture *f = *state;
+    if (getuid() != 0) {
+        skip();
+    }
+    char dir[PATH_MAX];
+    make_public_dir(f, dir, sizeof(dir));
+    char sock[PATH_MAX];
+    char name[PATH_MAX + 8];
+    path_in(f, "public/x.sock", sock, sizeof(sock));
+    snprintf(name, sizeof(name), "unix:%s", sock);
+    support_fork(&f->children[0], nobody_listener_main, sock);
+    int r = -1;
+    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    assert_int_equal(r, 0);
+    seam_server *srv = NULL;
+    r = seam_server_listen(f->loop, name, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, SEAM_EADDRINUSE);
+    struct stat st;
+    assert_int_equal(lstat(sock, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_true(support_write_full(f->children[0].chan, "x", 1));
+    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
+    /* Dead, but still nobody's: left alone all the same. */
+    assert_int_equal(seam_server_listen(f->loop, name, NULL, &srv), SEAM_EADDRINUSE);
+    assert_int_equal(lstat(sock, &st), 0);
+}
+
+/* A directory or a link named like a socket is what it is, not a stale
+ * socket. */
+static void test_entry_that_is_not_a_socket_is_not_reported_stale(void **state)
+{
+    fixture *f = *state;
+    char d[PATH_MAX];
+    char l[PATH_MAX];
+    path_in(f, "d.sock", d, sizeof(d));
+    path_in(f, "l.sock", l, sizeof(l));
+    assert_int_equal(mkdir(d, 0700), 0);
+    assert_int_equal(symlink(d, l), 0);
+    assert_int_equal(seam_name_owned("d"), SEAM_EEXIST);
+    assert_int_equal(seam_name_owned("l"), SEAM_EEXIST);
+    assert_int_equal(seam_name_owned("none"), 0);
+}
+
+static int reserve_main(int chan, void *arg)
+{
+    (void)arg;
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) < 0) {
+        return 10;
+    }
+    int low = open("/dev/null", O_RDONLY); /* the lowest free descriptor */
+    close(low);
+    /* Raise the limit one descriptor at a time: the first that lets the
+     * server start must let it hold its reserve too. */
+    seam_server *srv = NULL;
+    int r = -1;
+    int refused[16];
+    int nrefused = 0;
+    for (int k = 0; k < 16 && r != 0; k++) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = (rlim_t)(low + k);
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            return 11;
+        }
+        r = seam_server_listen(loop, NAME, NULL, &srv);
+        if (r != 0) {
+            refused[nrefused++] = r;
+        }
+    }
+    /* Every refusal says why, and a server that started can refuse a peer
+     * with a goodbye: its reserve is what it takes the peer on. */
+    for (int i = 0; i < nrefused; i++) {
+        if (refused[i] != -EMFILE) {
+            return 20 + i;
+        }
+    }
+    if (!support_write_full(chan, &r, sizeof(r)) || r != 0) {
+        return 12;
+    }
+    char c;
+    while (read(chan, &c, 0) == 0) {
+        struct pollfd p = {chan, POLLIN, 0};
+        if (poll(&p, 1, 0) > 0) {
+            break;
+        }
+        seam_poll_run_once(loop, 50);
+    }
+    seam_server_close(srv);
+    seam_loop_free(loop);
+    return 0;
+}
+
+static void test_server_never_starts_without_its_reserve_descriptor(void **state)
+{
+    fixture *f = *state;
+    if (!fd_limits_are_real()) {
+        skip();
+    }
+    support_fork(&f->children[0], reserve_main, NULL);
+    int r = -1;
+    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    assert_int_equal(r, 0);
+    crowd c = {0};
+    crowd_run(f->loop, &c, NAME, NULL, 1);
+    outcome o = crowd_outcome(&c);
+    crowd_close(&c);
+    /* No descriptor for the peer: refused with a goodbye, never left to
+     * time out. */
+    assert_int_equal(o.ok + o.refused, 1);
+    assert_true(support_write_full(f->children[0].chan, "x", 1));
+    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
+}
+
+static void test_relative_runtime_dir_is_refused(void **state)
+{
+    fixture *f = *state;
+    char buf[PATH_MAX];
+    seam_server *srv = NULL;
+    setenv("SEAM_RUNTIME_DIR", "relative/dir", 1);
+    assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EINVAL);
+    assert_int_equal(seam_name_path(NAME, buf, sizeof(buf)), SEAM_EINVAL);
+    assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), SEAM_EINVAL);
+    setenv("SEAM_RUNTIME_DIR", f->dir, 1);
+}
+
+static void test_socket_path_one_byte_too_long_is_enametoolong(void **state)
+{
+    fixture *f = *state;
+    char name[256] = "unix:/";
+    size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1; /* with the NUL */
+    memset(name + 6, 'a', max);                                   /* one byte past */
+    name[6 + max] = '\0';
+    char buf[PATH_MAX];
+    seam_server *srv = NULL;
+    assert_int_equal(seam_name_path(name, buf, sizeof(buf)), SEAM_ENAMETOOLONG);
+    assert_int_equal(seam_server_listen(f->loop, name, NULL, &srv), SEAM_ENAMETOOLONG);
+    assert_string_equal(seam_errname(SEAM_ENAMETOOLONG), "SEAM_ENAMETOOLONG");
+    assert_non_null(strstr(seam_strerror(SEAM_ENAMETOOLONG), "too long"));
+    /* A name whose socket path would be too long, in the runtime
+     * directory: the same. */
+    char longname[201];
+    memset(longname, 'n', 200);
+    longname[200] = '\0';
+    assert_int_equal(seam_name_path(longname, buf, sizeof(buf)), SEAM_ENAMETOOLONG);
+}
+
+/* A raw peer: connected, hello sent. */
+static int raw_peer(const char *name)
+{
+    char path[PATH_MAX];
+    assert_int_equal(seam_name_path(name, path, sizeof(path)), 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof(addr.sun_path));
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    assert_int_equal(connect(s, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    seam__buf out = {0};
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, SEAM__FRAME_DEFAULT_MAX, 0};
+    assert_int_equal(seam__hello_write(&hello, &out), 0);
+    assert_int_equal(send(s, out.data, out.len, MSG_NOSIGNAL), (ssize_t)out.len);
+    seam__buf_free(&out);
+    return s;
+}
+
+/* Reads what s has; returns true at end of stream. Notes a goodbye. */
+static bool raw_drain(int s, bool *goodbye)
+{
+    uint8_t buf[4096];
+    for (;;) {
+        ssize_t n = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            return true;
+        }
+        if (n < 0) {
+            return false;
+        }
+        /* The server's frames are small and come whole: its hello, then
+         * (at the end) a goodbye, each a 16-byte header and its payload. */
+        for (ssize_t i = 0; i + SEAM__FRAME_HEADER_SIZE <= n;) {
+            uint32_t len = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 |
+                           (uint32_t)buf[i + 2] << 16 | (uint32_t)buf[i + 3] << 24;
+            if (buf[i + 4] == SEAM__KIND_GOODBYE) {
+                *goodbye = true;
+            }
+            i += SEAM__FRAME_HEADER_SIZE + (ssize_t)len;
+        }
+    }
+}
+
+/* One byte of a never-finished frame every 300 ms kept bytes arriving,
+ * which was all the idle timer looked at: the peer stayed for ever. */
+static void test_peer_trickling_a_frame_is_closed_with_etimedout(void **state)
+{
+    fixture *f = *state;
+    echo_state st = {0};
+    seam_server_config cfg = {
+        .conn = {.on_event = echo_event, .userdata = &st, .handshake_timeout_ms = 1500},
+        .idle_timeout_ms = 1000};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int s = raw_peer(NAME);
+    /* A request header announcing 1 MiB, then nothing but a byte at a
+     * time of it. */
+    uint8_t frame[SEAM__FRAME_HEADER_SIZE + 64] = {0};
+    seam__frame_header h = {1u << 20, SEAM__KIND_REQUEST, 0, 0, 1};
+    seam__frame_header_write(frame, &h);
+    bool goodbye = false;
+    bool closed = false;
+    size_t sent = 0;
+    long long deadline = support_now_ms() + 8000; /* 5 frame timeouts */
+    while (!closed && support_now_ms() < deadline && sent < sizeof(frame)) {
+        if (send(s, frame + sent, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+            sent++;
+        }
+        long long next = support_now_ms() + 300;
+        while (support_now_ms() < next && !closed) {
+            support_run_once(f->loop, 20);
+            closed = raw_drain(s, &goodbye);
+        }
+    }
+    assert_true(closed);
+    assert_true(goodbye);
+    assert_true(support_run_until(f->loop, peer_gone, &st, SUPPORT_DEADLINE_MS));
+    assert_int_equal(st.last_invalid, SEAM_ETIMEDOUT);
+    close(s);
+    seam_server_close(srv);
+}
+
 #endif
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1271,6 +1718,17 @@ int main(void)
         T(test_per_uid_limit_set_applies_to_the_servers_own_user_too),
         T(test_idle_peer_closed_with_a_goodbye_carrying_etimedout),
         T(test_peer_waiting_for_a_held_request_is_not_idle),
+        T(test_runtime_dir_reached_through_another_users_link_is_refused),
+        T(test_runtime_dir_under_a_directory_others_may_rename_in_is_refused),
+        T(test_server_works_in_the_directory_it_checked_after_the_path_is_swapped),
+        T(test_live_socket_whose_lock_was_deleted_is_never_taken_over),
+        T(test_live_socket_of_another_program_is_never_removed),
+        T(test_socket_of_another_user_is_never_removed),
+        T(test_entry_that_is_not_a_socket_is_not_reported_stale),
+        T(test_server_never_starts_without_its_reserve_descriptor),
+        T(test_relative_runtime_dir_is_refused),
+        T(test_socket_path_one_byte_too_long_is_enametoolong),
+        T(test_peer_trickling_a_frame_is_closed_with_etimedout),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,6 +126,9 @@ static const char *state_name(int owned, const tool_owner *o)
     if (owned == 1) {
         return "alive";
     }
+    if (owned == SEAM_EEXIST) {
+        return "not a socket";
+    }
     return o->pid > 0 ? "starting" : owned == 0 ? "stale" : "unknown";
 }
 

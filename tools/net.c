@@ -311,9 +311,15 @@ int tool_client_end(tool_client *cl, int r)
     return r;
 }
 
-int tool_fail_ended(const tool_ctx *t, const char *name, int err)
+int tool_fail_ended(const tool_ctx *t, const char *name, const tool_client *cl, int err)
 {
     const char *cmd = t->cmd->name;
+    if (err == SEAM_EACCES && cl->ended == err) {
+        /* the server's goodbye said so, not a check of ours */
+        fprintf(stderr, "seam %s: %s: refused: the server's accept filter refused us (%s)\n", cmd,
+                name, seam_errname(err));
+        return TOOL_EXIT_REFUSED;
+    }
     if (err == SEAM_ECONNRESET) {
         fprintf(stderr, "seam %s: %s: peer crashed (gone without a goodbye)\n", cmd, name);
         return TOOL_EXIT_FAILURE;
@@ -367,7 +373,7 @@ int tool_send(tool_ctx *t, int argc, char **argv)
     r = tool_client_open(&cl, pos[0], NULL);
     if (r < 0) {
         seam_value_unref(v);
-        return tool_fail_ended(t, pos[0], r);
+        return tool_fail_ended(t, pos[0], &cl, r);
     }
     seam_loop *loop = cl.loop;
     seam_conn *conn = cl.conn;
@@ -383,7 +389,7 @@ int tool_send(tool_ctx *t, int argc, char **argv)
         seam_dict_set_bool(e, "delivered", true);
         tool_print_json(e);
     }
-    return r < 0 ? tool_fail_ended(t, pos[0], r) : 0;
+    return r < 0 ? tool_fail_ended(t, pos[0], &cl, r) : 0;
 }
 
 static int ping_wait(seam_loop *loop, seam_conn *conn, int timeout_ms)
@@ -419,7 +425,7 @@ int tool_call(tool_ctx *t, int argc, char **argv)
     r = tool_client_open(&cl, args[0], NULL);
     if (r < 0) {
         seam_value_unref(v);
-        return tool_fail_ended(t, args[0], r);
+        return tool_fail_ended(t, args[0], &cl, r);
     }
     seam_conn *conn = cl.conn;
     seam_value *reply = NULL;
@@ -453,7 +459,7 @@ int tool_call(tool_ctx *t, int argc, char **argv)
     if (r == SEAM_EREMOTE) {
         return TOOL_EXIT_REMOTE;
     }
-    return r < 0 ? tool_fail_ended(t, args[0], r) : 0;
+    return r < 0 ? tool_fail_ended(t, args[0], &cl, r) : 0;
 }
 
 int tool_ping(tool_ctx *t, int argc, char **argv)
@@ -473,7 +479,7 @@ int tool_ping(tool_ctx *t, int argc, char **argv)
     tool_client cl;
     int r = tool_client_open(&cl, name, NULL);
     if (r < 0) {
-        return tool_fail_ended(t, name, r);
+        return tool_fail_ended(t, name, &cl, r);
     }
     seam_loop *loop = cl.loop;
     seam_conn *conn = cl.conn;
@@ -514,7 +520,7 @@ int tool_ping(tool_ctx *t, int argc, char **argv)
         printf("%ld pings, min/avg/max = %.3f/%.3f/%.3f ms\n", got, min, sum / (double)got, max);
     }
     r = tool_client_end(&cl, r);
-    return r < 0 ? tool_fail_ended(t, name, r) : 0;
+    return r < 0 ? tool_fail_ended(t, name, &cl, r) : 0;
 }
 
 static void on_flood_event(seam_conn *c, const seam_event *ev, void *userdata)

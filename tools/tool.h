@@ -102,7 +102,7 @@ int tool_client_end(tool_client *cl, int r);
 /* Reports a failure whose code may be how a connection ended: refused, a
  * protocol error (which rule), a clean close or a crash; other codes as
  * tool_fail_name(). Returns the exit code. */
-int tool_fail_ended(const tool_ctx *t, const char *name, int err);
+int tool_fail_ended(const tool_ctx *t, const char *name, const tool_client *cl, int err);
 
 /* What /proc tells of a process: its effective uid, executable (empty
  * where we may not read it) and start time (0 if unknown). */

@@ -420,3 +420,17 @@ def test_no_descriptor_leaks_across_many_fd_calls(py_server):
                     f.close()
     time.sleep(0.2)
     assert len(os.listdir("/proc/self/fd")) <= before + 2
+
+
+def test_error_codes_are_the_ones_protocol_md_lists():
+    """Every code of docs/protocol.md's table, by number and name, and no other."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text()
+    table = text.split("## Error codes", 1)[1]
+    listed = {}
+    for m in re.finditer(r"^\| −(\d+)\s*\| `([A-Z0-9]+)`", table, re.M):
+        listed[-int(m.group(1))] = m.group(2)
+    assert len(listed) > 40
+    assert E.CODES == listed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 # Negative codes as listed in docs/protocol.md ("Error codes").
 CODES = {
+    -1: "EPERM",
     -9: "EBADF",
     -11: "EAGAIN",
     -12: "ENOMEM",
@@ -13,6 +14,7 @@ CODES = {
     -17: "EEXIST",
     -22: "EINVAL",
     -34: "ERANGE",
+    -36: "ENAMETOOLONG",
     -71: "EPROTO",
     -90: "EMSGSIZE",
     -95: "ENOTSUP",
@@ -45,6 +47,7 @@ CODES = {
     -3022: "ENOTFOUND",
     -3023: "ECLOSED",
     -3024: "EREMOTE",
+    -3025: "ENOCALL",
 }
 
 # Module-level constants: seam.errors.ENOTSUP == -95 and so on.
@@ -52,9 +55,11 @@ globals().update({name: code for code, name in CODES.items()})
 
 _TEXT = {
     -11: "would block, retry later",
-    -13: "refused by the accept rule",
+    -1: "permission denied by the file mode of the socket or its directory",
+    -13: "refused by the accept rule, or an unsafe directory or lock file",
     -22: "invalid argument",
-    -34: "number out of range",
+    -34: "number out of range, or a buffer too small",
+    -36: "name or socket path too long",
     -71: "protocol violation",
     -90: "message larger than allowed",
     -95: "not supported",

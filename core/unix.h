@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* unix.h - the Unix transport's socket primitives (tran_unix.c is its ops
+ * table, names.c its names): connect, listen, accept, non-blocking send
+ * and receive with descriptors, peer credentials. Knows nothing of frames. Every function returns a
+ * negative SEAM_E* or errno code on failure. */
+#ifndef SEAM_UNIX_H
+#define SEAM_UNIX_H
+
+#include "internal.h"
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Most descriptors one receive can carry (the kernel's SCM_MAX_FD). */
+#define SEAM__UNIX_MAX_RECV_FDS 253
+
+/* Listens at leaf in the directory open as dir_fd (path is the socket's
+ * full path, used only where /proc is missing), which must be free
+ * (SEAM_EEXIST if anything appeared there), with the socket file's
+ * permission bits set to mode (0: the umask's); *dev and *ino receive the
+ * socket file's inode. */
+int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned mode, int *fd,
+                      dev_t *dev, ino_t *ino);
+/* Whether a socket at leaf in dir_fd takes connections: 1 if a connect
+ * succeeds or finds its backlog full, 0 if it is refused (nobody listens)
+ * or nothing is there, or a negative code. */
+int seam__unix_alive_at(int dir_fd, const char *path, const char *leaf);
+/* SEAM_ENOTFOUND when nobody listens at path, SEAM_EAGAIN when its backlog
+ * is full, SEAM_EPERM when the kernel refuses the connect (the socket's or
+ * a directory's permission bits). */
+int seam__unix_connect(const char *path, int *fd);
+/* Returns 1 with *fd set, 0 when no connection is waiting. */
+int seam__unix_accept(int lfd, int *fd);
+int seam__unix_creds(int fd, bool want_pidfd, seam_creds *out);
+/* A pidfd for the process that connected fd's peer end (the kernel keeps
+ * it from connect time), or -1 where the kernel has none. */
+int seam__unix_peer_pidfd(int fd);
+/* Sends up to len bytes, with fds (if nfds > 0) attached to the first byte.
+ * Returns the bytes taken (never 0 for len > 0) or a negative code;
+ * SEAM_EAGAIN when the socket is full. Never raises SIGPIPE. */
+ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
+/* The same from several buffers in one system call. */
+ssize_t seam__unix_sendv(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+                         size_t nfds);
+/* Receives up to len bytes; descriptors that arrive are appended to
+ * fds[*nfds..max_fds) (the rest are closed and *truncated set). Returns the
+ * bytes read, 0 at end of stream, or a negative code (SEAM_EAGAIN when
+ * nothing is there). */
+ssize_t seam__unix_recv(int fd, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                        bool *truncated);
+
+#endif /* SEAM_UNIX_H */
