@@ -52,6 +52,16 @@ bool support_child_exited(support_child *c, int *status);
 /* SIGKILLs the child and reaps it. Safe on a child already reaped. */
 void support_child_kill(support_child *c);
 
+/* The uid and gid of nobody, which tests become to be another user. */
+#define SUPPORT_NOBODY 65534
+
+/* Drops every group and becomes nobody (needs root); true if the process
+ * is nobody now. For forked children only. */
+bool support_become_nobody(void);
+
+/* An accept filter that admits every peer, whoever it runs as. */
+bool support_accept_anyone(const seam_creds *creds, void *userdata);
+
 /* Reads exactly len bytes from fd, waiting at most timeout_ms. */
 bool support_read_full(int fd, void *buf, size_t len, int timeout_ms);
 /* Writes all of buf to fd; false if it cannot. */
