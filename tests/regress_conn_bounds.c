@@ -205,9 +205,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->child.chan = -1;
     memset(&bsrv, 0, sizeof(bsrv));
     *state = f;
@@ -224,9 +222,7 @@ static int teardown(void **state)
     if (bsrv.server != NULL) {
         seam_server_close(bsrv.server);
     }
-    seam_loop_free(f->loop);
-    support_host_end();
-    support_runtime_dir_remove(f->dir);
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }
@@ -1019,24 +1015,28 @@ static void test_request_with_a_refused_value_gets_an_error_reply(void **state)
     child_say(f->child.chan, 1);
 }
 
-/* Sends a goodbye and a request after it in one write, then reports how
- * many answers arrived before the hang-up (or a while). */
-static int after_goodbye_main(int chan, void *arg)
+/* Frames a peer writes in one go after its hello, and the two kinds of
+ * answer it counts. */
+typedef struct burst {
+    uint8_t bytes[64];
+    size_t len;
+    uint8_t counted[2];
+} burst;
+
+/* Writes a burst, then reports how many answers of the counted kinds
+ * arrived before the hang-up (or a while). */
+static int burst_main(int chan, void *arg)
 {
-    (void)arg;
+    const burst *b = arg;
     int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
-    uint8_t frame[16 + 20];
-    rawpeer_put_header(frame, 0, RAWPEER_BYE, 0, 0, 0);
-    rawpeer_put_header(frame + 16, 4, RAWPEER_REQUEST, 0x01, 0, 3);
-    memset(frame + 32, 0, 4);
-    support_write_full(fd, frame, sizeof(frame));
+    support_write_full(fd, b->bytes, b->len);
     uint8_t hdr[16];
     int64_t answers = 0;
     while (rawpeer_read_frame(fd, hdr, NULL, 0, 2000) >= 0) {
-        answers += hdr[4] == RAWPEER_REPLY || hdr[4] == RAWPEER_ERROR;
+        answers += hdr[4] == b->counted[0] || hdr[4] == b->counted[1];
     }
     close(fd);
     child_say(chan, answers);
@@ -1044,11 +1044,15 @@ static int after_goodbye_main(int chan, void *arg)
     return 0;
 }
 
+/* A goodbye and a request after it in one write: no answer comes. */
 static void test_nothing_after_a_received_goodbye_is_handled(void **state)
 {
     fixture *f = *state;
+    burst b = {.len = 16 + 20, .counted = {RAWPEER_REPLY, RAWPEER_ERROR}};
+    rawpeer_put_header(b.bytes, 0, RAWPEER_BYE, 0, 0, 0);
+    rawpeer_put_header(b.bytes + 16, 4, RAWPEER_REQUEST, 0x01, 0, 3);
     bsrv_listen(f->loop, 0);
-    support_fork(&f->child, after_goodbye_main, NULL);
+    support_fork(&f->child, burst_main, &b);
     assert_int_equal(child_report(f, WAIT_MS), 0);
     assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
     assert_int_equal(bsrv.requests, 0);
@@ -1056,37 +1060,17 @@ static void test_nothing_after_a_received_goodbye_is_handled(void **state)
     child_say(f->child.chan, 1);
 }
 
-/* Sends a raw request, a ping and a goodbye in one write, then reports
- * how many of the two answers arrived before the hang-up. */
-static int before_goodbye_main(int chan, void *arg)
-{
-    (void)arg;
-    int fd = rawpeer_handshake(NAME);
-    if (fd < 0) {
-        return 1;
-    }
-    uint8_t frame[20 + 16 + 16];
-    rawpeer_put_header(frame, 4, RAWPEER_REQUEST, 0x01, 0, 5);
-    memset(frame + 16, 0, 4);
-    rawpeer_put_header(frame + 20, 0, RAWPEER_PING, 0, 0, 6);
-    rawpeer_put_header(frame + 36, 0, RAWPEER_BYE, 0, 0, 0);
-    support_write_full(fd, frame, sizeof(frame));
-    uint8_t hdr[16];
-    int64_t answers = 0;
-    while (rawpeer_read_frame(fd, hdr, NULL, 0, 2000) >= 0) {
-        answers += hdr[4] == RAWPEER_REPLY || hdr[4] == RAWPEER_PONG;
-    }
-    close(fd);
-    child_say(chan, answers);
-    child_wait_word(chan);
-    return 0;
-}
-
+/* A raw request, a ping and a goodbye in one write: both answers arrive
+ * before the hang-up. */
 static void test_answers_to_frames_before_a_goodbye_are_still_sent(void **state)
 {
     fixture *f = *state;
+    burst b = {.len = 20 + 16 + 16, .counted = {RAWPEER_REPLY, RAWPEER_PONG}};
+    rawpeer_put_header(b.bytes, 4, RAWPEER_REQUEST, 0x01, 0, 5);
+    rawpeer_put_header(b.bytes + 20, 0, RAWPEER_PING, 0, 0, 6);
+    rawpeer_put_header(b.bytes + 36, 0, RAWPEER_BYE, 0, 0, 0);
     bsrv_listen(f->loop, 0);
-    support_fork(&f->child, before_goodbye_main, NULL);
+    support_fork(&f->child, burst_main, &b);
     /* The loop runs (serving the peer) until the child reports. */
     assert_int_equal(child_report(f, WAIT_MS), 2);
     assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));

@@ -52,9 +52,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     for (size_t i = 0; i < 4; i++) {
         f->children[i].chan = -1;
     }

@@ -448,3 +448,19 @@ bool support_accept_anyone(const seam_creds *creds, void *userdata)
     (void)userdata;
     return true;
 }
+
+seam_loop *support_test_begin(char *dir, size_t len)
+{
+    support_runtime_dir_create(dir, len);
+    support_host_begin();
+    return support_loop_new();
+}
+
+void support_test_end(seam_loop *loop, const char *dir)
+{
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    support_host_end();
+    support_runtime_dir_remove(dir);
+}

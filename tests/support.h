@@ -91,6 +91,13 @@ seam_loop *support_loop_new(void);
 /* Frees the host loop; asserts it was left as found. Free every seam
  * loop on it first. */
 void support_host_end(void);
+/* Begins a test that runs a seam loop in this process: a private runtime
+ * directory (support_runtime_dir_create), the host loop and a seam loop on
+ * it, which it returns. */
+seam_loop *support_test_begin(char *dir, size_t len);
+/* Ends what support_test_begin() began: frees loop (if not NULL), the host
+ * loop and the runtime directory. */
+void support_test_end(seam_loop *loop, const char *dir);
 /* The driver in use in this process. */
 const support_driver *support_driver_current(void);
 /* One iteration of the host loop, waiting at most max_ms. */
