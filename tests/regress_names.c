@@ -1260,7 +1260,7 @@ static int plain_listener(const char *path)
 static int nobody_listener_main(int chan, void *arg)
 {
     const char *path = arg;
-    if (!become_nobody()) {
+    if (!support_become_nobody()) {
         return 10;
     }
     int r = plain_listener(path) >= 0 ? 0 : errno;
