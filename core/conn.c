@@ -1001,6 +1001,10 @@ static void drop_transport(seam_conn *c)
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
     c->stats.queued_bytes = 0;
+    /* The queue that was full went with the socket: no WRITABLE is owed
+     * for it (the next send reconnects), least of all on a new socket. */
+    c->want_writable = false;
+    c->writable_due = false;
     /* What a sync call set aside came on this socket: it goes with it, so
      * that a reconnected client never takes it for the new server's. */
     held_clear(c);
@@ -1610,6 +1614,9 @@ static void connected_settle(seam_conn *c)
         seam_event ev = {.type = SEAM_EVENT_CONNECTED};
         emit(c, &ev);
     }
+    if (c->writable_due) {
+        kick(c);
+    }
 }
 
 static void on_goodbye(seam_conn *c, const seam__frame *f)
@@ -1904,7 +1911,9 @@ static void conn_kick_fired(seam__timer *t)
     if (c->in_pending.len > 0 && !c->read_paused && c->fd >= 0 && c->sync_call == NULL) {
         read_input(c);
     }
-    if (c->writable_due && !c->user_closed) {
+    /* WRITABLE is news of a live connection: never after its end, and
+     * during a handshake it waits for CONNECTED (connected_settle). */
+    if (c->writable_due && !c->user_closed && c->state == SEAM__CONN_OPEN && !c->connected_due) {
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};
         emit(c, &ev);

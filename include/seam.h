@@ -373,7 +373,10 @@ typedef enum seam_event_type {
     SEAM_EVENT_MESSAGE,
     /* A request arrived; answer it through event->request. */
     SEAM_EVENT_REQUEST,
-    /* A send failed with SEAM_EAGAIN earlier and the queue has room again. */
+    /* A send failed with SEAM_EAGAIN earlier and the queue has room again.
+     * Only on a live connection: never after INTERRUPTED or INVALID (the
+     * queue went with the socket, the next send reconnects), and on a new
+     * socket never before its CONNECTED. */
     SEAM_EVENT_WRITABLE,
     /* A client lost its server (error says why: SEAM_ECLOSED when the
      * server said goodbye, SEAM_ECONNRESET when it went without one, a

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/* regress_conn_edges.c - a connection at the edges of its bounds and its
+ * life: what is reported after a connection ended, a large answer behind a
+ * small one, descriptors and frames that arrive while reading is paused,
+ * what a sync call holds, how a goodbye reads inside a sync call, and
+ * bounds given as "no bound". The peer is a raw socket driven by hand
+ * (frames written byte by byte), or a server in a forked child; the
+ * parent's loop is the driver linked in (poll, libuv or libev). Deadlines
+ * only bound a test gone wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "conn.h"
+#include "frame.h"
+#include "hello.h"
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define NAME "t.connedges"
+
+/* ---- the event log and the fixture ---- */
+
+#define LOG_MAX 512
+
+typedef struct evlog {
+    int types[LOG_MAX];
+    int errors[LOG_MAX];
+    int n;
+    int replies_ok;
+    int replies_failed;
+} evlog;
+
+typedef struct fixture {
+    char dir[PATH_MAX];
+    seam_loop *loop;
+    evlog log;
+    int listen_fd;
+    support_child server;
+} fixture;
+
+static void log_event(seam_conn *c, const seam_event *ev, void *ud)
+{
+    (void)c;
+    evlog *l = ud;
+    if (l->n < LOG_MAX) {
+        l->types[l->n] = ev->type;
+        l->errors[l->n] = ev->error;
+        l->n++;
+    }
+}
+
+static bool log_has(const evlog *l, int type)
+{
+    for (int i = 0; i < l->n; i++) {
+        if (l->types[i] == type) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool has_connected(void *arg)
+{
+    return log_has(arg, SEAM_EVENT_CONNECTED);
+}
+
+static bool has_invalid(void *arg)
+{
+    return log_has(arg, SEAM_EVENT_INVALID);
+}
+
+static bool has_interrupted(void *arg)
+{
+    return log_has(arg, SEAM_EVENT_INTERRUPTED);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    support_runtime_dir_create(f->dir, sizeof(f->dir));
+    support_host_begin();
+    f->loop = support_loop_new();
+    f->listen_fd = -1;
+    f->server.chan = -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    support_child_kill(&f->server);
+    if (f->listen_fd >= 0) {
+        close(f->listen_fd);
+    }
+    seam_loop_free(f->loop);
+    support_host_end();
+    support_runtime_dir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop for about ms (no condition: to let things settle). */
+static void run_for(seam_loop *loop, int ms)
+{
+    long long end = support_now_ms() + ms;
+    for (long long now = support_now_ms(); now < end; now = support_now_ms()) {
+        support_run_once(loop, (int)(end - now));
+    }
+}
+
+/* ---- the raw peer ---- */
+
+/* A socket listening on NAME's path. */
+static int raw_listen(void)
+{
+    char path[PATH_MAX];
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    assert_true(seam_name_path(NAME, path, sizeof(path)) >= 0);
+    assert_true(strlen(path) < sizeof(addr.sun_path));
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    return fd;
+}
+
+static void send_hello(int fd, uint64_t max_frame)
+{
+    seam__buf b = {0};
+    seam__hello h = {SEAM_PROTOCOL_VERSION, max_frame, 64};
+    assert_int_equal(seam__hello_write(&h, &b), 0);
+    assert_true(support_write_full(fd, b.data, b.len));
+    seam__buf_free(&b);
+}
+
+/* A frame with a CBOR value payload (or none). */
+static void send_value_frame(int fd, uint8_t kind, uint64_t id, const seam_value *v)
+{
+    seam__buf b = {0};
+    assert_int_equal(seam__buf_reserve(&b, SEAM__FRAME_HEADER_SIZE), 0);
+    b.len = SEAM__FRAME_HEADER_SIZE;
+    if (v != NULL) {
+        assert_int_equal(seam__encode(v, &b, NULL, 0, NULL), 0);
+    }
+    seam__frame_header h = {(uint32_t)(b.len - SEAM__FRAME_HEADER_SIZE), kind, 0, 0, id};
+    seam__frame_header_write(b.data, &h);
+    assert_true(support_write_full(fd, b.data, b.len));
+    seam__buf_free(&b);
+}
+
+static void send_goodbye(int fd, int code)
+{
+    seam_value *m = seam_value_new_dict();
+    if (code != 0) {
+        seam_dict_set_int64(m, "code", code);
+    }
+    seam_dict_set_string(m, "reason", "test");
+    send_value_frame(fd, SEAM__KIND_GOODBYE, 0, m);
+    seam_value_unref(m);
+}
+
+/* Reads and throws away what the peer wrote so far. */
+static size_t drain_fd(int fd)
+{
+    static uint8_t buf[65536];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n <= 0) {
+            break;
+        }
+        total += (size_t)n;
+    }
+    return total;
+}
+
+/* Connects a client with cfg to a raw peer that says hello; returns the
+ * peer's end. */
+static int connect_raw(fixture *f, seam_conn_config *cfg, seam_conn **conn)
+{
+    f->listen_fd = raw_listen();
+    assert_int_equal(seam_conn_connect(f->loop, NAME, cfg, conn), 0);
+    int sfd = accept(f->listen_fd, NULL, NULL);
+    assert_true(sfd >= 0);
+    send_hello(sfd, 16 << 20);
+    assert_true(support_run_until(f->loop, has_connected, &f->log, SUPPORT_DEADLINE_MS));
+    drain_fd(sfd);
+    return sfd;
+}
+
+/* ==== nothing after the end ============================================== */
+
+static void test_no_writable_after_invalid(void **state)
+{
+    fixture *f = *state;
+    seam_conn_config cfg = {.on_event = log_event, .userdata = &f->log, .max_queue = 64 << 10};
+    seam_conn *conn = NULL;
+    int sfd = connect_raw(f, &cfg, &conn);
+    static uint8_t chunk[16 << 10];
+    int r;
+    while ((r = seam_conn_send_raw(conn, 1, chunk, sizeof(chunk))) == 0) {
+    }
+    assert_int_equal(r, SEAM_EAGAIN); /* WRITABLE wanted */
+    send_goodbye(sfd, SEAM_EACCES);
+    /* The sync wait's flush drains the queue, then the goodbye ends the
+     * connection inside it. */
+    seam_value *m = seam_value_new_dict();
+    seam_value *reply = NULL;
+    assert_true(seam_conn_call_sync(conn, m, SUPPORT_DEADLINE_MS, &reply) < 0);
+    seam_value_unref(m);
+    assert_true(support_run_until(f->loop, has_invalid, &f->log, SUPPORT_DEADLINE_MS));
+    run_for(f->loop, 100);
+    int inv = -1;
+    for (int i = 0; i < f->log.n; i++) {
+        if (f->log.types[i] == SEAM_EVENT_INVALID) {
+            inv = i;
+            break;
+        }
+    }
+    assert_true(inv >= 0);
+    assert_int_equal(f->log.n, inv + 1); /* INVALID is the last event */
+    seam_conn_close(conn);
+    close(sfd);
+}
+
+static void test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next(void **state)
+{
+    fixture *f = *state;
+    seam_conn_config cfg = {.on_event = log_event, .userdata = &f->log, .max_queue = 64 << 10};
+    seam_conn *conn = NULL;
+    int sfd = connect_raw(f, &cfg, &conn);
+    static uint8_t chunk[16 << 10];
+    int r;
+    while ((r = seam_conn_send_raw(conn, 1, chunk, sizeof(chunk))) == 0) {
+    }
+    assert_int_equal(r, SEAM_EAGAIN);
+    close(sfd); /* the server goes before it read anything */
+    assert_true(support_run_until(f->loop, has_interrupted, &f->log, SUPPORT_DEADLINE_MS));
+    int before = f->log.n;
+    assert_int_equal(seam_conn_send_raw(conn, 1, chunk, 10), 0); /* reconnects */
+    int sfd2 = accept(f->listen_fd, NULL, NULL);                 /* no hello yet */
+    assert_true(sfd2 >= 0);
+    run_for(f->loop, 200);
+    for (int i = before; i < f->log.n; i++) {
+        assert_int_not_equal(f->log.types[i], SEAM_EVENT_WRITABLE);
+    }
+    seam_conn_close(conn);
+    close(sfd2);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    /* SEAM_TEST_FILTER=pattern runs the matching tests only. */
+    const char *filter = getenv("SEAM_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0') {
+        cmocka_set_test_filter(filter);
+    }
+    const struct CMUnitTest tests[] = {
+        T(test_no_writable_after_invalid),
+        T(test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
