@@ -319,6 +319,13 @@ static size_t answers_pause_at(const seam_conn *c)
     return c->cfg.max_queue + c->ans_largest;
 }
 
+/* The pause point counting one more answer of size len: a lone large
+ * answer behind small ones is let through as it would be alone. */
+static size_t answers_cap_with(const seam_conn *c, size_t len)
+{
+    return c->cfg.max_queue + (len > c->ans_largest ? len : c->ans_largest);
+}
+
 static void read_pause_update(seam_conn *c)
 {
     size_t at = answers_pause_at(c);
@@ -425,7 +432,7 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
         r = SEAM_EAGAIN;
     } else if (!bounded && c->ans_queued > 0 &&
                c->ans_queued + len + SEAM__FRAME_HEADER_SIZE >
-                   ANSWERS_HARD_CAP * answers_pause_at(c)) {
+                   ANSWERS_HARD_CAP * answers_cap_with(c, len + SEAM__FRAME_HEADER_SIZE)) {
         r = SEAM_ENOBUFS;
         answers_overflow(c);
     }

@@ -87,6 +87,17 @@ static bool has_interrupted(void *arg)
     return log_has(arg, SEAM_EVENT_INTERRUPTED);
 }
 
+static void on_reply_count(seam_conn *c, const seam_reply *r, void *ud)
+{
+    (void)c;
+    evlog *l = ud;
+    if (r->status == 0) {
+        l->replies_ok++;
+    } else {
+        l->replies_failed++;
+    }
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
@@ -264,6 +275,53 @@ static void test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next(vo
     close(sfd2);
 }
 
+/* ==== answers ============================================================ */
+
+/* The server's side (in a child): every request is answered with 300 KiB,
+ * well over four times its max_queue. */
+static void big_reply_event(seam_conn *c, const seam_event *ev, void *ud)
+{
+    (void)c;
+    (void)ud;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        static uint8_t blob[300 << 10];
+        seam_value *big = seam_value_new_data(blob, sizeof(blob));
+        if (big == NULL || seam_request_reply(ev->request, big) != 0) {
+            _exit(3);
+        }
+        seam_value_unref(big);
+    }
+}
+
+static bool two_replies(void *arg)
+{
+    const evlog *l = arg;
+    return l->replies_ok + l->replies_failed >= 2;
+}
+
+static void test_lone_large_reply_behind_a_pong_is_sent(void **state)
+{
+    fixture *f = *state;
+    seam_server_config scfg = {.conn = {.on_event = big_reply_event, .max_queue = 64 << 10}};
+    support_spawn_server(&f->server, NAME, &scfg);
+    seam_conn_config cfg = {.on_event = log_event, .userdata = &f->log};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    assert_true(support_run_until(f->loop, has_connected, &f->log, SUPPORT_DEADLINE_MS));
+    /* The pong is still queued in the server when the reply is. */
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_conn_ping(conn, SUPPORT_DEADLINE_MS, on_reply_count, &f->log), 0);
+    assert_int_equal(seam_conn_call(conn, m, SUPPORT_DEADLINE_MS, on_reply_count, &f->log, NULL),
+                     0);
+    seam_value_unref(m);
+    assert_true(support_run_until(f->loop, two_replies, &f->log, SUPPORT_DEADLINE_MS));
+    assert_int_equal(f->log.replies_ok, 2);
+    assert_int_equal(f->log.replies_failed, 0);
+    assert_false(log_has(&f->log, SEAM_EVENT_INTERRUPTED));
+    seam_conn_close(conn);
+    assert_int_equal(support_server_stop(&f->server), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -277,6 +335,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_no_writable_after_invalid),
         T(test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next),
+        T(test_lone_large_reply_behind_a_pong_is_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
