@@ -1056,10 +1056,25 @@ static void fail_calls(seam_conn *c, int status)
  * is gone; the calls of this incarnation end now too (new ones after a
  * reconnect are not theirs), and their callbacks and the event follow
  * from the loop, in that order (lost_report). */
-static void conn_lost_in_sync(seam_conn *c, int err)
+/* How a loss reads, the same in the loop and in a sync wait: whether it
+ * ends the connection for good, and the code reported. */
+static bool lost_reading(const seam_conn *c, int err, int *code)
 {
     bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
-    int code = c->goodbye_code != 0 ? c->goodbye_code : err;
+    if (c->goodbye_code != 0) {
+        *code = c->goodbye_code;
+    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
+        *code = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
+    } else {
+        *code = err;
+    }
+    return invalid;
+}
+
+static void conn_lost_in_sync(seam_conn *c, int err)
+{
+    int code;
+    bool invalid = lost_reading(c, err, &code);
     c->connected_due = false;
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && code != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
@@ -1146,12 +1161,7 @@ static void conn_lost(seam_conn *c, int err)
     }
     conn_ref(c);
     c->connected_due = false; /* it ended before it was reported open */
-    bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
-    if (c->goodbye_code != 0) {
-        err = c->goodbye_code;
-    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
-        err = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
-    }
+    bool invalid = lost_reading(c, err, &err);
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && err != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
               "%s connection %s: %s", c->server != NULL ? "peer" : "client",

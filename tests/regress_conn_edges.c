@@ -322,6 +322,49 @@ static void test_lone_large_reply_behind_a_pong_is_sent(void **state)
     assert_int_equal(support_server_stop(&f->server), 0);
 }
 
+/* ==== how an end reads =================================================== */
+
+/* The error of the INTERRUPTED that a clean goodbye (no code) followed by
+ * a close gives, seen in the loop or inside a sync call. */
+static int goodbye_then_close(fixture *f, bool in_sync)
+{
+    memset(&f->log, 0, sizeof(f->log));
+    seam_conn_config cfg = {.on_event = log_event, .userdata = &f->log};
+    seam_conn *conn = NULL;
+    int sfd = connect_raw(f, &cfg, &conn);
+    send_goodbye(sfd, 0);
+    close(sfd);
+    if (in_sync) {
+        seam_value *m = seam_value_new_dict();
+        seam_value *reply = NULL;
+        assert_int_equal(seam_conn_call_sync(conn, m, SUPPORT_DEADLINE_MS, &reply),
+                         SEAM_ECONNRESET);
+        seam_value_unref(m);
+    }
+    assert_true(support_run_until(f->loop, has_interrupted, &f->log, SUPPORT_DEADLINE_MS));
+    int err = 0;
+    for (int i = 0; i < f->log.n; i++) {
+        if (f->log.types[i] == SEAM_EVENT_INTERRUPTED) {
+            err = f->log.errors[i];
+        }
+    }
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    seam_conn_close(conn);
+    close(f->listen_fd);
+    f->listen_fd = -1;
+    char path[PATH_MAX];
+    assert_true(seam_name_path(NAME, path, sizeof(path)) >= 0);
+    unlink(path);
+    return err;
+}
+
+static void test_clean_goodbye_reads_as_a_close_also_during_a_sync_call(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(goodbye_then_close(f, false), SEAM_ECLOSED);
+    assert_int_equal(goodbye_then_close(f, true), SEAM_ECLOSED);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -336,6 +379,7 @@ int main(void)
         T(test_no_writable_after_invalid),
         T(test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next),
         T(test_lone_large_reply_behind_a_pong_is_sent),
+        T(test_clean_goodbye_reads_as_a_close_also_during_a_sync_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
