@@ -24,7 +24,8 @@
 #define ANSWERS_HARD_CAP  4            /* times the point where reading pauses */
 #define NOCOPY_MIN        (16u << 10)  /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
-#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS) /* descriptors a sync call holds */
+#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS)           /* descriptors a sync call holds */
+#define RFDS_CAP          (2 * SEAM__UNIX_MAX_RECV_FDS) /* received, not yet claimed */
 
 struct seam__call {
     seam_conn *conn;
@@ -346,7 +347,14 @@ static void read_pause_update(seam_conn *c)
  * other for good. */
 static bool input_stopped(const seam_conn *c)
 {
-    return c->read_paused && c->sync_call == NULL && c->calls_len == 0;
+    if (!c->read_paused || c->sync_call != NULL) {
+        return false;
+    }
+    /* Descriptors taken unhandled are not claimed by their frames: one more
+     * read could bring more than the store holds (rfds_append), which
+     * would read as a violation. Input waits; the kick of the answers'
+     * drain (read_pause_update) resumes it. */
+    return c->calls_len == 0 || c->rfds_len + SEAM__UNIX_MAX_RECV_FDS > RFDS_CAP;
 }
 
 /* Answers past the hard cap (the user answering kept requests of a peer
@@ -1295,7 +1303,7 @@ static void read_input(seam_conn *c)
  * (and the descriptors closed) when more wait than any frames can claim. */
 static bool rfds_append(seam_conn *c, const int *fds, size_t n)
 {
-    size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
+    size_t cap = RFDS_CAP;
     if (c->rfds == NULL) {
         c->rfds = malloc(cap * sizeof(int));
     }

@@ -365,6 +365,113 @@ static void test_clean_goodbye_reads_as_a_close_also_during_a_sync_call(void **s
     assert_int_equal(goodbye_then_close(f, true), SEAM_ECLOSED);
 }
 
+/* ==== input while reading is paused ====================================== */
+
+/* The client's side: every request is answered with 64 KiB; messages are
+ * counted with the descriptors they brought. */
+typedef struct answering {
+    evlog *log;
+    int messages;
+    int message_fds;
+} answering;
+
+static void answer_big_event(seam_conn *c, const seam_event *ev, void *ud)
+{
+    answering *a = ud;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        static uint8_t blob[64 << 10];
+        assert_int_equal(seam_request_reply_raw(ev->request, 0, blob, sizeof(blob)), 0);
+        return;
+    }
+    if (ev->type == SEAM_EVENT_MESSAGE) {
+        a->messages++;
+        a->message_fds += (int)ev->nfds;
+        return;
+    }
+    log_event(c, ev, a->log);
+}
+
+/* A raw message of 0 bytes (its raw id only) carrying descriptor fd. */
+static int send_fd_frame(int sfd, int fd)
+{
+    uint8_t frame[SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE] = {0};
+    seam__frame_header h = {SEAM__FRAME_RAW_ID_SIZE, SEAM__KIND_MESSAGE, SEAM__FLAG_RAW, 1, 0};
+    seam__frame_header_write(frame, &h);
+    struct iovec iov = {frame, sizeof(frame)};
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof(cbuf));
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    return sendmsg(sfd, &msg, MSG_DONTWAIT) == (ssize_t)sizeof(frame) ? 0 : -1;
+}
+
+typedef struct drain_until {
+    int sfd;
+    const answering *a;
+    int want;
+} drain_until;
+
+static bool peer_reads_until_messages(void *arg)
+{
+    drain_until *d = arg;
+    drain_fd(d->sfd);
+    return d->a->messages >= d->want;
+}
+
+static void test_descriptors_sent_while_reading_is_paused_are_all_delivered(void **state)
+{
+    fixture *f = *state;
+    answering a = {.log = &f->log};
+    seam_conn_config cfg = {.on_event = answer_big_event, .userdata = &a, .max_queue = 64 << 10};
+    seam_conn *conn = NULL;
+    f->listen_fd = raw_listen();
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    int sfd = accept(f->listen_fd, NULL, NULL);
+    assert_true(sfd >= 0);
+    send_hello(sfd, 16 << 20);
+    assert_true(support_run_until(f->loop, has_connected, &f->log, SUPPORT_DEADLINE_MS));
+    drain_fd(sfd); /* the client's hello; from now on the peer reads nothing */
+    /* A call of ours in flight, never answered: input is still taken. */
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(
+        seam_conn_call(conn, m, 4 * SUPPORT_DEADLINE_MS, on_reply_count, &f->log, NULL), 0);
+    int reqs = 0;
+    while (!conn->read_paused && reqs < 100) {
+        send_value_frame(sfd, SEAM__KIND_REQUEST, 1000 + (uint64_t)reqs, m);
+        reqs++;
+        run_for(f->loop, 10);
+    }
+    seam_value_unref(m);
+    assert_true(conn->read_paused);
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(nullfd >= 0);
+    int sent = 0;
+    for (int i = 0; i < 600 && !log_has(&f->log, SEAM_EVENT_INVALID); i++) {
+        if (send_fd_frame(sfd, nullfd) == 0) {
+            sent++;
+        }
+        run_for(f->loop, 1);
+    }
+    close(nullfd);
+    run_for(f->loop, 50);
+    print_message("%d one-descriptor messages sent while paused\n", sent);
+    assert_true(sent > 2 * 253); /* more than the descriptor store holds */
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    /* The peer reads its answers: reading resumes, everything arrives. */
+    drain_until d = {sfd, &a, sent};
+    assert_true(support_run_until(f->loop, peer_reads_until_messages, &d, SUPPORT_DEADLINE_MS));
+    assert_int_equal(a.messages, sent);
+    assert_int_equal(a.message_fds, sent);
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    seam_conn_close(conn);
+    close(sfd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -380,6 +487,7 @@ int main(void)
         T(test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next),
         T(test_lone_large_reply_behind_a_pong_is_sent),
         T(test_clean_goodbye_reads_as_a_close_also_during_a_sync_call),
+        T(test_descriptors_sent_while_reading_is_paused_are_all_delivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
