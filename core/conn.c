@@ -1344,7 +1344,9 @@ static bool answers_stop_reading(seam_conn *c)
 static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
 {
     while (c->fd >= 0 && c->gen == gen && !c->loop->freeing && !c->goodbye_seen) {
-        if (len > 0 && answers_stop_reading(c)) {
+        /* A sync call that holds all it may holds no more: the rest waits
+         * in in_pending, which is handled after what is held. */
+        if (len > 0 && (answers_stop_reading(c) || (c->sync_call != NULL && held_full(c)))) {
             if (seam__buf_append(&c->in_pending, data, len) < 0) {
                 conn_lost(c, SEAM_ENOMEM);
             }

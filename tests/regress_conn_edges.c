@@ -472,6 +472,122 @@ static void test_descriptors_sent_while_reading_is_paused_are_all_delivered(void
     close(sfd);
 }
 
+/* ==== what a sync call holds ============================================= */
+
+static void count_messages_event(seam_conn *c, const seam_event *ev, void *ud)
+{
+    answering *a = ud;
+    if (ev->type == SEAM_EVENT_MESSAGE) {
+        a->messages++;
+        return;
+    }
+    log_event(c, ev, a->log);
+}
+
+static void test_sync_call_holds_no_more_than_its_bound_from_input_set_aside(void **state)
+{
+    fixture *f = *state;
+    answering a = {.log = &f->log};
+    seam_conn_config cfg = {
+        .on_event = count_messages_event, .userdata = &a, .max_queue = 64 << 10};
+    seam_conn *conn = NULL;
+    int sfd = connect_raw(f, &cfg, &conn);
+    assert_int_equal(fcntl(sfd, F_SETFL, O_NONBLOCK), 0);
+    int small = 4096;
+    assert_int_equal(setsockopt(conn->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    seam_value *m = seam_value_new_dict();
+    /* A call of ours in flight: input is taken while answers pile up. */
+    assert_int_equal(
+        seam_conn_call(conn, m, 4 * SUPPORT_DEADLINE_MS, on_reply_count, &f->log, NULL), 0);
+    /* 1. Pings until reading pauses (the peer reads no pong). */
+    static uint8_t pings[256 * SEAM__FRAME_HEADER_SIZE];
+    for (int i = 0; i < 256; i++) {
+        seam__frame_header h = {0, SEAM__KIND_PING, 0, 0, (uint64_t)i + 1};
+        seam__frame_header_write(pings + i * SEAM__FRAME_HEADER_SIZE, &h);
+    }
+    long long end = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (!conn->read_paused && support_now_ms() < end) {
+        ssize_t w = write(sfd, pings, sizeof(pings));
+        (void)w;
+        run_for(f->loop, 3);
+    }
+    assert_true(conn->read_paused);
+    /* 2. Tiny messages (a CBOR null each), taken unhandled. */
+    enum { TINY = SEAM__FRAME_HEADER_SIZE + 1 };
+    static uint8_t msgs[1000 * TINY];
+    for (int i = 0; i < 1000; i++) {
+        seam__frame_header h = {1, SEAM__KIND_MESSAGE, 0, 0, 0};
+        seam__frame_header_write(msgs + i * TINY, &h);
+        msgs[i * TINY + SEAM__FRAME_HEADER_SIZE] = 0xf6;
+    }
+    size_t sent = 0;
+    while (conn->in_pending.len < 200000 && !log_has(&f->log, SEAM_EVENT_INVALID) &&
+           support_now_ms() < end) {
+        ssize_t w = write(sfd, msgs, sizeof(msgs));
+        if (w > 0) {
+            sent += (size_t)w;
+        }
+        run_for(f->loop, 3);
+    }
+    assert_true(conn->in_pending.len >= 200000);
+    /* 3. The peer reads a little: answers fall under max_queue, reading
+     * stays paused. */
+    uint8_t buf[256];
+    while (conn->ans_queued + 200 > cfg.max_queue && support_now_ms() < end) {
+        ssize_t n = read(sfd, buf, sizeof(buf));
+        (void)n;
+        run_for(f->loop, 2);
+    }
+    assert_true(conn->read_paused);
+    /* Something to read during the wait: the set-aside input is parsed. */
+    assert_true(support_write_full(sfd, msgs, TINY));
+    seam_value *reply = NULL;
+    int r = seam_conn_call_sync(conn, m, 300, &reply);
+    print_message("sync call: %s, holding %zu bytes (bound %zu)\n", seam_errname(r),
+                  conn->held_bytes, cfg.max_queue);
+    assert_true(r == SEAM_ENOBUFS || r == SEAM_ETIMEDOUT);
+    /* The bound plus one frame's cost at most. */
+    assert_true(conn->held_bytes <= cfg.max_queue + 4096);
+    seam_value_unref(m);
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    seam_conn_close(conn);
+    close(sfd);
+}
+
+/* Without input set aside: one read of tiny frames is held up to the
+ * bound, the rest waits in order. */
+static void test_sync_call_holds_no_more_than_its_bound_from_one_read(void **state)
+{
+    fixture *f = *state;
+    answering a = {.log = &f->log};
+    seam_conn_config cfg = {
+        .on_event = count_messages_event, .userdata = &a, .max_queue = 64 << 10};
+    seam_conn *conn = NULL;
+    int sfd = connect_raw(f, &cfg, &conn);
+    enum { TINY = SEAM__FRAME_HEADER_SIZE + 1, N = 3800 }; /* one 64 KiB read */
+    static uint8_t msgs[N * TINY];
+    for (int i = 0; i < N; i++) {
+        seam__frame_header h = {1, SEAM__KIND_MESSAGE, 0, 0, 0};
+        seam__frame_header_write(msgs + i * TINY, &h);
+        msgs[i * TINY + SEAM__FRAME_HEADER_SIZE] = 0xf6;
+    }
+    assert_true(support_write_full(sfd, msgs, sizeof(msgs)));
+    seam_value *m = seam_value_new_dict();
+    seam_value *reply = NULL;
+    int r = seam_conn_call_sync(conn, m, 300, &reply);
+    print_message("sync call: %s, holding %zu bytes (bound %zu)\n", seam_errname(r),
+                  conn->held_bytes, cfg.max_queue);
+    assert_int_equal(r, SEAM_ENOBUFS);
+    assert_true(conn->held_bytes <= cfg.max_queue + 4096);
+    seam_value_unref(m);
+    /* Everything is delivered afterwards, nothing lost. */
+    assert_true(support_run_until_count(f->loop, &a.messages, N, SUPPORT_DEADLINE_MS));
+    assert_int_equal(a.messages, N);
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    seam_conn_close(conn);
+    close(sfd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -488,6 +604,8 @@ int main(void)
         T(test_lone_large_reply_behind_a_pong_is_sent),
         T(test_clean_goodbye_reads_as_a_close_also_during_a_sync_call),
         T(test_descriptors_sent_while_reading_is_paused_are_all_delivered),
+        T(test_sync_call_holds_no_more_than_its_bound_from_input_set_aside),
+        T(test_sync_call_holds_no_more_than_its_bound_from_one_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
