@@ -22,7 +22,8 @@
 #define OUT_COMPACT_MIN   (64u << 10)
 #define OUT_KEEP_MAX      (256u << 10) /* a drained send buffer keeps no more */
 #define ANSWERS_HARD_CAP  4            /* times the point where reading pauses */
-#define NOCOPY_MIN        (16u << 10)  /* smaller no-copy payloads are copied */
+#define MAX_QUEUE_CLAMP   (SIZE_MAX / (2 * ANSWERS_HARD_CAP)) /* larger reads as this */
+#define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
 #define HELD_MAX_FDS      (4 * MAX_FRAME_FDS)           /* descriptors a sync call holds */
 #define RFDS_CAP          (2 * SEAM__UNIX_MAX_RECV_FDS) /* received, not yet claimed */
@@ -811,6 +812,10 @@ static void config_defaults(seam_conn_config *cfg)
 {
     if (cfg->max_queue == 0) {
         cfg->max_queue = DEFAULT_MAX_QUEUE;
+    } else if (cfg->max_queue > MAX_QUEUE_CLAMP) {
+        /* "No bound": the answers' pause point (max_queue plus the largest
+         * answer, times ANSWERS_HARD_CAP) must not wrap around. */
+        cfg->max_queue = MAX_QUEUE_CLAMP;
     }
     if (cfg->max_frame == 0) {
         cfg->max_frame = SEAM__FRAME_DEFAULT_MAX;

@@ -457,7 +457,8 @@ typedef struct seam_conn_config {
      * not read meanwhile unless calls of ours to it are in flight; answers
      * (or input waiting) reaching four times that close the connection
      * (SEAM_ENOBUFS). The same bound holds for what arrives during
-     * seam_conn_call_sync(). */
+     * seam_conn_call_sync(). Values above SIZE_MAX / 8 (SIZE_MAX as "no
+     * bound") are read as SIZE_MAX / 8. */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */

@@ -588,6 +588,38 @@ static void test_sync_call_holds_no_more_than_its_bound_from_one_read(void **sta
     close(sfd);
 }
 
+/* ==== "no bound" ========================================================= */
+
+static void test_max_queue_of_size_max_reads_as_no_bound(void **state)
+{
+    fixture *f = *state;
+    answering a = {.log = &f->log};
+    seam_conn_config cfg = {
+        .on_event = count_messages_event, .userdata = &a, .max_queue = SIZE_MAX};
+    seam_conn *conn = NULL;
+    int sfd = connect_raw(f, &cfg, &conn);
+    /* Sends are bounded by nothing: 4 MiB wait, the peer reads nothing. */
+    static uint8_t chunk[64 << 10];
+    for (int i = 0; i < 64; i++) {
+        assert_int_equal(seam_conn_send_raw(conn, 1, chunk, sizeof(chunk)), 0);
+    }
+    run_for(f->loop, 50);
+    /* Pongs queue behind them: a few bytes of answers, far from any bound. */
+    for (uint64_t id = 1; id <= 3; id++) {
+        send_value_frame(sfd, SEAM__KIND_PING, id, NULL);
+        run_for(f->loop, 20);
+    }
+    seam_value *m = seam_value_new_dict();
+    send_value_frame(sfd, SEAM__KIND_MESSAGE, 0, m);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(f->loop, &a.messages, 1, SUPPORT_DEADLINE_MS));
+    assert_false(conn->read_paused);
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    assert_false(log_has(&f->log, SEAM_EVENT_INTERRUPTED));
+    seam_conn_close(conn);
+    close(sfd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -606,6 +638,7 @@ int main(void)
         T(test_descriptors_sent_while_reading_is_paused_are_all_delivered),
         T(test_sync_call_holds_no_more_than_its_bound_from_input_set_aside),
         T(test_sync_call_holds_no_more_than_its_bound_from_one_read),
+        T(test_max_queue_of_size_max_reads_as_no_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
