@@ -433,7 +433,7 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
     size_t before = start - c->out_off + c->ext_queued;
     int r = 0;
-    if (len > peer_max_frame(c) ||
+    if (len > peer_max_frame(c) || (uint64_t)len > UINT32_MAX ||
         (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
         r = SEAM_EMSGSIZE;
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
@@ -1613,6 +1613,9 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     }
     if (c->peer.max_fds > MAX_FRAME_FDS) {
         c->peer.max_fds = MAX_FRAME_FDS;
+    }
+    if (c->peer.max_frame > UINT32_MAX) {
+        c->peer.max_frame = UINT32_MAX; /* what a header's len can say */
     }
     drop_oversized_queued(c);
     c->state = SEAM__CONN_OPEN;

@@ -620,6 +620,31 @@ static void test_max_queue_of_size_max_reads_as_no_bound(void **state)
     close(sfd);
 }
 
+/* ==== a header's 32-bit length =========================================== */
+
+static void test_peer_max_frame_over_4_gib_reads_as_4_gib(void **state)
+{
+    fixture *f = *state;
+    seam_conn_config cfg = {.on_event = log_event, .userdata = &f->log};
+    seam_conn *conn = NULL;
+    f->listen_fd = raw_listen();
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    int sfd = accept(f->listen_fd, NULL, NULL);
+    assert_true(sfd >= 0);
+    send_hello(sfd, (uint64_t)1 << 40); /* no frame header can say that */
+    assert_true(support_run_until(f->loop, has_connected, &f->log, SUPPORT_DEADLINE_MS));
+    assert_int_equal(conn->peer.max_frame, UINT32_MAX);
+    /* The connection works as ever. */
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    seam_value_unref(m);
+    run_for(f->loop, 20);
+    assert_true(drain_fd(sfd) > 0);
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    seam_conn_close(conn);
+    close(sfd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -639,6 +664,7 @@ int main(void)
         T(test_sync_call_holds_no_more_than_its_bound_from_input_set_aside),
         T(test_sync_call_holds_no_more_than_its_bound_from_one_read),
         T(test_max_queue_of_size_max_reads_as_no_bound),
+        T(test_peer_max_frame_over_4_gib_reads_as_4_gib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
