@@ -122,7 +122,7 @@ struct seam_conn {
     struct seam_request *spare_req; /* one handled request kept for reuse */
 
     seam_conn_stats stats;
-    uint64_t idle_bytes;      /* a server's peer: stats.bytes_in when last seen moving */
+    uint64_t idle_bytes;      /* a server's peer: bytes in + out when last seen moving */
     uint64_t idle_since;      /* ... and when (seam__now_ns) */
     bool monitor;             /* a server's peer that monitors the others (monitor.c) */
     uint32_t monitor_dropped; /* records it missed since the last it got */

@@ -219,9 +219,9 @@ static void server_on_ready(void *owner, unsigned events)
     server_unref(s);
 }
 
-/* Closes peers that sent nothing for idle_timeout_ms while nothing was
- * pending between us, with a goodbye saying so (SEAM_ETIMEDOUT). Runs every half timeout: a peer
- * goes after one to one and a half timeouts of silence. */
+/* Closes peers that sent nothing and read nothing of ours for
+ * idle_timeout_ms while nothing was pending between us, with a goodbye saying so (SEAM_ETIMEDOUT).
+ * Runs every half timeout: a peer goes after one to one and a half timeouts of silence. */
 static void server_idle_sweep(seam__timer *t)
 {
     seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_sweep));
@@ -236,9 +236,13 @@ static void server_idle_sweep(seam__timer *t)
                 continue;
             }
             /* A peer waiting for our answer, or one we wait for, is not
-             * idle however quiet it is. */
-            if (c->stats.bytes_in != c->idle_bytes || c->kept != NULL || c->calls_len > 0) {
-                c->idle_bytes = c->stats.bytes_in;
+             * idle however quiet it is; nor one that reads what we write:
+             * while it leaves answers unread its input is not read, so
+             * bytes in alone would call a busy peer idle. One that moves
+             * nothing either way is idle, reading paused or not. */
+            uint64_t moved = c->stats.bytes_in + c->stats.bytes_out;
+            if (moved != c->idle_bytes || c->kept != NULL || c->calls_len > 0) {
+                c->idle_bytes = moved;
                 c->idle_since = now;
             } else if (now - c->idle_since >= limit) {
                 seam__log(s->loop, SEAM_LOG_INFO, "peer pid %d idle: closing", (int)c->creds.pid);

@@ -674,8 +674,11 @@ typedef struct seam_server_config {
      * server's own (who could stop the server anyway, and is held only to
      * max_conns). */
     unsigned max_conns_per_uid;
-    /* A peer that sent nothing for this long (handshake done) is closed
-     * with a goodbye carrying SEAM_ETIMEDOUT, after one to one and a half
+    /* A peer that sent nothing and read nothing of ours for this long
+     * (handshake done), with no request of its kept and no call of ours in
+     * flight, is closed with a goodbye carrying SEAM_ETIMEDOUT (a peer
+     * that reads none of its answers, so that we stopped reading it, too),
+     * after one to one and a half
      * times the timeout; its INVALID event says SEAM_ETIMEDOUT. A client
      * that must stay connected while silent pings. 0: no idle timeout. */
     int idle_timeout_ms;

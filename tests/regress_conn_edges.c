@@ -645,6 +645,93 @@ static void test_peer_max_frame_over_4_gib_reads_as_4_gib(void **state)
     close(sfd);
 }
 
+/* ==== the idle sweep ===================================================== */
+
+/* A raw client of NAME that has said hello (the server's hello read). */
+static int raw_connect(void)
+{
+    char path[PATH_MAX];
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    assert_true(seam_name_path(NAME, path, sizeof(path)) >= 0);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    send_hello(fd, 16 << 20);
+    return fd;
+}
+
+static bool server_has_peer(void *arg)
+{
+    const seam_server *srv = arg;
+    return srv->peers != NULL && srv->peers->state == SEAM__CONN_OPEN;
+}
+
+static bool peer_invalid(void *arg)
+{
+    return log_has(arg, SEAM_EVENT_INVALID);
+}
+
+/* Pings until c stops reading (the pongs are not read). */
+static void ping_until_paused(seam_loop *loop, int fd, const seam_conn *c)
+{
+    static uint8_t pings[256 * SEAM__FRAME_HEADER_SIZE];
+    for (int i = 0; i < 256; i++) {
+        seam__frame_header h = {0, SEAM__KIND_PING, 0, 0, (uint64_t)i + 1};
+        seam__frame_header_write(pings + i * SEAM__FRAME_HEADER_SIZE, &h);
+    }
+    long long end = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (!c->read_paused && support_now_ms() < end) {
+        ssize_t w = send(fd, pings, sizeof(pings), MSG_DONTWAIT);
+        (void)w;
+        run_for(loop, 2);
+    }
+    assert_true(c->read_paused);
+}
+
+static void test_idle_sweep_spares_a_peer_reading_its_answers_while_we_paused(void **state)
+{
+    fixture *f = *state;
+    seam_server_config scfg = {
+        .conn = {.on_event = log_event, .userdata = &f->log, .max_queue = 64 << 10},
+        .idle_timeout_ms = 400};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &scfg, &srv), 0);
+    int fd = raw_connect();
+    assert_true(support_run_until(f->loop, server_has_peer, srv, SUPPORT_DEADLINE_MS));
+    /* Small writes on the server's side, so that what the peer reads
+     * frees room (and moves its bytes out) as it goes. */
+    int small = 4096;
+    assert_int_equal(setsockopt(srv->peers->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    ping_until_paused(f->loop, fd, srv->peers);
+    /* The peer reads its pongs, slowly: nothing more of it is read for
+     * much longer than the idle timeout, yet it is busy. */
+    long long end = support_now_ms() + 2000;
+    size_t got = 0;
+    while (support_now_ms() < end && !log_has(&f->log, SEAM_EVENT_INVALID)) {
+        uint8_t buf[512];
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            got += (size_t)n;
+        }
+        run_for(f->loop, 25);
+    }
+    print_message("the peer read %zu bytes of pongs in 2 s; %d events, last %d (%d)\n", got,
+                  f->log.n, f->log.n > 0 ? f->log.types[f->log.n - 1] : 0,
+                  f->log.n > 0 ? f->log.errors[f->log.n - 1] : 0);
+    assert_true(got > 0);
+    assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
+    /* Once nothing moves either way it is idle. */
+    assert_true(support_run_until(f->loop, peer_invalid, &f->log, SUPPORT_DEADLINE_MS));
+    for (int i = 0; i < f->log.n; i++) {
+        if (f->log.types[i] == SEAM_EVENT_INVALID) {
+            assert_int_equal(f->log.errors[i], SEAM_ETIMEDOUT);
+        }
+    }
+    close(fd);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -665,6 +752,7 @@ int main(void)
         T(test_sync_call_holds_no_more_than_its_bound_from_one_read),
         T(test_max_queue_of_size_max_reads_as_no_bound),
         T(test_peer_max_frame_over_4_gib_reads_as_4_gib),
+        T(test_idle_sweep_spares_a_peer_reading_its_answers_while_we_paused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
