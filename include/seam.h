@@ -651,7 +651,10 @@ SEAM_EXPORT seam_request *seam_request_keep(seam_request *req);
 /* Answers a kept request with SEAM_ECANCELED ("request dropped") if it is
  * still unanswered; either way it is then released as by the rule above. */
 SEAM_EXPORT void seam_request_drop(seam_request *req);
-/* The connection the request came on, or NULL once that is gone. */
+/* The connection the request came on, or NULL once that is gone. A kept
+ * request outlives its connection (it stays allocated until answered or
+ * dropped): finish a peer's kept requests at its INVALID, where this still
+ * gives that connection. */
 SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
 
 /* ---- Servers ------------------------------------------------------------- */
