@@ -1561,8 +1561,36 @@ static void queue_cut(seam_conn *c, size_t off, size_t len)
         c->fdq[w++] = rec;
     }
     c->fdq_len = w;
+    for (size_t i = c->ext_head; i < c->ext_len; i++) {
+        if (c->ext[i].offset > off) {
+            c->ext[i].offset -= len;
+        }
+    }
     memmove(c->out.data + off, c->out.data + off + len, c->out.len - off - len);
     c->out.len -= len;
+}
+
+/* A call ended during the handshake (cancelled, timed out) is taken out
+ * of the queue: none of it was written, and sent after the hello it would
+ * be a request that no one waits for, with no cancel after it. Before the
+ * handshake every frame lies whole in the queue (nothing goes uncopied). */
+static void queue_cut_call(seam_conn *c, uint64_t id)
+{
+    if (c->state != SEAM__CONN_HANDSHAKE) {
+        return;
+    }
+    size_t off = c->hello_end > c->out_off ? c->hello_end : c->out_off;
+    while (off + SEAM__FRAME_HEADER_SIZE <= c->out.len) {
+        seam__frame_header h;
+        seam__frame_header_read(c->out.data + off, &h);
+        size_t len = SEAM__FRAME_HEADER_SIZE + h.len;
+        if ((h.kind == SEAM__KIND_REQUEST || h.kind == SEAM__KIND_PING) && h.id == id) {
+            queue_cut(c, off, len);
+            c->stats.queued_bytes = queued(c);
+            return;
+        }
+        off += len;
+    }
 }
 
 /* Sends made before the handshake were checked against our own limits;
@@ -2132,6 +2160,7 @@ static void call_expired(seam__timer *t)
     if (c->state == SEAM__CONN_OPEN && !k->ping) {
         queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
     }
+    queue_cut_call(c, k->id);
     seam_reply r = {.status = SEAM_ETIMEDOUT};
     run_reply(c, k, &r);
     c->dispatching--;
@@ -2215,6 +2244,7 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
     if (conn->state == SEAM__CONN_OPEN && !k->ping) {
         queue_empty_frame(conn, SEAM__KIND_CANCEL, k->id);
     }
+    queue_cut_call(conn, k->id);
     call_end_later(conn, k, SEAM_ECANCELED);
     conn->stats.calls_in_flight = conn->calls_len;
     seam__loop_leave(conn->loop);
@@ -2237,6 +2267,7 @@ static void sync_expire_calls(seam_conn *c, uint64_t now)
         if (c->state == SEAM__CONN_OPEN && !k->ping) {
             queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
+        queue_cut_call(c, k->id);
         call_end_later(c, k, SEAM_ETIMEDOUT); /* slot i now holds the next, if any */
     }
     c->stats.calls_in_flight = c->calls_len;
@@ -2361,6 +2392,7 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
         if (c->state == SEAM__CONN_OPEN) {
             queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
+        queue_cut_call(c, k->id);
     }
     if (r == 0 || r == SEAM_EREMOTE) {
         *reply = k->result;

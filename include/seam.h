@@ -541,7 +541,9 @@ SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *byt
                                    uint64_t *call_id);
 
 /* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
- * after this returns) and the peer is told. Returns 0, or SEAM_ENOCALL if
+ * after this returns) and the peer is told; during the handshake the
+ * request is taken out of the queue instead, never sent (as for a call
+ * that times out then). Returns 0, or SEAM_ENOCALL if
  * the call already ended. */
 SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 
@@ -597,7 +599,9 @@ typedef struct seam_creds {
 SEAM_EXPORT int seam_conn_creds(seam_conn *conn, seam_creds *out);
 
 /* A pidfd for the peer's process, made on the first call and owned by the
- * connection (closed with it; duplicate it to keep it longer). Each one
+ * connection (closed with it; duplicate it to keep it longer). A client's
+ * is closed when it reconnects: a new call then makes one for the new
+ * server. Each one
  * costs the connection a second descriptor, so ask only where it is
  * needed. Returns the descriptor, SEAM_ENOTSUP where the kernel has none
  * (before Linux 6.5), or SEAM_ECLOSED when not connected. */

@@ -732,6 +732,65 @@ static void test_idle_sweep_spares_a_peer_reading_its_answers_while_we_paused(vo
     seam_server_close(srv);
 }
 
+/* ==== calls ended during the handshake =================================== */
+
+static void release_none(const void *bytes, void *userdata)
+{
+    (void)bytes;
+    (void)userdata;
+}
+
+static void test_calls_ended_during_the_handshake_are_never_sent(void **state)
+{
+    fixture *f = *state;
+    seam_conn_config cfg = {.on_event = log_event, .userdata = &f->log};
+    seam_conn *conn = NULL;
+    f->listen_fd = raw_listen();
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    int sfd = accept(f->listen_fd, NULL, NULL); /* no hello yet */
+    assert_true(sfd >= 0);
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_string(m, "op", "cancelled");
+    uint64_t id = 0;
+    assert_int_equal(seam_conn_call(conn, m, SUPPORT_DEADLINE_MS, on_reply_count, &f->log, &id), 0);
+    static uint8_t blob[32 << 10]; /* copied: the handshake is not done */
+    assert_int_equal(seam_conn_send_raw_nocopy(conn, 7, blob, sizeof(blob), release_none, NULL), 0);
+    assert_int_equal(seam_conn_cancel(conn, id), 0);
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, 100, &reply), SEAM_ETIMEDOUT);
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    seam_value_unref(m);
+    send_hello(sfd, 16 << 20);
+    assert_true(support_run_until(f->loop, has_connected, &f->log, SUPPORT_DEADLINE_MS));
+    run_for(f->loop, 50);
+    /* What the client wrote: its hello, then the two messages only. */
+    static uint8_t in[1 << 16];
+    size_t n = 0;
+    for (long long end = support_now_ms() + 200; support_now_ms() < end;) {
+        ssize_t r = recv(sfd, in + n, sizeof(in) - n, MSG_DONTWAIT);
+        if (r > 0) {
+            n += (size_t)r;
+        }
+        run_for(f->loop, 10);
+    }
+    int kinds[16];
+    int nframes = 0;
+    for (size_t off = 0; off + SEAM__FRAME_HEADER_SIZE <= n && nframes < 16;) {
+        seam__frame_header h;
+        seam__frame_header_read(in + off, &h);
+        kinds[nframes++] = h.kind;
+        off += SEAM__FRAME_HEADER_SIZE + h.len;
+        assert_true(off <= n);
+    }
+    assert_int_equal(nframes, 3);
+    assert_int_equal(kinds[0], SEAM__KIND_HELLO);
+    assert_int_equal(kinds[1], SEAM__KIND_MESSAGE);
+    assert_int_equal(kinds[2], SEAM__KIND_MESSAGE);
+    assert_int_equal(f->log.replies_failed, 1); /* the cancelled call, once */
+    seam_conn_close(conn);
+    close(sfd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -753,6 +812,7 @@ int main(void)
         T(test_max_queue_of_size_max_reads_as_no_bound),
         T(test_peer_max_frame_over_4_gib_reads_as_4_gib),
         T(test_idle_sweep_spares_a_peer_reading_its_answers_while_we_paused),
+        T(test_calls_ended_during_the_handshake_are_never_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
