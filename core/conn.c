@@ -22,9 +22,11 @@
 #define OUT_COMPACT_MIN   (64u << 10)
 #define OUT_KEEP_MAX      (256u << 10) /* a drained send buffer keeps no more */
 #define ANSWERS_HARD_CAP  4            /* times the point where reading pauses */
-#define NOCOPY_MIN        (16u << 10)  /* smaller no-copy payloads are copied */
+#define MAX_QUEUE_CLAMP   (SIZE_MAX / (2 * ANSWERS_HARD_CAP)) /* larger reads as this */
+#define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
-#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS) /* descriptors a sync call holds */
+#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS)           /* descriptors a sync call holds */
+#define RFDS_CAP          (2 * SEAM__UNIX_MAX_RECV_FDS) /* received, not yet claimed */
 
 struct seam__call {
     seam_conn *conn;
@@ -319,6 +321,13 @@ static size_t answers_pause_at(const seam_conn *c)
     return c->cfg.max_queue + c->ans_largest;
 }
 
+/* The pause point counting one more answer of size len: a lone large
+ * answer behind small ones is let through as it would be alone. */
+static size_t answers_cap_with(const seam_conn *c, size_t len)
+{
+    return c->cfg.max_queue + (len > c->ans_largest ? len : c->ans_largest);
+}
+
 static void read_pause_update(seam_conn *c)
 {
     size_t at = answers_pause_at(c);
@@ -339,7 +348,14 @@ static void read_pause_update(seam_conn *c)
  * other for good. */
 static bool input_stopped(const seam_conn *c)
 {
-    return c->read_paused && c->sync_call == NULL && c->calls_len == 0;
+    if (!c->read_paused || c->sync_call != NULL) {
+        return false;
+    }
+    /* Descriptors taken unhandled are not claimed by their frames: one more
+     * read could bring more than the store holds (rfds_append), which
+     * would read as a violation. Input waits; the kick of the answers'
+     * drain (read_pause_update) resumes it. */
+    return c->calls_len == 0 || c->rfds_len + SEAM__UNIX_MAX_RECV_FDS > RFDS_CAP;
 }
 
 /* Answers past the hard cap (the user answering kept requests of a peer
@@ -417,7 +433,7 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
     size_t before = start - c->out_off + c->ext_queued;
     int r = 0;
-    if (len > peer_max_frame(c) ||
+    if (len > peer_max_frame(c) || (uint64_t)len > UINT32_MAX ||
         (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
         r = SEAM_EMSGSIZE;
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
@@ -425,7 +441,7 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
         r = SEAM_EAGAIN;
     } else if (!bounded && c->ans_queued > 0 &&
                c->ans_queued + len + SEAM__FRAME_HEADER_SIZE >
-                   ANSWERS_HARD_CAP * answers_pause_at(c)) {
+                   ANSWERS_HARD_CAP * answers_cap_with(c, len + SEAM__FRAME_HEADER_SIZE)) {
         r = SEAM_ENOBUFS;
         answers_overflow(c);
     }
@@ -796,6 +812,10 @@ static void config_defaults(seam_conn_config *cfg)
 {
     if (cfg->max_queue == 0) {
         cfg->max_queue = DEFAULT_MAX_QUEUE;
+    } else if (cfg->max_queue > MAX_QUEUE_CLAMP) {
+        /* "No bound": the answers' pause point (max_queue plus the largest
+         * answer, times ANSWERS_HARD_CAP) must not wrap around. */
+        cfg->max_queue = MAX_QUEUE_CLAMP;
     }
     if (cfg->max_frame == 0) {
         cfg->max_frame = SEAM__FRAME_DEFAULT_MAX;
@@ -1001,6 +1021,10 @@ static void drop_transport(seam_conn *c)
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
     c->stats.queued_bytes = 0;
+    /* The queue that was full went with the socket: no WRITABLE is owed
+     * for it (the next send reconnects), least of all on a new socket. */
+    c->want_writable = false;
+    c->writable_due = false;
     /* What a sync call set aside came on this socket: it goes with it, so
      * that a reconnected client never takes it for the new server's. */
     held_clear(c);
@@ -1045,10 +1069,25 @@ static void fail_calls(seam_conn *c, int status)
  * is gone; the calls of this incarnation end now too (new ones after a
  * reconnect are not theirs), and their callbacks and the event follow
  * from the loop, in that order (lost_report). */
-static void conn_lost_in_sync(seam_conn *c, int err)
+/* How a loss reads, the same in the loop and in a sync wait: whether it
+ * ends the connection for good, and the code reported. */
+static bool lost_reading(const seam_conn *c, int err, int *code)
 {
     bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
-    int code = c->goodbye_code != 0 ? c->goodbye_code : err;
+    if (c->goodbye_code != 0) {
+        *code = c->goodbye_code;
+    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
+        *code = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
+    } else {
+        *code = err;
+    }
+    return invalid;
+}
+
+static void conn_lost_in_sync(seam_conn *c, int err)
+{
+    int code;
+    bool invalid = lost_reading(c, err, &code);
     c->connected_due = false;
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && code != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
@@ -1135,12 +1174,7 @@ static void conn_lost(seam_conn *c, int err)
     }
     conn_ref(c);
     c->connected_due = false; /* it ended before it was reported open */
-    bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
-    if (c->goodbye_code != 0) {
-        err = c->goodbye_code;
-    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
-        err = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
-    }
+    bool invalid = lost_reading(c, err, &err);
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && err != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
               "%s connection %s: %s", c->server != NULL ? "peer" : "client",
@@ -1274,7 +1308,7 @@ static void read_input(seam_conn *c)
  * (and the descriptors closed) when more wait than any frames can claim. */
 static bool rfds_append(seam_conn *c, const int *fds, size_t n)
 {
-    size_t cap = SEAM__UNIX_MAX_RECV_FDS * 2;
+    size_t cap = RFDS_CAP;
     if (c->rfds == NULL) {
         c->rfds = malloc(cap * sizeof(int));
     }
@@ -1315,7 +1349,9 @@ static bool answers_stop_reading(seam_conn *c)
 static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
 {
     while (c->fd >= 0 && c->gen == gen && !c->loop->freeing && !c->goodbye_seen) {
-        if (len > 0 && answers_stop_reading(c)) {
+        /* A sync call that holds all it may holds no more: the rest waits
+         * in in_pending, which is handled after what is held. */
+        if (len > 0 && (answers_stop_reading(c) || (c->sync_call != NULL && held_full(c)))) {
             if (seam__buf_append(&c->in_pending, data, len) < 0) {
                 conn_lost(c, SEAM_ENOMEM);
             }
@@ -1526,8 +1562,36 @@ static void queue_cut(seam_conn *c, size_t off, size_t len)
         c->fdq[w++] = rec;
     }
     c->fdq_len = w;
+    for (size_t i = c->ext_head; i < c->ext_len; i++) {
+        if (c->ext[i].offset > off) {
+            c->ext[i].offset -= len;
+        }
+    }
     memmove(c->out.data + off, c->out.data + off + len, c->out.len - off - len);
     c->out.len -= len;
+}
+
+/* A call ended during the handshake (cancelled, timed out) is taken out
+ * of the queue: none of it was written, and sent after the hello it would
+ * be a request that no one waits for, with no cancel after it. Before the
+ * handshake every frame lies whole in the queue (nothing goes uncopied). */
+static void queue_cut_call(seam_conn *c, uint64_t id)
+{
+    if (c->state != SEAM__CONN_HANDSHAKE) {
+        return;
+    }
+    size_t off = c->hello_end > c->out_off ? c->hello_end : c->out_off;
+    while (off + SEAM__FRAME_HEADER_SIZE <= c->out.len) {
+        seam__frame_header h;
+        seam__frame_header_read(c->out.data + off, &h);
+        size_t len = SEAM__FRAME_HEADER_SIZE + h.len;
+        if ((h.kind == SEAM__KIND_REQUEST || h.kind == SEAM__KIND_PING) && h.id == id) {
+            queue_cut(c, off, len);
+            c->stats.queued_bytes = queued(c);
+            return;
+        }
+        off += len;
+    }
 }
 
 /* Sends made before the handshake were checked against our own limits;
@@ -1579,6 +1643,9 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     if (c->peer.max_fds > MAX_FRAME_FDS) {
         c->peer.max_fds = MAX_FRAME_FDS;
     }
+    if (c->peer.max_frame > UINT32_MAX) {
+        c->peer.max_frame = UINT32_MAX; /* what a header's len can say */
+    }
     drop_oversized_queued(c);
     c->state = SEAM__CONN_OPEN;
     seam__timer_stop(c->loop, &c->handshake_timer);
@@ -1610,6 +1677,9 @@ static void connected_settle(seam_conn *c)
     if (c->goodbye_code == 0) {
         seam_event ev = {.type = SEAM_EVENT_CONNECTED};
         emit(c, &ev);
+    }
+    if (c->writable_due) {
+        kick(c);
     }
 }
 
@@ -1905,7 +1975,9 @@ static void conn_kick_fired(seam__timer *t)
     if (c->in_pending.len > 0 && !c->read_paused && c->fd >= 0 && c->sync_call == NULL) {
         read_input(c);
     }
-    if (c->writable_due && !c->user_closed) {
+    /* WRITABLE is news of a live connection: never after its end, and
+     * during a handshake it waits for CONNECTED (connected_settle). */
+    if (c->writable_due && !c->user_closed && c->state == SEAM__CONN_OPEN && !c->connected_due) {
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};
         emit(c, &ev);
@@ -2089,6 +2161,7 @@ static void call_expired(seam__timer *t)
     if (c->state == SEAM__CONN_OPEN && !k->ping) {
         queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
     }
+    queue_cut_call(c, k->id);
     seam_reply r = {.status = SEAM_ETIMEDOUT};
     run_reply(c, k, &r);
     c->dispatching--;
@@ -2172,6 +2245,7 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
     if (conn->state == SEAM__CONN_OPEN && !k->ping) {
         queue_empty_frame(conn, SEAM__KIND_CANCEL, k->id);
     }
+    queue_cut_call(conn, k->id);
     call_end_later(conn, k, SEAM_ECANCELED);
     conn->stats.calls_in_flight = conn->calls_len;
     seam__loop_leave(conn->loop);
@@ -2194,6 +2268,7 @@ static void sync_expire_calls(seam_conn *c, uint64_t now)
         if (c->state == SEAM__CONN_OPEN && !k->ping) {
             queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
+        queue_cut_call(c, k->id);
         call_end_later(c, k, SEAM_ETIMEDOUT); /* slot i now holds the next, if any */
     }
     c->stats.calls_in_flight = c->calls_len;
@@ -2318,6 +2393,7 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
         if (c->state == SEAM__CONN_OPEN) {
             queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
+        queue_cut_call(c, k->id);
     }
     if (r == 0 || r == SEAM_EREMOTE) {
         *reply = k->result;
