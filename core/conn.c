@@ -95,6 +95,10 @@ void seam__conn_drop_transport(seam_conn *c)
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
     c->stats.queued_bytes = 0;
+    /* The queue that was full went with the socket: no WRITABLE is owed
+     * for it (the next send reconnects), least of all on a new socket. */
+    c->want_writable = false;
+    c->writable_due = false;
     /* What a sync call set aside came on this socket: it goes with it, so
      * that a reconnected client never takes it for the new server's. */
     seam__conn_held_clear(c);
@@ -133,10 +137,25 @@ static void fail_calls(seam_conn *c, int status)
  * is gone; the calls of this incarnation end now too (new ones after a
  * reconnect are not theirs), and their callbacks and the event follow
  * from the loop, in that order (lost_report). */
-static void conn_lost_in_sync(seam_conn *c, int err)
+/* How a loss reads, the same in the loop and in a sync wait: whether it
+ * ends the connection for good, and the code reported. */
+static bool lost_reading(const seam_conn *c, int err, int *code)
 {
     bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
-    int code = c->goodbye_code != 0 ? c->goodbye_code : err;
+    if (c->goodbye_code != 0) {
+        *code = c->goodbye_code;
+    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
+        *code = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
+    } else {
+        *code = err;
+    }
+    return invalid;
+}
+
+static void conn_lost_in_sync(seam_conn *c, int err)
+{
+    int code;
+    bool invalid = lost_reading(c, err, &code);
     c->connected_due = false;
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && code != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
@@ -222,12 +241,7 @@ void seam__conn_lost(seam_conn *c, int err)
     }
     seam__conn_ref(c);
     c->connected_due = false; /* it ended before it was reported open */
-    bool invalid = c->server != NULL || c->goodbye_code != 0 || (err != SEAM_ECONNRESET);
-    if (c->goodbye_code != 0) {
-        err = c->goodbye_code;
-    } else if (c->goodbye_seen && err == SEAM_ECONNRESET) {
-        err = SEAM_ECLOSED; /* it said goodbye: a clean close, not a crash */
-    }
+    bool invalid = lost_reading(c, err, &err);
     c->state = invalid ? SEAM__CONN_CLOSED : SEAM__CONN_DOWN;
     seam__log(c->loop, invalid && err != SEAM_ECONNRESET ? SEAM_LOG_WARN : SEAM_LOG_INFO,
               "%s connection %s: %s", c->server != NULL ? "peer" : "client",
@@ -335,7 +349,9 @@ void seam__conn_kick_fired(seam__timer *t)
     if (c->in_pending.len > 0 && !c->read_paused && c->pipe != NULL && c->sync_call == NULL) {
         seam__conn_read_input(c);
     }
-    if (c->writable_due && !c->user_closed) {
+    /* WRITABLE is news of a live connection: never after its end, and
+     * during a handshake it waits for CONNECTED (seam__conn_connected_settle). */
+    if (c->writable_due && !c->user_closed && c->state == SEAM__CONN_OPEN && !c->connected_due) {
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};
         seam__conn_emit(c, &ev);

@@ -124,7 +124,7 @@ struct seam_conn {
 
     seam_conn_stats stats;
     uint64_t frames_in;       /* complete frames received */
-    uint64_t idle_frames;     /* a server's peer: frames_in when last seen moving */
+    uint64_t idle_moved;      /* a server's peer: frames in + bytes out when last seen moving */
     uint64_t idle_since;      /* ... and when (seam__now_ns) */
     uint64_t partial_since;   /* when first seen inside a frame that makes no progress; 0: not */
     bool monitor;             /* a server's peer that monitors the others (monitor.c) */

@@ -102,6 +102,7 @@ void seam__conn_call_expired(seam__timer *t)
     if (c->state == SEAM__CONN_OPEN && !k->ping) {
         seam__conn_queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
     }
+    seam__conn_queue_cut_call(c, k->id);
     seam_reply r = {.status = SEAM_ETIMEDOUT};
     seam__conn_run_reply(c, k, &r);
     c->dispatching--;
@@ -185,6 +186,7 @@ int seam_conn_cancel(seam_conn *conn, uint64_t call_id)
     if (conn->state == SEAM__CONN_OPEN && !k->ping) {
         seam__conn_queue_empty_frame(conn, SEAM__KIND_CANCEL, k->id);
     }
+    seam__conn_queue_cut_call(conn, k->id);
     seam__conn_call_end_later(conn, k, SEAM_ECANCELED);
     conn->stats.calls_in_flight = seam__idmap_count(&conn->calls);
     seam__loop_leave(conn->loop);

@@ -59,6 +59,9 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     if (c->peer.max_fds > seam__conn_our_max_fds(c)) {
         c->peer.max_fds = (uint32_t)seam__conn_our_max_fds(c);
     }
+    if (c->peer.max_frame > UINT32_MAX) {
+        c->peer.max_frame = UINT32_MAX; /* what a header's len can say */
+    }
     drop_oversized_queued(c);
     c->state = SEAM__CONN_OPEN;
     seam__timer_stop(c->loop, &c->handshake_timer);
@@ -90,6 +93,9 @@ void seam__conn_connected_settle(seam_conn *c)
     if (c->goodbye_code == 0) {
         seam_event ev = {.type = SEAM_EVENT_CONNECTED};
         seam__conn_emit(c, &ev);
+    }
+    if (c->writable_due) {
+        seam__conn_kick(c);
     }
 }
 

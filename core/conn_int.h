@@ -16,9 +16,11 @@
 #define OUT_COMPACT_MIN   (64u << 10)
 #define OUT_KEEP_MAX      (256u << 10) /* a drained send buffer keeps no more */
 #define ANSWERS_HARD_CAP  4            /* times the point where reading pauses */
-#define NOCOPY_MIN        (16u << 10)  /* smaller no-copy payloads are copied */
+#define MAX_QUEUE_CLAMP   (SIZE_MAX / (2 * ANSWERS_HARD_CAP)) /* larger reads as this */
+#define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
 #define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
-#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS) /* descriptors a sync call holds */
+#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS)           /* descriptors a sync call holds */
+#define RFDS_CAP          (2 * SEAM__TRAN_MAX_RECV_FDS) /* received, not yet claimed */
 
 struct seam__call {
     seam_conn *conn;
@@ -82,6 +84,7 @@ void seam__conn_drain_check(seam_conn *c);
 void seam__conn_out_shrink(seam_conn *c);
 int seam__conn_flush(seam_conn *c);
 void seam__conn_queue_cut(seam_conn *c, size_t off, size_t len);
+void seam__conn_queue_cut_call(seam_conn *c, uint64_t id);
 
 /* conn_send.c */
 int seam__conn_queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_value *v,
@@ -99,6 +102,7 @@ int seam__conn_ready_to_send(seam_conn *c);
 void seam__conn_rfds_clear(seam_conn *c);
 void seam__conn_held_clear(seam_conn *c);
 size_t seam__conn_answers_pause_at(const seam_conn *c);
+size_t seam__conn_answers_cap_with(const seam_conn *c, size_t len);
 void seam__conn_read_pause_update(seam_conn *c);
 bool seam__conn_input_stopped(const seam_conn *c);
 void seam__conn_answers_overflow(seam_conn *c);

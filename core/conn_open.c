@@ -15,6 +15,10 @@ static void config_defaults(seam_conn_config *cfg)
 {
     if (cfg->max_queue == 0) {
         cfg->max_queue = DEFAULT_MAX_QUEUE;
+    } else if (cfg->max_queue > MAX_QUEUE_CLAMP) {
+        /* "No bound": the answers' pause point (max_queue plus the largest
+         * answer, times ANSWERS_HARD_CAP) must not wrap around. */
+        cfg->max_queue = MAX_QUEUE_CLAMP;
     }
     if (cfg->max_frame == 0) {
         cfg->max_frame = SEAM__FRAME_DEFAULT_MAX;

@@ -54,6 +54,13 @@ size_t seam__conn_answers_pause_at(const seam_conn *c)
     return c->cfg.max_queue + c->ans_largest;
 }
 
+/* The pause point counting one more answer of size len: a lone large
+ * answer behind small ones is let through as it would be alone. */
+size_t seam__conn_answers_cap_with(const seam_conn *c, size_t len)
+{
+    return c->cfg.max_queue + (len > c->ans_largest ? len : c->ans_largest);
+}
+
 void seam__conn_read_pause_update(seam_conn *c)
 {
     size_t at = seam__conn_answers_pause_at(c);
@@ -74,7 +81,14 @@ void seam__conn_read_pause_update(seam_conn *c)
  * other for good. */
 bool seam__conn_input_stopped(const seam_conn *c)
 {
-    return c->read_paused && c->sync_call == NULL && seam__idmap_count(&c->calls) == 0;
+    if (!c->read_paused || c->sync_call != NULL) {
+        return false;
+    }
+    /* Descriptors taken unhandled are not claimed by their frames: one more
+     * read could bring more than the store holds (rfds_append), which
+     * would read as a violation. Input waits; the kick of the answers'
+     * drain (seam__conn_read_pause_update) resumes it. */
+    return seam__idmap_count(&c->calls) == 0 || c->rfds_len + SEAM__TRAN_MAX_RECV_FDS > RFDS_CAP;
 }
 
 /* Answers past the hard cap (the user answering kept requests of a peer
@@ -150,7 +164,7 @@ void seam__conn_read_input(seam_conn *c)
  * (and the descriptors closed) when more wait than any frames can claim. */
 static bool rfds_append(seam_conn *c, const int *fds, size_t n)
 {
-    size_t cap = SEAM__TRAN_MAX_RECV_FDS * 2;
+    size_t cap = RFDS_CAP;
     if (c->rfds == NULL) {
         c->rfds = malloc(cap * sizeof(int));
     }
@@ -191,7 +205,10 @@ static bool answers_stop_reading(seam_conn *c)
 static bool frames_handle(seam_conn *c, const uint8_t *data, size_t len, uint64_t gen)
 {
     while (c->pipe != NULL && c->gen == gen && !c->loop->freeing && !c->goodbye_seen) {
-        if (len > 0 && answers_stop_reading(c)) {
+        /* A sync call that holds all it may holds no more: the rest waits
+         * in in_pending, which is handled after what is held. */
+        if (len > 0 &&
+            (answers_stop_reading(c) || (c->sync_call != NULL && seam__conn_held_full(c)))) {
             if (seam__buf_append(&c->in_pending, data, len) < 0) {
                 seam__conn_lost(c, SEAM_ENOMEM);
             }

@@ -39,7 +39,7 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     int r = 0;
     if (nfds > 0 && seam__conn_our_max_fds(c) == 0) {
         r = SEAM_EFD; /* the transport cannot carry descriptors at all */
-    } else if (len > peer_max_frame(c) ||
+    } else if (len > peer_max_frame(c) || (uint64_t)len > UINT32_MAX ||
                (nfds > 0 && c->state == SEAM__CONN_OPEN && nfds > c->peer.max_fds)) {
         r = SEAM_EMSGSIZE;
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
@@ -47,7 +47,8 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
         r = SEAM_EAGAIN;
     } else if (!bounded && c->ans_queued > 0 &&
                c->ans_queued + len + SEAM__FRAME_HEADER_SIZE >
-                   ANSWERS_HARD_CAP * seam__conn_answers_pause_at(c)) {
+                   ANSWERS_HARD_CAP *
+                       seam__conn_answers_cap_with(c, len + SEAM__FRAME_HEADER_SIZE)) {
         r = SEAM_ENOBUFS;
         seam__conn_answers_overflow(c);
     }

@@ -289,6 +289,34 @@ void seam__conn_queue_cut(seam_conn *c, size_t off, size_t len)
         c->fdq[w++] = rec;
     }
     c->fdq_len = w;
+    for (size_t i = c->ext_head; i < c->ext_len; i++) {
+        if (c->ext[i].offset > off) {
+            c->ext[i].offset -= len;
+        }
+    }
     memmove(c->out.data + off, c->out.data + off + len, c->out.len - off - len);
     c->out.len -= len;
+}
+
+/* A call ended during the handshake (cancelled, timed out) is taken out
+ * of the queue: none of it was written, and sent after the hello it would
+ * be a request that no one waits for, with no cancel after it. Before the
+ * handshake every frame lies whole in the queue (nothing goes uncopied). */
+void seam__conn_queue_cut_call(seam_conn *c, uint64_t id)
+{
+    if (c->state != SEAM__CONN_HANDSHAKE) {
+        return;
+    }
+    size_t off = c->hello_end > c->out_off ? c->hello_end : c->out_off;
+    while (off + SEAM__FRAME_HEADER_SIZE <= c->out.len) {
+        seam__frame_header h;
+        seam__frame_header_read(c->out.data + off, &h);
+        size_t len = SEAM__FRAME_HEADER_SIZE + h.len;
+        if ((h.kind == SEAM__KIND_REQUEST || h.kind == SEAM__KIND_PING) && h.id == id) {
+            seam__conn_queue_cut(c, off, len);
+            c->stats.queued_bytes = seam__conn_queued(c);
+            return;
+        }
+        off += len;
+    }
 }

@@ -23,6 +23,7 @@ static void sync_expire_calls(seam_conn *c, uint64_t now)
         if (c->state == SEAM__CONN_OPEN && !k->ping) {
             seam__conn_queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
+        seam__conn_queue_cut_call(c, k->id);
         seam__conn_call_end_later(c, k, SEAM_ETIMEDOUT); /* removing keeps the iteration */
     }
     c->stats.calls_in_flight = seam__idmap_count(&c->calls);
@@ -152,6 +153,7 @@ int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms, 
         if (c->state == SEAM__CONN_OPEN) {
             seam__conn_queue_empty_frame(c, SEAM__KIND_CANCEL, k->id);
         }
+        seam__conn_queue_cut_call(c, k->id);
     }
     if (r == 0 || r == SEAM_EREMOTE) {
         *reply = k->result;

@@ -254,14 +254,14 @@ static void server_on_ready(void *owner, unsigned events)
     seam__server_unref(s);
 }
 
-/* Closes peers that sent no complete frame for idle_timeout_ms while
- * nothing was pending between us, with a goodbye saying so
- * (SEAM_ETIMEDOUT). Only whole frames count: bytes of one that never ends
- * would otherwise keep a peer for ever. A frame on its way when the peer
- * would go gets the shorter of the idle and the handshake timeout more,
- * counted from the first sweep that finds it under way, then the peer goes
- * all the same. Runs every half timeout: a peer goes after one to one and a
- * half timeouts of silence. */
+/* Closes peers that sent no complete frame and read nothing of ours for
+ * idle_timeout_ms while nothing was pending between us, with a goodbye
+ * saying so (SEAM_ETIMEDOUT). Only whole frames count: bytes of one that
+ * never ends would otherwise keep a peer for ever. A frame on its way when
+ * the peer would go gets the shorter of the idle and the handshake timeout
+ * more, counted from the first sweep that finds it under way, then the peer
+ * goes all the same. Runs every half timeout: a peer goes after one to one
+ * and a half timeouts of silence. */
 static void server_idle_sweep(seam__timer *t)
 {
     seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_sweep));
@@ -276,7 +276,7 @@ static void server_idle_sweep(seam__timer *t)
                 continue;
             }
             bool partial = !seam__frame_parser_idle(&c->parser);
-            if (c->frames_in != c->idle_frames || !partial) {
+            if (c->frames_in + c->stats.bytes_out != c->idle_moved || !partial) {
                 c->partial_since = 0;
             } else if (c->partial_since == 0) {
                 c->partial_since = now;
@@ -285,11 +285,14 @@ static void server_idle_sweep(seam__timer *t)
             frame_limit = frame_limit < limit ? frame_limit : limit;
             const char *why = NULL;
             /* A peer waiting for our answer, or one we wait for, is not
-             * idle however quiet it is; a frame that does not arrive is
-             * too long in coming all the same. */
-            if (c->frames_in != c->idle_frames || c->kept != NULL ||
-                seam__idmap_count(&c->calls) > 0) {
-                c->idle_frames = c->frames_in;
+             * idle however quiet it is; nor one that reads what we write:
+             * while it leaves answers unread its input is not read, so
+             * frames in alone would call a busy peer idle. Bytes of a frame
+             * that does not arrive do not count: it is too long in coming
+             * all the same. */
+            uint64_t moved = c->frames_in + c->stats.bytes_out;
+            if (moved != c->idle_moved || c->kept != NULL || seam__idmap_count(&c->calls) > 0) {
+                c->idle_moved = moved;
                 c->idle_since = now;
             } else if (now - c->idle_since >= limit && !partial) {
                 why = "idle for too long";

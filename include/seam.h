@@ -380,7 +380,10 @@ typedef enum seam_event_type {
     SEAM_EVENT_MESSAGE,
     /* A request arrived; answer it through event->request. */
     SEAM_EVENT_REQUEST,
-    /* A send failed with SEAM_EAGAIN earlier and the queue has room again. */
+    /* A send failed with SEAM_EAGAIN earlier and the queue has room again.
+     * Only on a live connection: never after INTERRUPTED or INVALID (the
+     * queue went with the socket, the next send reconnects), and on a new
+     * socket never before its CONNECTED. */
     SEAM_EVENT_WRITABLE,
     /* A client lost its server (error says why: SEAM_ECLOSED when the
      * server said goodbye, SEAM_ECONNRESET when it went without one, a
@@ -461,7 +464,8 @@ typedef struct seam_conn_config {
      * not read meanwhile unless calls of ours to it are in flight; answers
      * (or input waiting) reaching four times that close the connection
      * (SEAM_ENOBUFS). The same bound holds for what arrives during
-     * seam_conn_call_sync(). */
+     * seam_conn_call_sync(). Values above SIZE_MAX / 8 (SIZE_MAX as "no
+     * bound") are read as SIZE_MAX / 8. */
     size_t max_queue;
     /* Largest payload accepted from the peer (announced in the handshake).
      * 0: 16 MiB; at least 4096. */
@@ -544,7 +548,9 @@ SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *byt
                                    uint64_t *call_id);
 
 /* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
- * after this returns) and the peer is told. Returns 0, or SEAM_ENOCALL if
+ * after this returns) and the peer is told; during the handshake the
+ * request is taken out of the queue instead, never sent (as for a call
+ * that times out then). Returns 0, or SEAM_ENOCALL if
  * the call already ended. */
 SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 
@@ -600,7 +606,9 @@ typedef struct seam_creds {
 SEAM_EXPORT int seam_conn_creds(seam_conn *conn, seam_creds *out);
 
 /* A pidfd for the peer's process, made on the first call and owned by the
- * connection (closed with it; duplicate it to keep it longer). Each one
+ * connection (closed with it; duplicate it to keep it longer). A client's
+ * is closed when it reconnects: a new call then makes one for the new
+ * server. Each one
  * costs the connection a second descriptor, so ask only where it is
  * needed. Returns the descriptor, SEAM_ENOTSUP where the kernel has none
  * (before Linux 6.5), or SEAM_ECLOSED when not connected. */
@@ -681,7 +689,10 @@ SEAM_EXPORT seam_request *seam_request_keep(seam_request *req);
 /* Answers a kept request with SEAM_ECANCELED ("request dropped") if it is
  * still unanswered; either way it is then released as by the rule above. */
 SEAM_EXPORT void seam_request_drop(seam_request *req);
-/* The connection the request came on, or NULL once that is gone. */
+/* The connection the request came on, or NULL once that is gone. A kept
+ * request outlives its connection (it stays allocated until answered or
+ * dropped): finish a peer's kept requests at its INVALID, where this still
+ * gives that connection. */
 SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
 
 /* ---- Servers ------------------------------------------------------------- */
@@ -707,13 +718,14 @@ typedef struct seam_server_config {
      * server's own (who could stop the server anyway, and is held only to
      * max_conns). */
     unsigned max_conns_per_uid;
-    /* A peer that sent no complete frame for this long (handshake done)
-     * is closed with a goodbye carrying SEAM_ETIMEDOUT, after one to one
-     * and a half times the timeout; its INVALID event says SEAM_ETIMEDOUT.
-     * Bytes of an unfinished frame do not count: a frame under way then
-     * gets the shorter of this and conn.handshake_timeout_ms more to
-     * arrive. A client that must stay connected while silent pings. 0: no
-     * idle timeout. */
+    /* A peer that sent no complete frame and read nothing of ours for this
+     * long (handshake done), with no request of its kept and no call of
+     * ours in flight, is closed with a goodbye carrying SEAM_ETIMEDOUT,
+     * after one to one and a half times the timeout; its INVALID event
+     * says SEAM_ETIMEDOUT. Bytes of an unfinished frame do not count: a
+     * frame under way then gets the shorter of this and
+     * conn.handshake_timeout_ms more to arrive. A client that must stay
+     * connected while silent pings. 0: no idle timeout. */
     int idle_timeout_ms;
     /* The permission bits of the socket file (0 to 0777): who may connect
      * (connect() needs write permission on it). Set before the socket

@@ -160,6 +160,32 @@ usage_error "--timeout: 4294967597 is out of range (1 to 2147483647)" call
 run 2 call t.silent '1' --timeout 0
 usage_error "--timeout: 0 is out of range" call
 
+# --silent drops the requests it kept for a caller once that caller goes
+# (they used to pile up for the server's life), and says how many.
+klog=$scratch/kept.log
+"$seam" listen t.kept --silent >"$klog" &
+pids+=($!)
+wait_for t.kept
+for _ in 1 2 3; do
+    run 5 call t.kept '1' --timeout 100
+done
+for _ in $(seq 200); do
+    [[ $(grep -c '^peer gone: dropped 1 kept requests$' "$klog") -eq 3 ]] && break
+    sleep 0.05
+done
+[[ $(grep -c '^peer gone: dropped 1 kept requests$' "$klog") -eq 3 ]] \
+    || fail "kept requests of gone callers not dropped: $(cat "$klog")"
+klog=$scratch/kept.jsonl
+"$seam" listen -j t.keptj --silent >"$klog" &
+pids+=($!)
+wait_for t.keptj
+run 5 call t.keptj '1' --timeout 100
+for _ in $(seq 200); do
+    grep -q '"event":"gone"' "$klog" && break
+    sleep 0.05
+done
+lines_hold "$klog" '.event == "gone"' '.dropped == 1'
+
 # A server that does not answer and does not keep the request: remote error.
 "$seam" listen t.plain >/dev/null &
 pids+=($!)
@@ -209,6 +235,18 @@ out=$("$seam" flood t.quiet -n 20000 -s 100)
 [[ "$out" == "20000 messages of 100 bytes in "*"messages/s"* ]] || fail "flood: $out"
 wait "$quiet" || fail "quiet server exit"
 grep -q '^20000 messages and requests' "$qlog" || fail "quiet server counted: $(cat "$qlog")"
+
+# --quiet counts requests too: no line for each, the total at the end.
+qlog=$SEAM_RUNTIME_DIR/quiet-req.log
+"$seam" listen t.quietr --quiet --count 2 >"$qlog" &
+quiet=$!
+pids+=($quiet)
+wait_for t.quietr
+run 6 call t.quietr '1'
+run 6 call t.quietr '2'
+wait "$quiet" || fail "quiet server exit"
+! grep -q '^request' "$qlog" || fail "--quiet printed requests: $(cat "$qlog")"
+grep -q '^2 messages and requests' "$qlog" || fail "quiet server counted: $(cat "$qlog")"
 
 # watch: two watchers each see the server's broadcasts; the server counts
 # them as its peers.

@@ -13,12 +13,12 @@
 
 #include <cmocka.h>
 
+#include "rawpeer.h"
 #include "support.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -35,7 +35,7 @@
 #define NAME        "t.runtime"
 #define CALL_MS     SUPPORT_DEADLINE_MS
 #define REMOTE_CODE (-4242)
-#define NOBODY      65534
+#define NOBODY      SUPPORT_NOBODY
 
 /* ---- values ---- */
 
@@ -502,9 +502,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->server.chan = -1;
     for (size_t i = 0; i < 8; i++) {
         f->children[i].chan = -1;
@@ -561,105 +559,6 @@ static void spawn_echo_server(fixture *f)
     support_spawn_server(&f->server, NAME, &echo_server);
 }
 
-/* ---- raw peers (docs/protocol.md by hand) ---- */
-
-/* The hello of the protocol's worked example: version 1, max_frame 16 MiB,
- * max_fds 64. */
-static const uint8_t raw_hello[48] = {
-    0x20, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0xa3, 0x64, 0x73, 0x65, 0x61, 0x6d, 0x01, 0x69, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x72, 0x61, 0x6d,
-    0x65, 0x1a, 0x01, 0x00, 0x00, 0x00, 0x67, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x64, 0x73, 0x18, 0x40};
-
-static void put_header(uint8_t out[16], uint32_t len, uint8_t kind, uint8_t flags, uint64_t id)
-{
-    memset(out, 0, 16);
-    for (int i = 0; i < 4; i++) {
-        out[i] = (uint8_t)(len >> (8 * i));
-    }
-    out[4] = kind;
-    out[5] = flags;
-    for (int i = 0; i < 8; i++) {
-        out[8 + i] = (uint8_t)(id >> (8 * i));
-    }
-}
-
-/* A blocking socket connected to NAME, or -1. */
-static int raw_connect(void)
-{
-    char path[PATH_MAX];
-    if (seam_name_path(NAME, path, sizeof(path)) < 0) {
-        return -1;
-    }
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        return -1;
-    }
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-/* Reads one frame: its header into hdr, the payload discarded. */
-static bool raw_read_frame(int fd, uint8_t hdr[16], int timeout_ms)
-{
-    if (!support_read_full(fd, hdr, 16, timeout_ms)) {
-        return false;
-    }
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    uint8_t buf[4096];
-    while (len > 0) {
-        size_t n = len < sizeof(buf) ? len : sizeof(buf);
-        if (!support_read_full(fd, buf, n, timeout_ms)) {
-            return false;
-        }
-        len -= (uint32_t)n;
-    }
-    return true;
-}
-
-/* Connects, says hello and reads the server's hello. */
-static int raw_handshake(void)
-{
-    int fd = raw_connect();
-    uint8_t hdr[16];
-    if (fd < 0) {
-        return -1;
-    }
-    if (!support_write_full(fd, raw_hello, sizeof(raw_hello)) ||
-        !raw_read_frame(fd, hdr, SUPPORT_DEADLINE_MS) || hdr[4] != 1) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Reads and discards until the server hangs up; false if it does not
- * before timeout_ms. A reset counts as hanging up. */
-static bool raw_wait_closed(int fd, int timeout_ms)
-{
-    long long deadline = support_now_ms() + timeout_ms;
-    for (;;) {
-        long long left = deadline - support_now_ms();
-        if (left <= 0) {
-            return false;
-        }
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, (int)left) <= 0) {
-            continue;
-        }
-        uint8_t buf[4096];
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n == 0 || (n < 0 && errno == ECONNRESET)) {
-            return true;
-        }
-    }
-}
-
 /* ---- children that are clients ---- */
 
 /* Connects in a fresh loop, without CMocka. */
@@ -683,17 +582,11 @@ typedef struct caller_report {
     int equal; /* the reply equals the request */
 } caller_report;
 
-static bool become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0 &&
-           getuid() == NOBODY;
-}
-
 /* Calls {"op": op, "x": 42} synchronously and reports the outcome. */
 static int caller_main(int chan, void *arg)
 {
     const caller_args *a = arg;
-    if (a->as_nobody && !become_nobody()) {
+    if (a->as_nobody && !support_become_nobody()) {
         return 10;
     }
     seam_loop *loop = NULL;
@@ -999,12 +892,12 @@ static int midframe_main(int chan, void *arg)
 {
     (void)chan;
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
     uint8_t frame[16 + 10];
-    put_header(frame, 100, 2, 0, 0);
+    rawpeer_put_header(frame, 100, 2, 0, 0, 0);
     memset(frame + 16, 0xa0, 10);
     if (!support_write_full(fd, frame, sizeof(frame))) {
         return 2;
@@ -1031,12 +924,12 @@ static void test_oversize_frame_closes_that_connection_only(void **state)
     fixture *f = *state;
     spawn_echo_server(f);
     seam_conn *conn = connect_client(f);
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     assert_true(fd >= 0);
     uint8_t hdr[16];
-    put_header(hdr, (16u << 20) + 1, 2, 0, 0);
+    rawpeer_put_header(hdr, (16u << 20) + 1, 2, 0, 0, 0);
     assert_true(support_write_full(fd, hdr, sizeof(hdr)));
-    assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
+    assert_true(rawpeer_wait_closed(fd, SUPPORT_DEADLINE_MS));
     close(fd);
     assert_still_served_then_stop(f, conn);
 }
@@ -1045,12 +938,12 @@ static void test_garbage_bytes_close_the_connection(void **state)
 {
     fixture *f = *state;
     spawn_echo_server(f);
-    int fd = raw_connect();
+    int fd = rawpeer_connect(NAME);
     assert_true(fd >= 0);
     uint8_t junk[64];
     memset(junk, 0xff, sizeof(junk));
     assert_true(support_write_full(fd, junk, sizeof(junk)));
-    assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
+    assert_true(rawpeer_wait_closed(fd, SUPPORT_DEADLINE_MS));
     close(fd);
     seam_conn *conn = connect_client(f);
     int64_t last_invalid = 0;
@@ -1064,10 +957,10 @@ static void test_truncated_frame_then_close_leaves_server_serving(void **state)
 {
     fixture *f = *state;
     spawn_echo_server(f);
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     assert_true(fd >= 0);
     uint8_t frame[16 + 3];
-    put_header(frame, 11, 3, 0, 1);
+    rawpeer_put_header(frame, 11, 3, 0, 0, 1);
     memcpy(frame + 16, "\xa2\x62o", 3);
     assert_true(support_write_full(fd, frame, sizeof(frame)));
     close(fd);
@@ -1082,7 +975,7 @@ static void test_silent_peer_after_hello_does_not_block_others(void **state)
 {
     fixture *f = *state;
     spawn_echo_server(f);
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     assert_true(fd >= 0);
     seam_conn *conn = connect_client(f);
     reply_log log = {0};
@@ -1100,9 +993,9 @@ static void test_peer_without_hello_dropped_after_handshake_timeout(void **state
     seam_server_config cfg = echo_server;
     cfg.conn.handshake_timeout_ms = 100;
     support_spawn_server(&f->server, NAME, &cfg);
-    int fd = raw_connect();
+    int fd = rawpeer_connect(NAME);
     assert_true(fd >= 0);
-    assert_true(raw_wait_closed(fd, SUPPORT_DEADLINE_MS));
+    assert_true(rawpeer_wait_closed(fd, SUPPORT_DEADLINE_MS));
     close(fd);
     seam_conn *conn = connect_client(f);
     int64_t last_invalid = 0;
@@ -1255,7 +1148,7 @@ static void test_many_clients_get_every_reply_in_order(void **state)
 static int slow_reader_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     char go = 0;
     if (fd < 0 || !support_write_full(chan, "r", 1) ||
         !support_read_full(chan, &go, 1, 10 * SUPPORT_DEADLINE_MS)) {
@@ -1263,7 +1156,7 @@ static int slow_reader_main(int chan, void *arg)
     }
     long long messages = 0;
     uint8_t hdr[16];
-    while (raw_read_frame(fd, hdr, SUPPORT_DEADLINE_MS)) {
+    while (rawpeer_read_frame(fd, hdr, NULL, 0, SUPPORT_DEADLINE_MS) >= 0) {
         messages += hdr[4] == 2;
     }
     return support_write_full(chan, &messages, sizeof(messages)) ? 0 : 2;
@@ -1323,7 +1216,7 @@ static void test_send_to_peer_that_does_not_read_fails_with_eagain_then_writable
 static int refused_main(int chan, void *arg)
 {
     (void)arg;
-    if (!become_nobody()) {
+    if (!support_become_nobody()) {
         return 10;
     }
     seam_loop *loop = NULL;
@@ -2207,7 +2100,7 @@ static void test_fd_in_message_usable_by_server(void **state)
     assert_true(support_read_full(p[0], buf, strlen(text), SUPPORT_DEADLINE_MS));
     assert_string_equal(buf, text);
     /* Every copy of the write end is gone: the server closed its own. */
-    assert_true(raw_wait_closed(p[0], SUPPORT_DEADLINE_MS));
+    assert_true(rawpeer_wait_closed(p[0], SUPPORT_DEADLINE_MS));
     close(p[0]);
     reply_log_clear(&log);
     seam_conn_close(conn);

@@ -76,9 +76,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->server.chan = -1;
     atomic_store(&epoll_failures, 0);
     *state = f;
@@ -90,11 +88,7 @@ static int teardown(void **state)
     fixture *f = *state;
     atomic_store(&epoll_failures, 0);
     support_child_kill(&f->server);
-    if (f->loop != NULL) {
-        seam_loop_free(f->loop);
-    }
-    support_host_end();
-    support_runtime_dir_remove(f->dir);
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "rawpeer.h"
 #include "support.h"
 
 #include <dirent.h>
@@ -82,81 +83,14 @@ static const seam_server_config server_cfg = {.conn.on_event = server_event};
 
 /* ---- the peer (in the parent) ---- */
 
-/* The hello of the protocol's worked example: version 1, max_frame 16 MiB,
- * max_fds 64. */
-static const uint8_t raw_hello[48] = {
-    0x20, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0xa3, 0x64, 0x73, 0x65, 0x61, 0x6d, 0x01, 0x69, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x72, 0x61, 0x6d,
-    0x65, 0x1a, 0x01, 0x00, 0x00, 0x00, 0x67, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x64, 0x73, 0x18, 0x40};
-
-static void put_header(uint8_t out[16], uint32_t len, uint8_t kind, uint16_t nfds, uint64_t id)
-{
-    memset(out, 0, 16);
-    for (int i = 0; i < 4; i++) {
-        out[i] = (uint8_t)(len >> (8 * i));
-    }
-    out[4] = kind;
-    out[6] = (uint8_t)nfds;
-    out[7] = (uint8_t)(nfds >> 8);
-    for (int i = 0; i < 8; i++) {
-        out[8 + i] = (uint8_t)(id >> (8 * i));
-    }
-}
-
-static int raw_connect(void)
-{
-    char path[PATH_MAX];
-    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    assert_true(strlen(path) < sizeof(addr.sun_path));
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    return fd;
-}
-
-/* Reads one frame; returns its payload (malloc'd, the caller frees) and
- * stores its header in hdr, or NULL when the connection ended first. */
-static uint8_t *raw_read_frame(int fd, uint8_t hdr[16])
-{
-    if (!support_read_full(fd, hdr, 16, SUPPORT_DEADLINE_MS)) {
-        return NULL;
-    }
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    uint8_t *payload = malloc(len + 1);
-    assert_non_null(payload);
-    if (!support_read_full(fd, payload, len, SUPPORT_DEADLINE_MS)) {
-        free(payload);
-        return NULL;
-    }
-    return payload;
-}
-
 /* Sends a request frame whose payload is bytes, with pass (or no
  * descriptor, when -1) as its one descriptor. */
 static void raw_send_request(int fd, uint64_t id, const uint8_t *bytes, size_t len, int pass)
 {
     uint8_t hdr[16];
-    put_header(hdr, (uint32_t)len, 3, pass >= 0 ? 1 : 0, id);
-    struct iovec iov = {hdr, sizeof(hdr)};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (pass >= 0) {
-        msg.msg_control = ctl.buf;
-        msg.msg_controllen = sizeof(ctl.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass, sizeof(int));
-    }
-    assert_int_equal(sendmsg(fd, &msg, MSG_NOSIGNAL), (ssize_t)sizeof(hdr));
+    size_t nfds = pass >= 0 ? 1 : 0;
+    rawpeer_put_header(hdr, (uint32_t)len, RAWPEER_REQUEST, 0, (uint16_t)nfds, id);
+    assert_true(rawpeer_send_with_fds(fd, hdr, sizeof(hdr), &pass, nfds));
     assert_true(support_write_full(fd, bytes, len));
 }
 
@@ -166,16 +100,15 @@ static seam_value *ask_value(int fd, uint64_t id, const uint8_t *bytes, size_t l
 {
     raw_send_request(fd, id, bytes, len, pass);
     uint8_t hdr[16];
-    uint8_t *payload = raw_read_frame(fd, hdr);
-    if (payload == NULL) {
+    uint8_t payload[4096];
+    long plen = rawpeer_read_frame(fd, hdr, payload, sizeof(payload), SUPPORT_DEADLINE_MS);
+    if (plen < 0) {
         return NULL;
     }
-    uint32_t plen =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    assert_int_equal(hdr[4], 4); /* a reply */
+    assert_true((size_t)plen <= sizeof(payload));
+    assert_int_equal(hdr[4], RAWPEER_REPLY);
     seam_value *v = NULL;
-    assert_int_equal(seam_value_decode(payload, plen, NULL, &v), 0);
-    free(payload);
+    assert_int_equal(seam_value_decode(payload, (size_t)plen, NULL, &v), 0);
     return v;
 }
 
@@ -202,11 +135,12 @@ static int64_t reply_int(const seam_value *v, const char *key)
 /* Connects and exchanges hellos. */
 static int raw_peer(void)
 {
-    int fd = raw_connect();
-    assert_true(support_write_full(fd, raw_hello, sizeof(raw_hello)));
+    int fd = rawpeer_connect(NAME);
+    assert_true(fd >= 0);
+    assert_true(support_write_full(fd, rawpeer_hello, sizeof(rawpeer_hello)));
     uint8_t hdr[16];
-    free(raw_read_frame(fd, hdr));
-    assert_int_equal(hdr[4], 1); /* its hello */
+    assert_true(rawpeer_read_frame(fd, hdr, NULL, 0, SUPPORT_DEADLINE_MS) >= 0);
+    assert_int_equal(hdr[4], RAWPEER_HELLO); /* its hello */
     return fd;
 }
 

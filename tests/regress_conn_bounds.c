@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "rawpeer.h"
 #include "support.h"
 
 #include <dirent.h>
@@ -32,176 +33,8 @@
 #define SEAM_ENOBUFS (-ENOBUFS)
 #endif
 
-#define NAME     "t.bounds"
-#define WAIT_MS  SUPPORT_DEADLINE_MS
-#define KIND_MSG 2
-#define KIND_REQ 3
-#define KIND_REP 4
-#define KIND_ERR 5
-#define KIND_PNG 7
-#define KIND_PON 8
-#define KIND_BYE 9
-
-/* ---- frames by hand ---- */
-
-static void put_header(uint8_t out[16], uint32_t len, uint8_t kind, uint8_t flags, uint16_t nfds,
-                       uint64_t id)
-{
-    memset(out, 0, 16);
-    for (int i = 0; i < 4; i++) {
-        out[i] = (uint8_t)(len >> (8 * i));
-    }
-    out[4] = kind;
-    out[5] = flags;
-    out[6] = (uint8_t)nfds;
-    out[7] = (uint8_t)(nfds >> 8);
-    for (int i = 0; i < 8; i++) {
-        out[8 + i] = (uint8_t)(id >> (8 * i));
-    }
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_id(const uint8_t hdr[16])
-{
-    uint64_t id = 0;
-    for (int i = 7; i >= 0; i--) {
-        id = id << 8 | hdr[8 + i];
-    }
-    return id;
-}
-
-/* A hello announcing version 1, max_frame and 64 descriptors (48 bytes). */
-static void make_hello(uint8_t out[48], uint32_t max_frame)
-{
-    static const uint8_t payload[32] = {0xa3, 0x64, 's', 'e', 'a', 'm', 0x01, 0x69, 'm',  'a', 'x',
-                                        '_',  'f',  'r', 'a', 'm', 'e', 0x1a, 0,    0,    0,   0,
-                                        0x67, 'm',  'a', 'x', '_', 'f', 'd',  's',  0x18, 0x40};
-    put_header(out, 32, 1, 0, 0, 0);
-    memcpy(out + 16, payload, 32);
-    out[16 + 18] = (uint8_t)(max_frame >> 24);
-    out[16 + 19] = (uint8_t)(max_frame >> 16);
-    out[16 + 20] = (uint8_t)(max_frame >> 8);
-    out[16 + 21] = (uint8_t)max_frame;
-}
-
-static bool name_addr(struct sockaddr_un *addr)
-{
-    char path[PATH_MAX];
-    if (seam_name_path(NAME, path, sizeof(path)) < 0 || strlen(path) >= sizeof(addr->sun_path)) {
-        return false;
-    }
-    memset(addr, 0, sizeof(*addr));
-    addr->sun_family = AF_UNIX;
-    memcpy(addr->sun_path, path, strlen(path) + 1);
-    return true;
-}
-
-/* A blocking socket connected to NAME, or -1. */
-static int raw_connect(void)
-{
-    struct sockaddr_un addr;
-    if (!name_addr(&addr)) {
-        return -1;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-/* Reads one frame: its header into hdr and up to cap bytes of its payload
- * into buf (the rest discarded). Returns the payload length or -1. */
-static long raw_read_frame(int fd, uint8_t hdr[16], uint8_t *buf, size_t cap, int timeout_ms)
-{
-    if (!support_read_full(fd, hdr, 16, timeout_ms)) {
-        return -1;
-    }
-    uint32_t len = get_u32(hdr);
-    uint8_t sink[4096];
-    for (uint32_t got = 0; got < len;) {
-        size_t n = len - got < sizeof(sink) ? len - got : sizeof(sink);
-        uint8_t *to = got + n <= cap ? buf + got : sink;
-        if (!support_read_full(fd, to, n, timeout_ms)) {
-            return -1;
-        }
-        got += (uint32_t)n;
-    }
-    return (long)len;
-}
-
-/* Connects, says hello and reads the server's hello. */
-static int raw_handshake(void)
-{
-    int fd = raw_connect();
-    uint8_t hello[48];
-    uint8_t hdr[16];
-    make_hello(hello, 16u << 20);
-    if (fd < 0) {
-        return -1;
-    }
-    if (!support_write_full(fd, hello, sizeof(hello)) ||
-        raw_read_frame(fd, hdr, NULL, 0, WAIT_MS) < 0 || hdr[4] != 1) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Listens on NAME's socket path as a server that is not seam. */
-static int raw_listen(void)
-{
-    struct sockaddr_un addr;
-    if (!name_addr(&addr)) {
-        return -1;
-    }
-    unlink(addr.sun_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0)) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-/* Sends bytes with descriptors attached to the first of them. */
-static bool send_with_fds(int fd, const void *bytes, size_t len, const int *fds, size_t nfds)
-{
-    struct iovec iov = {(void *)bytes, len};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int) * 64)];
-    } ctl;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds > 0) {
-        memset(&ctl, 0, sizeof(ctl));
-        m.msg_control = ctl.buf;
-        m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-    }
-    return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)len;
-}
-
-/* The "code" of a goodbye or error payload, 0 if it has none. */
-static int payload_code(const uint8_t *bytes, size_t len)
-{
-    seam_value *v = NULL;
-    int64_t code = 0;
-    if (len > 0 && seam_value_decode(bytes, len, NULL, &v) == 0) {
-        seam_dict_get_int64(v, "code", &code);
-    }
-    seam_value_unref(v);
-    return (int)code;
-}
+#define NAME    "t.bounds"
+#define WAIT_MS SUPPORT_DEADLINE_MS
 
 static bool chan_readable(void *arg)
 {
@@ -372,9 +205,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->child.chan = -1;
     memset(&bsrv, 0, sizeof(bsrv));
     *state = f;
@@ -391,9 +222,7 @@ static int teardown(void **state)
     if (bsrv.server != NULL) {
         seam_server_close(bsrv.server);
     }
-    seam_loop_free(f->loop);
-    support_host_end();
-    support_runtime_dir_remove(f->dir);
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }
@@ -429,7 +258,7 @@ static void child_wait_word(int chan)
 static int ping_flood_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
@@ -439,7 +268,7 @@ static int ping_flood_main(int chan, void *arg)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     while (sent < PING_FLOOD_BYTES) {
         for (size_t i = 0; i < sizeof(chunk); i += 16) {
-            put_header(chunk + i, 0, KIND_PNG, 0, 0, id++);
+            rawpeer_put_header(chunk + i, 0, RAWPEER_PING, 0, 0, id++);
         }
         size_t off = 0;
         while (off < sizeof(chunk)) {
@@ -461,7 +290,8 @@ blocked:
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     uint64_t got = 0;
     uint8_t hdr[16];
-    while (got < sent && raw_read_frame(fd, hdr, NULL, 0, WAIT_MS) == 0 && hdr[4] == KIND_PON) {
+    while (got < sent && rawpeer_read_frame(fd, hdr, NULL, 0, WAIT_MS) == 0 &&
+           hdr[4] == RAWPEER_PONG) {
         got += 16;
     }
     child_say(chan, (int64_t)got);
@@ -495,13 +325,13 @@ static void test_peer_that_pings_without_reading_is_paused_at_the_queue_bound(vo
 static int requests_no_read_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
     for (uint64_t id = 1; id <= 16; id++) {
         uint8_t frame[20];
-        put_header(frame, 4, KIND_REQ, 0x01, 0, id);
+        rawpeer_put_header(frame, 4, RAWPEER_REQUEST, 0x01, 0, id);
         memset(frame + 16, 0, 4);
         if (!support_write_full(fd, frame, sizeof(frame))) {
             return 2;
@@ -622,7 +452,7 @@ static void test_client_pings_fail_with_eagain_past_the_queue_bound(void **state
 static int unclaimed_fds_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || devnull < 0) {
         return 1;
@@ -630,9 +460,9 @@ static int unclaimed_fds_main(int chan, void *arg)
     int64_t n = 0;
     for (; n < 300; n++) {
         uint8_t frame[17];
-        put_header(frame, 1, KIND_MSG, 0, 0, 0);
+        rawpeer_put_header(frame, 1, RAWPEER_MESSAGE, 0, 0, 0);
         frame[16] = 0xf6; /* null */
-        if (!send_with_fds(fd, frame, sizeof(frame), &devnull, 1)) {
+        if (!rawpeer_send_with_fds(fd, frame, sizeof(frame), &devnull, 1)) {
             break;
         }
         usleep(1000);
@@ -663,16 +493,16 @@ static void test_descriptors_no_frame_claims_disconnect_the_peer(void **state)
 static int slow_fd_frame_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || devnull < 0) {
         return 1;
     }
     size_t len = 4 + (200u << 10);
     uint8_t *frame = calloc(1, 16 + len);
-    put_header(frame, (uint32_t)len, KIND_MSG, 0x01, 3, 0);
+    rawpeer_put_header(frame, (uint32_t)len, RAWPEER_MESSAGE, 0x01, 3, 0);
     int fds[3] = {devnull, devnull, devnull};
-    if (!send_with_fds(fd, frame, 100, fds, 3)) {
+    if (!rawpeer_send_with_fds(fd, frame, 100, fds, 3)) {
         return 2;
     }
     usleep(200000);
@@ -748,11 +578,11 @@ static void assert_each_once(const uint8_t *hits, uint8_t status)
 static int silent_peer_main(int chan, void *arg)
 {
     (void)arg;
-    int lfd = raw_listen();
+    int lfd = rawpeer_listen(NAME);
     child_say(chan, lfd >= 0 ? 0 : -1);
     int fd = lfd >= 0 ? accept(lfd, NULL, NULL) : -1;
     uint8_t hello[48];
-    make_hello(hello, 16u << 20);
+    rawpeer_make_hello(hello, 16u << 20);
     if (fd < 0 || !support_write_full(fd, hello, sizeof(hello))) {
         return 1;
     }
@@ -858,20 +688,20 @@ static void test_send_buffer_is_given_back_once_a_large_message_drained(void **s
 static int small_frame_server_main(int chan, void *arg)
 {
     (void)arg;
-    int lfd = raw_listen();
+    int lfd = rawpeer_listen(NAME);
     child_say(chan, lfd >= 0 ? 0 : -1);
     int fd = lfd >= 0 ? accept(lfd, NULL, NULL) : -1;
     uint8_t hello[48];
-    make_hello(hello, 4096);
+    rawpeer_make_hello(hello, 4096);
     if (fd < 0 || !support_write_full(fd, hello, sizeof(hello))) {
         return 1;
     }
     uint8_t hdr[16];
     long len;
-    while ((len = raw_read_frame(fd, hdr, NULL, 0, 60000)) >= 0) {
-        if (hdr[4] == KIND_PNG) {
+    while ((len = rawpeer_read_frame(fd, hdr, NULL, 0, 60000)) >= 0) {
+        if (hdr[4] == RAWPEER_PING) {
             uint8_t pong[16];
-            put_header(pong, 0, KIND_PON, 0, 0, get_id(hdr));
+            rawpeer_put_header(pong, 0, RAWPEER_PONG, 0, 0, rawpeer_get_id(hdr));
             support_write_full(fd, pong, sizeof(pong));
         }
         if (hdr[4] != 1) {
@@ -922,9 +752,9 @@ static void test_send_over_peer_max_frame_fails_locally_and_connection_stays(voi
     assert_int_equal(pong.status, 0);
     assert_int_equal(log.invalid + log.interrupted, 0);
     /* The peer saw exactly the two small messages and the ping. */
-    assert_int_equal(child_report(f, WAIT_MS), (int64_t)KIND_MSG << 32 | 9);
-    assert_int_equal(child_report(f, WAIT_MS), (int64_t)KIND_MSG << 32 | 8);
-    assert_int_equal(child_report(f, WAIT_MS), (int64_t)KIND_PNG << 32 | 0);
+    assert_int_equal(child_report(f, WAIT_MS), (int64_t)RAWPEER_MESSAGE << 32 | 9);
+    assert_int_equal(child_report(f, WAIT_MS), (int64_t)RAWPEER_MESSAGE << 32 | 8);
+    assert_int_equal(child_report(f, WAIT_MS), (int64_t)RAWPEER_PING << 32 | 0);
     seam_conn_close(conn);
     child_say(f->child.chan, 1);
 }
@@ -958,20 +788,20 @@ static void test_sync_call_before_handshake_over_peer_max_frame_fails_with_emsgs
 static int violator_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
     uint8_t bad[16];
-    put_header(bad, 0, 0x42, 0, 0, 0);
+    rawpeer_put_header(bad, 0, 0x42, 0, 0, 0);
     support_write_full(fd, bad, sizeof(bad));
     uint8_t hdr[16];
     uint8_t payload[256];
     int64_t code = 0;
     long len;
-    while ((len = raw_read_frame(fd, hdr, payload, sizeof(payload), WAIT_MS)) >= 0) {
-        if (hdr[4] == KIND_BYE) {
-            code = payload_code(payload, (size_t)len);
+    while ((len = rawpeer_read_frame(fd, hdr, payload, sizeof(payload), WAIT_MS)) >= 0) {
+        if (hdr[4] == RAWPEER_BYE) {
+            code = rawpeer_payload_code(payload, (size_t)len);
         }
     }
     child_say(chan, code);
@@ -1045,11 +875,11 @@ typedef struct bye_args {
 static int goodbye_server_main(int chan, void *arg)
 {
     const bye_args *a = arg;
-    int lfd = raw_listen();
+    int lfd = rawpeer_listen(NAME);
     child_say(chan, lfd >= 0 ? 0 : -1);
     int fd = lfd >= 0 ? accept(lfd, NULL, NULL) : -1;
     uint8_t hello[48];
-    make_hello(hello, 16u << 20);
+    rawpeer_make_hello(hello, 16u << 20);
     if (fd < 0 || !support_write_full(fd, hello, sizeof(hello))) {
         return 1;
     }
@@ -1059,7 +889,7 @@ static int goodbye_server_main(int chan, void *arg)
         if (frame == NULL) {
             return 1;
         }
-        put_header(frame, (uint32_t)a->len, KIND_BYE, 0, 0, 0);
+        rawpeer_put_header(frame, (uint32_t)a->len, RAWPEER_BYE, 0, 0, 0);
         memcpy(frame + 16, a->payload, a->len);
         support_write_full(fd, frame, 16 + a->len);
         free(frame);
@@ -1145,24 +975,25 @@ static void test_goodbye_with_a_long_reason_still_carries_its_code(void **state)
 static int bad_request_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
     uint8_t frame[17 + 16];
-    put_header(frame, 1, KIND_REQ, 0, 0, 5);
+    rawpeer_put_header(frame, 1, RAWPEER_REQUEST, 0, 0, 5);
     frame[16] = 0xff; /* a stray break */
-    put_header(frame + 17, 0, KIND_PNG, 0, 0, 9);
+    rawpeer_put_header(frame + 17, 0, RAWPEER_PING, 0, 0, 9);
     support_write_full(fd, frame, sizeof(frame));
     uint8_t hdr[16];
     uint8_t payload[256];
     int64_t code = 0;
     int64_t pong = 0;
     long len;
-    while (pong == 0 && (len = raw_read_frame(fd, hdr, payload, sizeof(payload), WAIT_MS)) >= 0) {
-        if (hdr[4] == KIND_ERR && get_id(hdr) == 5) {
-            code = payload_code(payload, (size_t)len);
-        } else if (hdr[4] == KIND_PON && get_id(hdr) == 9) {
+    while (pong == 0 &&
+           (len = rawpeer_read_frame(fd, hdr, payload, sizeof(payload), WAIT_MS)) >= 0) {
+        if (hdr[4] == RAWPEER_ERROR && rawpeer_get_id(hdr) == 5) {
+            code = rawpeer_payload_code(payload, (size_t)len);
+        } else if (hdr[4] == RAWPEER_PONG && rawpeer_get_id(hdr) == 9) {
             pong = 1;
         }
     }
@@ -1184,24 +1015,28 @@ static void test_request_with_a_refused_value_gets_an_error_reply(void **state)
     child_say(f->child.chan, 1);
 }
 
-/* Sends a goodbye and a request after it in one write, then reports how
- * many answers arrived before the hang-up (or a while). */
-static int after_goodbye_main(int chan, void *arg)
+/* Frames a peer writes in one go after its hello, and the two kinds of
+ * answer it counts. */
+typedef struct burst {
+    uint8_t bytes[64];
+    size_t len;
+    uint8_t counted[2];
+} burst;
+
+/* Writes a burst, then reports how many answers of the counted kinds
+ * arrived before the hang-up (or a while). */
+static int burst_main(int chan, void *arg)
 {
-    (void)arg;
-    int fd = raw_handshake();
+    const burst *b = arg;
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
-    uint8_t frame[16 + 20];
-    put_header(frame, 0, KIND_BYE, 0, 0, 0);
-    put_header(frame + 16, 4, KIND_REQ, 0x01, 0, 3);
-    memset(frame + 32, 0, 4);
-    support_write_full(fd, frame, sizeof(frame));
+    support_write_full(fd, b->bytes, b->len);
     uint8_t hdr[16];
     int64_t answers = 0;
-    while (raw_read_frame(fd, hdr, NULL, 0, 2000) >= 0) {
-        answers += hdr[4] == KIND_REP || hdr[4] == KIND_ERR;
+    while (rawpeer_read_frame(fd, hdr, NULL, 0, 2000) >= 0) {
+        answers += hdr[4] == b->counted[0] || hdr[4] == b->counted[1];
     }
     close(fd);
     child_say(chan, answers);
@@ -1209,11 +1044,15 @@ static int after_goodbye_main(int chan, void *arg)
     return 0;
 }
 
+/* A goodbye and a request after it in one write: no answer comes. */
 static void test_nothing_after_a_received_goodbye_is_handled(void **state)
 {
     fixture *f = *state;
+    burst b = {.len = 16 + 20, .counted = {RAWPEER_REPLY, RAWPEER_ERROR}};
+    rawpeer_put_header(b.bytes, 0, RAWPEER_BYE, 0, 0, 0);
+    rawpeer_put_header(b.bytes + 16, 4, RAWPEER_REQUEST, 0x01, 0, 3);
     bsrv_listen(f->loop, 0);
-    support_fork(&f->child, after_goodbye_main, NULL);
+    support_fork(&f->child, burst_main, &b);
     assert_int_equal(child_report(f, WAIT_MS), 0);
     assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
     assert_int_equal(bsrv.requests, 0);
@@ -1221,37 +1060,17 @@ static void test_nothing_after_a_received_goodbye_is_handled(void **state)
     child_say(f->child.chan, 1);
 }
 
-/* Sends a raw request, a ping and a goodbye in one write, then reports
- * how many of the two answers arrived before the hang-up. */
-static int before_goodbye_main(int chan, void *arg)
-{
-    (void)arg;
-    int fd = raw_handshake();
-    if (fd < 0) {
-        return 1;
-    }
-    uint8_t frame[20 + 16 + 16];
-    put_header(frame, 4, KIND_REQ, 0x01, 0, 5);
-    memset(frame + 16, 0, 4);
-    put_header(frame + 20, 0, KIND_PNG, 0, 0, 6);
-    put_header(frame + 36, 0, KIND_BYE, 0, 0, 0);
-    support_write_full(fd, frame, sizeof(frame));
-    uint8_t hdr[16];
-    int64_t answers = 0;
-    while (raw_read_frame(fd, hdr, NULL, 0, 2000) >= 0) {
-        answers += hdr[4] == KIND_REP || hdr[4] == KIND_PON;
-    }
-    close(fd);
-    child_say(chan, answers);
-    child_wait_word(chan);
-    return 0;
-}
-
+/* A raw request, a ping and a goodbye in one write: both answers arrive
+ * before the hang-up. */
 static void test_answers_to_frames_before_a_goodbye_are_still_sent(void **state)
 {
     fixture *f = *state;
+    burst b = {.len = 20 + 16 + 16, .counted = {RAWPEER_REPLY, RAWPEER_PONG}};
+    rawpeer_put_header(b.bytes, 4, RAWPEER_REQUEST, 0x01, 0, 5);
+    rawpeer_put_header(b.bytes + 20, 0, RAWPEER_PING, 0, 0, 6);
+    rawpeer_put_header(b.bytes + 36, 0, RAWPEER_BYE, 0, 0, 0);
     bsrv_listen(f->loop, 0);
-    support_fork(&f->child, before_goodbye_main, NULL);
+    support_fork(&f->child, burst_main, &b);
     /* The loop runs (serving the peer) until the child reports. */
     assert_int_equal(child_report(f, WAIT_MS), 2);
     assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
@@ -1265,12 +1084,12 @@ static void test_answers_to_frames_before_a_goodbye_are_still_sent(void **state)
 static int undecodable_hello_main(int chan, void *arg)
 {
     (void)arg;
-    int fd = raw_connect();
+    int fd = rawpeer_connect(NAME);
     /* {"seam": 1, "seam": 1} */
     static const uint8_t payload[] = {0xa2, 0x64, 's', 'e', 'a', 'm', 0x01,
                                       0x64, 's',  'e', 'a', 'm', 0x01};
     uint8_t out[16 + sizeof(payload)];
-    put_header(out, sizeof(payload), 1, 0, 0, 0);
+    rawpeer_put_header(out, sizeof(payload), 1, 0, 0, 0);
     memcpy(out + 16, payload, sizeof(payload));
     if (fd < 0 || !support_write_full(fd, out, sizeof(out))) {
         return 1;
@@ -1279,9 +1098,9 @@ static int undecodable_hello_main(int chan, void *arg)
     uint8_t body[256];
     int64_t code = 0;
     long n;
-    while ((n = raw_read_frame(fd, hdr, body, sizeof(body), 2000)) >= 0) {
-        if (hdr[4] == KIND_BYE) {
-            code = payload_code(body, (size_t)n);
+    while ((n = rawpeer_read_frame(fd, hdr, body, sizeof(body), 2000)) >= 0) {
+        if (hdr[4] == RAWPEER_BYE) {
+            code = rawpeer_payload_code(body, (size_t)n);
         }
     }
     close(fd);
@@ -1306,12 +1125,12 @@ static void test_undecodable_hello_is_refused_with_its_own_decode_error(void **s
 static int half_close_main(int chan, void *arg)
 {
     uint32_t size = *(const uint32_t *)arg;
-    int fd = raw_handshake();
+    int fd = rawpeer_handshake(NAME);
     if (fd < 0) {
         return 1;
     }
     uint8_t frame[20];
-    put_header(frame, 4, KIND_REQ, 0x01, 0, 1);
+    rawpeer_put_header(frame, 4, RAWPEER_REQUEST, 0x01, 0, 1);
     for (int i = 0; i < 4; i++) {
         frame[16 + i] = (uint8_t)(size >> (8 * i));
     }
@@ -1321,8 +1140,8 @@ static int half_close_main(int chan, void *arg)
     uint8_t hdr[16];
     int64_t got = -1;
     long len;
-    while ((len = raw_read_frame(fd, hdr, NULL, 0, WAIT_MS)) >= 0) {
-        if (hdr[4] == KIND_REP && get_id(hdr) == 1) {
+    while ((len = rawpeer_read_frame(fd, hdr, NULL, 0, WAIT_MS)) >= 0) {
+        if (hdr[4] == RAWPEER_REPLY && rawpeer_get_id(hdr) == 1) {
             got = len;
         }
     }
@@ -1357,19 +1176,19 @@ static void test_half_closed_peer_still_gets_large_replies(void **state)
 static int ending_server_main(int chan, void *arg)
 {
     int mode = *(const int *)arg;
-    int lfd = raw_listen();
+    int lfd = rawpeer_listen(NAME);
     child_say(chan, lfd >= 0 ? 0 : -1);
     int fd = lfd >= 0 ? accept(lfd, NULL, NULL) : -1;
     uint8_t out[48 + 32];
-    make_hello(out, 16u << 20);
+    rawpeer_make_hello(out, 16u << 20);
     size_t len = 48;
     if (mode == 0) {
         static const uint8_t refused[] = {0xa1, 0x64, 'c', 'o', 'd', 'e', 0x2c}; /* -13 */
-        put_header(out + len, sizeof(refused), KIND_BYE, 0, 0, 0);
+        rawpeer_put_header(out + len, sizeof(refused), RAWPEER_BYE, 0, 0, 0);
         memcpy(out + len + 16, refused, sizeof(refused));
         len += 16 + sizeof(refused);
     } else if (mode == 1) {
-        put_header(out + len, 0, 0x42, 0, 0, 0);
+        rawpeer_put_header(out + len, 0, 0x42, 0, 0, 0);
         len += 16;
     }
     if (fd < 0 || !support_write_full(fd, out, len)) {
@@ -1377,11 +1196,11 @@ static int ending_server_main(int chan, void *arg)
     }
     uint8_t hdr[16];
     if (mode == 2) {
-        raw_read_frame(fd, hdr, NULL, 0, WAIT_MS); /* its hello */
-        raw_read_frame(fd, hdr, NULL, 0, WAIT_MS); /* the request */
+        rawpeer_read_frame(fd, hdr, NULL, 0, WAIT_MS); /* its hello */
+        rawpeer_read_frame(fd, hdr, NULL, 0, WAIT_MS); /* the request */
         close(fd);
     } else {
-        while (raw_read_frame(fd, hdr, NULL, 0, WAIT_MS) >= 0) {
+        while (rawpeer_read_frame(fd, hdr, NULL, 0, WAIT_MS) >= 0) {
         }
     }
     child_wait_word(chan);

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "rawpeer.h"
 #include "support.h"
 
 #include <dirent.h>
@@ -239,9 +240,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->server.chan = -1;
     f->child.chan = -1;
     f->listen_fd = -1;
@@ -258,9 +257,7 @@ static int teardown(void **state)
     if (f->listen_fd >= 0) {
         close(f->listen_fd);
     }
-    seam_loop_free(f->loop);
-    support_host_end();
-    support_runtime_dir_remove(f->dir);
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }
@@ -574,28 +571,11 @@ static void test_close_during_handshake_writes_the_sends_queued_before_it(void *
 
 /* ==== what a sync call waits for ======================================== */
 
-/* A socket listening on NAME's path, or -1. */
-static int raw_listen(void)
-{
-    char path[PATH_MAX];
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (seam_name_path(NAME, path, sizeof(path)) < 0 || strlen(path) >= sizeof(addr.sun_path)) {
-        return -1;
-    }
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0)) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 /* Listens on NAME's path and never accepts: connects succeed, no hello
  * ever comes. */
 static int listen_mute(void)
 {
-    int fd = raw_listen();
+    int fd = rawpeer_listen(NAME);
     assert_true(fd >= 0);
     return fd;
 }
@@ -632,35 +612,15 @@ static void test_sync_call_ends_with_ehandshake_when_the_server_never_says_hello
     assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
 }
 
-/* The hello of the protocol's worked example: version 1, max_frame 16 MiB,
- * max_fds 64. */
-static const uint8_t raw_hello[48] = {
-    0x20, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0xa3, 0x64, 0x73, 0x65, 0x61, 0x6d, 0x01, 0x69, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x72, 0x61, 0x6d,
-    0x65, 0x1a, 0x01, 0x00, 0x00, 0x00, 0x67, 0x6d, 0x61, 0x78, 0x5f, 0x66, 0x64, 0x73, 0x18, 0x40};
-
 /* Reads one frame's header (payload discarded). */
 static bool raw_read_frame(int fd, uint8_t *kind, uint64_t *id, int timeout_ms)
 {
     uint8_t hdr[16];
-    if (!support_read_full(fd, hdr, sizeof(hdr), timeout_ms)) {
+    if (rawpeer_read_frame(fd, hdr, NULL, 0, timeout_ms) < 0) {
         return false;
     }
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
     *kind = hdr[4];
-    *id = 0;
-    for (int i = 7; i >= 0; i--) {
-        *id = *id << 8 | hdr[8 + i];
-    }
-    uint8_t buf[4096];
-    while (len > 0) {
-        size_t n = len < sizeof(buf) ? len : sizeof(buf);
-        if (!support_read_full(fd, buf, n, timeout_ms)) {
-            return false;
-        }
-        len -= (uint32_t)n;
-    }
+    *id = rawpeer_get_id(hdr);
     return true;
 }
 
@@ -670,12 +630,12 @@ static bool raw_read_frame(int fd, uint8_t *kind, uint64_t *id, int timeout_ms)
 static int cancel_watcher_main(int chan, void *arg)
 {
     (void)arg;
-    int lfd = raw_listen();
+    int lfd = rawpeer_listen(NAME);
     if (lfd < 0 || !support_write_full(chan, "r", 1)) {
         return 1;
     }
     int fd = accept(lfd, NULL, NULL);
-    if (fd < 0 || !support_write_full(fd, raw_hello, sizeof(raw_hello))) {
+    if (fd < 0 || !support_write_full(fd, rawpeer_hello, sizeof(rawpeer_hello))) {
         return 2;
     }
     uint64_t ids[2] = {0, 0};

@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,7 +45,7 @@
 
 #define NAME    "t.names"
 #define CALL_MS SUPPORT_DEADLINE_MS
-#define NOBODY  65534
+#define NOBODY  SUPPORT_NOBODY
 
 /* ---- fixture ---- */
 
@@ -60,9 +59,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     for (size_t i = 0; i < 4; i++) {
         f->children[i].chan = -1;
     }
@@ -109,12 +106,6 @@ static int teardown(void **state)
     unsetenv("SEAM_RUNTIME_DIR");
     free(f);
     return 0;
-}
-
-static bool become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0 &&
-           getuid() == NOBODY;
 }
 
 static void path_in(const fixture *f, const char *leaf, char *out, size_t len)
@@ -833,7 +824,7 @@ typedef struct plant_args {
 static int plant_main(int chan, void *arg)
 {
     const plant_args *a = arg;
-    if (!become_nobody()) {
+    if (!support_become_nobody()) {
         return 10;
     }
     int r = symlink(a->target, a->link) == 0 ? 0 : errno;
@@ -909,18 +900,11 @@ static void test_staging_name_cannot_be_guessed_to_block_a_listen(void **state)
     assert_int_equal(lstat(guess, &st), 0); /* theirs, left alone */
 }
 
-static bool accept_anyone(const seam_creds *creds, void *userdata)
-{
-    (void)creds;
-    (void)userdata;
-    return true;
-}
-
 /* Another user's server (a squatter) on a path in a public directory. */
 static int squatter_main(int chan, void *arg)
 {
     const char *name = arg;
-    if (!become_nobody()) {
+    if (!support_become_nobody()) {
         return 10;
     }
     struct sigaction sa;
@@ -929,7 +913,7 @@ static int squatter_main(int chan, void *arg)
     sigaction(SIGTERM, &sa, NULL);
     echo_state st = {0};
     seam_server_config cfg = {.conn = {.on_event = echo_event, .userdata = &st},
-                              .accept = accept_anyone};
+                              .accept = support_accept_anyone};
     seam_loop *loop = NULL;
     seam_server *srv = NULL;
     int r = seam_poll_new(0, &loop);
@@ -1071,7 +1055,7 @@ typedef struct crowd_args {
 static int crowd_main(int chan, void *arg)
 {
     const crowd_args *a = arg;
-    if (a->as_nobody && !become_nobody()) {
+    if (a->as_nobody && !support_become_nobody()) {
         return 10;
     }
     seam_loop *loop = NULL;
@@ -1118,7 +1102,7 @@ static void test_peers_of_another_user_beyond_their_quota_refused_with_goodbye(v
     }
     echo_state st = {0};
     seam_server_config cfg = {.conn = {.on_event = echo_event, .userdata = &st},
-                              .accept = accept_anyone,
+                              .accept = support_accept_anyone,
                               .max_conns = 16};
     seam_server *srv = NULL;
     assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
@@ -1276,7 +1260,7 @@ static int plain_listener(const char *path)
 static int nobody_listener_main(int chan, void *arg)
 {
     const char *path = arg;
-    if (!become_nobody()) {
+    if (!support_become_nobody()) {
         return 10;
     }
     int r = plain_listener(path) >= 0 ? 0 : errno;

@@ -14,14 +14,12 @@
 #include "support.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NOBODY  65534
 #define CALL_MS SUPPORT_DEADLINE_MS
 
 typedef struct fixture {
@@ -69,19 +67,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static bool become_nobody(void)
-{
-    return setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0 &&
-           getuid() == NOBODY;
-}
-
-static bool accept_anyone(const seam_creds *creds, void *userdata)
-{
-    (void)creds;
-    (void)userdata;
-    return true;
-}
-
 typedef struct server_state {
     int requests;
     seam_request *kept;
@@ -123,7 +108,7 @@ static int other_user_client_main(int chan, void *arg)
 {
     const char *name = arg;
     client_report rep = {.connect = 1, .call = 1};
-    if (!become_nobody()) {
+    if (!support_become_nobody()) {
         return 10;
     }
     seam_loop *loop = NULL;
@@ -168,7 +153,7 @@ static void test_server_with_socket_mode_0666_is_reachable_by_another_user(void 
     }
     server_state st = {0};
     seam_server_config cfg = {.conn = {.on_event = server_event, .userdata = &st},
-                              .accept = accept_anyone,
+                              .accept = support_accept_anyone,
                               .socket_mode = 0666};
     mode_t old = umask(022); /* the usual umask: 0755 without the option */
     seam_server *srv = NULL;
@@ -222,7 +207,7 @@ static void test_connect_refused_by_the_sockets_mode_is_eperm_not_the_accept_fil
     }
     server_state st = {0};
     seam_server_config cfg = {.conn = {.on_event = server_event, .userdata = &st},
-                              .accept = accept_anyone,
+                              .accept = support_accept_anyone,
                               .socket_mode = 0600};
     seam_server *srv = NULL;
     assert_int_equal(seam_server_listen(f->loop, f->name, &cfg, &srv), 0);
@@ -238,10 +223,10 @@ static void test_connect_refused_by_the_sockets_mode_is_eperm_not_the_accept_fil
 
 /* ---- C: kept requests and seam_loop_free ---- */
 
-static int one_call_client_main(int chan, void *arg)
+/* Connects to name on a fresh poll loop and calls once: 0 and the call's
+ * result in *result, or the exit status of a child that could not call. */
+static int call_once(const char *name, int *result)
 {
-    (void)chan;
-    const char *name = arg;
     seam_loop *loop = NULL;
     if (seam_poll_new(0, &loop) != 0) {
         return 11;
@@ -252,13 +237,24 @@ static int one_call_client_main(int chan, void *arg)
     }
     seam_value *msg = seam_value_new_dict();
     seam_value *reply = NULL;
-    int r = seam_conn_call_sync(conn, msg, CALL_MS, &reply);
+    *result = seam_conn_call_sync(conn, msg, CALL_MS, &reply);
     seam_value_unref(msg);
     if (reply != NULL) {
         seam_value_unref(reply);
     }
     seam_conn_close(conn);
     seam_loop_free(loop);
+    return 0;
+}
+
+static int one_call_client_main(int chan, void *arg)
+{
+    (void)chan;
+    int r = 0;
+    int status = call_once(arg, &r);
+    if (status != 0) {
+        return status;
+    }
     /* The server freed its loop: its peer went away. */
     return r == SEAM_ECONNRESET || r == SEAM_ECANCELED || r == SEAM_EREMOTE ? 0 : 13;
 }
@@ -313,23 +309,11 @@ test_kept_request_answered_after_seam_loop_free_gets_eclosed_and_is_released(voi
 static int replied_client_main(int chan, void *arg)
 {
     (void)chan;
-    seam_loop *loop = NULL;
-    if (seam_poll_new(0, &loop) != 0) {
-        return 11;
+    int r = 0;
+    int status = call_once(arg, &r);
+    if (status != 0) {
+        return status;
     }
-    seam_conn *conn = NULL;
-    if (seam_conn_connect(loop, arg, NULL, &conn) != 0) {
-        return 12;
-    }
-    seam_value *msg = seam_value_new_dict();
-    seam_value *reply = NULL;
-    int r = seam_conn_call_sync(conn, msg, CALL_MS, &reply);
-    seam_value_unref(msg);
-    if (reply != NULL) {
-        seam_value_unref(reply);
-    }
-    seam_conn_close(conn);
-    seam_loop_free(loop);
     return r == 0 ? 0 : 13;
 }
 

@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -433,4 +434,33 @@ int support_run_until_exit(seam_loop *loop, support_child *c, int timeout_ms)
         return -1;
     }
     return w.status;
+}
+
+bool support_become_nobody(void)
+{
+    return setgroups(0, NULL) == 0 && setgid(SUPPORT_NOBODY) == 0 && setuid(SUPPORT_NOBODY) == 0 &&
+           getuid() == SUPPORT_NOBODY;
+}
+
+bool support_accept_anyone(const seam_creds *creds, void *userdata)
+{
+    (void)creds;
+    (void)userdata;
+    return true;
+}
+
+seam_loop *support_test_begin(char *dir, size_t len)
+{
+    support_runtime_dir_create(dir, len);
+    support_host_begin();
+    return support_loop_new();
+}
+
+void support_test_end(seam_loop *loop, const char *dir)
+{
+    if (loop != NULL) {
+        seam_loop_free(loop);
+    }
+    support_host_end();
+    support_runtime_dir_remove(dir);
 }

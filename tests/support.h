@@ -52,6 +52,16 @@ bool support_child_exited(support_child *c, int *status);
 /* SIGKILLs the child and reaps it. Safe on a child already reaped. */
 void support_child_kill(support_child *c);
 
+/* The uid and gid of nobody, which tests become to be another user. */
+#define SUPPORT_NOBODY 65534
+
+/* Drops every group and becomes nobody (needs root); true if the process
+ * is nobody now. For forked children only. */
+bool support_become_nobody(void);
+
+/* An accept filter that admits every peer, whoever it runs as. */
+bool support_accept_anyone(const seam_creds *creds, void *userdata);
+
 /* Reads exactly len bytes from fd, waiting at most timeout_ms. */
 bool support_read_full(int fd, void *buf, size_t len, int timeout_ms);
 /* Writes all of buf to fd; false if it cannot. */
@@ -81,6 +91,13 @@ seam_loop *support_loop_new(void);
 /* Frees the host loop; asserts it was left as found. Free every seam
  * loop on it first. */
 void support_host_end(void);
+/* Begins a test that runs a seam loop in this process: a private runtime
+ * directory (support_runtime_dir_create), the host loop and a seam loop on
+ * it, which it returns. */
+seam_loop *support_test_begin(char *dir, size_t len);
+/* Ends what support_test_begin() began: frees loop (if not NULL), the host
+ * loop and the runtime directory. */
+void support_test_end(seam_loop *loop, const char *dir);
 /* The driver in use in this process. */
 const support_driver *support_driver_current(void);
 /* One iteration of the host loop, waiting at most max_ms. */

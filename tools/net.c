@@ -100,9 +100,40 @@ typedef struct listen_state {
     long announce; /* broadcast a tick to every peer this often (ms); 0 = never */
     long count;    /* exit after this many messages and requests; 0 = never */
     long seen;
-    seam_request **kept;
+    seam_request **kept; /* --silent: the requests kept, of peers still here */
     size_t nkept;
+    size_t cap;
 } listen_state;
+
+/* A peer that went will never read the answers to the requests kept for
+ * it: they are dropped with it, not kept for the server's life. */
+static void drop_kept_of(listen_state *st, seam_conn *c)
+{
+    size_t keep = 0;
+    long dropped = 0;
+    for (size_t i = 0; i < st->nkept; i++) {
+        seam_conn *owner = seam_request_conn(st->kept[i]);
+        if (owner == c || owner == NULL) {
+            seam_request_drop(st->kept[i]);
+            dropped++;
+        } else {
+            st->kept[keep++] = st->kept[i];
+        }
+    }
+    st->nkept = keep;
+    if (dropped == 0) {
+        return;
+    }
+    /* Its credentials went with it: the line says how many only. */
+    if (st->t->json) {
+        seam_value *e = json_event("gone");
+        seam_dict_set_int64(e, "dropped", dropped);
+        tool_print_json(e);
+    } else if (!st->quiet) {
+        printf("peer gone: dropped %ld kept requests\n", dropped);
+        fflush(stdout);
+    }
+}
 
 static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
 {
@@ -115,19 +146,29 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
         st->seen++;
         break;
     case SEAM_EVENT_REQUEST:
-        print_value(st->t, "request", c, ev);
+        if (!st->quiet) {
+            print_value(st->t, "request", c, ev);
+        }
         st->seen++;
         if (st->silent) {
-            seam_request **k = realloc(st->kept, (st->nkept + 1) * sizeof(*k));
-            if (k != NULL) {
+            if (st->nkept == st->cap) {
+                size_t cap = st->cap > 0 ? 2 * st->cap : 64;
+                seam_request **k = realloc(st->kept, cap * sizeof(*k));
+                if (k == NULL) {
+                    break; /* not kept: answered "not supported" */
+                }
                 st->kept = k;
-                k[st->nkept++] = seam_request_keep(ev->request);
+                st->cap = cap;
             }
+            st->kept[st->nkept++] = seam_request_keep(ev->request);
         } else if (st->echo && ev->raw) {
             seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
         } else if (st->echo) {
             seam_request_reply(ev->request, ev->value);
         }
+        break;
+    case SEAM_EVENT_INVALID:
+        drop_kept_of(st, c);
         break;
     default:
         break;

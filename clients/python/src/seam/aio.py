@@ -19,6 +19,7 @@ import socket
 from . import _sock
 from . import errors as E
 from . import frame as F
+from ._face import ConnectionBase, ServerBase, run_handler, write_ready
 from .cbor import DEFAULT_LIMITS, DecodeLimits
 from .core import Core, Event
 from .errors import ConnectionClosed, ProtocolError
@@ -28,7 +29,7 @@ from .sync import _unlink_if, bind_name, check_server
 from .values import Raw
 
 
-class Connection:
+class Connection(ConnectionBase):
     """One connection on the running loop. ``handler(request)`` answers the
     peer's requests (it may be a coroutine function; a cancel from the peer
     cancels its task); ``on_message(conn, value)`` takes messages, else they
@@ -54,18 +55,10 @@ class Connection:
         self.credentials = _sock.peer_credentials(sock)
         self._early: list[Event] = []
         self._fd = sock.fileno()
-        self._loop.add_reader(self._fd, self._readable)
+        self._loop.add_reader(self._fd, self._read_once)
         self._write()
 
     # ---------------------------------------------------------- public
-
-    @property
-    def peer_hello(self) -> F.Hello | None:
-        return self._core.peer
-
-    @property
-    def closed(self) -> bool:
-        return self._end is not None
 
     async def call(self, value, timeout: float | None = 5.0):
         """Sends a request and returns the reply's value (or ``Raw``).
@@ -96,9 +89,6 @@ class Connection:
         self._check_open()
         self._core.send_message(value)
         self._write()
-
-    def send_raw(self, msgid: int, data: bytes = b"", fds=()) -> None:
-        self.send(Raw(msgid, data, fds))
 
     async def drain(self) -> None:
         """Waits until everything queued is written to the socket."""
@@ -154,10 +144,6 @@ class Connection:
 
     # --------------------------------------------------------- internal
 
-    def _check_open(self):
-        if self._end is not None:
-            raise self._end
-
     def _abandon(self, ident):
         self._calls.pop(ident, None)
         if self._end is None:
@@ -168,26 +154,14 @@ class Connection:
                 pass
 
     def _answer(self, ident, value, err):
-        entry = self._requests.pop(ident, None)
-        if err is None:
-            self._core.send_reply(ident, value)
-        else:
-            self._core.send_error(ident, *err)
+        self._requests.pop(ident, None)
+        self._send_answer(ident, value, err)
         self._write()
 
     def _write(self):
         if self._end is not None:
             return
-        try:
-            while (out := self._core.output()) is not None:
-                self._core.written(_sock.send(self._sock, *out))
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            # The peer closed; what it sent before (a goodbye, answers) is
-            # still to be read, and the read then ends the connection.
-            self._core.discard_output()
-            self._core.goodbye_sent = True
+        write_ready(self._sock, self._core)
         want = self._core.output() is not None
         if want and not self._writing:
             self._loop.add_writer(self._fd, self._write)
@@ -199,39 +173,11 @@ class Connection:
             if self._drained is not None and not self._drained.done():
                 self._drained.set_result(None)
 
-    def _readable(self):
-        try:
-            data, fds = _sock.recv(self._sock)
-        except (BlockingIOError, InterruptedError):
-            return
-        except ProtocolError as e:
-            self._violation(e)
-            return
-        except OSError as e:
-            self._finish(ConnectionClosed(E.ECONNRESET, f"peer gone ({e.strerror})"))
-            return
-        if not data and not fds:
-            self._finish(ConnectionClosed(E.ECONNRESET, "peer closed the connection"))
-            return
-        had_hello = self._core.peer is not None
-        try:
-            events = self._core.feed(data, fds)
-        except ProtocolError as e:
-            for ev in e.events:
-                self._event(ev)
-            self._violation(e)
-            return
-        if not had_hello and self._core.peer is not None and not self._ready.done():
-            self._ready.set_result(None)
-        for ev in events:
-            self._event(ev)
-        self._write()
+    _flush = _write
 
-    def _violation(self, e: ProtocolError):
-        self._core.violation(e)
-        self._write()
-        self._finish(ConnectionClosed(E.ECONNRESET, f"protocol violation: {e.message} ({e.name})",
-                                      violation=e))
+    def _hello_arrived(self):
+        if not self._ready.done():
+            self._ready.set_result(None)
 
     def _finish(self, end: ConnectionClosed):
         if self._end is not None:
@@ -263,53 +209,38 @@ class Connection:
         if self._on_close is not None:
             self._on_close(self)
 
-    def _event(self, ev: Event):
-        t = ev.type
-        if t == "reply" or t == "error":
-            fut = self._calls.pop(ev.id, None)
-            if fut is not None and not fut.done():
-                if t == "reply":
-                    fut.set_result(ev.value)
-                else:
-                    fut.set_exception(ev.error)
-        elif t == "message":
-            if self.on_message is not None:
-                r = self.on_message(self, ev.value)
-                if inspect.isawaitable(r):
-                    self._loop.create_task(r)
+    def _answered(self, ev: Event):
+        fut = self._calls.pop(ev.id, None)
+        if fut is not None and not fut.done():
+            if ev.type == "reply":
+                fut.set_result(ev.value)
             else:
-                self._inbox.put_nowait(ev.value)
-        elif t == "request":
-            self._request(ev)
-        elif t == "ping":
-            self._core.pong(ev.id)
-        elif t == "cancel":
-            entry = self._requests.pop(ev.id, None)
-            if entry is not None:
-                entry[0].cancelled = True
-                if entry[1] is not None:
-                    entry[1].cancel()
-        elif t == "pong":
-            fut = self._pings.pop(ev.id, None)
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-        elif t == "goodbye":
-            self._write()  # answers to what came before it
-            cls = E.Refused if ev.code is not None else ConnectionClosed
-            self._finish(cls(E.ECONNRESET, ev.reason or "peer said goodbye",
-                             goodbye_code=ev.code, reason=ev.reason))
+                fut.set_exception(ev.error)
+
+    def _message(self, value):
+        if self.on_message is not None:
+            r = self.on_message(self, value)
+            if inspect.isawaitable(r):
+                self._loop.create_task(r)
+        else:
+            self._inbox.put_nowait(value)
+
+    def _cancelled(self, ident):
+        entry = self._requests.pop(ident, None)
+        if entry is not None:
+            entry[0].cancelled = True
+            if entry[1] is not None:
+                entry[1].cancel()
+
+    def _ponged(self, ident):
+        fut = self._pings.pop(ident, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     def _request(self, ev: Event):
         req = Request(self, ev.id, ev.value)
-        if self.handler is None:
-            req.error(E.ENOTSUP, "no handler")
-            return
         self._requests[ev.id] = (req, None)
-        try:
-            result = self.handler(req)
-        except Exception as exc:
-            req.fail_with(exc)
-            return
+        result = run_handler(self.handler, req)
         if inspect.isawaitable(result):
             task = self._loop.create_task(self._finish_request(req, result))
             if ev.id in self._requests:
@@ -361,7 +292,7 @@ async def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_me
     return conn
 
 
-class Server:
+class Server(ServerBase):
     """A name served on the running loop; see ``serve()``."""
 
     def __init__(self, name, handler, *, on_message=None, accept=None, on_connect=None,
@@ -369,15 +300,10 @@ class Server:
                  max_frame=F.DEFAULT_MAX_FRAME,
                  max_fds=F.MAX_FDS, limits=DEFAULT_LIMITS):
         self._loop = asyncio.get_running_loop()
-        self.name = name
-        self.handler = handler
-        self.on_message = on_message
-        self.accept = accept
-        self.on_connect = on_connect
-        self.on_disconnect = on_disconnect
-        self.max_peers = max_peers
-        self.max_peers_per_user = max_peers_per_user
-        self._opts = dict(max_frame=max_frame, max_fds=max_fds, limits=limits)
+        super().__init__(name, handler, on_message=on_message, accept=accept,
+                         on_connect=on_connect, on_disconnect=on_disconnect, max_peers=max_peers,
+                         max_peers_per_user=max_peers_per_user, max_frame=max_frame,
+                         max_fds=max_fds, limits=limits)
         self._listener, self.path, self._lock, self._sock_id = bind_name(name)
         self._connections: set[Connection] = set()
         self.peers: list[Connection] = []
@@ -396,38 +322,10 @@ class Server:
 
     def _accept_ready(self):
         while self._listener is not None:
-            try:
-                sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            got = self._admit(lambda: [c.credentials for c in self._connections])
+            if got is None:
                 return
-            except OSError:
-                return
-            sock.setblocking(False)
-            core = Core(**self._opts)
-            cred = _sock.peer_credentials(sock)
-            refuse = None
-            if self.accept is not None:
-                try:
-                    ok = bool(self.accept(cred))
-                except Exception:
-                    ok = False
-                if not ok:
-                    refuse = (E.EACCES, "refused by the accept rule")
-            if refuse is None and self.max_peers is not None and len(self._connections) >= self.max_peers:
-                refuse = (E.EAGAIN, "too many peers")
-            if refuse is None and self.max_peers_per_user is not None and sum(
-                    1 for c in self._connections if c.credentials.uid == cred.uid) >= self.max_peers_per_user:
-                refuse = (E.EAGAIN, "too many peers of this user")
-            if refuse is not None:
-                core.send_goodbye(refuse[1], refuse[0])
-                try:
-                    while (out := core.output()) is not None:
-                        core.written(_sock.send(sock, *out))
-                except OSError:
-                    pass
-                core.close()
-                sock.close()
-                continue
+            sock, core, _cred = got
             conn = Connection(sock, core, handler=self.handler, on_close=self._gone)
             conn.on_message = self.on_message
             conn.server = self

@@ -27,21 +27,20 @@ class Request:
         self.cancelled = False
 
     def reply(self, value) -> bool:
-        if self.answered:
-            return False
-        self.answered = True
-        if self.cancelled or self._conn._core.closed:
-            return False
-        self._conn._answer(self.id, value, None)
-        return True
+        return self._answer_once(value, None)
 
     def error(self, code: int, message: str = "", data=None) -> bool:
+        return self._answer_once(None, (code, message, data))
+
+    def _answer_once(self, value, err) -> bool:
+        """Sends the answer unless one was given already; False when none
+        went out (answered before, cancelled, or the connection is gone)."""
         if self.answered:
             return False
         self.answered = True
         if self.cancelled or self._conn._core.closed:
             return False
-        self._conn._answer(self.id, None, (code, message, data))
+        self._conn._answer(self.id, value, err)
         return True
 
     def fail_with(self, exc: BaseException) -> None:

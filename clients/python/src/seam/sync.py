@@ -17,6 +17,7 @@ import time
 from . import _sock
 from . import errors as E
 from . import frame as F
+from ._face import ConnectionBase, ServerBase, run_handler, write_all, write_ready
 from .core import Core, Event
 from .cbor import DecodeLimits, DEFAULT_LIMITS
 from .errors import ConnectionClosed, ProtocolError
@@ -35,7 +36,7 @@ def _left(deadline):
     return max(0.0, deadline - time.monotonic())
 
 
-class Connection:
+class Connection(ConnectionBase):
     """One connection, used from the calling thread(s). Every operation takes
     the connection's lock, so threads may share it; their calls are then
     handled one after another. Frames that arrive while you wait are handled
@@ -56,14 +57,6 @@ class Connection:
         self.credentials = _sock.peer_credentials(sock)
 
     # ---------------------------------------------------------- public
-
-    @property
-    def peer_hello(self) -> F.Hello | None:
-        return self._core.peer
-
-    @property
-    def closed(self) -> bool:
-        return self._end is not None
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -103,9 +96,6 @@ class Connection:
             self._check_open()
             self._core.send_message(value)
             self._pump(None, lambda: self._core.output() is None)
-
-    def send_raw(self, msgid: int, data: bytes = b"", fds=()) -> None:
-        self.send(Raw(msgid, data, fds))
 
     def ping(self, timeout: float | None = 5.0) -> float:
         """A round trip through the peer; returns the seconds it took."""
@@ -161,35 +151,22 @@ class Connection:
 
     # --------------------------------------------------------- internal
 
-    def _check_open(self):
-        if self._end is not None:
-            raise self._end
-
     def _answer(self, ident, value, err):
         # May come from another thread (a handler that returned NO_REPLY).
         with self._lock:
             self._requests.pop(ident, None)
             if self._end is not None:
                 return
-            if err is None:
-                self._core.send_reply(ident, value)
-            else:
-                self._core.send_error(ident, *err)
+            self._send_answer(ident, value, err)
             self._flush_quietly()
             if self._on_output is not None:
                 self._on_output(self)
 
     def _flush_quietly(self):
         """Writes what the socket takes now without waiting."""
-        try:
-            while (out := self._core.output()) is not None:
-                n = _sock.send(self._sock, *out)
-                self._core.written(n)
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            self._core.discard_output()
-            self._core.goodbye_sent = True
+        write_ready(self._sock, self._core)
+
+    _flush = _flush_quietly
 
     def _finish(self, end: ConnectionClosed):
         if self._end is None:
@@ -239,72 +216,28 @@ class Connection:
         finally:
             sel.close()
 
-    def _read_once(self):
-        try:
-            data, fds = _sock.recv(self._sock)
-        except (BlockingIOError, InterruptedError):
-            return
-        except ProtocolError as e:
-            self._violation(e)
-            return
-        except OSError as e:
-            self._finish(ConnectionClosed(E.ECONNRESET, f"peer gone ({e.strerror})"))
-            return
-        if not data and not fds:
-            self._finish(ConnectionClosed(E.ECONNRESET, "peer closed the connection"))
-            return
-        try:
-            events = self._core.feed(data, fds)
-        except ProtocolError as e:
-            for ev in e.events:
-                self._event(ev)
-            self._violation(e)
-            return
-        for ev in events:
-            self._event(ev)
-        self._flush_quietly()
+    def _answered(self, ev: Event):
+        self._results[ev.id] = ev
 
-    def _violation(self, e: ProtocolError):
-        self._core.violation(e)
-        self._flush_quietly()
-        self._finish(ConnectionClosed(E.ECONNRESET, f"protocol violation: {e.message} ({e.name})",
-                                      violation=e))
+    def _message(self, value):
+        if self.on_message is not None:
+            self.on_message(value)
+        else:
+            self._inbox.append(value)
 
-    def _event(self, ev: Event):
-        t = ev.type
-        if t in ("reply", "error"):
-            self._results[ev.id] = ev
-        elif t == "message":
-            if self.on_message is not None:
-                self.on_message(ev.value)
-            else:
-                self._inbox.append(ev.value)
-        elif t == "request":
-            req = Request(self, ev.id, ev.value)
-            self._requests[ev.id] = req
-            _dispatch(self.handler, req)
-        elif t == "ping":
-            self._core.pong(ev.id)
-        elif t == "cancel":
-            req = self._requests.pop(ev.id, None)
-            if req is not None:
-                req.cancelled = True
-        elif t == "goodbye":
-            cls = E.Refused if ev.code is not None else ConnectionClosed
-            why = ev.reason or "peer said goodbye"
-            self._flush_quietly()  # answers to what came before it
-            self._finish(cls(E.ECONNRESET, why, goodbye_code=ev.code, reason=ev.reason))
+    def _request(self, ev: Event):
+        req = Request(self, ev.id, ev.value)
+        self._requests[ev.id] = req
+        _dispatch(self.handler, req)
+
+    def _cancelled(self, ident):
+        req = self._requests.pop(ident, None)
+        if req is not None:
+            req.cancelled = True
 
 
 def _dispatch(handler, req: Request) -> None:
-    if handler is None:
-        req.error(E.ENOTSUP, "no handler")
-        return
-    try:
-        result = handler(req)
-    except Exception as exc:  # the peer hears of it; we keep serving
-        req.fail_with(exc)
-        return
+    result = run_handler(handler, req)
     if result is not NO_REPLY:
         req.reply(result)
 
@@ -360,11 +293,7 @@ def _handshake(sock: socket.socket, core: Core, deadline) -> None:
 
 
 def _flush_blocking(sock, core, deadline):
-    try:
-        while (out := core.output()) is not None:
-            core.written(_sock.send(sock, *out))
-    except OSError:
-        pass
+    write_all(sock, core)
 
 
 def check_server(sock: socket.socket, expect_uid: int | None) -> None:
@@ -523,7 +452,7 @@ def bind_name(name: str):
     return sock, path, lock, (st.st_dev, st.st_ino)
 
 
-class Server:
+class Server(ServerBase):
     """Serves a name on a blocking loop: ``serve_forever()``, or
     ``process(timeout)`` from a loop of your own.
 
@@ -537,15 +466,10 @@ class Server:
                  on_connect=None, on_disconnect=None, max_peers: int | None = None,
                  max_peers_per_user: int | None = None, max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
                  limits: DecodeLimits = DEFAULT_LIMITS):
-        self.name = name
-        self.handler = handler
-        self.on_message = on_message
-        self.accept = accept
-        self.on_connect = on_connect
-        self.on_disconnect = on_disconnect
-        self.max_peers = max_peers
-        self.max_peers_per_user = max_peers_per_user
-        self._opts = dict(max_frame=max_frame, max_fds=max_fds, limits=limits)
+        super().__init__(name, handler, on_message=on_message, accept=accept,
+                         on_connect=on_connect, on_disconnect=on_disconnect, max_peers=max_peers,
+                         max_peers_per_user=max_peers_per_user, max_frame=max_frame,
+                         max_fds=max_fds, limits=limits)
         self._listener, self.path, self._lock, self._sock_id = bind_name(name)
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._listener, selectors.EVENT_READ, None)
@@ -617,40 +541,11 @@ class Server:
 
     def _accept_ready(self):
         while True:
-            try:
-                sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            got = self._admit(lambda: [p.credentials for p in self.peers] +
+                              [c.credentials for _s, c in self._pending.values()])
+            if got is None:
                 return
-            except OSError:
-                return
-            sock.setblocking(False)
-            core = Core(**self._opts)
-            cred = _sock.peer_credentials(sock)
-            refuse = None
-            if self.accept is not None:
-                try:
-                    ok = bool(self.accept(cred))
-                except Exception:
-                    ok = False
-                if not ok:
-                    refuse = (E.EACCES, "refused by the accept rule")
-            if refuse is None and self.max_peers is not None and \
-                    len(self.peers) + len(self._pending) >= self.max_peers:
-                refuse = (E.EAGAIN, "too many peers")
-            if refuse is None and self.max_peers_per_user is not None:
-                same = sum(1 for p in self.peers if p.credentials.uid == cred.uid)
-                same += sum(1 for _s, c in self._pending.values() if c.credentials.uid == cred.uid)
-                if same >= self.max_peers_per_user:
-                    refuse = (E.EAGAIN, "too many peers of this user")
-            if refuse is not None:
-                # hello, then goodbye with the code; nothing is read.
-                core.send_goodbye(refuse[1], refuse[0])
-                try:
-                    _flush_blocking(sock, core, None)
-                finally:
-                    core.close()
-                    sock.close()
-                continue
+            sock, core, cred = got
             core.credentials = cred
             self._pending[sock.fileno()] = (sock, core)
             self._sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, core)
