@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* conn.h - the connection and server objects, shared by conn.c (one
- * connection's state machine) and server.c (listening, accepting, fan-out). */
+/* conn.h - the connection and server objects, shared by the conn*.c files
+ * (one connection's state machine, split by job: see conn_int.h) and
+ * server.c (listening, accepting, fan-out). */
 #ifndef SEAM_CONN_H
 #define SEAM_CONN_H
 
 #include "hello.h"
-#include "names.h"
+#include "idmap.h"
 #include "runtime.h"
+#include "tran.h"
 
 typedef enum seam__conn_state {
-    SEAM__CONN_HANDSHAKE, /* hello sent, waiting for the peer's */
+    SEAM__CONN_HANDSHAKE,  /* hello sent, waiting for the peer's */
+    SEAM__CONN_CONNECTING, /* the transport's dial is in progress; the hello waits */
     SEAM__CONN_OPEN,
     SEAM__CONN_DOWN,   /* a client lost its server; the next send reconnects */
     SEAM__CONN_CLOSED, /* over for good */
@@ -54,17 +57,17 @@ struct seam_conn {
     unsigned refs;
     seam__conn_state state;
     bool user_closed;
-    bool want_writable; /* a send failed with SEAM_EAGAIN */
-    bool writable_due;  /* ... and the queue has drained since */
-    bool in_flush_list;
+    bool want_writable;   /* a send failed with SEAM_EAGAIN */
+    bool writable_due;    /* ... and the queue has drained since */
     bool connected_due;   /* hello seen; CONNECTED waits for the rest of that read */
     unsigned dispatching; /* callbacks for this connection are running */
     uint64_t gen;         /* bumped on each (re)connect */
-    char *path;           /* client: the socket to (re)connect to */
+    char *path;           /* client: the address to (re)connect to */
     seam_conn_config cfg;
     void *data;
 
-    int fd;
+    const seam__tran *tran; /* the scheme's transport, for the connection's life */
+    seam__pipe *pipe;       /* NULL while no transport connection is up */
     seam_watch *watch;
     seam_creds creds;
     bool pidfd_asked; /* creds.pidfd is fetched on first use */
@@ -107,9 +110,7 @@ struct seam_conn {
     int fail_due;          /* an end the loop is to give the connection (conn_lost) */
 
     uint64_t next_id;
-    seam__call **calls; /* open addressing by id */
-    size_t calls_cap;
-    size_t calls_len;
+    seam__idmap calls;     /* calls in flight by id, in the order they were made */
     seam__call *done_head; /* ended calls whose callbacks are due */
     seam__call **done_tail;
     seam__held *held_head; /* frames a sync call set aside, in order */
@@ -129,23 +130,21 @@ struct seam_conn {
     bool monitor;             /* a server's peer that monitors the others (monitor.c) */
     uint32_t monitor_dropped; /* records it missed since the last it got */
 
-    seam_conn *next; /* the loop's connections */
-    seam_conn **prev;
-    seam_conn *snext; /* the server's peers */
+    seam__handle handle; /* in the loop's handles */
+    seam_conn *snext;    /* the server's peers */
     seam_conn **sprev;
-    seam_conn *flush_next;
 };
 
 struct seam_server {
     seam_loop *loop;
     seam_server_config cfg;
     char *path;
-    seam__name name;
+    const seam__tran *tran;
+    seam__listener *listener; /* owns the name */
     seam_watch *watch;
     bool closed;
     bool paused;       /* out of descriptors: the listener rests */
     bool starved;      /* ... and that was logged */
-    int reserve_fd;    /* given up to refuse a peer when no descriptor is left */
     seam__timer retry; /* ends a pause */
     seam__timer idle_sweep;
     unsigned refs;
@@ -153,17 +152,17 @@ struct seam_server {
     seam_conn *peers;
     bool monitor_allowed; /* seam_server_set_monitor() */
     unsigned monitors;    /* peers that are monitors */
-    seam_server *next;
-    seam_server **prev;
+    seam__handle handle;  /* in the loop's handles */
 };
 
-/* Makes a connection for an accepted socket (server.c). Takes fd. */
-int seam__conn_accepted(seam_server *server, int fd, const seam_creds *creds);
+/* Makes a connection for an accepted pipe (server.c). Takes pipe. */
+int seam__conn_accepted(seam_server *server, seam__pipe *pipe, const seam_creds *creds);
 /* Says goodbye with code and reason, writes what the socket takes, and
  * ends the connection as lost with code (INVALID for a server's peer). */
 void seam__conn_drop(seam_conn *c, int code, const char *reason);
 /* Queues an already framed message (the same bytes for every peer). */
 int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
-void seam__conn_flush_all(seam_loop *loop);
+/* Drops a reference on a server; the last one frees it (server.c). */
+void seam__server_unref(seam_server *s);
 
 #endif /* SEAM_CONN_H */

@@ -1,312 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* loop.c - the core's side of a loop binding: watches handed to the
- * adapter, the timer heap behind the adapter's single timer, work posted
- * from other threads, deferred teardown, logging. */
+/* loop.c - the core's side of a loop binding: entering and leaving a
+ * dispatch, work posted from other threads, deferred teardown, logging.
+ * Watches are in watch.c, timers in timer.c. */
 #include "runtime.h"
+#include "tran.h"
 
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-uint64_t seam__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Enters a dispatch from the host loop: writes queued in it go out when
  * the outermost dispatch ends (seam__loop_leave). */
-static void dispatch_enter(seam_loop *loop)
+void seam__loop_dispatch_enter(seam_loop *loop)
 {
     loop->depth++;
     loop->in_dispatch = true;
 }
-
-/* ---- timer heap ----
- * A pairing heap: arming links the timer in, with no allocation, so that it
- * cannot fail and never has to fire early from inside the arming call. */
-
-void seam__timer_init(seam__timer *t, seam__timer_fn fn)
-{
-    t->due_ns = 0;
-    t->seq = 0;
-    t->fn = fn;
-    t->armed = false;
-    t->child = NULL;
-    t->next = NULL;
-    t->prev = NULL;
-}
-
-static bool timer_before(const seam__timer *a, const seam__timer *b)
-{
-    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
-}
-
-/* Joins two heaps (roots without siblings); returns the new root. */
-static seam__timer *timer_meld(seam__timer *a, seam__timer *b)
-{
-    if (a == NULL) {
-        return b;
-    }
-    if (b == NULL) {
-        return a;
-    }
-    if (timer_before(b, a)) {
-        seam__timer *t = a;
-        a = b;
-        b = t;
-    }
-    b->next = a->child;
-    if (a->child != NULL) {
-        a->child->prev = b;
-    }
-    b->prev = a;
-    a->child = b;
-    return a;
-}
-
-/* Makes one heap of a list of siblings: melds them in pairs left to right,
- * then the pairs right to left (the two passes keep removal O(log n)
- * amortised). */
-static seam__timer *timer_merge_pairs(seam__timer *first)
-{
-    seam__timer *pairs = NULL; /* melded pairs, last first, linked by next */
-    while (first != NULL) {
-        seam__timer *a = first;
-        seam__timer *b = a->next;
-        first = b != NULL ? b->next : NULL;
-        a->next = NULL;
-        a->prev = NULL;
-        if (b != NULL) {
-            b->next = NULL;
-            b->prev = NULL;
-        }
-        seam__timer *m = timer_meld(a, b);
-        m->next = pairs;
-        pairs = m;
-    }
-    seam__timer *root = NULL;
-    while (pairs != NULL) {
-        seam__timer *m = pairs;
-        pairs = m->next;
-        m->next = NULL;
-        root = timer_meld(root, m);
-    }
-    return root;
-}
-
-void seam__timer_stop(seam_loop *loop, seam__timer *t)
-{
-    if (!t->armed) {
-        return;
-    }
-    t->armed = false;
-    seam__timer *children = timer_merge_pairs(t->child);
-    if (t == loop->timers) {
-        loop->timers = children;
-    } else {
-        if (t->prev->child == t) {
-            t->prev->child = t->next;
-        } else {
-            t->prev->next = t->next;
-        }
-        if (t->next != NULL) {
-            t->next->prev = t->prev;
-        }
-        loop->timers = timer_meld(loop->timers, children);
-    }
-    t->child = NULL;
-    t->next = NULL;
-    t->prev = NULL;
-    seam__loop_sync_timer(loop);
-}
-
-void seam__timer_start(seam_loop *loop, seam__timer *t, uint64_t ms)
-{
-    if (t->armed) {
-        seam__timer_stop(loop, t);
-    }
-    t->due_ns = seam__now_ns() + ms * 1000000u;
-    t->seq = loop->timer_seq++;
-    t->armed = true;
-    loop->timers = timer_meld(loop->timers, t);
-    seam__loop_sync_timer(loop);
-}
-
-void seam__loop_sync_timer(seam_loop *loop)
-{
-    if (loop->depth > 0 || loop->detached) {
-        return; /* done once at the outermost leave */
-    }
-    int64_t ms = -1;
-    uint64_t due = 0;
-    if (loop->timers != NULL && loop->armed_ms >= 0 && loop->timers->due_ns == loop->armed_due) {
-        return; /* the adapter's timer already stands for this deadline */
-    }
-    if (loop->timers != NULL) {
-        due = loop->timers->due_ns;
-        uint64_t now = seam__now_ns();
-        ms = due <= now ? 0 : (int64_t)((due - now + 999999u) / 1000000u);
-    }
-    if (ms == loop->armed_ms && (ms == -1 || due == loop->armed_due)) {
-        return;
-    }
-    loop->armed_ms = ms;
-    loop->armed_due = due;
-    loop->ops->timer_set(loop->ctx, ms);
-}
-
-void seam_loop_timer_fired(seam_loop *loop)
-{
-    assert(loop != NULL);
-    dispatch_enter(loop);
-    loop->armed_ms = -2; /* the adapter's timer is spent */
-    uint64_t now = seam__now_ns();
-    /* Timers armed while this runs wait for the next expiry, so a callback
-     * re-arming a 0 ms timer cannot starve the loop. */
-    uint64_t last_seq = loop->timer_seq;
-    while (loop->timers != NULL && loop->timers->due_ns <= now && loop->timers->seq < last_seq) {
-        seam__timer *t = loop->timers;
-        seam__timer_stop(loop, t);
-        t->fn(t);
-    }
-    seam__loop_leave(loop);
-}
-
-/* ---- watches ---- */
-
-int seam__watch_start(seam_loop *loop, int fd, unsigned events, seam__ready_fn ready,
-                      seam__released_fn released, void *owner, seam_watch **out)
-{
-    seam_watch *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        return SEAM_ENOMEM;
-    }
-    w->loop = loop;
-    w->fd = fd;
-    w->events = events;
-    w->ready = ready;
-    w->released = released;
-    w->owner = owner;
-    int r = loop->ops->watch_start(loop->ctx, w, fd, events);
-    if (r < 0) {
-        free(w);
-        return r;
-    }
-    w->next_all = loop->watches;
-    if (loop->watches != NULL) {
-        loop->watches->prev_all = &w->next_all;
-    }
-    loop->watches = w;
-    w->prev_all = &loop->watches;
-    *out = w;
-    return 0;
-}
-
-void seam__watch_update(seam_watch *w, unsigned events)
-{
-    if (w->stopping || w->events == events) {
-        return;
-    }
-    w->events = events;
-    w->loop->ops->watch_update(w->loop->ctx, w, events);
-}
-
-static void loop_finish_if_done(seam_loop *loop);
-
-static void watch_finish(seam_watch *w)
-{
-    seam_loop *loop = w->loop;
-    *w->prev_all = w->next_all;
-    if (w->next_all != NULL) {
-        w->next_all->prev_all = w->prev_all;
-    }
-    close(w->fd);
-    seam__released_fn released = w->released;
-    void *owner = w->owner;
-    free(w);
-    if (released != NULL) {
-        released(owner);
-    }
-    loop_finish_if_done(loop);
-}
-
-void seam__watch_close(seam_watch *w)
-{
-    if (w->stopping) {
-        return;
-    }
-    w->stopping = true;
-    if (w->loop->ops->watch_stop(w->loop->ctx, w)) {
-        watch_finish(w);
-    } else {
-        /* The loop lets go of the fd later (libuv: after uv_close's
-         * callback); hang up now so that peers need not wait for it. */
-        shutdown(w->fd, SHUT_RDWR);
-    }
-}
-
-void seam_watch_released(seam_watch *w)
-{
-    assert(w != NULL && w->stopping);
-    seam_loop *loop = w->loop;
-    dispatch_enter(loop);
-    watch_finish(w);
-    seam__loop_leave(loop);
-}
-
-void seam_watch_ready(seam_watch *w, unsigned events)
-{
-    assert(w != NULL);
-    if (w->stopping || events == 0) {
-        return;
-    }
-    seam_loop *loop = w->loop;
-    dispatch_enter(loop);
-    w->ready(w->owner, events);
-    seam__loop_leave(loop);
-}
-
-void seam_watch_failed(seam_watch *w, int error)
-{
-    assert(w != NULL);
-    if (w->stopping) {
-        return;
-    }
-    seam_loop *loop = w->loop;
-    dispatch_enter(loop);
-    seam__log(loop, SEAM_LOG_ERROR, "the loop cannot watch descriptor %d: %s", w->fd,
-              seam_strerror(error));
-    /* The owner learns of it as of any failure of its descriptor, by
-     * reading and writing: after the hang-up it reads end of stream (a
-     * connection closes; a listener accepts no more) and stops the watch. */
-    shutdown(w->fd, SHUT_RDWR);
-    w->ready(w->owner, SEAM_READ | SEAM_WRITE);
-    seam__loop_leave(loop);
-}
-
-int seam_watch_fd(const seam_watch *w)
-{
-    return w->fd;
-}
-
-void *seam_watch_data(const seam_watch *w)
-{
-    return w->adapter_data;
-}
-
-void seam_watch_set_data(seam_watch *w, void *data)
-{
-    w->adapter_data = data;
-}
-
-/* ---- the loop object ---- */
 
 /* Nothing to do here: leaving the dispatch the timer ran in flushes. */
 static void flush_timer_fired(seam__timer *t)
@@ -345,12 +58,14 @@ int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **out)
     return 0;
 }
 
-int seam__loop_name_path(seam_loop *loop, const char *name, char *path, size_t len)
+int seam__loop_resolve(seam_loop *loop, const char *name, const seam__tran **tran, char *addr,
+                       size_t len)
 {
     if (loop->freeing) {
         return SEAM_ECLOSED; /* nothing new on a loop going away */
     }
-    return seam_name_path(name, path, len);
+    *tran = seam__tran_for(name);
+    return (*tran)->resolve(name, addr, len);
 }
 
 void *seam_loop_adapter_ctx(const seam_loop *loop)
@@ -413,7 +128,7 @@ static void run_posts(seam_loop *loop)
 void seam_loop_run_pending(seam_loop *loop)
 {
     assert(loop != NULL);
-    dispatch_enter(loop);
+    seam__loop_dispatch_enter(loop);
     run_posts(loop);
     seam__loop_leave(loop);
 }
@@ -425,6 +140,82 @@ void seam__loop_enter(seam_loop *loop)
 
 static void loop_teardown(seam_loop *loop);
 
+/* ---- handles ---- */
+
+void seam__handle_add(seam_loop *loop, seam__handle *h, const seam__handle_ops *ops)
+{
+    h->ops = ops;
+    h->next = loop->handles;
+    if (loop->handles != NULL) {
+        loop->handles->prev = &h->next;
+    }
+    loop->handles = h;
+    h->prev = &loop->handles;
+}
+
+void seam__handle_remove(seam__handle *h)
+{
+    *h->prev = h->next;
+    if (h->next != NULL) {
+        h->next->prev = h->prev;
+    }
+}
+
+void seam__handle_flush_later(seam_loop *loop, seam__handle *h)
+{
+    if (!h->in_flush_list) {
+        h->in_flush_list = true;
+        h->ops->ref(h);
+        h->flush_next = loop->flush_head;
+        loop->flush_head = h;
+    }
+    if (loop->depth == 0) {
+        seam__loop_flush_soon(loop);
+    }
+}
+
+static void flush_all(seam_loop *loop)
+{
+    while (loop->flush_head != NULL) {
+        seam__handle *h = loop->flush_head;
+        loop->flush_head = h->flush_next;
+        h->in_flush_list = false;
+        h->ops->flush(h);
+        h->ops->unref(h);
+    }
+}
+
+/* The first handle of rank from h on, or NULL. */
+static seam__handle *handle_of_rank(seam__handle *h, unsigned rank)
+{
+    while (h != NULL && h->ops->rank != rank) {
+        h = h->next;
+    }
+    return h;
+}
+
+/* Closes every handle, rank by rank. A close may free other handles: the
+ * next one is held before the current one is let go, and found only after
+ * the close (a handle stays listed while held). */
+static void handles_close(seam_loop *loop)
+{
+    for (unsigned rank = 0; rank < 2; rank++) {
+        seam__handle *h = handle_of_rank(loop->handles, rank);
+        if (h != NULL) {
+            h->ops->ref(h);
+        }
+        while (h != NULL) {
+            h->ops->close(h);
+            seam__handle *next = handle_of_rank(h->next, rank);
+            if (next != NULL) {
+                next->ops->ref(next);
+            }
+            h->ops->unref(h);
+            h = next;
+        }
+    }
+}
+
 void seam__loop_leave(seam_loop *loop)
 {
     assert(loop->depth > 0);
@@ -434,7 +225,7 @@ void seam__loop_leave(seam_loop *loop)
     }
     if (loop->flush_head != NULL) {
         if (loop->in_dispatch || loop->freeing) {
-            seam__conn_flush_all(loop);
+            flush_all(loop);
         } else {
             /* Queued by a call from outside any dispatch: written on the
              * next iteration, together with whatever else is queued by
@@ -448,20 +239,19 @@ void seam__loop_leave(seam_loop *loop)
          * inside the dispatch so nothing is freed under our feet. */
         loop_teardown(loop);
         /* Closing queued goodbyes: send them before the sockets go. */
-        seam__conn_flush_all(loop);
+        flush_all(loop);
     }
     loop->depth = 0;
     if (loop->detached) {
-        loop_finish_if_done(loop);
+        seam__loop_finish_if_done(loop);
         return;
     }
     seam__loop_sync_timer(loop);
 }
 
-static void loop_finish_if_done(seam_loop *loop)
+void seam__loop_finish_if_done(seam_loop *loop)
 {
-    if (!loop->freeing || loop->depth > 0 || loop->watches != NULL || loop->conns != NULL ||
-        loop->servers != NULL) {
+    if (!loop->freeing || loop->depth > 0 || loop->watches != NULL || loop->handles != NULL) {
         return;
     }
     if (!loop->detached) {
@@ -481,8 +271,7 @@ static void loop_finish_if_done(seam_loop *loop)
 static void loop_teardown(seam_loop *loop)
 {
     run_posts(loop);
-    seam__server_close_all(loop);
-    seam__conn_close_all(loop);
+    handles_close(loop);
     /* The last drain: work posted up to here (also by the callbacks of the
      * closes above) runs; later posts are refused with SEAM_ECLOSED, so
      * none is left behind when the loop goes. */
@@ -511,8 +300,6 @@ void seam_loop_free(seam_loop *loop)
     seam__loop_enter(loop);
     seam__loop_leave(loop);
 }
-
-/* ---- logging ---- */
 
 void seam_loop_set_logger(seam_loop *loop, seam_log_level max, seam_log_fn fn, void *userdata)
 {

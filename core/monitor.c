@@ -71,7 +71,7 @@ void seam__monitor_frame(seam_conn *c, bool out, const uint8_t *head, size_t hea
         put64(rec, now);
         put32(rec + 8, (uint32_t)c->creds.pid);
         put32(rec + 12, c->creds.uid);
-        put32(rec + 16, (uint32_t)c->fd);
+        put32(rec + 16, (uint32_t)(c->pipe != NULL ? c->pipe->tran->fd(c->pipe) : -1));
         rec[20] = (uint8_t)((out ? 1u : 0u) | (copy < frame_len ? 2u : 0u));
         rec[21] = rec[22] = rec[23] = 0;
         put32(rec + 24, m->monitor_dropped);

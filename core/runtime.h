@@ -40,10 +40,18 @@ uint64_t seam__now_ns(void);
 
 /* ---- watches ---- */
 
-typedef void (*seam__ready_fn)(void *owner, unsigned events);
-/* The watch is gone and its fd closed; the owner may now drop what the
- * watch kept alive. */
-typedef void (*seam__released_fn)(void *owner);
+/* What a watch does for its owner (a connection, a server) and with the
+ * handle (a transport's pipe or listener) whose descriptor it watches. */
+typedef struct seam__watch_hooks {
+    void (*ready)(void *owner, unsigned events);
+    /* The peer is to learn now that we are gone, while the loop still
+     * holds the descriptor. */
+    void (*hangup)(void *handle);
+    /* Nothing watches the descriptor any more: the handle is closed. */
+    void (*release)(void *handle);
+    /* ... after which the owner may drop what the watch kept alive. */
+    void (*released)(void *owner);
+} seam__watch_hooks;
 
 struct seam_watch {
     seam_loop *loop;
@@ -51,21 +59,55 @@ struct seam_watch {
     unsigned events;
     bool stopping;
     void *adapter_data;
-    seam__ready_fn ready;
-    seam__released_fn released;
+    const seam__watch_hooks *hooks;
     void *owner;
+    void *handle;
     struct seam_watch *next_all; /* every live watch of the loop */
     struct seam_watch **prev_all;
 };
 
-/* Starts watching fd for owner. On failure fd is left open for the caller. */
-int seam__watch_start(seam_loop *loop, int fd, unsigned events, seam__ready_fn ready,
-                      seam__released_fn released, void *owner, seam_watch **out);
+/* Starts watching fd (handle's) for owner. On failure the handle is left
+ * to the caller. */
+int seam__watch_start(seam_loop *loop, int fd, unsigned events, const seam__watch_hooks *hooks,
+                      void *owner, void *handle, seam_watch **out);
 void seam__watch_update(seam_watch *w, unsigned events);
-/* Stops the watch; fd is closed and released(owner) called once the adapter
- * lets go, which may be before this returns (never re-entering a user
- * callback: released hooks are internal). */
+/* Stops the watch; the handle is released and released(owner) called once
+ * the adapter lets go, which may be before this returns (never re-entering
+ * a user callback: the hooks are internal). */
 void seam__watch_close(seam_watch *w);
+
+/* ---- handles: what a loop holds (servers, connections) ----
+ * As libuv's handle queue: the loop knows its objects only through these
+ * hooks, to flush what they batched and to close them when it goes. A
+ * handle stays in the loop's list until it is freed. */
+
+typedef struct seam__handle seam__handle;
+
+typedef struct seam__handle_ops {
+    /* Teardown closes the handles of rank 0 first, then rank 1 (closing
+     * a server closes its peers: servers go first). */
+    unsigned rank;
+    void (*ref)(seam__handle *h);
+    void (*unref)(seam__handle *h); /* may free h, and what only h held */
+    /* The loop is going away: close h, completing what must complete. */
+    void (*close)(seam__handle *h);
+    /* Writes what was batched for h (seam__handle_flush_later). */
+    void (*flush)(seam__handle *h);
+} seam__handle_ops;
+
+struct seam__handle {
+    const seam__handle_ops *ops;
+    seam__handle *next; /* the loop's handles */
+    seam__handle **prev;
+    seam__handle *flush_next;
+    bool in_flush_list;
+};
+
+void seam__handle_add(seam_loop *loop, seam__handle *h, const seam__handle_ops *ops);
+void seam__handle_remove(seam__handle *h);
+/* Has h flushed when the dispatch ends (or, outside one, on the next loop
+ * iteration); the flush list holds a reference on h meanwhile. */
+void seam__handle_flush_later(seam_loop *loop, seam__handle *h);
 
 /* ---- the loop ---- */
 
@@ -74,9 +116,6 @@ typedef struct seam__post {
     void *arg;
     struct seam__post *next;
 } seam__post;
-
-struct seam_server;
-struct seam_conn;
 
 struct seam_loop {
     const seam_loop_ops *ops;
@@ -87,17 +126,16 @@ struct seam_loop {
     bool detached;       /* ops->detach called */
     seam__timer *timers; /* the armed timers' heap: the next due first */
     uint64_t timer_seq;
-    int64_t armed_ms;    /* last value given to timer_set, -2 = unknown */
-    uint64_t armed_due;  /* due time that value stood for */
-    seam_watch *watches; /* every watch not yet released */
-    struct seam_server *servers;
-    struct seam_conn *conns;      /* every connection not yet finished */
-    struct seam_conn *flush_head; /* connections with writes batched until the dispatch ends */
-    seam__timer flush_timer;      /* a dispatch soon, for writes queued outside one */
-    uint8_t *rbuf;                /* the read buffer the loop's connections share */
-    bool rbuf_busy;               /* a read is using it (reads can nest) */
-    pthread_mutex_t post_lock;    /* guards the three below */
-    bool posts_closed;            /* the teardown took the last posted work */
+    int64_t armed_ms;          /* last value given to timer_set, -2 = unknown */
+    uint64_t armed_due;        /* due time that value stood for */
+    seam_watch *watches;       /* every watch not yet released */
+    seam__handle *handles;     /* every server and connection not yet freed */
+    seam__handle *flush_head;  /* handles with writes batched until the dispatch ends */
+    seam__timer flush_timer;   /* a dispatch soon, for writes queued outside one */
+    uint8_t *rbuf;             /* the read buffer the loop's handles share */
+    bool rbuf_busy;            /* a read is using it (reads can nest) */
+    pthread_mutex_t post_lock; /* guards the three below */
+    bool posts_closed;         /* the teardown took the last posted work */
     seam__post *post_head;
     seam__post **post_tail;
     seam_log_fn log_fn;
@@ -109,6 +147,12 @@ struct seam_loop {
  * what it owns stay allocated until the outermost leave. */
 void seam__loop_enter(seam_loop *loop);
 void seam__loop_leave(seam_loop *loop);
+/* The same for an entry from the host loop (readiness, a timer): writes
+ * queued in it go out when the outermost dispatch ends. */
+void seam__loop_dispatch_enter(seam_loop *loop);
+/* Frees a loop being freed once nothing of it is left (watch.c calls it
+ * as the last watch goes). */
+void seam__loop_finish_if_done(seam_loop *loop);
 
 /* Makes sure a dispatch happens on the next loop iteration, so that what
  * was queued outside one is written then, in as few writes as possible. */
@@ -121,13 +165,11 @@ void seam__loop_sync_timer(seam_loop *loop);
 void seam__log(seam_loop *loop, seam_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The socket path of name for a new server or connection on loop:
- * SEAM_ECLOSED once the loop is being freed, else as seam_name_path(). */
-int seam__loop_name_path(seam_loop *loop, const char *name, char *path, size_t len);
-
-/* Called by the loop while tearing down (conn.c and server.c). */
-void seam__server_close_all(seam_loop *loop);
-void seam__conn_close_all(seam_loop *loop);
-void seam__conn_flush_all(seam_loop *loop);
+/* The transport and its address for name, for a new server or connection
+ * on loop: SEAM_ECLOSED once the loop is being freed, else as the
+ * transport's resolve (for unix, seam_name_path()). */
+struct seam__tran;
+int seam__loop_resolve(seam_loop *loop, const char *name, const struct seam__tran **tran,
+                       char *addr, size_t len);
 
 #endif /* SEAM_RUNTIME_H */

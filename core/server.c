@@ -3,10 +3,8 @@
  * (in all, per user, idle), descriptor exhaustion, and sending to every
  * peer at once. */
 #include "conn.h"
-#include "unix.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +23,9 @@ static bool same_user(const seam_creds *creds, void *userdata)
     return creds->uid == (uint32_t)geteuid();
 }
 
-/* Tells a refused peer why, if its socket takes it at once, and hangs up.
+/* Tells a refused peer why, if its pipe takes it at once, and hangs up.
  * Nothing is read from it. */
-static void refuse(seam_server *s, int fd, int code, const char *reason)
+static void refuse(seam_server *s, seam__pipe *p, int code, const char *reason)
 {
     seam__buf out = {0};
     seam__hello hello = {SEAM_PROTOCOL_VERSION, s->cfg.conn.max_frame, 0};
@@ -42,28 +40,56 @@ static void refuse(seam_server *s, int fd, int code, const char *reason)
             seam__frame_header h = {(uint32_t)(out.len - start - SEAM__FRAME_HEADER_SIZE),
                                     SEAM__KIND_GOODBYE, 0, 0, 0};
             seam__frame_header_write(out.data + start, &h);
-            seam__unix_send(fd, out.data, out.len, NULL, 0);
+            seam__pipe_send(p, out.data, out.len);
         }
     }
     seam_value_unref(bye);
     seam__buf_free(&out);
-    close(fd);
+    p->tran->close(p);
 }
 
-static void server_unref(seam_server *s)
+void seam__server_unref(seam_server *s)
 {
     if (--s->refs == 0) {
+        seam__handle_remove(&s->handle);
         free(s->path);
         free(s);
     }
 }
 
-/* A spare descriptor, given up to take a waiting peer when no other is
- * left, so that it can be told why it is refused (libuv does the same). */
-static int reserve_open(void)
+static seam_server *server_of(seam__handle *h)
 {
-    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return (seam_server *)((char *)h - offsetof(seam_server, handle));
 }
+
+static void handle_ref(seam__handle *h)
+{
+    server_of(h)->refs++;
+}
+
+static void handle_unref(seam__handle *h)
+{
+    seam__server_unref(server_of(h));
+}
+
+/* Loop teardown: the server closes, and its peers with it. */
+static void handle_close(seam__handle *h)
+{
+    seam_server_close(server_of(h));
+}
+
+static void handle_flush(seam__handle *h)
+{
+    SEAM__UNUSED(h); /* a server batches nothing: its peers do */
+}
+
+static const seam__handle_ops server_handle_ops = {
+    .rank = 0,
+    .ref = handle_ref,
+    .unref = handle_unref,
+    .close = handle_close,
+    .flush = handle_flush,
+};
 
 static void server_pause(seam_server *s)
 {
@@ -80,8 +106,8 @@ static void server_retry(seam__timer *t)
     if (s->closed) {
         return;
     }
-    if (s->reserve_fd < 0) {
-        s->reserve_fd = reserve_open();
+    if (s->tran->reserve != NULL) {
+        s->tran->reserve(s->listener, false);
     }
     s->paused = false;
     seam__watch_update(s->watch, SEAM_READ);
@@ -96,22 +122,19 @@ static void server_retry(seam__timer *t)
  * retried shortly. Peers already connected are served throughout. */
 static void server_shed(seam_server *s, int err)
 {
-    int lfd = seam_watch_fd(s->watch);
     int last = err;
     size_t refused = 0;
-    if (s->reserve_fd >= 0) {
-        close(s->reserve_fd);
-        s->reserve_fd = -1;
+    if (s->tran->reserve != NULL && s->tran->reserve(s->listener, true) == 0) {
         while (refused < SHED_PER_READY) {
-            int fd;
-            last = seam__unix_accept(lfd, &fd);
+            seam__pipe *p = NULL;
+            last = s->tran->accept(s->listener, &p);
             if (last <= 0) {
                 break;
             }
-            refuse(s, fd, SEAM_EAGAIN, "out of descriptors");
+            refuse(s, p, SEAM_EAGAIN, "out of descriptors");
             refused++;
         }
-        s->reserve_fd = reserve_open();
+        s->tran->reserve(s->listener, false);
     }
     if (refused > 0) {
         seam__log(s->loop, SEAM_LOG_WARN, "out of descriptors: refused %zu peers", refused);
@@ -137,19 +160,31 @@ static size_t peers_of_uid(const seam_server *s, uint32_t uid)
     return n;
 }
 
+/* Asks the program's filter (or the default one) about a peer. */
+static bool server_filter(seam_server *s, seam_peer *peer, const seam_creds *creds)
+{
+    if (s->cfg.accept_peer != NULL) {
+        peer->address = s->path;
+        return s->cfg.accept_peer(peer, s->cfg.accept_data);
+    }
+    seam_accept_fn accept = s->cfg.accept != NULL ? s->cfg.accept : same_user;
+    return accept(creds, s->cfg.accept_data);
+}
+
 /* Filters, counts and serves one accepted peer. */
-static void server_admit(seam_server *s, int fd)
+static void server_admit(seam_server *s, seam__pipe *p)
 {
     /* A filter of the program's may want the pidfd; the connection itself
      * makes one only when asked (seam_conn_pidfd), so that a peer costs
      * one descriptor, not two. */
-    seam_creds creds;
-    if (seam__unix_creds(fd, s->cfg.accept != NULL, &creds) < 0) {
-        close(fd);
+    seam_peer peer;
+    bool filtered = s->cfg.accept != NULL || s->cfg.accept_peer != NULL;
+    if (p->tran->peer(p, filtered, &peer) < 0) {
+        p->tran->close(p);
         return;
     }
-    seam_accept_fn accept = s->cfg.accept != NULL ? s->cfg.accept : same_user;
-    bool admitted = accept(&creds, s->cfg.accept_data);
+    seam_creds creds = {peer.uid, peer.gid, peer.pid, peer.pidfd};
+    bool admitted = server_filter(s, &peer, &creds);
     if (creds.pidfd >= 0) {
         close(creds.pidfd);
         creds.pidfd = -1;
@@ -157,15 +192,15 @@ static void server_admit(seam_server *s, int fd)
     if (!admitted) {
         seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d uid %u", (int)creds.pid,
                   (unsigned)creds.uid);
-        refuse(s, fd, SEAM_EACCES, "refused by the accept filter");
+        refuse(s, p, SEAM_EACCES, "refused by the accept filter");
         return;
     }
     if (s->closed) {
-        close(fd); /* the filter closed the server */
+        p->tran->close(p); /* the filter closed the server */
         return;
     }
     if (s->npeers >= s->cfg.max_conns) {
-        refuse(s, fd, SEAM_EAGAIN, "too many connections");
+        refuse(s, p, SEAM_EAGAIN, "too many connections");
         return;
     }
     unsigned per_uid = s->cfg.max_conns_per_uid;
@@ -180,10 +215,10 @@ static void server_admit(seam_server *s, int fd)
     if (peers_of_uid(s, creds.uid) >= per_uid) {
         seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d: uid %u has %u connections",
                   (int)creds.pid, (unsigned)creds.uid, per_uid);
-        refuse(s, fd, SEAM_EAGAIN, "too many connections of this user");
+        refuse(s, p, SEAM_EAGAIN, "too many connections of this user");
         return;
     }
-    int r = seam__conn_accepted(s, fd, &creds);
+    int r = seam__conn_accepted(s, p, &creds);
     if (r < 0) {
         seam__log(s->loop, SEAM_LOG_ERROR, "cannot serve a peer: %s", seam_strerror(r));
         return;
@@ -197,8 +232,8 @@ static void server_on_ready(void *owner, unsigned events)
     SEAM__UNUSED(events);
     s->refs++;
     for (int i = 0; i < ACCEPTS_PER_READY && !s->closed; i++) {
-        int fd;
-        int r = seam__unix_accept(seam_watch_fd(s->watch), &fd);
+        seam__pipe *p = NULL;
+        int r = s->tran->accept(s->listener, &p);
         if (r == 0) {
             break;
         }
@@ -214,9 +249,9 @@ static void server_on_ready(void *owner, unsigned events)
             break;
         }
         s->starved = false;
-        server_admit(s, fd);
+        server_admit(s, p);
     }
-    server_unref(s);
+    seam__server_unref(s);
 }
 
 /* Closes peers that sent no complete frame and read nothing of ours for
@@ -256,7 +291,7 @@ static void server_idle_sweep(seam__timer *t)
              * that does not arrive do not count: it is too long in coming
              * all the same. */
             uint64_t moved = c->frames_in + c->stats.bytes_out;
-            if (moved != c->idle_moved || c->kept != NULL || c->calls_len > 0) {
+            if (moved != c->idle_moved || c->kept != NULL || seam__idmap_count(&c->calls) > 0) {
                 c->idle_moved = moved;
                 c->idle_since = now;
             } else if (now - c->idle_since >= limit && !partial) {
@@ -278,13 +313,32 @@ static void server_idle_sweep(seam__timer *t)
     if (!s->closed) {
         seam__timer_start(s->loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
-    server_unref(s);
+    seam__server_unref(s);
 }
 
 static void server_on_released(void *owner)
 {
-    server_unref(owner);
+    seam__server_unref(owner);
 }
+
+static void listener_hangup(void *handle)
+{
+    seam__listener *l = handle;
+    l->tran->listener_hangup(l);
+}
+
+static void listener_release(void *handle)
+{
+    seam__listener *l = handle;
+    l->tran->listener_free(l);
+}
+
+static const seam__watch_hooks server_hooks = {
+    .ready = server_on_ready,
+    .hangup = listener_hangup,
+    .release = listener_release,
+    .released = server_on_released,
+};
 
 int seam_server_listen(seam_loop *loop, const char *name, const seam_server_config *config,
                        seam_server **out)
@@ -295,8 +349,9 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (config != NULL && (config->socket_mode & ~0777u) != 0) {
         return SEAM_EINVAL;
     }
-    char path[SEAM__PATH_MAX];
-    int r = seam__loop_name_path(loop, name, path, sizeof(path));
+    char path[SEAM__TRAN_ADDR_MAX];
+    const seam__tran *tran;
+    int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
     if (r < 0) {
         return r;
     }
@@ -314,45 +369,23 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         s->cfg.conn.max_frame = SEAM__FRAME_DEFAULT_MAX;
     }
     s->loop = loop;
-    s->reserve_fd = -1;
+    s->tran = tran;
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
-    int fd = -1;
-    /* The directory is opened (and checked) once; from here on every file
-     * operation is relative to it. */
-    r = seam__name_open(name, &s->name);
-    if (r == 0 && (s->path = strdup(s->name.path)) == NULL) {
+    r = tran->listen(name, s->cfg.socket_mode, &s->listener);
+    if (r == 0 && (s->path = strdup(tran->listener_addr(s->listener))) == NULL) {
         r = SEAM_ENOMEM;
-    }
-    if (r == 0) {
-        r = seam__name_acquire(&s->name);
-    }
-    if (r == 0) {
-        dev_t dev;
-        ino_t ino;
-        r = seam__unix_listen(s->name.dir_fd, s->name.path, s->name.leaf, s->cfg.socket_mode, &fd,
-                              &dev, &ino);
-        if (r == 0) {
-            seam__name_bound(&s->name, dev, ino);
+        tran->listener_close(s->listener);
+        tran->listener_free(s->listener);
+    } else if (r == 0) {
+        r = seam__watch_start(loop, tran->listener_fd(s->listener), SEAM_READ, &server_hooks, s,
+                              s->listener, &s->watch);
+        if (r < 0) {
+            tran->listener_close(s->listener);
+            tran->listener_free(s->listener);
         }
-    }
-    /* Without its reserve a server could not even refuse a peer once
-     * descriptors run out: every client would wait for nothing. */
-    if (r == 0 && (s->reserve_fd = reserve_open()) < 0) {
-        r = -errno;
-    }
-    if (r == 0) {
-        r = seam__watch_start(loop, fd, SEAM_READ, server_on_ready, server_on_released, s,
-                              &s->watch);
     }
     if (r < 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        if (s->reserve_fd >= 0) {
-            close(s->reserve_fd);
-        }
-        seam__name_release(&s->name);
         free(s->path);
         free(s);
         return r;
@@ -361,12 +394,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         seam__timer_start(loop, &s->idle_sweep, (uint64_t)s->cfg.idle_timeout_ms / 2 + 1);
     }
     s->refs = 2; /* the user's and the watch's */
-    s->next = loop->servers;
-    if (loop->servers != NULL) {
-        loop->servers->prev = &s->next;
-    }
-    loop->servers = s;
-    s->prev = &loop->servers;
+    seam__handle_add(loop, &s->handle, &server_handle_ops);
     *out = s;
     return 0;
 }
@@ -380,32 +408,17 @@ void seam_server_close(seam_server *server)
     seam_loop *loop = s->loop;
     seam__loop_enter(loop);
     s->closed = true;
-    *s->prev = s->next;
-    if (s->next != NULL) {
-        s->next->prev = s->prev;
-    }
-    /* Remove the name first, so a successor can take it while peers are
+    /* Give up the name first, so a successor can take it while peers are
      * still being said goodbye to. */
-    seam__name_release(&s->name);
+    s->tran->listener_close(s->listener);
     seam__timer_stop(loop, &s->retry);
     seam__timer_stop(loop, &s->idle_sweep);
-    if (s->reserve_fd >= 0) {
-        close(s->reserve_fd);
-        s->reserve_fd = -1;
-    }
     seam__watch_close(s->watch);
     while (s->peers != NULL) {
         seam_conn_close(s->peers);
     }
-    server_unref(s);
+    seam__server_unref(s);
     seam__loop_leave(loop);
-}
-
-void seam__server_close_all(seam_loop *loop)
-{
-    while (loop->servers != NULL) {
-        seam_server_close(loop->servers);
-    }
 }
 
 static int broadcast(seam_server *s, const uint8_t *frame, size_t len, size_t *skipped)

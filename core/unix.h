@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* unix.h - the Unix-domain stream socket transport: connect, listen, accept,
- * non-blocking send and receive with descriptors, peer credentials. Knows
- * nothing of frames. Every function returns a negative SEAM_E* or errno
- * code on failure. */
+/* unix.h - the Unix transport's socket primitives (tran_unix.c is its ops
+ * table, names.c its names): connect, listen, accept, non-blocking send
+ * and receive with descriptors, peer credentials. Knows nothing of frames. Every function returns a
+ * negative SEAM_E* or errno code on failure. */
 #ifndef SEAM_UNIX_H
 #define SEAM_UNIX_H
 

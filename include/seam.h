@@ -614,6 +614,33 @@ SEAM_EXPORT int seam_conn_creds(seam_conn *conn, seam_creds *out);
  * (before Linux 6.5), or SEAM_ECLOSED when not connected. */
 SEAM_EXPORT int seam_conn_pidfd(seam_conn *conn);
 
+/* What the transport knows of the peer, in a form that is the same on
+ * every transport. flags say which fields hold: SEAM_PEER_CREDS for uid,
+ * gid and pid vouched for by the kernel, SEAM_PEER_PIDFD for pidfd (-1
+ * otherwise; owned as in seam_creds). address is the transport's address
+ * of the connection (for unix, the socket path; may be ""), valid while
+ * the call that gave it runs or while the connection lives. */
+typedef enum seam_peer_kind {
+    SEAM_PEER_UNIX = 1, /* an AF_UNIX stream socket */
+} seam_peer_kind;
+
+#define SEAM_PEER_CREDS (1u << 0)
+#define SEAM_PEER_PIDFD (1u << 1)
+
+typedef struct seam_peer {
+    seam_peer_kind kind;
+    unsigned flags;
+    uint32_t uid;
+    uint32_t gid;
+    int32_t pid;
+    int pidfd;
+    const char *address;
+} seam_peer;
+
+/* Returns 0 with out filled in (out->pidfd as for seam_conn_creds), or
+ * SEAM_ECLOSED when not connected. */
+SEAM_EXPORT int seam_conn_peer(seam_conn *conn, seam_peer *out);
+
 typedef struct seam_conn_stats {
     uint64_t messages_in;  /* frames received: messages, requests, replies */
     uint64_t messages_out; /* frames queued for sending */
@@ -673,6 +700,9 @@ SEAM_EXPORT seam_conn *seam_request_conn(const seam_request *req);
 /* Decides whether a peer may connect, from its kernel credentials, before
  * anything is read from it. */
 typedef bool (*seam_accept_fn)(const seam_creds *creds, void *userdata);
+/* The same from the transport-neutral seam_peer (preferred: it says which
+ * fields the transport could fill in). */
+typedef bool (*seam_accept_peer_fn)(const seam_peer *peer, void *userdata);
 
 typedef struct seam_server_config {
     seam_conn_config conn; /* for every peer connection; conn.userdata goes
@@ -707,6 +737,8 @@ typedef struct seam_server_config {
      * here (e.g. 0666) and an accept filter that lets them in. Bits
      * outside 0777: SEAM_EINVAL. */
     unsigned socket_mode;
+    /* Used instead of accept when set (accept_data goes to it). */
+    seam_accept_peer_fn accept_peer;
 } seam_server_config;
 
 /* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live

@@ -494,7 +494,8 @@ static void test_sync_call_holds_no_more_than_its_bound_from_input_set_aside(voi
     int sfd = connect_raw(f, &cfg, &conn);
     assert_int_equal(fcntl(sfd, F_SETFL, O_NONBLOCK), 0);
     int small = 4096;
-    assert_int_equal(setsockopt(conn->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(
+        setsockopt(conn->tran->fd(conn->pipe), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     seam_value *m = seam_value_new_dict();
     /* A call of ours in flight: input is taken while answers pile up. */
     assert_int_equal(
@@ -702,7 +703,9 @@ static void test_idle_sweep_spares_a_peer_reading_its_answers_while_we_paused(vo
     /* Small writes on the server's side, so that what the peer reads
      * frees room (and moves its bytes out) as it goes. */
     int small = 4096;
-    assert_int_equal(setsockopt(srv->peers->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(setsockopt(srv->peers->tran->fd(srv->peers->pipe), SOL_SOCKET, SO_SNDBUF,
+                                &small, sizeof(small)),
+                     0);
     ping_until_paused(f->loop, fd, srv->peers);
     /* The peer reads its pongs, slowly: nothing more of it is read for
      * much longer than the idle timeout, yet it is busy. */

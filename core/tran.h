@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* tran.h - the transport interface: one ops table per scheme. The protocol
+ * state machine (connections, servers, the loop) reaches bytes, descriptors
+ * and peers only through it; a transport knows nothing of frames.
+ *
+ * A transport makes listeners (which own the name they listen on: its
+ * files, locks and their removal) and pipes (one per connection). Both are
+ * structs of the transport's that begin with the base structs below. Every
+ * function returns a negative SEAM_E* or errno code on failure. */
+#ifndef SEAM_TRAN_H
+#define SEAM_TRAN_H
+
+#include "internal.h"
+#include "seam/loop.h"
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Capability bits (seam__tran.caps). */
+#define SEAM__TRAN_FDS   (1u << 0) /* passes descriptors */
+#define SEAM__TRAN_CREDS (1u << 1) /* the kernel vouches for the peer's uid/gid/pid */
+#define SEAM__TRAN_PIDFD (1u << 2) /* ... and can name its process with a pidfd */
+
+/* Most descriptors one receive can hand over, on any transport (the
+ * kernel's SCM_MAX_FD): the receive array the core passes has this many. */
+#define SEAM__TRAN_MAX_RECV_FDS 253
+
+/* dial() could not finish at once: the pipe exists in a CONNECTING state;
+ * wait for its descriptor to become writable and ask dial_check(). */
+#define SEAM__TRAN_INPROGRESS 1
+
+/* The longest address a transport resolves a name to (the size of
+ * sockaddr_un's sun_path, which bounds the Unix transport's). */
+#define SEAM__TRAN_ADDR_MAX 108
+
+typedef struct seam__tran seam__tran;
+
+typedef struct seam__pipe {
+    const seam__tran *tran;
+} seam__pipe;
+
+typedef struct seam__listener {
+    const seam__tran *tran;
+} seam__listener;
+
+struct seam__tran {
+    const char *scheme;
+    unsigned caps;
+    /* Descriptors one send may carry (0 where none pass). */
+    size_t max_send_fds;
+
+    /* ---- naming and listening ---- */
+
+    /* The address a service name stands for (as seam_name_path()). */
+    int (*resolve)(const char *name, char *addr, size_t len);
+    /* Listens on name (resolve()d already, so known to be valid), owning
+     * it until listener_close, with the name's permission bits set to mode
+     * where the transport has them (0: the default; set before any peer
+     * can connect). */
+    int (*listen)(const char *name, unsigned mode, seam__listener **out);
+    /* The address the listener owns (for unix, its socket's path). */
+    const char *(*listener_addr)(const seam__listener *l);
+    /* The descriptor to watch for peers waiting (or -1: none). */
+    int (*listener_fd)(const seam__listener *l);
+    /* Returns 1 with *out set, 0 when nobody waits, or an error (-EMFILE
+     * and -ENFILE: out of descriptors, see reserve). */
+    int (*accept)(seam__listener *l, seam__pipe **out);
+    /* Optional: with give_up, frees a descriptor kept in reserve so that
+     * one waiting peer can be taken (and told why it is refused) when
+     * descriptors ran out; without, takes the reserve again. Returns 0, or
+     * an error when there is no reserve to give up. */
+    int (*reserve)(seam__listener *l, bool give_up);
+    /* Gives up the name at once (a successor may take it) and the
+     * reserve; the listener's descriptor stays open for listener_free. */
+    void (*listener_close)(seam__listener *l);
+    /* Makes the listener take no more peers while it is still watched. */
+    void (*listener_hangup)(seam__listener *l);
+    /* Frees the listener once nothing watches its descriptor. */
+    void (*listener_free)(seam__listener *l);
+
+    /* ---- pipes ---- */
+
+    /* Connects to addr: 0 connected, SEAM__TRAN_INPROGRESS (the pipe is
+     * made and connecting), SEAM_ENOTFOUND when nobody listens there,
+     * SEAM_EAGAIN when its backlog is full. */
+    int (*dial)(const char *addr, seam__pipe **out);
+    /* For a pipe dial() left in progress: 0 connected, SEAM_EAGAIN still
+     * connecting, or why it failed. */
+    int (*dial_check)(seam__pipe *p);
+    /* Sends from iov with fds (nfds <= max_send_fds) attached to the first
+     * byte. Returns the bytes taken (never 0 for a non-empty iov) or an
+     * error; SEAM_EAGAIN when the pipe is full. Never raises SIGPIPE. */
+    ssize_t (*sendv)(seam__pipe *p, const struct iovec *iov, size_t iovcnt, const int *fds,
+                     size_t nfds);
+    /* Receives up to len bytes; descriptors that arrive are appended to
+     * fds[*nfds..max_fds) (the rest are closed and *truncated set).
+     * Returns the bytes read, 0 at end of stream, or an error (SEAM_EAGAIN
+     * when nothing is there). */
+    ssize_t (*recv)(seam__pipe *p, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                    bool *truncated);
+    /* Optional zero-copy receive: the bytes that can be read without a
+     * copy (NULL when none), released in part or whole by consume. */
+    const uint8_t *(*peek)(seam__pipe *p, size_t *len);
+    void (*consume)(seam__pipe *p, size_t len);
+    /* Who the peer is; out->pidfd only with want_pidfd (and then owned by
+     * the caller). */
+    int (*peer)(seam__pipe *p, bool want_pidfd, seam_peer *out);
+    /* A pidfd for the peer's process, or -1 where there is none. */
+    int (*peer_pidfd)(seam__pipe *p);
+    /* The descriptor the adapter watches, or -1: then the transport raises
+     * readiness itself (through the core, never inline). */
+    int (*fd)(const seam__pipe *p);
+    /* Waits up to timeout_ms (-1: no bound) for events (SEAM_READ,
+     * SEAM_WRITE) on p alone, for the sync call. Returns the events that
+     * are ready (a hang-up counts as READ), 0 when the time ran out or a
+     * signal came, or an error. */
+    int (*wait)(seam__pipe *p, unsigned events, int timeout_ms);
+    /* Tells the peer we are gone (its reads end) while the pipe stays
+     * allocated for whoever still watches it. */
+    void (*hangup)(seam__pipe *p);
+    /* Frees p (and closes its descriptor) once nothing watches it. */
+    void (*close)(seam__pipe *p);
+};
+
+/* The transport for a service name or address (today every name maps to
+ * the Unix transport). */
+const seam__tran *seam__tran_for(const char *name);
+
+extern const seam__tran seam__tran_unix;
+
+/* Convenience: the same with a single buffer. */
+static inline ssize_t seam__pipe_send(seam__pipe *p, const void *buf, size_t len)
+{
+    struct iovec iov = {(void *)buf, len};
+    return p->tran->sendv(p, &iov, 1, NULL, 0);
+}
+
+#endif /* SEAM_TRAN_H */

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* tran_unix.c - the Unix transport's ops table: AF_UNIX stream sockets
+ * (unix.c) with SCM_RIGHTS and SO_PEERCRED/SO_PEERPIDFD, names owned with
+ * a lock in a checked directory (names.c), and the reserve descriptor that
+ * lets a server refuse peers when descriptors ran out. */
+#include "names.h"
+#include "tran.h"
+#include "unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+_Static_assert(SEAM__PATH_MAX == SEAM__TRAN_ADDR_MAX, "a socket path fits a transport address");
+_Static_assert(SEAM__UNIX_MAX_RECV_FDS == SEAM__TRAN_MAX_RECV_FDS, "one receive's descriptors");
+
+/* Most descriptors one send can carry (seam__unix_sendv's bound). */
+#define UNIX_MAX_SEND_FDS 64
+
+typedef struct unix_pipe {
+    seam__pipe base;
+    int fd;
+} unix_pipe;
+
+typedef struct unix_listener {
+    seam__listener base;
+    int fd;
+    int reserve_fd; /* given up to refuse a peer when no descriptor is left */
+    seam__name name;
+} unix_listener;
+
+/* ---- the ops ---- */
+
+static int unix_resolve(const char *name, char *addr, size_t len)
+{
+    return seam_name_path(name, addr, len);
+}
+
+static int unix_reserve_open(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static int unix_listen(const char *name, unsigned mode, seam__listener **out)
+{
+    unix_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return SEAM_ENOMEM;
+    }
+    l->base.tran = &seam__tran_unix;
+    l->fd = -1;
+    l->reserve_fd = -1;
+    /* The directory is opened (and checked) once; from here on every file
+     * operation is relative to it. */
+    int r = seam__name_open(name, &l->name);
+    if (r == 0) {
+        r = seam__name_acquire(&l->name);
+    }
+    if (r == 0) {
+        dev_t dev;
+        ino_t ino;
+        r = seam__unix_listen(l->name.dir_fd, l->name.path, l->name.leaf, mode, &l->fd, &dev, &ino);
+        if (r == 0) {
+            seam__name_bound(&l->name, dev, ino);
+        }
+    }
+    /* Without its reserve a server could not even refuse a peer once
+     * descriptors run out: every client would wait for nothing. */
+    if (r == 0 && (l->reserve_fd = unix_reserve_open()) < 0) {
+        r = -errno;
+    }
+    if (r < 0) {
+        if (l->fd >= 0) {
+            close(l->fd);
+        }
+        seam__name_release(&l->name);
+        free(l);
+        return r;
+    }
+    *out = &l->base;
+    return 0;
+}
+
+static const char *unix_listener_addr(const seam__listener *base)
+{
+    return ((const unix_listener *)base)->name.path;
+}
+
+static int unix_listener_fd(const seam__listener *base)
+{
+    return ((const unix_listener *)base)->fd;
+}
+
+static int unix_accept(seam__listener *base, seam__pipe **out)
+{
+    unix_listener *l = (unix_listener *)base;
+    int fd = -1;
+    int r = seam__unix_accept(l->fd, &fd);
+    if (r <= 0) {
+        return r;
+    }
+    unix_pipe *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        close(fd);
+        return SEAM_ENOMEM;
+    }
+    p->base.tran = &seam__tran_unix;
+    p->fd = fd;
+    *out = &p->base;
+    return 1;
+}
+
+static int unix_reserve(seam__listener *base, bool give_up)
+{
+    unix_listener *l = (unix_listener *)base;
+    if (give_up) {
+        if (l->reserve_fd < 0) {
+            return SEAM_ENOTSUP;
+        }
+        close(l->reserve_fd);
+        l->reserve_fd = -1;
+    } else if (l->reserve_fd < 0) {
+        l->reserve_fd = unix_reserve_open();
+    }
+    return 0;
+}
+
+static void unix_listener_close(seam__listener *base)
+{
+    unix_listener *l = (unix_listener *)base;
+    /* Remove the name first, so a successor can take it while peers are
+     * still being said goodbye to. */
+    seam__name_release(&l->name);
+    if (l->reserve_fd >= 0) {
+        close(l->reserve_fd);
+        l->reserve_fd = -1;
+    }
+}
+
+static void unix_listener_hangup(seam__listener *base)
+{
+    shutdown(((unix_listener *)base)->fd, SHUT_RDWR);
+}
+
+static void unix_listener_free(seam__listener *base)
+{
+    unix_listener *l = (unix_listener *)base;
+    if (l->fd >= 0) {
+        close(l->fd);
+    }
+    free(l);
+}
+
+static int unix_dial(const char *addr, seam__pipe **out)
+{
+    int fd = -1;
+    int r = seam__unix_connect(addr, &fd);
+    if (r < 0) {
+        return r;
+    }
+    unix_pipe *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        close(fd);
+        return SEAM_ENOMEM;
+    }
+    p->base.tran = &seam__tran_unix;
+    p->fd = fd;
+    *out = &p->base;
+    return 0; /* AF_UNIX connects at once or not at all */
+}
+
+static int unix_dial_check(seam__pipe *base)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(((unix_pipe *)base)->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        return -errno;
+    }
+    return err == 0 ? 0 : -err;
+}
+
+static ssize_t unix_sendv(seam__pipe *base, const struct iovec *iov, size_t iovcnt, const int *fds,
+                          size_t nfds)
+{
+    return seam__unix_sendv(((unix_pipe *)base)->fd, iov, iovcnt, fds, nfds);
+}
+
+static ssize_t unix_recv(seam__pipe *base, void *buf, size_t len, int *fds, size_t max_fds,
+                         size_t *nfds, bool *truncated)
+{
+    return seam__unix_recv(((unix_pipe *)base)->fd, buf, len, fds, max_fds, nfds, truncated);
+}
+
+static int unix_peer(seam__pipe *base, bool want_pidfd, seam_peer *out)
+{
+    seam_creds creds;
+    int r = seam__unix_creds(((unix_pipe *)base)->fd, want_pidfd, &creds);
+    if (r < 0) {
+        return r;
+    }
+    memset(out, 0, sizeof(*out));
+    out->kind = SEAM_PEER_UNIX;
+    out->flags = SEAM_PEER_CREDS | (creds.pidfd >= 0 ? SEAM_PEER_PIDFD : 0);
+    out->uid = creds.uid;
+    out->gid = creds.gid;
+    out->pid = creds.pid;
+    out->pidfd = creds.pidfd;
+    out->address = "";
+    return 0;
+}
+
+static int unix_peer_pidfd(seam__pipe *base)
+{
+    return seam__unix_peer_pidfd(((unix_pipe *)base)->fd);
+}
+
+static int unix_fd(const seam__pipe *base)
+{
+    return ((const unix_pipe *)base)->fd;
+}
+
+static int unix_wait(seam__pipe *base, unsigned events, int timeout_ms)
+{
+    struct pollfd p = {((unix_pipe *)base)->fd, 0, 0};
+    if ((events & SEAM_READ) != 0) {
+        p.events |= POLLIN;
+    }
+    if ((events & SEAM_WRITE) != 0) {
+        p.events |= POLLOUT;
+    }
+    int n = poll(&p, 1, timeout_ms);
+    if (n < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    unsigned ready = 0;
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        ready |= SEAM_READ;
+    }
+    if ((p.revents & POLLOUT) != 0) {
+        ready |= SEAM_WRITE;
+    }
+    return (int)ready;
+}
+
+static void unix_hangup(seam__pipe *base)
+{
+    shutdown(((unix_pipe *)base)->fd, SHUT_RDWR);
+}
+
+static void unix_close(seam__pipe *base)
+{
+    unix_pipe *p = (unix_pipe *)base;
+    if (p->fd >= 0) {
+        close(p->fd);
+    }
+    free(p);
+}
+
+const seam__tran seam__tran_unix = {
+    .scheme = "unix",
+    .caps = SEAM__TRAN_FDS | SEAM__TRAN_CREDS | SEAM__TRAN_PIDFD,
+    .max_send_fds = UNIX_MAX_SEND_FDS,
+    .resolve = unix_resolve,
+    .listen = unix_listen,
+    .listener_addr = unix_listener_addr,
+    .listener_fd = unix_listener_fd,
+    .accept = unix_accept,
+    .reserve = unix_reserve,
+    .listener_close = unix_listener_close,
+    .listener_hangup = unix_listener_hangup,
+    .listener_free = unix_listener_free,
+    .dial = unix_dial,
+    .dial_check = unix_dial_check,
+    .sendv = unix_sendv,
+    .recv = unix_recv,
+    .peek = NULL,
+    .consume = NULL,
+    .peer = unix_peer,
+    .peer_pidfd = unix_peer_pidfd,
+    .fd = unix_fd,
+    .wait = unix_wait,
+    .hangup = unix_hangup,
+    .close = unix_close,
+};
+
+const seam__tran *seam__tran_for(const char *name)
+{
+    SEAM__UNUSED(name); /* every name is a Unix socket's for now */
+    return &seam__tran_unix;
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/* regress_tran.c - what the transport layer tells about a peer, across
+ * processes: the transport-neutral seam_peer given to an accept_peer
+ * filter and returned by seam_conn_peer(), beside the seam_creds of
+ * today's callers. The parent's loop is the loop under test; its peers are
+ * forked processes. Deadlines only bound a test gone wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "seam/poll.h"
+#include "support.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NAME "t.tran"
+
+typedef struct fixture {
+    char dir[PATH_MAX];
+    seam_loop *loop;
+    support_child child;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    support_runtime_dir_create(f->dir, sizeof(f->dir));
+    support_host_begin();
+    f->loop = support_loop_new();
+    f->child.chan = -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    support_child_kill(&f->child);
+    seam_loop_free(f->loop);
+    support_host_end();
+    support_runtime_dir_remove(f->dir);
+    unsetenv("SEAM_RUNTIME_DIR");
+    free(f);
+    return 0;
+}
+
+/* ---- a client in a child: connects, reports its pid and how it ended ---- */
+
+typedef struct client_state {
+    int connected;
+    int invalid;
+    int code;
+} client_state;
+
+static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    client_state *st = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        st->connected++;
+    } else if (ev->type == SEAM_EVENT_INVALID || ev->type == SEAM_EVENT_INTERRUPTED) {
+        st->invalid++;
+        st->code = ev->error;
+    }
+}
+
+static bool client_done(void *arg)
+{
+    const client_state *st = arg;
+    return st->connected > 0 || st->invalid > 0;
+}
+
+/* Writes its pid, then 1 (connected) or the error that ended it. */
+static int client_main(int chan, void *arg)
+{
+    (void)arg;
+    int32_t pid = (int32_t)getpid();
+    if (!support_write_full(chan, &pid, sizeof(pid))) {
+        return 10;
+    }
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) < 0) {
+        return 12;
+    }
+    client_state st = {0};
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &st};
+    seam_conn *c = NULL;
+    int r = seam_conn_connect(loop, NAME, &cfg, &c);
+    int32_t out = r;
+    if (r == 0) {
+        long long until = support_now_ms() + SUPPORT_DEADLINE_MS;
+        while (!client_done(&st) && support_now_ms() < until) {
+            seam_poll_run_once(loop, 100);
+        }
+        out = st.connected > 0 ? 1 : (st.invalid > 0 ? st.code : -1);
+        seam_conn_close(c);
+    }
+    seam_loop_free(loop);
+    return support_write_full(chan, &out, sizeof(out)) ? 0 : 11;
+}
+
+/* ---- the filter in the parent ---- */
+
+typedef struct filter_state {
+    int asked;
+    bool admit;
+    seam_peer seen;
+    char address[256];
+    bool pidfd_was_open;
+} filter_state;
+
+static bool record_peer(const seam_peer *peer, void *userdata)
+{
+    filter_state *st = userdata;
+    st->asked++;
+    st->seen = *peer;
+    snprintf(st->address, sizeof(st->address), "%s", peer->address != NULL ? peer->address : "");
+    st->pidfd_was_open = peer->pidfd >= 0 && fcntl(peer->pidfd, F_GETFD) >= 0;
+    return st->admit;
+}
+
+static bool filter_answered(void *arg)
+{
+    const filter_state *st = arg;
+    return st->asked > 0;
+}
+
+static int32_t run_client(fixture *f, filter_state *st, int32_t *pid)
+{
+    support_fork(&f->child, client_main, NULL);
+    assert_true(support_read_full(f->child.chan, pid, sizeof(*pid), SUPPORT_DEADLINE_MS));
+    assert_true(support_run_until(f->loop, filter_answered, st, SUPPORT_DEADLINE_MS));
+    int32_t result = 0;
+    for (int i = 0; i < 1000; i++) {
+        support_run_once(f->loop, 10);
+        if (support_read_full(f->child.chan, &result, sizeof(result), 1)) {
+            break;
+        }
+    }
+    assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
+    return result;
+}
+
+static void test_accept_peer_filter_is_given_the_unix_peer_with_kernel_credentials(void **state)
+{
+    fixture *f = *state;
+    filter_state st = {.admit = true};
+    seam_server_config cfg = {.accept_peer = record_peer, .accept_data = &st};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int32_t pid = 0;
+    assert_int_equal(run_client(f, &st, &pid), 1);
+    assert_int_equal(st.asked, 1);
+    assert_int_equal(st.seen.kind, SEAM_PEER_UNIX);
+    assert_true((st.seen.flags & SEAM_PEER_CREDS) != 0);
+    assert_int_equal(st.seen.uid, (uint32_t)geteuid());
+    assert_int_equal(st.seen.gid, (uint32_t)getegid());
+    assert_int_equal(st.seen.pid, pid);
+    /* The filter may look at the process: a pidfd where the kernel has
+     * one, and the flag says which. */
+    assert_int_equal((st.seen.flags & SEAM_PEER_PIDFD) != 0, st.seen.pidfd >= 0);
+    assert_int_equal(st.pidfd_was_open, st.seen.pidfd >= 0);
+    assert_string_equal(st.address, seam_server_path(srv));
+    seam_server_close(srv);
+}
+
+static void test_accept_peer_filter_refusal_reaches_the_peer_as_eacces(void **state)
+{
+    fixture *f = *state;
+    filter_state st = {.admit = false};
+    seam_server_config cfg = {.accept_peer = record_peer, .accept_data = &st};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int32_t pid = 0;
+    assert_int_equal(run_client(f, &st, &pid), SEAM_EACCES);
+    assert_int_equal(st.asked, 1);
+    seam_server_close(srv);
+}
+
+/* ---- seam_conn_peer on a client, against a server in a child ---- */
+
+typedef struct conn_state {
+    int connected;
+} conn_state;
+
+static void conn_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    conn_state *st = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        st->connected++;
+    }
+}
+
+static bool conn_connected(void *arg)
+{
+    const conn_state *st = arg;
+    return st->connected > 0;
+}
+
+static void test_conn_peer_names_the_server_process_and_address_like_conn_creds(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->child, NAME, NULL);
+    conn_state st = {0};
+    seam_conn_config cfg = {.on_event = conn_event, .userdata = &st};
+    seam_conn *c = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &c), 0);
+    assert_true(support_run_until(f->loop, conn_connected, &st, SUPPORT_DEADLINE_MS));
+    seam_peer peer;
+    seam_creds creds;
+    assert_int_equal(seam_conn_peer(c, &peer), 0);
+    assert_int_equal(seam_conn_creds(c, &creds), 0);
+    assert_int_equal(peer.kind, SEAM_PEER_UNIX);
+    assert_true((peer.flags & SEAM_PEER_CREDS) != 0);
+    assert_int_equal(peer.pid, (int32_t)f->child.pid);
+    assert_int_equal(peer.pid, creds.pid);
+    assert_int_equal(peer.uid, creds.uid);
+    assert_int_equal(peer.gid, creds.gid);
+    /* No descriptor is made for it: none until seam_conn_pidfd asks. */
+    assert_int_equal(peer.pidfd, -1);
+    assert_int_equal(peer.flags & SEAM_PEER_PIDFD, 0);
+    char path[256];
+    assert_int_equal(seam_name_path(NAME, path, sizeof(path)), 0);
+    assert_string_equal(peer.address, path);
+    int pidfd = seam_conn_pidfd(c);
+    if (pidfd >= 0) {
+        assert_int_equal(seam_conn_peer(c, &peer), 0);
+        assert_int_equal(peer.pidfd, pidfd);
+        assert_true((peer.flags & SEAM_PEER_PIDFD) != 0);
+    }
+    seam_conn_close(c);
+    assert_int_equal(seam_conn_peer(NULL, &peer), SEAM_EINVAL);
+    assert_int_equal(support_server_stop(&f->child), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_accept_peer_filter_is_given_the_unix_peer_with_kernel_credentials, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_accept_peer_filter_refusal_reaches_the_peer_as_eacces,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_conn_peer_names_the_server_process_and_address_like_conn_creds, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
