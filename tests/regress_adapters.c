@@ -266,8 +266,11 @@ static bool poll_run_until(seam_loop *loop, const int *counter, int target)
 }
 
 /* A call too large for the socket buffer needs write interest; the epoll
- * set of SEAM_POLL_ONE_FD refuses that change failures times. */
-static void call_big_with_refusals(int failures, client_log *log, seam_loop **loop_out)
+ * set of SEAM_POLL_ONE_FD refuses that change failures times. The server
+ * is stopped meanwhile (SIGSTOP), so that the socket surely fills: a
+ * server reading fast enough could otherwise take it all in one go. */
+static void call_big_with_refusals(int failures, client_log *log, seam_loop **loop_out,
+                                   pid_t server)
 {
     seam_loop *loop = NULL;
     assert_int_equal(seam_poll_new(SEAM_POLL_ONE_FD, &loop), 0);
@@ -277,6 +280,7 @@ static void call_big_with_refusals(int failures, client_log *log, seam_loop **lo
     seam_conn *conn = NULL;
     assert_int_equal(seam_conn_connect(loop, NAME, &cfg, &conn), 0);
     assert_true(poll_run_until(loop, &log->connected, 1));
+    assert_int_equal(kill(server, SIGSTOP), 0);
     atomic_store(&epoll_failures, failures);
     size_t len = 4 << 20;
     uint8_t *pad = calloc(1, len);
@@ -293,7 +297,12 @@ static void test_poll_one_fd_retries_a_mask_change_epoll_refused(void **state)
     fixture *f = *state;
     support_spawn_server(&f->server, NAME, &echo_config);
     seam_loop *loop = NULL;
-    call_big_with_refusals(1, &f->log, &loop);
+    call_big_with_refusals(1, &f->log, &loop, f->server.pid);
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (atomic_load(&epoll_failures) > 0 && support_now_ms() < deadline) {
+        seam_poll_run_once(loop, 100);
+    }
+    kill(f->server.pid, SIGCONT);
     bool answered = poll_run_until(loop, &f->log.replies, 1);
     int left = atomic_load(&epoll_failures);
     atomic_store(&epoll_failures, 0);
@@ -313,9 +322,10 @@ static void test_poll_one_fd_mask_epoll_keeps_refusing_ends_the_connection(void 
     fixture *f = *state;
     support_spawn_server(&f->server, NAME, &echo_config);
     seam_loop *loop = NULL;
-    call_big_with_refusals(INT32_MAX, &f->log, &loop);
+    call_big_with_refusals(INT32_MAX, &f->log, &loop, f->server.pid);
     bool ended = poll_run_until(loop, &f->log.ended, 1);
     atomic_store(&epoll_failures, 0);
+    kill(f->server.pid, SIGCONT);
     if (!ended) {
         seam_loop_free(loop);
     }
