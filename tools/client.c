@@ -61,6 +61,21 @@ bool tool_parse_name(tool_ctx *t, int argc, char **argv, const tool_opt *opts, c
     return tool_parse(t, argc, argv, opts, name, 1, 1, names, status);
 }
 
+bool tool_client_start(tool_ctx *t, int argc, char **argv, const tool_opt *opts,
+                       const seam_conn_config *cfg, bool ended, tool_client *cl, const char **name,
+                       int *status)
+{
+    if (!tool_parse_name(t, argc, argv, opts, name, status)) {
+        return false;
+    }
+    int r = tool_client_open(cl, *name, cfg);
+    if (r < 0) {
+        *status = ended ? tool_fail_ended(t, *name, cl, r) : tool_fail_name(t, *name, r);
+        return false;
+    }
+    return true;
+}
+
 static void on_client_event(seam_conn *c, const seam_event *ev, void *userdata)
 {
     tool_client *cl = userdata;

@@ -273,18 +273,15 @@ int tool_watch(tool_ctx *t, int argc, char **argv)
         {"--count", 'n', "N", 0, LONG_MAX, &count},
         {0},
     };
-    const char *name;
-    int status;
-    if (!tool_parse_name(t, argc, argv, opts, &name, &status)) {
-        return status;
-    }
     watch_state st = {.t = t};
     seam_conn_config cfg = {.on_event = on_watch_event, .userdata = &st};
+    const char *name;
+    int status;
     tool_client cl;
-    int r = tool_client_open(&cl, name, &cfg);
-    if (r < 0) {
-        return tool_fail_name(t, name, r);
+    if (!tool_client_start(t, argc, argv, opts, &cfg, false, &cl, &name, &status)) {
+        return status;
     }
+    int r = 0;
     tool_catch_signals();
     while (r >= 0 && !tool_stopped() && st.seen >= 0 && (count == 0 || st.seen < count)) {
         r = seam_poll_run_once(cl.loop, 200);

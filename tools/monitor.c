@@ -199,10 +199,10 @@ static void on_monitor_event(seam_conn *c, const seam_event *ev, void *userdata)
 int tool_monitor(tool_ctx *t, int argc, char **argv)
 {
     long count = 0;
-    bool quiet = false;
+    monitor_state st = {.t = t};
     const tool_opt opts[] = {
         {"--count", 'n', "N", 0, LONG_MAX, &count},
-        {"--quiet", 'q', NULL, 0, 0, &quiet},
+        {"--quiet", 'q', NULL, 0, 0, &st.quiet},
         {0},
     };
     /* --pcap takes a path, not a number: taken out before the parse */
@@ -224,22 +224,17 @@ int tool_monitor(tool_ctx *t, int argc, char **argv)
     if (rest == NULL) {
         return tool_fail(t, "monitor", SEAM_ENOMEM);
     }
+    seam_conn_config cfg = {.on_event = on_monitor_event, .userdata = &st};
     const char *name;
     int status;
-    bool go = tool_parse_name(t, nrest, rest, opts, &name, &status);
+    tool_client cl;
+    bool go = tool_client_start(t, nrest, rest, opts, &cfg, false, &cl, &name, &status);
     free(rest);
     if (!go) {
         return status;
     }
-    monitor_state st = {.t = t, .quiet = quiet};
-    seam_conn_config cfg = {.on_event = on_monitor_event, .userdata = &st};
-    tool_client cl;
-    int r = tool_client_open(&cl, name, &cfg);
-    if (r < 0) {
-        return tool_fail_name(t, name, r);
-    }
     seam_value *reply;
-    r = tool_client_ask(&cl, "monitor", 5000, &reply);
+    int r = tool_client_ask(&cl, "monitor", 5000, &reply);
     bool ok = false;
     if (r == 0) {
         seam_dict_get_bool(reply, "monitoring", &ok);

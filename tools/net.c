@@ -8,26 +8,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int tool_send(tool_ctx *t, int argc, char **argv)
+/* The start of send and call: parses NAME VALUE, reads the value and
+ * connects. Returns true when connected, with *v the value to send; false
+ * when the command is over, with *status its exit code. */
+static bool start_with_value(tool_ctx *t, int argc, char **argv, const tool_opt *opts,
+                             const char **pos, seam_value **v, tool_client *cl, int *status)
 {
     static const char *const names[] = {"NAME", "VALUE"};
+    if (!tool_parse(t, argc, argv, opts, pos, 2, 2, names, status)) {
+        return false;
+    }
+    *v = NULL;
+    int r = tool_read_value(t, pos[1], v);
+    if (r != 0) {
+        *status = r;
+        return false;
+    }
+    r = tool_client_open(cl, pos[0], NULL);
+    if (r < 0) {
+        seam_value_unref(*v);
+        *status = tool_fail_ended(t, pos[0], cl, r);
+        return false;
+    }
+    return true;
+}
+
+int tool_send(tool_ctx *t, int argc, char **argv)
+{
     const char *pos[2];
+    seam_value *v;
+    tool_client cl;
     int status;
-    if (!tool_parse(t, argc, argv, NULL, pos, 2, 2, names, &status)) {
+    if (!start_with_value(t, argc, argv, NULL, pos, &v, &cl, &status)) {
         return status;
     }
-    seam_value *v = NULL;
-    int r = tool_read_value(t, pos[1], &v);
-    if (r != 0) {
-        return r;
-    }
-    tool_client cl;
-    r = tool_client_open(&cl, pos[0], NULL);
-    if (r < 0) {
-        seam_value_unref(v);
-        return tool_fail_ended(t, pos[0], &cl, r);
-    }
-    r = seam_conn_send(cl.conn, v);
+    int r = seam_conn_send(cl.conn, v);
     seam_value_unref(v);
     /* A pong proves the message arrived: frames are handled in order. */
     if (r == 0) {
@@ -49,25 +64,15 @@ int tool_call(tool_ctx *t, int argc, char **argv)
         {"--timeout", 't', "MS", 1, INT_MAX, &timeout},
         {0},
     };
-    static const char *const names[] = {"NAME", "VALUE"};
     const char *args[2];
+    seam_value *v;
+    tool_client cl;
     int status;
-    if (!tool_parse(t, argc, argv, opts, args, 2, 2, names, &status)) {
+    if (!start_with_value(t, argc, argv, opts, args, &v, &cl, &status)) {
         return status;
     }
-    seam_value *v = NULL;
-    int r = tool_read_value(t, args[1], &v);
-    if (r != 0) {
-        return r;
-    }
-    tool_client cl;
-    r = tool_client_open(&cl, args[0], NULL);
-    if (r < 0) {
-        seam_value_unref(v);
-        return tool_fail_ended(t, args[0], &cl, r);
-    }
     seam_value *reply = NULL;
-    r = seam_conn_call_sync(cl.conn, v, (int)timeout, &reply);
+    int r = seam_conn_call_sync(cl.conn, v, (int)timeout, &reply);
     seam_value_unref(v);
     if (r == 0 && t->json) {
         seam_value *e = seam_value_new_dict();
@@ -109,14 +114,11 @@ int tool_ping(tool_ctx *t, int argc, char **argv)
     };
     const char *name;
     int status;
-    if (!tool_parse_name(t, argc, argv, opts, &name, &status)) {
+    tool_client cl;
+    if (!tool_client_start(t, argc, argv, opts, NULL, true, &cl, &name, &status)) {
         return status;
     }
-    tool_client cl;
-    int r = tool_client_open(&cl, name, NULL);
-    if (r < 0) {
-        return tool_fail_ended(t, name, &cl, r);
-    }
+    int r = 0;
     tool_catch_signals();
     double sum = 0;
     double min = 1e300;

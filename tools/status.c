@@ -83,16 +83,12 @@ int tool_status(tool_ctx *t, int argc, char **argv)
     };
     const char *name;
     int status;
-    if (!tool_parse_name(t, argc, argv, opts, &name, &status)) {
+    tool_client cl;
+    if (!tool_client_start(t, argc, argv, opts, NULL, false, &cl, &name, &status)) {
         return status;
     }
-    tool_client cl;
-    int r = tool_client_open(&cl, name, NULL);
-    if (r < 0) {
-        return tool_fail_name(t, name, r);
-    }
     seam_value *reply;
-    r = tool_client_ask(&cl, "status", (int)timeout, &reply);
+    int r = tool_client_ask(&cl, "status", (int)timeout, &reply);
     tool_client_close(&cl);
     if (r == SEAM_EREMOTE || (r == 0 && !is_status(reply))) {
         seam_value_unref(reply);

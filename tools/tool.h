@@ -119,6 +119,13 @@ int tool_client_end(tool_client *cl, int r);
  * tool_fail_name(). Returns the exit code. */
 int tool_fail_ended(const tool_ctx *t, const char *name, const tool_client *cl, int err);
 
+/* tool_parse_name() and then tool_client_open() to NAME. Returns true when
+ * connected; false when the command is over, with *status its exit code
+ * after saying why: a failure to connect as tool_fail_ended() where ended
+ * is true, else as tool_fail_name(). */
+bool tool_client_start(tool_ctx *t, int argc, char **argv, const tool_opt *opts,
+                       const seam_conn_config *cfg, bool ended, tool_client *cl, const char **name,
+                       int *status);
 /* Pings and runs the loop until the pong: 0, or why not. Frames are
  * handled in order, so a pong proves that what was sent before arrived. */
 int tool_ping_wait(tool_client *cl, int timeout_ms);
