@@ -57,8 +57,7 @@ seam_value *tool_json_event(const char *what)
 bool tool_parse_name(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char **name,
                      int *status)
 {
-    static const char *const names[] = {"NAME"};
-    return tool_parse(t, argc, argv, opts, name, 1, 1, names, status);
+    return tool_parse_one(t, argc, argv, opts, "NAME", name, status);
 }
 
 bool tool_client_start(tool_ctx *t, int argc, char **argv, const tool_opt *opts,

@@ -54,6 +54,11 @@ typedef struct tool_opt {
 bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char **pos,
                 int minpos, int maxpos, const char *const *posnames, int *status);
 
+/* tool_parse() for a command whose one positional argument, named posname
+ * in messages, is required. */
+bool tool_parse_one(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char *posname,
+                    const char **arg, int *status);
+
 /* Prints "seam CMD: MESSAGE" and the hint to --help on stderr; returns
  * TOOL_EXIT_USAGE. */
 int tool_usage_error(const tool_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
