@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +19,6 @@
 #define PCAP_MAGIC_NS       0xa1b23c4du
 #define PCAP_LINKTYPE_USER0 147u
 #define RECORD_HEAD         32u
-
-static volatile sig_atomic_t monitor_stop;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    monitor_stop = 1;
-}
 
 typedef struct monitor_state {
     const tool_ctx *t;
@@ -208,10 +199,10 @@ static void on_monitor_event(seam_conn *c, const seam_event *ev, void *userdata)
 int tool_monitor(tool_ctx *t, int argc, char **argv)
 {
     long count = 0;
-    bool quiet = false;
+    monitor_state st = {.t = t};
     const tool_opt opts[] = {
         {"--count", 'n', "N", 0, LONG_MAX, &count},
-        {"--quiet", 'q', NULL, 0, 0, &quiet},
+        {"--quiet", 'q', NULL, 0, 0, &st.quiet},
         {0},
     };
     /* --pcap takes a path, not a number: taken out before the parse */
@@ -233,27 +224,17 @@ int tool_monitor(tool_ctx *t, int argc, char **argv)
     if (rest == NULL) {
         return tool_fail(t, "monitor", SEAM_ENOMEM);
     }
-    static const char *const names[] = {"NAME"};
-    const char *pos[1];
+    seam_conn_config cfg = {.on_event = on_monitor_event, .userdata = &st};
+    const char *name;
     int status;
-    bool go = tool_parse(t, nrest, rest, opts, pos, 1, 1, names, &status);
+    tool_client cl;
+    bool go = tool_client_start(t, nrest, rest, opts, &cfg, false, &cl, &name, &status);
     free(rest);
     if (!go) {
         return status;
     }
-    const char *name = pos[0];
-    monitor_state st = {.t = t, .quiet = quiet};
-    seam_conn_config cfg = {.on_event = on_monitor_event, .userdata = &st};
-    tool_client cl;
-    int r = tool_client_open(&cl, name, &cfg);
-    if (r < 0) {
-        return tool_fail_name(t, name, r);
-    }
-    seam_value *req = seam_value_new_dict();
-    seam_dict_set_string(req, "$seam", "monitor");
-    seam_value *reply = NULL;
-    r = seam_conn_call_sync(cl.conn, req, 5000, &reply);
-    seam_value_unref(req);
+    seam_value *reply;
+    int r = tool_client_ask(&cl, "monitor", 5000, &reply);
     bool ok = false;
     if (r == 0) {
         seam_dict_get_bool(reply, "monitoring", &ok);
@@ -288,19 +269,15 @@ int tool_monitor(tool_ctx *t, int argc, char **argv)
         fflush(st.pcap);
     }
     if (t->json && !st.quiet) {
-        seam_value *e = seam_value_new_dict();
-        seam_dict_set_string(e, "event", "monitoring");
+        seam_value *e = tool_json_event("monitoring");
         seam_dict_set_string(e, "name", name);
         tool_print_json(e);
     } else if (!st.quiet) {
         printf("monitoring %s\n", name);
         fflush(stdout);
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_stop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    while (r >= 0 && !monitor_stop && !st.gone && (count == 0 || st.seen < count)) {
+    tool_catch_signals();
+    while (r >= 0 && !tool_stopped() && !st.gone && (count == 0 || st.seen < count)) {
         r = seam_poll_run_once(cl.loop, 200);
     }
     tool_client_close(&cl);

@@ -276,6 +276,13 @@ bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const 
     return true;
 }
 
+bool tool_parse_one(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char *posname,
+                    const char **arg, int *status)
+{
+    const char *const names[] = {posname};
+    return tool_parse(t, argc, argv, opts, arg, 1, 1, names, status);
+}
+
 static int read_stream(FILE *f, char **text)
 {
     size_t len = 0;
@@ -429,14 +436,13 @@ void tool_print_json(seam_value *v)
 
 static int cmd_encode(tool_ctx *t, int argc, char **argv)
 {
-    static const char *const names[] = {"VALUE"};
-    const char *pos[1];
+    const char *arg;
     int status;
-    if (!tool_parse(t, argc, argv, NULL, pos, 1, 1, names, &status)) {
+    if (!tool_parse_one(t, argc, argv, NULL, "VALUE", &arg, &status)) {
         return status;
     }
     seam_value *v = NULL;
-    int r = tool_read_value(t, pos[0], &v);
+    int r = tool_read_value(t, arg, &v);
     if (r != 0) {
         return r;
     }
@@ -485,14 +491,13 @@ static int hex_digit(char c)
 
 static int cmd_decode(tool_ctx *t, int argc, char **argv)
 {
-    static const char *const names[] = {"HEX"};
-    const char *pos[1];
+    const char *arg;
     int status;
-    if (!tool_parse(t, argc, argv, NULL, pos, 1, 1, names, &status)) {
+    if (!tool_parse_one(t, argc, argv, NULL, "HEX", &arg, &status)) {
         return status;
     }
     char *hex = NULL;
-    int r = tool_read_arg(t, pos[0], &hex);
+    int r = tool_read_arg(t, arg, &hex);
     if (r != 0) {
         return r;
     }

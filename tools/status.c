@@ -81,23 +81,14 @@ int tool_status(tool_ctx *t, int argc, char **argv)
         {"--timeout", 't', "MS", 1, INT_MAX, &timeout},
         {0},
     };
-    static const char *const names[] = {"NAME"};
-    const char *pos[1];
+    const char *name;
     int status;
-    if (!tool_parse(t, argc, argv, opts, pos, 1, 1, names, &status)) {
+    tool_client cl;
+    if (!tool_client_start(t, argc, argv, opts, NULL, false, &cl, &name, &status)) {
         return status;
     }
-    const char *name = pos[0];
-    tool_client cl;
-    int r = tool_client_open(&cl, name, NULL);
-    if (r < 0) {
-        return tool_fail_name(t, name, r);
-    }
-    seam_value *req = seam_value_new_dict();
-    seam_dict_set_string(req, "$seam", "status");
-    seam_value *reply = NULL;
-    r = seam_conn_call_sync(cl.conn, req, (int)timeout, &reply);
-    seam_value_unref(req);
+    seam_value *reply;
+    int r = tool_client_ask(&cl, "status", (int)timeout, &reply);
     tool_client_close(&cl);
     if (r == SEAM_EREMOTE || (r == 0 && !is_status(reply))) {
         seam_value_unref(reply);

@@ -54,6 +54,11 @@ typedef struct tool_opt {
 bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char **pos,
                 int minpos, int maxpos, const char *const *posnames, int *status);
 
+/* tool_parse() for a command whose one positional argument, named posname
+ * in messages, is required. */
+bool tool_parse_one(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char *posname,
+                    const char **arg, int *status);
+
 /* Prints "seam CMD: MESSAGE" and the hint to --help on stderr; returns
  * TOOL_EXIT_USAGE. */
 int tool_usage_error(const tool_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -81,6 +86,21 @@ int tool_fail_name(const tool_ctx *t, const char *name, int err);
 /* Prints a value as one compact JSON line on stdout, consuming it. */
 void tool_print_json(seam_value *v);
 
+/* Ends the loops of listen, ping, watch and monitor at SIGINT or SIGTERM:
+ * tool_catch_signals() installs the handlers, tool_stopped() tells. */
+void tool_catch_signals(void);
+bool tool_stopped(void);
+/* Milliseconds on the monotonic clock. */
+double tool_now_ms(void);
+/* Microseconds since the epoch: the tool's own numbers in JSON output are
+ * integers, so that no reader mistakes their type (docs/cli.md). */
+int64_t tool_wall_us(void);
+/* {"event": what}: the start of every JSON line of a stream. */
+seam_value *tool_json_event(const char *what);
+/* tool_parse() for a command whose one positional argument is NAME. */
+bool tool_parse_name(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const char **name,
+                     int *status);
+
 /* A client connection whose handshake is over before a command uses it,
  * so that a refusal shows up as such rather than as a reset later. */
 typedef struct tool_client {
@@ -103,6 +123,20 @@ int tool_client_end(tool_client *cl, int r);
  * protocol error (which rule), a clean close or a crash; other codes as
  * tool_fail_name(). Returns the exit code. */
 int tool_fail_ended(const tool_ctx *t, const char *name, const tool_client *cl, int err);
+
+/* tool_parse_name() and then tool_client_open() to NAME. Returns true when
+ * connected; false when the command is over, with *status its exit code
+ * after saying why: a failure to connect as tool_fail_ended() where ended
+ * is true, else as tool_fail_name(). */
+bool tool_client_start(tool_ctx *t, int argc, char **argv, const tool_opt *opts,
+                       const seam_conn_config *cfg, bool ended, tool_client *cl, const char **name,
+                       int *status);
+/* Pings and runs the loop until the pong: 0, or why not. Frames are
+ * handled in order, so a pong proves that what was sent before arrived. */
+int tool_ping_wait(tool_client *cl, int timeout_ms);
+/* Sends the reserved request {"$seam": what} (docs/protocol.md) and waits
+ * up to timeout_ms for its reply, as seam_conn_call_sync(). */
+int tool_client_ask(tool_client *cl, const char *what, int timeout_ms, seam_value **reply);
 
 /* What /proc tells of a process: its effective uid, executable (empty
  * where we may not read it) and start time (0 if unknown). */
