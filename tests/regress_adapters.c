@@ -333,10 +333,7 @@ static void test_poll_one_fd_mask_epoll_keeps_refusing_ends_the_connection(void 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    const char *filter = getenv("SEAM_TEST_FILTER");
-    if (filter != NULL && *filter != '\0') {
-        cmocka_set_test_filter(filter);
-    }
+    support_test_filter_from_env();
     const struct CMUnitTest tests[] = {
         T(test_poll_functions_refuse_a_loop_of_another_adapter),
         T(test_dispatch_on_freed_refuses_a_loop_of_another_adapter),

@@ -464,3 +464,11 @@ void support_test_end(seam_loop *loop, const char *dir)
     support_host_end();
     support_runtime_dir_remove(dir);
 }
+
+void support_test_filter_from_env(void)
+{
+    const char *filter = getenv("SEAM_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0') {
+        cmocka_set_test_filter(filter);
+    }
+}

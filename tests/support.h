@@ -131,4 +131,8 @@ bool support_under_valgrind(void);
  * variable is unset). */
 double support_scale(void);
 
+/* SEAM_TEST_FILTER=pattern (when set and not empty): CMocka runs only
+ * the tests whose names match. Call before running the tests. */
+void support_test_filter_from_env(void);
+
 #endif /* SEAM_TEST_SUPPORT_H */
