@@ -814,16 +814,7 @@ static int violator_main(int chan, void *arg)
     uint8_t bad[16];
     rawpeer_put_header(bad, 0, 0x42, 0, 0, 0);
     support_write_full(fd, bad, sizeof(bad));
-    uint8_t hdr[16];
-    uint8_t payload[256];
-    int64_t code = 0;
-    long len;
-    while ((len = rawpeer_read_frame(fd, hdr, payload, sizeof(payload), WAIT_MS)) >= 0) {
-        if (hdr[4] == RAWPEER_BYE) {
-            code = rawpeer_payload_code(payload, (size_t)len);
-        }
-    }
-    child_say(chan, code);
+    child_say(chan, rawpeer_goodbye_code(fd, WAIT_MS));
     return 0;
 }
 
@@ -1114,15 +1105,7 @@ static int undecodable_hello_main(int chan, void *arg)
     if (fd < 0 || !support_write_full(fd, out, sizeof(out))) {
         return 1;
     }
-    uint8_t hdr[16];
-    uint8_t body[256];
-    int64_t code = 0;
-    long n;
-    while ((n = rawpeer_read_frame(fd, hdr, body, sizeof(body), 2000)) >= 0) {
-        if (hdr[4] == RAWPEER_BYE) {
-            code = rawpeer_payload_code(body, (size_t)n);
-        }
-    }
+    int64_t code = rawpeer_goodbye_code(fd, 2000);
     close(fd);
     child_say(chan, code);
     child_wait_word(chan);
