@@ -67,43 +67,13 @@ static int setup(void **state)
     return 0;
 }
 
-/* Removes a directory tree of plain entries (what the tests make). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path)) {
-            continue;
-        }
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            remove_tree(path);
-        } else {
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
     for (size_t i = 0; i < 4; i++) {
         support_child_kill(&f->children[i]);
     }
-    seam_loop_free(f->loop);
-    support_host_end();
-    remove_tree(f->dir);
-    unsetenv("SEAM_RUNTIME_DIR");
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }

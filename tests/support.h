@@ -24,7 +24,8 @@
 
 /* Makes a private directory and points SEAM_RUNTIME_DIR at it. */
 void support_runtime_dir_create(char *dir, size_t len);
-/* Removes the directory and the sockets and lock files in it. */
+/* Removes the directory and all in it (sockets, lock files, the
+ * directories and links a test made), and unsets SEAM_RUNTIME_DIR. */
 void support_runtime_dir_remove(const char *dir);
 
 /* ---- children ---- */
