@@ -819,14 +819,20 @@ static void plant_as_nobody(fixture *f, const char *link, const char *target)
     assert_int_equal(r, 0);
 }
 
+/* leaf, made with mode in a test directory others may look into. */
+static void make_open_dir(const fixture *f, const char *leaf, mode_t mode, char *dir, size_t len)
+{
+    path_in(f, leaf, dir, len);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, mode), 0);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+}
+
 /* A directory every user may write to (sticky, like /tmp), for unix:
  * paths: those are the caller's own choice and not checked. */
 static void make_public_dir(const fixture *f, char *dir, size_t len)
 {
-    path_in(f, "public", dir, len);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    assert_int_equal(chmod(dir, 01777), 0);
-    assert_int_equal(chmod(f->dir, 0755), 0);
+    make_open_dir(f, "public", 01777, dir, len);
 }
 
 static void test_lock_path_symlink_planted_by_another_user_is_never_followed(void **state)
@@ -1272,14 +1278,12 @@ static void test_runtime_dir_reached_through_another_users_link_is_refused(void 
     char svc[PATH_MAX];
     char link_path[PATH_MAX];
     char env[PATH_MAX];
-    assert_int_equal(chmod(f->dir, 0755), 0);
-    path_in(f, "pw", pw, sizeof(pw));
+    /* Everyone may write to pw, and it is not sticky. */
+    make_open_dir(f, "pw", 0777, pw, sizeof(pw));
     path_in(f, "other", other, sizeof(other));
     path_in(f, "other/svc", svc, sizeof(svc));
     path_in(f, "pw/cur", link_path, sizeof(link_path));
     path_in(f, "pw/cur/svc", env, sizeof(env));
-    assert_int_equal(mkdir(pw, 0700), 0);
-    assert_int_equal(chmod(pw, 0777), 0);
     assert_int_equal(mkdir(other, 0755), 0);
     assert_int_equal(mkdir(svc, 0755), 0);
     /* Another root program's live socket, without a lock file. */
@@ -1319,12 +1323,9 @@ static void test_runtime_dir_under_a_directory_others_may_rename_in_is_refused(v
     char pw[PATH_MAX];
     char run[PATH_MAX];
     char buf[PATH_MAX];
-    assert_int_equal(chmod(f->dir, 0755), 0);
-    path_in(f, "pw", pw, sizeof(pw));
+    make_open_dir(f, "pw", 0777, pw, sizeof(pw));
     path_in(f, "pw/run", run, sizeof(run));
-    assert_int_equal(mkdir(pw, 0700), 0);
     assert_int_equal(mkdir(run, 0755), 0);
-    assert_int_equal(chmod(pw, 0777), 0);
     setenv("SEAM_RUNTIME_DIR", run, 1);
     assert_listen_refused(f, NAME, SEAM_EACCES);
     assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EACCES);
