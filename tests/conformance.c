@@ -2537,11 +2537,7 @@ static void test_connect_timer_without_memory_never_reports_inside_connect(void 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    /* SEAM_TEST_FILTER: run only the tests matching this pattern. */
-    const char *filter = getenv("SEAM_TEST_FILTER");
-    if (filter != NULL && *filter != '\0') {
-        cmocka_set_test_filter(filter);
-    }
+    support_test_filter_from_env();
     const struct CMUnitTest tests[] = {
         T(test_message_reaches_server_with_its_value_intact),
         T(test_call_receives_the_reply),

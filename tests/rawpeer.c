@@ -186,3 +186,17 @@ int rawpeer_payload_code(const uint8_t *bytes, size_t len)
     seam_value_unref(v);
     return (int)code;
 }
+
+int rawpeer_goodbye_code(int fd, int timeout_ms)
+{
+    uint8_t hdr[16];
+    uint8_t payload[256];
+    int code = 0;
+    long len;
+    while ((len = rawpeer_read_frame(fd, hdr, payload, sizeof(payload), timeout_ms)) >= 0) {
+        if (hdr[4] == RAWPEER_BYE) {
+            code = rawpeer_payload_code(payload, (size_t)len);
+        }
+    }
+    return code;
+}

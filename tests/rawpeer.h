@@ -64,5 +64,8 @@ bool rawpeer_send_with_fds(int fd, const void *bytes, size_t len, const int *fds
 
 /* The "code" of a goodbye or error payload, 0 if it has none. */
 int rawpeer_payload_code(const uint8_t *bytes, size_t len);
+/* Reads until the peer hangs up (or timeout_ms passes with nothing to
+ * read); the code of the last goodbye that came, 0 if none did. */
+int rawpeer_goodbye_code(int fd, int timeout_ms);
 
 #endif /* SEAM_TEST_RAWPEER_H */

@@ -144,11 +144,6 @@ static void call_echo(seam_conn *conn, client_log *log)
 
 /* ==== a loop of another adapter ========================================== */
 
-static void never(void *arg)
-{
-    *(bool *)arg = true;
-}
-
 static void test_poll_functions_refuse_a_loop_of_another_adapter(void **state)
 {
     fixture *f = *state; /* f->loop is a libev binding */
@@ -169,18 +164,31 @@ static void test_poll_functions_refuse_a_loop_of_another_adapter(void **state)
     assert_true(support_run_once(f->loop, 0) >= 0);
 }
 
+#if defined(SEAM_REGRESS_DISPATCH) || defined(SEAM_REGRESS_CF)
+static void never(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* Hands a poll loop to another adapter's on_freed: refused, and the poll
+ * binding is intact: it still runs and frees cleanly, never calling. */
+static void expect_on_freed_refused(int (*on_freed)(seam_loop *, void (*)(void *), void *))
+{
+    seam_loop *loop = NULL;
+    assert_int_equal(seam_poll_new(0, &loop), 0);
+    bool called = false;
+    assert_int_equal(on_freed(loop, never, &called), SEAM_EINVAL);
+    assert_true(seam_poll_run_once(loop, 0) >= 0);
+    seam_loop_free(loop);
+    assert_false(called);
+}
+#endif
+
 static void test_dispatch_on_freed_refuses_a_loop_of_another_adapter(void **state)
 {
     (void)state;
 #ifdef SEAM_REGRESS_DISPATCH
-    seam_loop *loop = NULL;
-    assert_int_equal(seam_poll_new(0, &loop), 0);
-    bool called = false;
-    assert_int_equal(seam_dispatch_on_freed(loop, never, &called), SEAM_EINVAL);
-    /* The poll binding is intact: it still runs and frees cleanly. */
-    assert_true(seam_poll_run_once(loop, 0) >= 0);
-    seam_loop_free(loop);
-    assert_false(called);
+    expect_on_freed_refused(seam_dispatch_on_freed);
 #else
     skip();
 #endif
@@ -190,13 +198,7 @@ static void test_cfrunloop_on_freed_refuses_a_loop_of_another_adapter(void **sta
 {
     (void)state;
 #ifdef SEAM_REGRESS_CF
-    seam_loop *loop = NULL;
-    assert_int_equal(seam_poll_new(0, &loop), 0);
-    bool called = false;
-    assert_int_equal(seam_cfrunloop_on_freed(loop, never, &called), SEAM_EINVAL);
-    assert_true(seam_poll_run_once(loop, 0) >= 0);
-    seam_loop_free(loop);
-    assert_false(called);
+    expect_on_freed_refused(seam_cfrunloop_on_freed);
 #else
     skip();
 #endif
@@ -341,10 +343,7 @@ static void test_poll_one_fd_mask_epoll_keeps_refusing_ends_the_connection(void 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    const char *filter = getenv("SEAM_TEST_FILTER");
-    if (filter != NULL && *filter != '\0') {
-        cmocka_set_test_filter(filter);
-    }
+    support_test_filter_from_env();
     const struct CMUnitTest tests[] = {
         T(test_poll_functions_refuse_a_loop_of_another_adapter),
         T(test_dispatch_on_freed_refuses_a_loop_of_another_adapter),

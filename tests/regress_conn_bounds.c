@@ -814,16 +814,7 @@ static int violator_main(int chan, void *arg)
     uint8_t bad[16];
     rawpeer_put_header(bad, 0, 0x42, 0, 0, 0);
     support_write_full(fd, bad, sizeof(bad));
-    uint8_t hdr[16];
-    uint8_t payload[256];
-    int64_t code = 0;
-    long len;
-    while ((len = rawpeer_read_frame(fd, hdr, payload, sizeof(payload), WAIT_MS)) >= 0) {
-        if (hdr[4] == RAWPEER_BYE) {
-            code = rawpeer_payload_code(payload, (size_t)len);
-        }
-    }
-    child_say(chan, code);
+    child_say(chan, rawpeer_goodbye_code(fd, WAIT_MS));
     return 0;
 }
 
@@ -1063,6 +1054,20 @@ static int burst_main(int chan, void *arg)
     return 0;
 }
 
+/* Serves a peer writing b: it counts answers answers, the server sees
+ * requests requests, then the goodbye. */
+static void expect_burst(fixture *f, const burst *b, int64_t answers, int requests)
+{
+    bsrv_listen(f->loop, 0);
+    support_fork(&f->child, burst_main, (void *)b);
+    /* The loop runs (serving the peer) until the child reports. */
+    assert_int_equal(child_report(f, WAIT_MS), answers);
+    assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
+    assert_int_equal(bsrv.requests, requests);
+    assert_int_equal(bsrv.invalid_error, SEAM_ECLOSED);
+    child_say(f->child.chan, 1);
+}
+
 /* A goodbye and a request after it in one write: no answer comes. */
 static void test_nothing_after_a_received_goodbye_is_handled(void **state)
 {
@@ -1070,13 +1075,7 @@ static void test_nothing_after_a_received_goodbye_is_handled(void **state)
     burst b = {.len = 16 + 20, .counted = {RAWPEER_REPLY, RAWPEER_ERROR}};
     rawpeer_put_header(b.bytes, 0, RAWPEER_BYE, 0, 0, 0);
     rawpeer_put_header(b.bytes + 16, 4, RAWPEER_REQUEST, 0x01, 0, 3);
-    bsrv_listen(f->loop, 0);
-    support_fork(&f->child, burst_main, &b);
-    assert_int_equal(child_report(f, WAIT_MS), 0);
-    assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
-    assert_int_equal(bsrv.requests, 0);
-    assert_int_equal(bsrv.invalid_error, SEAM_ECLOSED);
-    child_say(f->child.chan, 1);
+    expect_burst(f, &b, 0, 0);
 }
 
 /* A raw request, a ping and a goodbye in one write: both answers arrive
@@ -1088,14 +1087,7 @@ static void test_answers_to_frames_before_a_goodbye_are_still_sent(void **state)
     rawpeer_put_header(b.bytes, 4, RAWPEER_REQUEST, 0x01, 0, 5);
     rawpeer_put_header(b.bytes + 20, 0, RAWPEER_PING, 0, 0, 6);
     rawpeer_put_header(b.bytes + 36, 0, RAWPEER_BYE, 0, 0, 0);
-    bsrv_listen(f->loop, 0);
-    support_fork(&f->child, burst_main, &b);
-    /* The loop runs (serving the peer) until the child reports. */
-    assert_int_equal(child_report(f, WAIT_MS), 2);
-    assert_true(support_run_until_count(f->loop, &bsrv.invalid, 1, WAIT_MS));
-    assert_int_equal(bsrv.requests, 1);
-    assert_int_equal(bsrv.invalid_error, SEAM_ECLOSED);
-    child_say(f->child.chan, 1);
+    expect_burst(f, &b, 2, 1);
 }
 
 /* Says a hello that is not valid CBOR (a duplicate key) and reports the
@@ -1113,15 +1105,7 @@ static int undecodable_hello_main(int chan, void *arg)
     if (fd < 0 || !support_write_full(fd, out, sizeof(out))) {
         return 1;
     }
-    uint8_t hdr[16];
-    uint8_t body[256];
-    int64_t code = 0;
-    long n;
-    while ((n = rawpeer_read_frame(fd, hdr, body, sizeof(body), 2000)) >= 0) {
-        if (hdr[4] == RAWPEER_BYE) {
-            code = rawpeer_payload_code(body, (size_t)n);
-        }
-    }
+    int64_t code = rawpeer_goodbye_code(fd, 2000);
     close(fd);
     child_say(chan, code);
     child_wait_word(chan);

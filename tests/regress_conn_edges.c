@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "frame.h"
 #include "hello.h"
+#include "rawpeer.h"
 #include "support.h"
 
 #include <errno.h>
@@ -102,9 +103,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->listen_fd = -1;
     f->server.chan = -1;
     *state = f;
@@ -118,9 +117,7 @@ static int teardown(void **state)
     if (f->listen_fd >= 0) {
         close(f->listen_fd);
     }
-    seam_loop_free(f->loop);
-    support_host_end();
-    support_runtime_dir_remove(f->dir);
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }
@@ -136,18 +133,11 @@ static void run_for(seam_loop *loop, int ms)
 
 /* ---- the raw peer ---- */
 
-/* A socket listening on NAME's path. */
+/* A socket listening on NAME's path, as a server that is not seam. */
 static int raw_listen(void)
 {
-    char path[PATH_MAX];
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    assert_true(seam_name_path(NAME, path, sizeof(path)) >= 0);
-    assert_true(strlen(path) < sizeof(addr.sun_path));
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = rawpeer_listen(NAME);
     assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    assert_int_equal(listen(fd, 8), 0);
     return fd;
 }
 
@@ -213,6 +203,33 @@ static int connect_raw(fixture *f, seam_conn_config *cfg, seam_conn **conn)
     assert_true(support_run_until(f->loop, has_connected, &f->log, SUPPORT_DEADLINE_MS));
     drain_fd(sfd);
     return sfd;
+}
+
+/* A tiny message (a CBOR null) is this long. */
+enum { TINY = SEAM__FRAME_HEADER_SIZE + 1 };
+
+/* n tiny messages one after the other in out. */
+static void tiny_messages(uint8_t *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        seam__frame_header h = {1, SEAM__KIND_MESSAGE, 0, 0, 0};
+        seam__frame_header_write(out + i * TINY, &h);
+        out[i * TINY + SEAM__FRAME_HEADER_SIZE] = 0xf6;
+    }
+}
+
+/* A sync call of m (freed here) that cannot be answered in time; checks
+ * that what it held stayed within bound plus one frame's cost at most,
+ * and returns how it ended. */
+static int sync_call_held_within(seam_conn *conn, seam_value *m, size_t bound)
+{
+    seam_value *reply = NULL;
+    int r = seam_conn_call_sync(conn, m, 300, &reply);
+    print_message("sync call: %s, holding %zu bytes (bound %zu)\n", seam_errname(r),
+                  conn->held_bytes, bound);
+    assert_true(conn->held_bytes <= bound + 4096);
+    seam_value_unref(m);
+    return r;
 }
 
 /* ==== nothing after the end ============================================== */
@@ -520,13 +537,8 @@ static void test_sync_call_holds_no_more_than_its_bound_from_input_set_aside(voi
     }
     assert_true(conn->read_paused);
     /* 2. Tiny messages (a CBOR null each), taken unhandled. */
-    enum { TINY = SEAM__FRAME_HEADER_SIZE + 1 };
     static uint8_t msgs[1000 * TINY];
-    for (int i = 0; i < 1000; i++) {
-        seam__frame_header h = {1, SEAM__KIND_MESSAGE, 0, 0, 0};
-        seam__frame_header_write(msgs + i * TINY, &h);
-        msgs[i * TINY + SEAM__FRAME_HEADER_SIZE] = 0xf6;
-    }
+    tiny_messages(msgs, 1000);
     size_t sent = 0;
     while (conn->in_pending.len < 200000 && !log_has(&f->log, SEAM_EVENT_INVALID) &&
            support_now_ms() < end) {
@@ -548,14 +560,8 @@ static void test_sync_call_holds_no_more_than_its_bound_from_input_set_aside(voi
     assert_true(conn->read_paused);
     /* Something to read during the wait: the set-aside input is parsed. */
     assert_true(support_write_full(sfd, msgs, TINY));
-    seam_value *reply = NULL;
-    int r = seam_conn_call_sync(conn, m, 300, &reply);
-    print_message("sync call: %s, holding %zu bytes (bound %zu)\n", seam_errname(r),
-                  conn->held_bytes, cfg.max_queue);
+    int r = sync_call_held_within(conn, m, cfg.max_queue);
     assert_true(r == SEAM_ENOBUFS || r == SEAM_ETIMEDOUT);
-    /* The bound plus one frame's cost at most. */
-    assert_true(conn->held_bytes <= cfg.max_queue + 4096);
-    seam_value_unref(m);
     assert_false(log_has(&f->log, SEAM_EVENT_INVALID));
     seam_conn_close(conn);
     close(sfd);
@@ -571,22 +577,12 @@ static void test_sync_call_holds_no_more_than_its_bound_from_one_read(void **sta
         .on_event = count_messages_event, .userdata = &a, .max_queue = 64 << 10};
     seam_conn *conn = NULL;
     int sfd = connect_raw(f, &cfg, &conn);
-    enum { TINY = SEAM__FRAME_HEADER_SIZE + 1, N = 3800 }; /* one 64 KiB read */
+    enum { N = 3800 }; /* one 64 KiB read */
     static uint8_t msgs[N * TINY];
-    for (int i = 0; i < N; i++) {
-        seam__frame_header h = {1, SEAM__KIND_MESSAGE, 0, 0, 0};
-        seam__frame_header_write(msgs + i * TINY, &h);
-        msgs[i * TINY + SEAM__FRAME_HEADER_SIZE] = 0xf6;
-    }
+    tiny_messages(msgs, N);
     assert_true(support_write_full(sfd, msgs, sizeof(msgs)));
     seam_value *m = seam_value_new_dict();
-    seam_value *reply = NULL;
-    int r = seam_conn_call_sync(conn, m, 300, &reply);
-    print_message("sync call: %s, holding %zu bytes (bound %zu)\n", seam_errname(r),
-                  conn->held_bytes, cfg.max_queue);
-    assert_int_equal(r, SEAM_ENOBUFS);
-    assert_true(conn->held_bytes <= cfg.max_queue + 4096);
-    seam_value_unref(m);
+    assert_int_equal(sync_call_held_within(conn, m, cfg.max_queue), SEAM_ENOBUFS);
     /* Everything is delivered afterwards, nothing lost. */
     assert_true(support_run_until_count(f->loop, &a.messages, N, SUPPORT_DEADLINE_MS));
     assert_int_equal(a.messages, N);
@@ -815,11 +811,7 @@ static void test_calls_ended_during_the_handshake_are_never_sent(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    /* SEAM_TEST_FILTER=pattern runs the matching tests only. */
-    const char *filter = getenv("SEAM_TEST_FILTER");
-    if (filter != NULL && filter[0] != '\0') {
-        cmocka_set_test_filter(filter);
-    }
+    support_test_filter_from_env();
     const struct CMUnitTest tests[] = {
         T(test_no_writable_after_invalid),
         T(test_writable_wanted_on_a_lost_socket_is_not_reported_on_the_next),

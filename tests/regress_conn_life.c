@@ -936,11 +936,7 @@ static void test_sync_call_holds_one_frame_larger_than_max_queue(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    /* SEAM_TEST_FILTER=pattern runs the matching tests only. */
-    const char *filter = getenv("SEAM_TEST_FILTER");
-    if (filter != NULL && filter[0] != '\0') {
-        cmocka_set_test_filter(filter);
-    }
+    support_test_filter_from_env();
     const struct CMUnitTest tests[] = {
         T(test_reply_inside_callback_never_frees_a_kept_request),
         T(test_frames_held_by_a_sync_call_die_with_its_connection),

@@ -67,43 +67,13 @@ static int setup(void **state)
     return 0;
 }
 
-/* Removes a directory tree of plain entries (what the tests make). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path)) {
-            continue;
-        }
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            remove_tree(path);
-        } else {
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
     for (size_t i = 0; i < 4; i++) {
         support_child_kill(&f->children[i]);
     }
-    seam_loop_free(f->loop);
-    support_host_end();
-    remove_tree(f->dir);
-    unsetenv("SEAM_RUNTIME_DIR");
+    support_test_end(f->loop, f->dir);
     free(f);
     return 0;
 }
@@ -115,6 +85,15 @@ static void path_in(const fixture *f, const char *leaf, char *out, size_t len)
 }
 
 /* ---- an echo server's behaviour ---- */
+
+/* Forks fn into c; what it reports once ready (0 when it is). */
+static int fork_reporting(support_child *c, support_child_fn fn, void *arg)
+{
+    support_fork(c, fn, arg);
+    int r = -1;
+    assert_true(support_read_full(c->chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
+    return r;
+}
 
 typedef struct echo_state {
     int connected;
@@ -831,14 +810,29 @@ static int plant_main(int chan, void *arg)
     return support_write_full(chan, &r, sizeof(r)) ? 0 : 11;
 }
 
+/* Has another user (nobody) plant link -> target, and waits until done. */
+static void plant_as_nobody(fixture *f, const char *link, const char *target)
+{
+    plant_args a = {link, target};
+    int r = fork_reporting(&f->children[0], plant_main, &a);
+    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(r, 0);
+}
+
+/* leaf, made with mode in a test directory others may look into. */
+static void make_open_dir(const fixture *f, const char *leaf, mode_t mode, char *dir, size_t len)
+{
+    path_in(f, leaf, dir, len);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, mode), 0);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+}
+
 /* A directory every user may write to (sticky, like /tmp), for unix:
  * paths: those are the caller's own choice and not checked. */
 static void make_public_dir(const fixture *f, char *dir, size_t len)
 {
-    path_in(f, "public", dir, len);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    assert_int_equal(chmod(dir, 01777), 0);
-    assert_int_equal(chmod(f->dir, 0755), 0);
+    make_open_dir(f, "public", 01777, dir, len);
 }
 
 static void test_lock_path_symlink_planted_by_another_user_is_never_followed(void **state)
@@ -855,12 +849,7 @@ static void test_lock_path_symlink_planted_by_another_user_is_never_followed(voi
     path_in(f, "public/x.lock", link_path, sizeof(link_path));
     path_in(f, "made-by-root", target, sizeof(target));
     snprintf(sock, sizeof(sock), "unix:%s/x.sock", dir);
-    plant_args a = {link_path, target};
-    support_fork(&f->children[0], plant_main, &a);
-    int r = -1;
-    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
-    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
-    assert_int_equal(r, 0);
+    plant_as_nobody(f, link_path, target);
     seam_server *srv = NULL;
     assert_int_equal(seam_server_listen(f->loop, sock, NULL, &srv), SEAM_EACCES);
     struct stat st;
@@ -885,12 +874,7 @@ static void test_staging_name_cannot_be_guessed_to_block_a_listen(void **state)
     snprintf(guess, sizeof(guess), "%s/x.sock.%ld.new", dir, (long)getpid());
     char target[PATH_MAX];
     path_in(f, "nowhere", target, sizeof(target));
-    plant_args a = {guess, target};
-    support_fork(&f->children[0], plant_main, &a);
-    int r = -1;
-    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
-    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
-    assert_int_equal(r, 0);
+    plant_as_nobody(f, guess, target);
     char name[PATH_MAX + 16];
     snprintf(name, sizeof(name), "unix:%s/x.sock", dir);
     seam_server *srv = NULL;
@@ -942,10 +926,7 @@ static void test_client_talks_only_to_a_server_of_its_own_uid_or_root(void **sta
     make_public_dir(f, dir, sizeof(dir));
     char name[PATH_MAX + 16];
     snprintf(name, sizeof(name), "unix:%s/squat.sock", dir);
-    support_fork(&f->children[0], squatter_main, name);
-    int r = -1;
-    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
-    assert_int_equal(r, 0);
+    assert_int_equal(fork_reporting(&f->children[0], squatter_main, name), 0);
     /* By default: refused before a byte is exchanged. */
     crowd c = {0};
     crowd_run(f->loop, &c, name, NULL, 1);
@@ -1257,6 +1238,18 @@ static int plain_listener(const char *path)
     return s;
 }
 
+/* Listens on name where no server may start, and checks why; a server
+ * that started all the same is closed so that nothing outlives the test. */
+static void assert_listen_refused(fixture *f, const char *name, int expect)
+{
+    seam_server *srv = NULL;
+    int r = seam_server_listen(f->loop, name, NULL, &srv);
+    if (r == 0) {
+        seam_server_close(srv);
+    }
+    assert_int_equal(r, expect);
+}
+
 static int nobody_listener_main(int chan, void *arg)
 {
     const char *path = arg;
@@ -1285,14 +1278,12 @@ static void test_runtime_dir_reached_through_another_users_link_is_refused(void 
     char svc[PATH_MAX];
     char link_path[PATH_MAX];
     char env[PATH_MAX];
-    assert_int_equal(chmod(f->dir, 0755), 0);
-    path_in(f, "pw", pw, sizeof(pw));
+    /* Everyone may write to pw, and it is not sticky. */
+    make_open_dir(f, "pw", 0777, pw, sizeof(pw));
     path_in(f, "other", other, sizeof(other));
     path_in(f, "other/svc", svc, sizeof(svc));
     path_in(f, "pw/cur", link_path, sizeof(link_path));
     path_in(f, "pw/cur/svc", env, sizeof(env));
-    assert_int_equal(mkdir(pw, 0700), 0);
-    assert_int_equal(chmod(pw, 0777), 0);
     assert_int_equal(mkdir(other, 0755), 0);
     assert_int_equal(mkdir(svc, 0755), 0);
     /* Another root program's live socket, without a lock file. */
@@ -1300,21 +1291,11 @@ static void test_runtime_dir_reached_through_another_users_link_is_refused(void 
     path_in(f, "other/svc/" NAME ".sock", victim, sizeof(victim));
     int v = plain_listener(victim);
     assert_true(v >= 0);
-    plant_args a = {link_path, other};
-    support_fork(&f->children[0], plant_main, &a);
-    int r = -1;
-    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
-    assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
-    assert_int_equal(r, 0);
+    plant_as_nobody(f, link_path, other);
     setenv("SEAM_RUNTIME_DIR", env, 1);
     char buf[PATH_MAX];
-    seam_server *srv = NULL;
     assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EACCES);
-    r = seam_server_listen(f->loop, NAME, NULL, &srv);
-    if (r == 0) {
-        seam_server_close(srv);
-    }
-    assert_int_equal(r, SEAM_EACCES);
+    assert_listen_refused(f, NAME, SEAM_EACCES);
     struct stat st;
     assert_int_equal(lstat(victim, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
@@ -1342,20 +1323,13 @@ static void test_runtime_dir_under_a_directory_others_may_rename_in_is_refused(v
     char pw[PATH_MAX];
     char run[PATH_MAX];
     char buf[PATH_MAX];
-    assert_int_equal(chmod(f->dir, 0755), 0);
-    path_in(f, "pw", pw, sizeof(pw));
+    make_open_dir(f, "pw", 0777, pw, sizeof(pw));
     path_in(f, "pw/run", run, sizeof(run));
-    assert_int_equal(mkdir(pw, 0700), 0);
     assert_int_equal(mkdir(run, 0755), 0);
-    assert_int_equal(chmod(pw, 0777), 0);
     setenv("SEAM_RUNTIME_DIR", run, 1);
-    seam_server *srv = NULL;
-    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
-    if (r == 0) {
-        seam_server_close(srv);
-    }
-    assert_int_equal(r, SEAM_EACCES);
+    assert_listen_refused(f, NAME, SEAM_EACCES);
     assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), SEAM_EACCES);
+    seam_server *srv = NULL;
     assert_int_equal(chmod(pw, 01777), 0);
     assert_int_equal(seam_runtime_dir(buf, sizeof(buf)), 0);
     assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), 0);
@@ -1403,12 +1377,7 @@ static void test_live_socket_whose_lock_was_deleted_is_never_taken_over(void **s
     spawn_limited(&f->children[0], &a);
     assert_int_equal(unlink(lock), 0);
     assert_int_equal(seam_name_owned(NAME), 1);
-    seam_server *srv = NULL;
-    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
-    if (r == 0) {
-        seam_server_close(srv);
-    }
-    assert_int_equal(r, SEAM_EADDRINUSE);
+    assert_listen_refused(f, NAME, SEAM_EADDRINUSE);
     crowd c = {0};
     crowd_run(f->loop, &c, NAME, NULL, 1);
     outcome o = crowd_outcome(&c);
@@ -1417,6 +1386,7 @@ static void test_live_socket_whose_lock_was_deleted_is_never_taken_over(void **s
     stop_limited(&f->children[0]);
     /* Dead now: its socket is stale and is replaced. */
     assert_int_equal(seam_name_owned(NAME), 0);
+    seam_server *srv = NULL;
     assert_int_equal(seam_server_listen(f->loop, NAME, NULL, &srv), 0);
     seam_server_close(srv);
 }
@@ -1429,12 +1399,7 @@ static void test_live_socket_of_another_program_is_never_removed(void **state)
     int v = plain_listener(sock);
     assert_true(v >= 0);
     assert_int_equal(seam_name_owned(NAME), 1);
-    seam_server *srv = NULL;
-    int r = seam_server_listen(f->loop, NAME, NULL, &srv);
-    if (r == 0) {
-        seam_server_close(srv);
-    }
-    assert_int_equal(r, SEAM_EADDRINUSE);
+    assert_listen_refused(f, NAME, SEAM_EADDRINUSE);
     struct stat st;
     assert_int_equal(lstat(sock, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
@@ -1453,22 +1418,15 @@ static void test_socket_of_another_user_is_never_removed(void **state)
     char name[PATH_MAX + 8];
     path_in(f, "public/x.sock", sock, sizeof(sock));
     snprintf(name, sizeof(name), "unix:%s", sock);
-    support_fork(&f->children[0], nobody_listener_main, sock);
-    int r = -1;
-    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
-    assert_int_equal(r, 0);
-    seam_server *srv = NULL;
-    r = seam_server_listen(f->loop, name, NULL, &srv);
-    if (r == 0) {
-        seam_server_close(srv);
-    }
-    assert_int_equal(r, SEAM_EADDRINUSE);
+    assert_int_equal(fork_reporting(&f->children[0], nobody_listener_main, sock), 0);
+    assert_listen_refused(f, name, SEAM_EADDRINUSE);
     struct stat st;
     assert_int_equal(lstat(sock, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
     assert_true(support_write_full(f->children[0].chan, "x", 1));
     assert_int_equal(support_child_wait(&f->children[0], SUPPORT_DEADLINE_MS), 0);
     /* Dead, but still nobody's: left alone all the same. */
+    seam_server *srv = NULL;
     assert_int_equal(seam_server_listen(f->loop, name, NULL, &srv), SEAM_EADDRINUSE);
     assert_int_equal(lstat(sock, &st), 0);
 }
@@ -1545,10 +1503,7 @@ static void test_server_never_starts_without_its_reserve_descriptor(void **state
     if (!fd_limits_are_real()) {
         skip();
     }
-    support_fork(&f->children[0], reserve_main, NULL);
-    int r = -1;
-    assert_true(support_read_full(f->children[0].chan, &r, sizeof(r), SUPPORT_DEADLINE_MS));
-    assert_int_equal(r, 0);
+    assert_int_equal(fork_reporting(&f->children[0], reserve_main, NULL), 0);
     crowd c = {0};
     crowd_run(f->loop, &c, NAME, NULL, 1);
     outcome o = crowd_outcome(&c);

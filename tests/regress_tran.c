@@ -33,9 +33,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    support_runtime_dir_create(f->dir, sizeof(f->dir));
-    support_host_begin();
-    f->loop = support_loop_new();
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
     f->child.chan = -1;
     *state = f;
     return 0;
@@ -45,9 +43,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     support_child_kill(&f->child);
-    seam_loop_free(f->loop);
-    support_host_end();
-    support_runtime_dir_remove(f->dir);
+    support_test_end(f->loop, f->dir);
     unsetenv("SEAM_RUNTIME_DIR");
     free(f);
     return 0;
@@ -188,22 +184,9 @@ static void test_accept_peer_filter_refusal_reaches_the_peer_as_eacces(void **st
 
 /* ---- seam_conn_peer on a client, against a server in a child ---- */
 
-typedef struct conn_state {
-    int connected;
-} conn_state;
-
-static void conn_event(seam_conn *conn, const seam_event *ev, void *userdata)
+static bool client_connected(void *arg)
 {
-    (void)conn;
-    conn_state *st = userdata;
-    if (ev->type == SEAM_EVENT_CONNECTED) {
-        st->connected++;
-    }
-}
-
-static bool conn_connected(void *arg)
-{
-    const conn_state *st = arg;
+    const client_state *st = arg;
     return st->connected > 0;
 }
 
@@ -211,11 +194,11 @@ static void test_conn_peer_names_the_server_process_and_address_like_conn_creds(
 {
     fixture *f = *state;
     support_spawn_server(&f->child, NAME, NULL);
-    conn_state st = {0};
-    seam_conn_config cfg = {.on_event = conn_event, .userdata = &st};
+    client_state st = {0};
+    seam_conn_config cfg = {.on_event = client_event, .userdata = &st};
     seam_conn *c = NULL;
     assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &c), 0);
-    assert_true(support_run_until(f->loop, conn_connected, &st, SUPPORT_DEADLINE_MS));
+    assert_true(support_run_until(f->loop, client_connected, &st, SUPPORT_DEADLINE_MS));
     seam_peer peer;
     seam_creds creds;
     assert_int_equal(seam_conn_peer(c, &peer), 0);

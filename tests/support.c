@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,7 +120,9 @@ void support_runtime_dir_create(char *dir, size_t len)
     assert_int_equal(setenv("SEAM_RUNTIME_DIR", dir, 1), 0);
 }
 
-void support_runtime_dir_remove(const char *dir)
+/* Removes a directory tree of plain entries (what the tests make); a link
+ * is removed, never followed. */
+static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
@@ -131,12 +134,23 @@ void support_runtime_dir_remove(const char *dir)
             continue;
         }
         char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path)) {
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path)) {
+            continue;
+        }
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            remove_tree(path);
+        } else {
             unlink(path);
         }
     }
     closedir(d);
     rmdir(dir);
+}
+
+void support_runtime_dir_remove(const char *dir)
+{
+    remove_tree(dir);
     unsetenv("SEAM_RUNTIME_DIR");
 }
 
@@ -463,4 +477,12 @@ void support_test_end(seam_loop *loop, const char *dir)
     }
     support_host_end();
     support_runtime_dir_remove(dir);
+}
+
+void support_test_filter_from_env(void)
+{
+    const char *filter = getenv("SEAM_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0') {
+        cmocka_set_test_filter(filter);
+    }
 }

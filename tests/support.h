@@ -24,7 +24,8 @@
 
 /* Makes a private directory and points SEAM_RUNTIME_DIR at it. */
 void support_runtime_dir_create(char *dir, size_t len);
-/* Removes the directory and the sockets and lock files in it. */
+/* Removes the directory and all in it (sockets, lock files, the
+ * directories and links a test made), and unsets SEAM_RUNTIME_DIR. */
 void support_runtime_dir_remove(const char *dir);
 
 /* ---- children ---- */
@@ -130,5 +131,9 @@ bool support_under_valgrind(void);
 /* SEAM_TEST_SCALE as a number (default 1.0; 0.05 under valgrind when the
  * variable is unset). */
 double support_scale(void);
+
+/* SEAM_TEST_FILTER=pattern (when set and not empty): CMocka runs only
+ * the tests whose names match. Call before running the tests. */
+void support_test_filter_from_env(void);
 
 #endif /* SEAM_TEST_SUPPORT_H */
