@@ -369,8 +369,16 @@ if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
     "$seam" listen t.monu --allow-uid 65534 --monitorable >/dev/null &
     pids+=($!)
     wait_for t.monu
-    cp "$seam" "$scratch/seam-copy" && chmod 755 "$scratch/seam-copy"
-    as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$scratch/seam-copy" "$@"; }
+    # The build tree may sit where another user cannot read (a 0700 clone
+    # directory): the tool and its libraries go where nobody can.
+    mkdir -p "$scratch/lib"
+    cp "$seam" "$scratch/seam-copy"
+    ldd "$seam" | awk '/libseam/ {print $3}' | xargs -r cp -t "$scratch/lib"
+    chmod -R a+rX "$scratch/seam-copy" "$scratch/lib"
+    as_nobody() {
+        setpriv --reuid=65534 --regid=65534 --clear-groups \
+            env LD_LIBRARY_PATH="$scratch/lib" "$scratch/seam-copy" "$@"
+    }
     status=0
     err=$(as_nobody monitor t.monu 2>&1) || status=$?
     [[ $status -eq 4 && "$err" == *"no permission to connect to $SEAM_RUNTIME_DIR/t.monu.sock"* ]] \
