@@ -65,8 +65,23 @@ static void pipe_release(void *handle)
     p->tran->close(p);
 }
 
+static void pipe_notify(void *handle, seam_watch *w)
+{
+    seam__pipe *p = handle;
+    p->tran->notify(p, w);
+}
+
+static unsigned pipe_poll(void *handle, unsigned events)
+{
+    seam__pipe *p = handle;
+    int r = p->tran->wait(p, events, 0);
+    return r < 0 ? events : (unsigned)r; /* a failure shows when reading or writing */
+}
+
 static const seam__watch_hooks conn_hooks = {
     .ready = seam__conn_on_ready,
+    .notify = pipe_notify,
+    .poll = pipe_poll,
     .hangup = pipe_hangup,
     .release = pipe_release,
     .released = seam__conn_on_released,
@@ -84,14 +99,10 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame,
                          (uint32_t)seam__conn_our_max_fds(c)};
     int r = seam__hello_write(&hello, &c->out);
-    int fd = pipe->tran->fd(pipe);
-    if (r == 0 && fd < 0) {
-        /* A transport that raises readiness itself needs the core's
-         * readiness source, which comes with the first such transport. */
-        r = SEAM_ENOTSUP;
-    }
     if (r == 0) {
-        r = seam__watch_start(c->loop, fd, SEAM_READ | SEAM_WRITE, &conn_hooks, c, pipe, &c->watch);
+        /* With no descriptor (fd -1) the transport raises readiness. */
+        r = seam__watch_start(c->loop, pipe->tran->fd(pipe), SEAM_READ | SEAM_WRITE, &conn_hooks, c,
+                              pipe, &c->watch);
     }
     if (r < 0) {
         pipe->tran->close(pipe);
@@ -413,7 +424,7 @@ int seam_conn_peer(seam_conn *conn, seam_peer *out)
         return SEAM_ECLOSED;
     }
     memset(out, 0, sizeof(*out));
-    out->kind = SEAM_PEER_UNIX;
+    out->kind = conn->tran->peer_kind;
     if ((conn->tran->caps & SEAM__TRAN_CREDS) != 0) {
         out->flags |= SEAM_PEER_CREDS;
         out->uid = conn->creds.uid;

@@ -20,6 +20,10 @@ int seam__buf_reserve(seam__buf *b, size_t extra);
 int seam__buf_append(seam__buf *b, const void *bytes, size_t len);
 void seam__buf_free(seam__buf *b);
 
+/* Whether name is a service name: 1 to 200 letters, digits and "._-",
+ * not starting with ".". */
+bool seam__name_valid(const char *name);
+
 /* Strict UTF-8 check: no overlong forms, no surrogates, nothing past
  * U+10FFFF. */
 bool seam__utf8_valid(const uint8_t *s, size_t len);

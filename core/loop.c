@@ -13,11 +13,48 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Rounds of raised readiness one dispatch tells before the host loop
+ * gets a turn (two loops' worth of ping-pong would otherwise keep it). */
+#define RAISE_ROUNDS 64
+
+/* The loops the calling thread is inside of: a thread that raises
+ * readiness on one of them need not wake it (watch.c). A loop is on the
+ * list of at most one thread, the one inside it. */
+static _Thread_local seam_loop *entered_top;
+
+static void entered_push(seam_loop *loop)
+{
+    loop->entered_next = entered_top;
+    entered_top = loop;
+}
+
+static void entered_pop(seam_loop *loop)
+{
+    for (seam_loop **p = &entered_top; *p != NULL; p = &(*p)->entered_next) {
+        if (*p == loop) {
+            *p = loop->entered_next;
+            return;
+        }
+    }
+}
+
+bool seam__loop_entered_here(const seam_loop *loop)
+{
+    for (const seam_loop *l = entered_top; l != NULL; l = l->entered_next) {
+        if (l == loop) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Enters a dispatch from the host loop: writes queued in it go out when
  * the outermost dispatch ends (seam__loop_leave). */
 void seam__loop_dispatch_enter(seam_loop *loop)
 {
-    loop->depth++;
+    if (loop->depth++ == 0) {
+        entered_push(loop);
+    }
     loop->in_dispatch = true;
 }
 
@@ -53,6 +90,8 @@ int seam_loop_new(const seam_loop_ops *ops, void *ctx, seam_loop **out)
     loop->ctx = ctx;
     loop->armed_ms = -1;
     loop->post_tail = &loop->post_head;
+    loop->raised_tail = &loop->raised_head;
+    loop->remote_tail = &loop->remote_head;
     seam__timer_init(&loop->flush_timer, flush_timer_fired);
     *out = loop;
     return 0;
@@ -135,7 +174,9 @@ void seam_loop_run_pending(seam_loop *loop)
 
 void seam__loop_enter(seam_loop *loop)
 {
-    loop->depth++;
+    if (loop->depth++ == 0) {
+        entered_push(loop);
+    }
 }
 
 static void loop_teardown(seam_loop *loop);
@@ -223,15 +264,28 @@ void seam__loop_leave(seam_loop *loop)
         loop->depth--;
         return;
     }
-    if (loop->flush_head != NULL) {
-        if (loop->in_dispatch || loop->freeing) {
-            flush_all(loop);
-        } else {
-            /* Queued by a call from outside any dispatch: written on the
-             * next iteration, together with whatever else is queued by
-             * then. */
-            seam__loop_flush_soon(loop);
+    for (unsigned round = 0;; round++) {
+        if (loop->flush_head != NULL) {
+            if (loop->in_dispatch || loop->freeing) {
+                flush_all(loop);
+            } else {
+                /* Queued by a call from outside any dispatch: written on
+                 * the next iteration, together with whatever else is
+                 * queued by then. */
+                seam__loop_flush_soon(loop);
+            }
         }
+        /* Readiness raised by transports is told here, in the dispatch
+         * (never inside a call from outside one: then on the next
+         * iteration). */
+        if (!loop->in_dispatch || loop->freeing || !seam__watch_raised_any(loop)) {
+            break;
+        }
+        if (round == RAISE_ROUNDS) {
+            seam__loop_flush_soon(loop);
+            break;
+        }
+        seam__watch_run_raised(loop);
     }
     loop->in_dispatch = false;
     if (loop->freeing && !loop->detached) {
@@ -242,6 +296,7 @@ void seam__loop_leave(seam_loop *loop)
         flush_all(loop);
     }
     loop->depth = 0;
+    entered_pop(loop);
     if (loop->detached) {
         seam__loop_finish_if_done(loop);
         return;

@@ -5,6 +5,7 @@
  * only once a connect() to it is refused: a live listener keeps it, lock
  * file or not. */
 #include "names.h"
+#include "tran.h"
 
 #include "unix.h"
 
@@ -239,23 +240,6 @@ int seam_runtime_dir(char *buf, size_t len)
     return r;
 }
 
-static bool name_valid(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 200 || name[0] == '.') {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Fills in out->path and out->leaf and, if fd is not NULL, opens the
  * socket's directory. A socket path that does not fit sockaddr_un is
  * SEAM_ENAMETOOLONG. */
@@ -293,7 +277,7 @@ static int resolve(const char *name, seam__name *out, int *fd)
             return -errno;
         }
     } else {
-        if (!name_valid(name)) {
+        if (!seam__name_valid(name)) {
             return SEAM_EINVAL;
         }
         int dfd;
@@ -518,6 +502,9 @@ int seam_name_owned(const char *name)
 {
     if (name == NULL) {
         return SEAM_EINVAL;
+    }
+    if (seam__tran_for(name) == &seam__tran_inproc) {
+        return seam__inproc_owned(name);
     }
     seam__name n;
     char lp[SEAM__PATH_MAX + 8];

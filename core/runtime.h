@@ -44,6 +44,11 @@ uint64_t seam__now_ns(void);
  * handle (a transport's pipe or listener) whose descriptor it watches. */
 typedef struct seam__watch_hooks {
     void (*ready)(void *owner, unsigned events);
+    /* For a handle with no descriptor (the transport raises its
+     * readiness): tells the transport where to raise it (w, or NULL: never
+     * again), and asks which of events it is ready for now. */
+    void (*notify)(void *handle, seam_watch *w);
+    unsigned (*poll)(void *handle, unsigned events);
     /* The peer is to learn now that we are gone, while the loop still
      * holds the descriptor. */
     void (*hangup)(void *handle);
@@ -55,9 +60,16 @@ typedef struct seam__watch_hooks {
 
 struct seam_watch {
     seam_loop *loop;
-    int fd;
+    int fd; /* -1: readiness is raised by the transport (seam__watch_raise) */
     unsigned events;
     bool stopping;
+    /* Raised readiness, for a watch with no descriptor: on the list the
+     * loop's own thread keeps (raised_local), and on the one other threads
+     * add to under the post lock (raised_remote). */
+    bool raised_local;
+    bool raised_remote;
+    struct seam_watch *local_next, **local_prev;
+    struct seam_watch *remote_next, **remote_prev;
     void *adapter_data;
     const seam__watch_hooks *hooks;
     void *owner;
@@ -75,6 +87,14 @@ void seam__watch_update(seam_watch *w, unsigned events);
  * the adapter lets go, which may be before this returns (never re-entering
  * a user callback: the hooks are internal). */
 void seam__watch_close(seam_watch *w);
+
+/* Readiness of a watch with no descriptor may have changed: its owner is
+ * told (hooks->poll decides what is ready) within the current dispatch
+ * when called from inside the watch's loop, else on the loop's next
+ * iteration, waking the loop when it runs on another thread. Callable from
+ * any thread, by a transport that holds the lock under which it clears
+ * the watch given to hooks->notify. */
+void seam__watch_raise(seam_watch *w);
 
 /* ---- handles: what a loop holds (servers, connections) ----
  * As libuv's handle queue: the loop knows its objects only through these
@@ -126,18 +146,26 @@ struct seam_loop {
     bool detached;       /* ops->detach called */
     seam__timer *timers; /* the armed timers' heap: the next due first */
     uint64_t timer_seq;
-    int64_t armed_ms;          /* last value given to timer_set, -2 = unknown */
-    uint64_t armed_due;        /* due time that value stood for */
-    seam_watch *watches;       /* every watch not yet released */
-    seam__handle *handles;     /* every server and connection not yet freed */
-    seam__handle *flush_head;  /* handles with writes batched until the dispatch ends */
-    seam__timer flush_timer;   /* a dispatch soon, for writes queued outside one */
+    int64_t armed_ms;         /* last value given to timer_set, -2 = unknown */
+    uint64_t armed_due;       /* due time that value stood for */
+    seam_watch *watches;      /* every watch not yet released */
+    seam__handle *handles;    /* every server and connection not yet freed */
+    seam__handle *flush_head; /* handles with writes batched until the dispatch ends */
+    seam__timer flush_timer;  /* a dispatch soon, for writes queued outside one */
+    seam_watch *raised_head;  /* watches with readiness raised: this thread's */
+    seam_watch **raised_tail;
+    size_t raised_count;
+    seam_loop *entered_next;   /* the loops the entering thread is inside of */
     uint8_t *rbuf;             /* the read buffer the loop's handles share */
     bool rbuf_busy;            /* a read is using it (reads can nest) */
-    pthread_mutex_t post_lock; /* guards the three below */
+    pthread_mutex_t post_lock; /* guards the posts and the remote raises below */
     bool posts_closed;         /* the teardown took the last posted work */
     seam__post *post_head;
     seam__post **post_tail;
+    seam_watch *remote_head; /* watches raised from other threads */
+    seam_watch **remote_tail;
+    bool remote_woken;      /* the adapter was woken for them */
+    atomic_bool remote_due; /* remote_head is not NULL (read unlocked) */
     seam_log_fn log_fn;
     void *log_data;
     seam_log_level log_max;
@@ -153,6 +181,15 @@ void seam__loop_dispatch_enter(seam_loop *loop);
 /* Frees a loop being freed once nothing of it is left (watch.c calls it
  * as the last watch goes). */
 void seam__loop_finish_if_done(seam_loop *loop);
+
+/* True when the calling thread is inside loop (between the outermost
+ * enter and leave), so that loop's state is its to touch. */
+bool seam__loop_entered_here(const seam_loop *loop);
+
+/* Tells the owners of raised watches (watch.c); returns false when none
+ * was raised. */
+bool seam__watch_run_raised(seam_loop *loop);
+bool seam__watch_raised_any(seam_loop *loop);
 
 /* Makes sure a dispatch happens on the next loop iteration, so that what
  * was queued outside one is written then, in as few writes as possible. */

@@ -333,8 +333,22 @@ static void listener_release(void *handle)
     l->tran->listener_free(l);
 }
 
+static void listener_notify(void *handle, seam_watch *w)
+{
+    seam__listener *l = handle;
+    l->tran->listener_notify(l, w);
+}
+
+static unsigned listener_poll(void *handle, unsigned events)
+{
+    seam__listener *l = handle;
+    return l->tran->listener_ready(l) & events;
+}
+
 static const seam__watch_hooks server_hooks = {
     .ready = server_on_ready,
+    .notify = listener_notify,
+    .poll = listener_poll,
     .hangup = listener_hangup,
     .release = listener_release,
     .released = server_on_released,

@@ -45,6 +45,7 @@ typedef struct seam__listener {
 
 struct seam__tran {
     const char *scheme;
+    seam_peer_kind peer_kind; /* as seam_peer reports its peers */
     unsigned caps;
     /* Descriptors one send may carry (0 where none pass). */
     size_t max_send_fds;
@@ -108,8 +109,21 @@ struct seam__tran {
     /* A pidfd for the peer's process, or -1 where there is none. */
     int (*peer_pidfd)(seam__pipe *p);
     /* The descriptor the adapter watches, or -1: then the transport raises
-     * readiness itself (through the core, never inline). */
+     * readiness itself (below). */
     int (*fd)(const seam__pipe *p);
+
+    /* ---- readiness without a descriptor (fd() or listener_fd() is -1) ----
+     * The core gives the transport a watch; the transport calls
+     * seam__watch_raise(w) (runtime.h), from any thread and with the lock
+     * that notify() takes held, whenever the handle may have become ready:
+     * bytes or a hang-up arrived, room was made after a send was refused,
+     * a peer waits to be accepted. The core then asks wait(p, events, 0)
+     * (for a listener, listener_ready) what is ready, never inline. notify
+     * with NULL returns once the transport will raise nothing more. */
+    void (*notify)(seam__pipe *p, struct seam_watch *w);
+    void (*listener_notify)(seam__listener *l, struct seam_watch *w);
+    /* SEAM_READ when a peer waits to be accepted, else 0. */
+    unsigned (*listener_ready)(seam__listener *l);
     /* Waits up to timeout_ms (-1: no bound) for events (SEAM_READ,
      * SEAM_WRITE) on p alone, for the sync call. Returns the events that
      * are ready (a hang-up counts as READ), 0 when the time ran out or a
@@ -122,11 +136,16 @@ struct seam__tran {
     void (*close)(seam__pipe *p);
 };
 
-/* The transport for a service name or address (today every name maps to
- * the Unix transport). */
+/* The transport for a service name or address: "inproc:NAME" the
+ * in-process one, any other the Unix one. */
 const seam__tran *seam__tran_for(const char *name);
 
 extern const seam__tran seam__tran_unix;
+extern const seam__tran seam__tran_inproc;
+
+/* Whether the in-process transport has a listener on name ("inproc:N"):
+ * 1, 0, or SEAM_EINVAL for a malformed name. */
+int seam__inproc_owned(const char *name);
 
 /* Convenience: the same with a single buffer. */
 static inline ssize_t seam__pipe_send(seam__pipe *p, const void *buf, size_t len)

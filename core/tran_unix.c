@@ -262,6 +262,7 @@ static void unix_close(seam__pipe *base)
 
 const seam__tran seam__tran_unix = {
     .scheme = "unix",
+    .peer_kind = SEAM_PEER_UNIX,
     .caps = SEAM__TRAN_FDS | SEAM__TRAN_CREDS | SEAM__TRAN_PIDFD,
     .max_send_fds = UNIX_MAX_SEND_FDS,
     .resolve = unix_resolve,
@@ -286,9 +287,3 @@ const seam__tran seam__tran_unix = {
     .hangup = unix_hangup,
     .close = unix_close,
 };
-
-const seam__tran *seam__tran_for(const char *name)
-{
-    SEAM__UNUSED(name); /* every name is a Unix socket's for now */
-    return &seam__tran_unix;
-}

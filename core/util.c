@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c - byte buffers and UTF-8 validation used across the core. */
+/* util.c - byte buffers, UTF-8 validation and service names, used across
+ * the core. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -101,6 +102,23 @@ bool seam__utf8_valid(const uint8_t *s, size_t len)
             return false;
         }
         i += n + 1;
+    }
+    return true;
+}
+
+bool seam__name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 200 || name[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok) {
+            return false;
+        }
     }
     return true;
 }

@@ -616,12 +616,15 @@ SEAM_EXPORT int seam_conn_pidfd(seam_conn *conn);
 
 /* What the transport knows of the peer, in a form that is the same on
  * every transport. flags say which fields hold: SEAM_PEER_CREDS for uid,
- * gid and pid vouched for by the kernel, SEAM_PEER_PIDFD for pidfd (-1
- * otherwise; owned as in seam_creds). address is the transport's address
- * of the connection (for unix, the socket path; may be ""), valid while
- * the call that gave it runs or while the connection lives. */
+ * gid and pid vouched for by the kernel (in-process: this process's own
+ * effective ids and pid, since the peer is this process), SEAM_PEER_PIDFD
+ * for pidfd (-1 otherwise; owned as in seam_creds). address is the
+ * transport's address of the connection (for unix, the socket path; may
+ * be ""; in-process, "inproc:NAME"), valid while the call that gave it
+ * runs or while the connection lives. */
 typedef enum seam_peer_kind {
-    SEAM_PEER_UNIX = 1, /* an AF_UNIX stream socket */
+    SEAM_PEER_UNIX = 1,   /* an AF_UNIX stream socket */
+    SEAM_PEER_INPROC = 2, /* the in-process transport ("inproc:NAME") */
 } seam_peer_kind;
 
 #define SEAM_PEER_CREDS (1u << 0)
