@@ -26,8 +26,8 @@
 #define DIR_MIN    (4u << 10)
 /* A drained queue keeps its buffer up to this size. */
 #define DIR_KEEP   (64u << 10)
-/* Peers waiting to be accepted, as a socket's backlog. */
-#define BACKLOG    128
+/* Peers waiting to be accepted, as a socket's backlog (SOMAXCONN). */
+#define BACKLOG    4096
 #define MAX_FDS    64
 #define PREFIX     "inproc:"
 #define PREFIX_LEN 7

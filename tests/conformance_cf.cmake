@@ -3,7 +3,7 @@
 # cross-adapter test: clients on one adapter against servers on another,
 # each side in its own process on its real loop.
 if(TARGET seam-cf)
-  seam_add_conformance(cf drivers/cf.c LIBS seam-cf_static)
+  seam_add_conformance(cf drivers/cf.c INPROC LIBS seam-cf_static)
   if(TARGET seam-dispatch)
     set(cross_libs seam-poll_static seam-cf_static seam-dispatch_static)
     if(TARGET seam-uv)

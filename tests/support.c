@@ -17,7 +17,9 @@
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +45,9 @@ static int poll_child_run_once(void *host, seam_loop *loop, int max_ms)
 static const support_driver child_driver = {.name = "poll (child)",
                                             .run_once = poll_child_run_once};
 
-static const support_driver *active_driver = &support_driver_under_test;
-static void *active_host;
+/* Per thread: children that are threads run the child driver. */
+static _Thread_local const support_driver *active_driver = &support_driver_under_test;
+static _Thread_local void *active_host;
 static void *inherited_host;
 
 const support_driver *support_driver_current(void)
@@ -184,10 +187,90 @@ static void close_inherited(int keep)
     }
 }
 
+/* ---- children that are threads ---- */
+
+typedef struct support_thread {
+    pthread_t tid;
+    support_child_fn fn;
+    void *arg;
+    int chan;
+    int status;
+    atomic_bool done;
+    atomic_bool stop; /* a server child is asked to stop */
+} support_thread;
+
+static bool children_as_threads;
+static _Thread_local support_thread *self_thread;
+
+void support_children_as_threads(bool on)
+{
+    children_as_threads = on;
+}
+
+bool support_children_are_threads(void)
+{
+    return children_as_threads;
+}
+
+static void *thread_child_main(void *arg)
+{
+    support_thread *t = arg;
+    active_driver = &child_driver;
+    active_host = NULL;
+    self_thread = t;
+    t->status = t->fn(t->chan, t->arg);
+    close(t->chan);
+    atomic_store(&t->done, true);
+    return NULL;
+}
+
+static void thread_fork(support_child *out, support_child_fn fn, void *arg, const int sv[2])
+{
+    support_thread *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    t->fn = fn;
+    t->arg = arg;
+    t->chan = sv[1];
+    assert_int_equal(pthread_create(&t->tid, NULL, thread_child_main, t), 0);
+    out->pid = getpid();
+    out->chan = sv[0];
+    out->thread = t;
+}
+
+/* Joins a thread child that is done; with wait, waits for it up to the
+ * deadline first, and a child that does not end by then ends the tests
+ * (a thread cannot be killed). */
+static bool thread_reap(support_child *c, bool wait, int *status)
+{
+    support_thread *t = c->thread;
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (!atomic_load(&t->done)) {
+        if (!wait) {
+            return false;
+        }
+        if (support_now_ms() >= deadline) {
+            fprintf(stderr, "support: a child thread did not end\n");
+            abort();
+        }
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(t->tid, NULL);
+    *status = t->status;
+    free(t);
+    c->thread = NULL;
+    return true;
+}
+
 void support_fork(support_child *out, support_child_fn fn, void *arg)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    out->thread = NULL;
+    if (children_as_threads) {
+        thread_fork(out, fn, arg, sv);
+        return;
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t parent = getpid();
@@ -240,6 +323,13 @@ bool support_child_exited(support_child *c, int *status)
     if (c->pid <= 0) {
         return false;
     }
+    if (c->thread != NULL) {
+        if (!thread_reap(c, false, status)) {
+            return false;
+        }
+        child_forget(c);
+        return true;
+    }
     int st;
     pid_t r = waitpid(c->pid, &st, WNOHANG);
     if (r != c->pid) {
@@ -271,6 +361,13 @@ int support_child_wait(support_child *c, int timeout_ms)
 void support_child_kill(support_child *c)
 {
     if (c->pid <= 0) {
+        return;
+    }
+    if (c->thread != NULL) {
+        int status;
+        atomic_store(&c->thread->stop, true);
+        thread_reap(c, true, &status);
+        child_forget(c);
         return;
     }
     kill(c->pid, SIGKILL);
@@ -342,10 +439,12 @@ typedef struct server_args {
 static int server_main(int chan, void *arg)
 {
     const server_args *a = arg;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigterm; /* no SA_RESTART: poll() returns at once */
-    sigaction(SIGTERM, &sa, NULL);
+    if (self_thread == NULL) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_sigterm; /* no SA_RESTART: poll() returns at once */
+        sigaction(SIGTERM, &sa, NULL);
+    }
     seam_loop *loop = NULL;
     seam_server *server = NULL;
     int r = seam_poll_new(0, &loop);
@@ -357,7 +456,7 @@ static int server_main(int chan, void *arg)
         return 1;
     }
     support_child_loop = loop;
-    while (!stop_requested) {
+    while (!stop_requested && (self_thread == NULL || !atomic_load(&self_thread->stop))) {
         if (seam_poll_run_once(loop, 100) < 0) {
             return 2;
         }
@@ -381,7 +480,11 @@ int support_server_stop(support_child *c)
     if (c->pid <= 0) {
         return -1;
     }
-    kill(c->pid, SIGTERM);
+    if (c->thread != NULL) {
+        atomic_store(&c->thread->stop, true);
+    } else {
+        kill(c->pid, SIGTERM);
+    }
     return support_child_wait(c, SUPPORT_DEADLINE_MS);
 }
 

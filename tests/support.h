@@ -31,9 +31,19 @@ void support_runtime_dir_remove(const char *dir);
 /* ---- children ---- */
 
 typedef struct support_child {
-    pid_t pid; /* 0 once reaped */
-    int chan;  /* the parent's end of a socketpair to the child */
+    pid_t pid;                     /* 0 once reaped */
+    int chan;                      /* the parent's end of a socketpair to the child */
+    struct support_thread *thread; /* a child that is a thread (below) */
 } support_child;
+
+/* From here on support_fork() starts children as threads of this process
+ * instead of processes (for the in-process transport, whose peers are in
+ * one process): each runs fn on a poll loop of its own as a forked child
+ * would, and "killing" one asks it to stop (a server child stops, a
+ * client child is waited for). Tests that need a second process (a
+ * killed peer, another uid, a raw socket) skip themselves then. */
+void support_children_as_threads(bool on);
+bool support_children_are_threads(void);
 
 /* Runs in the forked child; chan is the child's end of the channel. The
  * return value becomes the child's exit status. */
