@@ -15,7 +15,7 @@
 
 /* Rounds of raised readiness one dispatch tells before the host loop
  * gets a turn (two loops' worth of ping-pong would otherwise keep it). */
-#define RAISE_ROUNDS 64
+#define RAISE_ROUNDS 256
 
 /* The loops the calling thread is inside of: a thread that raises
  * readiness on one of them need not wake it (watch.c). A loop is on the

@@ -67,6 +67,10 @@ for p in "${placements[@]}"; do
     for prog in bench_seam_poll bench_seam_uv; do
         run "$prog" --case rtt --size 64 --placement "$p" --timeout 5000
     done
+    # The in-process transport: two threads placed as the processes are,
+    # and both ends on one loop.
+    run bench_inproc --case rtt --size 64 --placement "$p"
+    run bench_inproc --case rtt --size 64 --placement "$p" --one-loop
     echo "== placement $p: one-way throughput" >&2
     for size in 64 4096 1048576; do
         run bench_raw --case tput --size "$size" --placement "$p"
@@ -74,6 +78,8 @@ for p in "${placements[@]}"; do
         run bench_seam_poll --case tput --size "$size" --placement "$p" --direct
         run bench_seam_poll --case tput --size "$size" --placement "$p" --nocopy
         run bench_seam_poll --case tput --size "$size" --placement "$p" --typed
+        run bench_inproc --case tput --size "$size" --placement "$p"
+        run bench_inproc --case tput --size "$size" --placement "$p" --one-loop
         run bench_seam_uv --case tput --size "$size" --placement "$p"
         run bench_seam_ev --case tput --size "$size" --placement "$p"
         run bench_zmq --case tput --size "$size" --placement "$p"
