@@ -1,28 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_conn.c - a live server on arbitrary peer bytes: each input is what
- * a peer writes on a real Unix socket after connecting (hello included).
- * The server answers what it understands; whatever the bytes, it must end
- * the connection or keep serving - never crash, hang or leak - and a
- * second, well-behaved client must still get its echo afterwards. */
+ * a peer writes after connecting (hello included), over the in-process
+ * transport's memory pipe, so no socket is made per input. The server
+ * answers what it understands; whatever the bytes, it must end the
+ * connection or keep serving - never crash, hang or leak - and a second,
+ * well-behaved client must still get its echo afterwards. The peer is the
+ * transport's own pipe, driven by hand (core/tran.h), and the server is
+ * looked into (core/conn.h) to see that it let the connection go. */
 #include <seam.h>
 #include <seam/poll.h>
 
-#include <fcntl.h>
-#include <poll.h>
+#include "conn.h"
+#include "tran.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NAME "fuzz.conn"
+#define NAME "inproc:fuzz.conn"
 
 static seam_loop *loop;
 static seam_server *server;
-static char sock_path[256];
 
 static void on_peer(seam_conn *conn, const seam_event *ev, void *userdata)
 {
@@ -36,13 +37,10 @@ static void on_peer(seam_conn *conn, const seam_event *ev, void *userdata)
     }
 }
 
-static char dir[] = "/tmp/seam-fuzz-XXXXXX";
-
 static void teardown(void)
 {
     seam_server_close(server);
     seam_loop_free(loop);
-    rmdir(dir);
 }
 
 static void setup_once(void)
@@ -50,67 +48,60 @@ static void setup_once(void)
     if (loop != NULL) {
         return;
     }
-    if (mkdtemp(dir) == NULL || setenv("SEAM_RUNTIME_DIR", dir, 1) != 0) {
-        abort();
-    }
     atexit(teardown);
     seam_server_config cfg = {.conn = {.on_event = on_peer, .handshake_timeout_ms = 50}};
-    if (seam_poll_new(0, &loop) < 0 || seam_server_listen(loop, NAME, &cfg, &server) < 0 ||
-        seam_name_path(NAME, sock_path, sizeof(sock_path)) < 0) {
+    if (seam_poll_new(0, &loop) < 0 || seam_server_listen(loop, NAME, &cfg, &server) < 0) {
         abort();
     }
 }
 
-static int raw_connect(void)
+/* Reads and drops what the server sent (and closes any descriptor). */
+static void drain(seam__pipe *p)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    memcpy(addr.sun_path, sock_path, strlen(sock_path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        abort();
-    }
-    return fd;
-}
-
-/* Reads and drops what the server sent; false once it hung up. */
-static bool drain(int fd)
-{
-    char buf[65536];
+    static uint8_t buf[65536];
+    int fds[SEAM__TRAN_MAX_RECV_FDS];
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n == 0) {
-            return false;
+        size_t nfds = 0;
+        bool truncated = false;
+        ssize_t n = p->tran->recv(p, buf, sizeof(buf), fds, SEAM__TRAN_MAX_RECV_FDS, &nfds,
+                                  &truncated);
+        for (size_t i = 0; i < nfds; i++) {
+            close(fds[i]);
         }
-        if (n < 0) {
-            return true; /* EAGAIN: open, nothing more for now */
+        if (n <= 0) {
+            return;
         }
     }
 }
 
 static void serve_peer(const uint8_t *data, size_t size)
 {
-    int fd = raw_connect();
+    seam__pipe *p = NULL;
+    if (seam__tran_inproc.dial(NAME, &p) < 0) {
+        abort();
+    }
     size_t off = 0;
-    bool open = true;
     /* Bounded: the handshake timeout ends a peer that stalls. */
-    for (int i = 0; i < 2000 && open; i++) {
-        if (off < size) {
-            ssize_t n = write(fd, data + off, size - off);
-            off += n > 0 ? (size_t)n : 0;
-            if (n < 0 && off < size && !drain(fd)) {
-                break; /* the server hung up on what it read so far */
-            }
-            if (off == size) {
-                shutdown(fd, SHUT_WR);
-            }
+    for (int i = 0; i < 2000 && off < size; i++) {
+        struct iovec iov = {(void *)(data + off), size - off};
+        ssize_t n = p->tran->sendv(p, &iov, 1, NULL, 0);
+        if (n < 0 && n != SEAM_EAGAIN) {
+            break; /* the server hung up on what it read so far */
         }
-        seam_poll_run_once(loop, off < size ? 0 : 5);
-        open = drain(fd);
+        off += n > 0 ? (size_t)n : 0;
+        seam_poll_run_once(loop, 0);
+        drain(p);
     }
-    if (open) {
-        abort(); /* the server kept a connection whose peer is done: a hang */
+    /* The peer is done: the server reads what is left, then the end, and
+     * lets the connection go. */
+    p->tran->hangup(p);
+    for (int i = 0; i < 2000 && server->npeers > 0; i++) {
+        seam_poll_run_once(loop, 5);
     }
-    close(fd);
+    if (server->npeers > 0) {
+        abort(); /* the server kept a connection whose peer is gone: a hang */
+    }
+    p->tran->close(p);
 }
 
 static int echoes;
