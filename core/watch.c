@@ -201,7 +201,12 @@ static void raised_remote_remove(seam_watch *w)
     } else {
         loop->remote_tail = w->remote_prev;
     }
-    atomic_store_explicit(&loop->remote_due, loop->remote_head != NULL, memory_order_relaxed);
+    if (loop->remote_head == NULL) {
+        /* Nothing is left for the wake-up in flight to find: the next
+         * raise must wake the loop again (it may take this one first). */
+        loop->remote_woken = false;
+        atomic_store_explicit(&loop->remote_due, false, memory_order_relaxed);
+    }
 }
 
 static void raised_unlink(seam_watch *w)
