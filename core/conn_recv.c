@@ -295,15 +295,28 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
         bool truncated = false;
         int got[SEAM__TRAN_MAX_RECV_FDS];
         size_t ngot = 0;
-        /* The rest of a large payload goes straight where the frame is
-         * collected rather than through the read buffer. */
         size_t cap = READ_BUF_SIZE;
-        uint8_t *direct =
-            paused ? NULL : seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
-        ssize_t n = c->pipe->tran->recv(c->pipe, direct != NULL ? direct : rbuf, cap, got,
-                                        SEAM__TRAN_MAX_RECV_FDS, &ngot, &truncated);
+        uint8_t *direct = NULL;
+        const uint8_t *block = NULL;
+        void *owner = NULL;
+        ssize_t n;
+        if (c->pipe->tran->recv_block != NULL) {
+            /* The transport's own memory, parsed where it lies. */
+            n = c->pipe->tran->recv_block(c->pipe, &block, &owner, got, SEAM__TRAN_MAX_RECV_FDS,
+                                          &ngot, &truncated);
+            cap = SIZE_MAX; /* read until there is nothing left */
+        } else {
+            /* The rest of a large payload goes straight where the frame
+             * is collected rather than through the read buffer. */
+            direct = paused ? NULL : seam__frame_parser_direct(&c->parser, READ_BUF_SIZE, &cap);
+            n = c->pipe->tran->recv(c->pipe, direct != NULL ? direct : rbuf, cap, got,
+                                    SEAM__TRAN_MAX_RECV_FDS, &ngot, &truncated);
+        }
         if (ngot > 0 && !rfds_append(c, got, ngot)) {
             truncated = true;
+        }
+        if (n <= 0 || truncated) {
+            free(owner);
         }
         if (n == SEAM_EAGAIN) {
             return;
@@ -326,9 +339,12 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             return;
         }
         c->stats.bytes_in += (uint64_t)n;
+        const uint8_t *data = block != NULL ? block : rbuf;
         if (paused) {
             /* Taken, not handled: it waits behind what already waits. */
-            if (seam__buf_append(&c->in_pending, rbuf, (size_t)n) < 0) {
+            int r = seam__buf_append(&c->in_pending, data, (size_t)n);
+            free(owner);
+            if (r < 0) {
                 seam__conn_lost(c, SEAM_ENOMEM);
                 return;
             }
@@ -337,13 +353,16 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             }
             continue;
         }
-        const uint8_t *data = rbuf;
         size_t len = (size_t)n;
         if (direct != NULL) {
             seam__frame_parser_direct_done(&c->parser, (size_t)n);
             len = 0;
         }
-        if (!frames_handle(c, data, len, c->gen)) {
+        /* The block stays ours until its frames are handled, whatever their
+         * callbacks do to the connection. */
+        bool more = frames_handle(c, data, len, c->gen);
+        free(owner);
+        if (!more) {
             return;
         }
         if ((size_t)n < cap) {

@@ -99,10 +99,13 @@ struct seam__tran {
      * when nothing is there). */
     ssize_t (*recv)(seam__pipe *p, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
                     bool *truncated);
-    /* Optional zero-copy receive: the bytes that can be read without a
-     * copy (NULL when none), released in part or whole by consume. */
-    const uint8_t *(*peek)(seam__pipe *p, size_t *len);
-    void (*consume)(seam__pipe *p, size_t len);
+    /* Optional, used instead of recv when set: hands over bytes (those of
+     * one send at least, never past the descriptors of the next) as memory
+     * the caller owns, *data inside *owner, which the caller frees with
+     * free(); the frames in it are parsed where they lie. Descriptors and
+     * returns as recv. */
+    ssize_t (*recv_block)(seam__pipe *p, const uint8_t **data, void **owner, int *fds,
+                          size_t max_fds, size_t *nfds, bool *truncated);
     /* Who the peer is; out->pidfd only with want_pidfd (and then owned by
      * the caller). */
     int (*peer)(seam__pipe *p, bool want_pidfd, seam_peer *out);

@@ -7,7 +7,10 @@
  * Descriptors pass by duplication; the peer's identity is this process's.
  *
  * Both ends of a connection share one link under one mutex; the link's
- * queues, hang-ups, watches and waiters are its state. Listeners are found
+ * queues, hang-ups, watches and waiters are its state. A direction is a
+ * queue of chunks, one per send (small sends share one): the receiver
+ * takes a chunk whole (recv_block) and parses the frames in it where they
+ * lie, so a large frame is copied once, by the sender. Listeners are found
  * by name in a process-wide registry under a second mutex, always taken
  * before a link's. */
 #include "runtime.h"
@@ -21,36 +24,36 @@
 #include <unistd.h>
 
 /* Bytes one direction holds unread: the transport's buffer, as a socket's
- * (the connection's own queue bound is above it). */
+ * (the connection's own queue bound is above it). A single send larger
+ * than it is taken whole into an empty direction, up to CHUNK_MAX. */
 #define DIR_MAX    (256u << 10)
-#define DIR_MIN    (4u << 10)
-/* A drained queue keeps its buffer up to this size. */
-#define DIR_KEEP   (64u << 10)
+#define CHUNK_MAX  (64u << 20)
+/* Small sends are gathered into chunks of this size. */
+#define CHUNK_MIN  (4u << 10)
 /* Peers waiting to be accepted, as a socket's backlog (SOMAXCONN). */
 #define BACKLOG    4096
 #define MAX_FDS    64
 #define PREFIX     "inproc:"
 #define PREFIX_LEN 7
 
-/* Descriptors sent with the byte at offset `at` of their direction. */
-typedef struct inproc_fds {
-    struct inproc_fds *next;
-    uint64_t at;
-    size_t n;
-    int fds[MAX_FDS];
-} inproc_fds;
-
-/* One direction: a ring of bytes, written by one end, read by the other. */
-typedef struct inproc_dir {
-    uint8_t *buf;
+/* The bytes of one send or more (only the first may carry descriptors). */
+typedef struct inproc_chunk {
+    struct inproc_chunk *next;
     size_t cap;
-    size_t head;   /* where the unread bytes begin */
-    size_t len;    /* unread bytes */
-    uint64_t rpos; /* bytes ever read */
-    uint64_t wpos; /* bytes ever written */
-    inproc_fds *fds_head;
-    inproc_fds **fds_tail;
-    bool blocked; /* its writer was refused for want of room */
+    size_t len; /* bytes in data */
+    size_t off; /* bytes read of them */
+    size_t nfds;
+    int *fds; /* sent with the first byte */
+    uint8_t data[];
+} inproc_chunk;
+
+/* One direction, written by one end, read by the other. */
+typedef struct inproc_dir {
+    inproc_chunk *head;
+    inproc_chunk **tail;
+    inproc_chunk *last; /* the tail chunk, where small sends go */
+    size_t len;         /* unread bytes */
+    bool blocked;       /* its writer was refused for want of room */
 } inproc_dir;
 
 typedef struct inproc_link {
@@ -130,17 +133,22 @@ int seam__inproc_owned(const char *name)
 
 /* ---- links ---- */
 
+static void chunk_free(inproc_chunk *c)
+{
+    for (size_t i = 0; i < c->nfds; i++) {
+        close(c->fds[i]);
+    }
+    free(c->fds);
+    free(c);
+}
+
 static void dir_free(inproc_dir *d)
 {
-    while (d->fds_head != NULL) {
-        inproc_fds *f = d->fds_head;
-        d->fds_head = f->next;
-        for (size_t i = 0; i < f->n; i++) {
-            close(f->fds[i]);
-        }
-        free(f);
+    while (d->head != NULL) {
+        inproc_chunk *c = d->head;
+        d->head = c->next;
+        chunk_free(c);
     }
-    free(d->buf);
 }
 
 static inproc_link *link_new(const char *addr)
@@ -167,7 +175,7 @@ static inproc_link *link_new(const char *addr)
     }
     k->ends = 2;
     for (int i = 0; i < 2; i++) {
-        k->dir[i].fds_tail = &k->dir[i].fds_head;
+        k->dir[i].tail = &k->dir[i].head;
     }
     memcpy(k->addr, addr, strlen(addr) + 1);
     return k;
@@ -406,86 +414,45 @@ static int inproc_dial_check(seam__pipe *base)
 
 /* ---- bytes ---- */
 
-/* Makes room for len more bytes in d (len fits DIR_MAX - d->len). */
-static int dir_grow(inproc_dir *d, size_t len)
+static int dup_all(const int *fds, size_t n, int **out)
 {
-    size_t need = d->len + len;
-    if (need <= d->cap) {
-        return 0;
-    }
-    size_t cap = d->cap > 0 ? d->cap : DIR_MIN;
-    while (cap < need) {
-        cap *= 2;
-    }
-    if (cap > DIR_MAX) {
-        cap = DIR_MAX;
-    }
-    uint8_t *buf = malloc(cap);
-    if (buf == NULL) {
-        return SEAM_ENOMEM;
-    }
-    /* Unwrapped into the new buffer. */
-    size_t first = d->cap - d->head < d->len ? d->cap - d->head : d->len;
-    if (d->len > 0) {
-        memcpy(buf, d->buf + d->head, first);
-        memcpy(buf + first, d->buf, d->len - first);
-    }
-    free(d->buf);
-    d->buf = buf;
-    d->cap = cap;
-    d->head = 0;
-    return 0;
-}
-
-static void dir_put(inproc_dir *d, const uint8_t *src, size_t len)
-{
-    size_t tail = (d->head + d->len) % d->cap;
-    size_t first = d->cap - tail < len ? d->cap - tail : len;
-    memcpy(d->buf + tail, src, first);
-    memcpy(d->buf, src + first, len - first);
-    d->len += len;
-    d->wpos += len;
-}
-
-static void dir_get(inproc_dir *d, uint8_t *dst, size_t len)
-{
-    size_t first = d->cap - d->head < len ? d->cap - d->head : len;
-    memcpy(dst, d->buf + d->head, first);
-    memcpy(dst + first, d->buf, len - first);
-    d->head = (d->head + len) % d->cap;
-    d->len -= len;
-    d->rpos += len;
-    if (d->len == 0) {
-        d->head = 0;
-        if (d->cap > DIR_KEEP) {
-            free(d->buf);
-            d->buf = NULL;
-            d->cap = 0;
-        }
-    }
-}
-
-static int dup_all(const int *fds, size_t n, inproc_fds **out)
-{
-    inproc_fds *f = malloc(sizeof(*f));
-    if (f == NULL) {
+    int *dup = malloc(n * sizeof(int));
+    if (dup == NULL) {
         return SEAM_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
-        if (f->fds[i] < 0) {
+        dup[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+        if (dup[i] < 0) {
             int err = -errno;
             while (i-- > 0) {
-                close(f->fds[i]);
+                close(dup[i]);
             }
-            free(f);
+            free(dup);
             return err;
         }
     }
-    f->n = n;
-    f->next = NULL;
-    *out = f;
+    *out = dup;
     return 0;
+}
+
+static void copy_iov(uint8_t *dst, const struct iovec *iov, size_t iovcnt, size_t len)
+{
+    for (size_t i = 0; i < iovcnt && len > 0; i++) {
+        size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+        memcpy(dst, iov[i].iov_base, n);
+        dst += n;
+        len -= n;
+    }
+}
+
+/* How much of total bytes d takes now (with the lock held). */
+static size_t dir_room(const inproc_dir *d, size_t total)
+{
+    if (d->len == 0) {
+        return total < CHUNK_MAX ? total : CHUNK_MAX;
+    }
+    size_t room = d->len < DIR_MAX ? DIR_MAX - d->len : 0;
+    return total < room ? total : room;
 }
 
 static ssize_t inproc_sendv(seam__pipe *base, const struct iovec *iov, size_t iovcnt,
@@ -493,6 +460,7 @@ static ssize_t inproc_sendv(seam__pipe *base, const struct iovec *iov, size_t io
 {
     inproc_pipe *p = (inproc_pipe *)base;
     inproc_link *k = p->link;
+    inproc_dir *d = &k->dir[p->side];
     size_t total = 0;
     for (size_t i = 0; i < iovcnt; i++) {
         total += iov[i].iov_len;
@@ -503,69 +471,112 @@ static ssize_t inproc_sendv(seam__pipe *base, const struct iovec *iov, size_t io
     if (total == 0) {
         return 0;
     }
-    inproc_fds *f = NULL;
-    if (nfds > 0) {
-        int r = dup_all(fds, nfds, &f);
-        if (r < 0) {
-            return r;
-        }
-    }
     pthread_mutex_lock(&k->lock);
-    inproc_dir *d = &k->dir[p->side];
-    ssize_t r;
-    size_t room = DIR_MAX - d->len;
+    ssize_t r = 0;
+    size_t take = 0;
     if (k->hung[0] || k->hung[1]) {
         r = -EPIPE;
-    } else if (room == 0) {
+    } else if ((take = dir_room(d, total)) == 0) {
         d->blocked = true;
         r = SEAM_EAGAIN;
-    } else if ((r = dir_grow(d, total < room ? total : room)) == 0) {
-        size_t take = total < room ? total : room;
-        bool was_empty = d->len == 0;
-        if (f != NULL) {
-            f->at = d->wpos;
-            *d->fds_tail = f;
-            d->fds_tail = &f->next;
-            f = NULL;
-        }
-        size_t left = take;
-        for (size_t i = 0; i < iovcnt && left > 0; i++) {
-            size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
-            dir_put(d, iov[i].iov_base, n);
-            left -= n;
-        }
+    } else if (nfds == 0 && d->last != NULL && d->last->cap - d->last->len >= take) {
+        /* A small send joins the chunk still waiting. */
+        copy_iov(d->last->data + d->last->len, iov, iovcnt, take);
+        d->last->len += take;
+        d->len += take;
         r = (ssize_t)take;
+    }
+    pthread_mutex_unlock(&k->lock);
+    if (r != 0) {
+        return r;
+    }
+    /* Only this end adds to d, so the room found stays: the chunk is made
+     * and filled without the lock, which the reader may want meanwhile. */
+    size_t cap = take < CHUNK_MIN && nfds == 0 ? CHUNK_MIN : take;
+    inproc_chunk *c = malloc(sizeof(*c) + cap);
+    if (c == NULL) {
+        return SEAM_ENOMEM;
+    }
+    *c = (inproc_chunk){.cap = cap, .len = take, .nfds = nfds};
+    if (nfds > 0 && (r = dup_all(fds, nfds, &c->fds)) < 0) {
+        free(c);
+        return r;
+    }
+    copy_iov(c->data, iov, iovcnt, take);
+    pthread_mutex_lock(&k->lock);
+    if (k->hung[0] || k->hung[1]) {
+        r = -EPIPE;
+    } else {
+        bool was_empty = d->len == 0;
+        *d->tail = c;
+        d->tail = &c->next;
+        /* A chunk with descriptors takes no more bytes after its own. */
+        d->last = nfds == 0 ? c : NULL;
+        d->len += take;
+        r = (ssize_t)take;
+        c = NULL;
         if (was_empty || k->waiting[1 - p->side]) {
             link_wake(k, 1 - p->side);
         }
     }
     pthread_mutex_unlock(&k->lock);
-    if (f != NULL) {
-        for (size_t i = 0; i < f->n; i++) {
-            close(f->fds[i]);
-        }
-        free(f);
+    if (c != NULL) {
+        chunk_free(c);
     }
     return r;
 }
 
-/* Hands over the descriptors of one send to a receive (with the lock held). */
-static void fds_take(inproc_dir *d, int *fds, size_t max_fds, size_t *nfds, bool *truncated)
+/* Hands over c's descriptors (with the lock held). */
+static void fds_take(inproc_chunk *c, int *fds, size_t max_fds, size_t *nfds, bool *truncated)
 {
-    inproc_fds *f = d->fds_head;
-    d->fds_head = f->next;
-    if (d->fds_head == NULL) {
-        d->fds_tail = &d->fds_head;
-    }
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; i < c->nfds; i++) {
         if (*nfds < max_fds) {
-            fds[(*nfds)++] = f->fds[i];
+            fds[(*nfds)++] = c->fds[i];
         } else {
-            close(f->fds[i]);
+            close(c->fds[i]);
             *truncated = true;
         }
     }
-    free(f);
+    c->nfds = 0;
+}
+
+/* Bytes were taken from the direction d of k, written by end writer. */
+static void dir_taken(inproc_link *k, inproc_dir *d, int writer)
+{
+    if (d->blocked && d->len < DIR_MAX) {
+        d->blocked = false;
+        link_wake(k, writer);
+    } else if (k->waiting[writer]) {
+        pthread_cond_broadcast(&k->cond);
+    }
+}
+
+/* What a receive on p finds first (with the lock held): 1 with the first
+ * chunk, 0 at the end of the stream, or SEAM_EAGAIN. */
+static int dir_first(inproc_pipe *p, inproc_chunk **out)
+{
+    inproc_link *k = p->link;
+    inproc_dir *d = &k->dir[1 - p->side];
+    if (k->hung[p->side]) {
+        return 0; /* we hung up: nothing more is read, as after a shutdown */
+    }
+    if (d->head == NULL) {
+        return k->hung[1 - p->side] ? 0 : SEAM_EAGAIN;
+    }
+    *out = d->head;
+    return 1;
+}
+
+static void dir_unlink_first(inproc_dir *d)
+{
+    inproc_chunk *c = d->head;
+    d->head = c->next;
+    if (d->head == NULL) {
+        d->tail = &d->head;
+    }
+    if (d->last == c) {
+        d->last = NULL;
+    }
 }
 
 static ssize_t inproc_recv(seam__pipe *base, void *buf, size_t len, int *fds, size_t max_fds,
@@ -573,34 +584,55 @@ static ssize_t inproc_recv(seam__pipe *base, void *buf, size_t len, int *fds, si
 {
     inproc_pipe *p = (inproc_pipe *)base;
     inproc_link *k = p->link;
-    pthread_mutex_lock(&k->lock);
     inproc_dir *d = &k->dir[1 - p->side];
-    ssize_t r;
-    if (k->hung[p->side]) {
-        r = 0; /* we hung up: nothing more is read, as after a shutdown */
-    } else if (d->len == 0) {
-        r = k->hung[1 - p->side] ? 0 : SEAM_EAGAIN;
-    } else {
-        size_t n = len < d->len ? len : d->len;
+    pthread_mutex_lock(&k->lock);
+    inproc_chunk *c = NULL;
+    ssize_t r = dir_first(p, &c);
+    if (r == 1) {
         /* A receive carries the descriptors of one send at most, with its
          * first byte, as the kernel's does: it stops before the next. */
-        if (d->fds_head != NULL && d->fds_head->at == d->rpos) {
-            fds_take(d, fds, max_fds, nfds, truncated);
+        size_t got = 0;
+        fds_take(c, fds, max_fds, nfds, truncated);
+        while (c != NULL && got < len && (got == 0 || c->nfds == 0)) {
+            size_t n = c->len - c->off < len - got ? c->len - c->off : len - got;
+            memcpy((uint8_t *)buf + got, c->data + c->off, n);
+            c->off += n;
+            got += n;
+            d->len -= n;
+            if (c->off == c->len) {
+                dir_unlink_first(d);
+                chunk_free(c);
+                c = d->head;
+            }
         }
-        if (d->fds_head != NULL && d->fds_head->at - d->rpos < n) {
-            n = (size_t)(d->fds_head->at - d->rpos);
-        }
-        bool was_full = d->blocked;
-        dir_get(d, buf, n);
-        r = (ssize_t)n;
-        if (was_full) {
-            d->blocked = false;
-            link_wake(k, 1 - p->side);
-        } else if (k->waiting[1 - p->side]) {
-            pthread_cond_broadcast(&k->cond);
-        }
+        r = (ssize_t)got;
+        dir_taken(k, d, 1 - p->side);
     }
     pthread_mutex_unlock(&k->lock);
+    return r;
+}
+
+static ssize_t inproc_recv_block(seam__pipe *base, const uint8_t **data, void **owner, int *fds,
+                                 size_t max_fds, size_t *nfds, bool *truncated)
+{
+    inproc_pipe *p = (inproc_pipe *)base;
+    inproc_link *k = p->link;
+    inproc_dir *d = &k->dir[1 - p->side];
+    pthread_mutex_lock(&k->lock);
+    inproc_chunk *c = NULL;
+    ssize_t r = dir_first(p, &c);
+    if (r == 1) {
+        dir_unlink_first(d);
+        fds_take(c, fds, max_fds, nfds, truncated);
+        r = (ssize_t)(c->len - c->off);
+        d->len -= c->len - c->off;
+        dir_taken(k, d, 1 - p->side);
+    }
+    pthread_mutex_unlock(&k->lock);
+    if (r > 0) {
+        *data = c->data + c->off;
+        *owner = c;
+    }
     return r;
 }
 
@@ -713,8 +745,7 @@ const seam__tran seam__tran_inproc = {
     .dial_check = inproc_dial_check,
     .sendv = inproc_sendv,
     .recv = inproc_recv,
-    .peek = NULL,
-    .consume = NULL,
+    .recv_block = inproc_recv_block,
     .peer = inproc_peer,
     .peer_pidfd = inproc_peer_pidfd,
     .fd = inproc_fd,

@@ -314,6 +314,47 @@ static void test_large_payload_crosses_the_bounded_buffer_intact(void **state)
     seam_server_close(s);
 }
 
+static void test_a_large_send_moves_whole_into_an_empty_direction_and_no_further(void **state)
+{
+    fixture *f = *state;
+    seam_loop *other = NULL;
+    assert_int_equal(seam_poll_new(0, &other), 0);
+    seam_server *s = listen_echo(other, NAME);
+    counts cn = {0};
+    seam_conn *c = connect_counting(f->loop, NAME, &cn);
+    /* Both hellos are read (not only the server's, which connects us). */
+    for (int i = 0; i < 10; i++) {
+        assert_true(seam_poll_run_once(other, 0) >= 0);
+        assert_int_equal(support_run_once(f->loop, 0), 0);
+    }
+    assert_int_equal(cn.connected, 1);
+    /* From here on the server's loop does not run: its peer reads nothing. */
+    size_t len = 1u << 20;
+    uint8_t *big = calloc(1, len);
+    assert_non_null(big);
+    seam_conn_stats st;
+    /* One message larger than the transport's 256 KiB is taken whole,
+     * since nothing else waits there... */
+    assert_int_equal(seam_conn_send_raw(c, 1, big, len), 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(support_run_once(f->loop, 0), 0);
+    }
+    seam_conn_get_stats(c, &st);
+    assert_int_equal(st.queued_bytes, 0);
+    /* ... and the next one waits in the connection's queue, bounded by
+     * it, until the peer reads. */
+    assert_int_equal(seam_conn_send_raw(c, 2, big, len), 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(support_run_once(f->loop, 0), 0);
+    }
+    seam_conn_get_stats(c, &st);
+    assert_true(st.queued_bytes >= len);
+    free(big);
+    seam_conn_close(c);
+    seam_server_close(s);
+    seam_loop_free(other);
+}
+
 static int open_count(void)
 {
     int n = 0;
@@ -346,6 +387,86 @@ static void test_descriptors_pass_as_duplicates_and_none_is_left_open(void **sta
     seam_conn_close(c);
     seam_server_close(s);
     assert_int_equal(open_count(), before);
+}
+
+/* ==== two loops on one thread =========================================== */
+
+typedef struct peer_log {
+    seam_conn *peer[4];
+    int npeers;
+    int messages;
+} peer_log;
+
+static void peer_log_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    peer_log *pl = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED && pl->npeers < 4) {
+        pl->peer[pl->npeers++] = conn;
+    } else if (ev->type == SEAM_EVENT_MESSAGE) {
+        pl->messages++;
+    }
+}
+
+static void run_both(seam_loop *a, seam_loop *b, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        assert_true(seam_poll_run_once(a, 0) >= 0);
+        assert_true(seam_poll_run_once(b, 0) >= 0);
+    }
+}
+
+static void send_ping(seam_conn *c)
+{
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_conn_send(c, m), 0);
+    seam_value_unref(m);
+}
+
+/* Regression: a watch raised from outside its loop, then closed before
+ * the loop took it, left the loop marked as woken with nothing to take:
+ * the next raise from outside sent no wake-up and was never told (a new
+ * client's hello went unread until its handshake timed out). */
+static void test_raise_after_a_raised_watch_closed_still_wakes_the_loop(void **state)
+{
+    (void)state;
+    seam_loop *srv_loop = NULL;
+    seam_loop *cli_loop = NULL;
+    assert_int_equal(seam_poll_new(0, &srv_loop), 0);
+    assert_int_equal(seam_poll_new(0, &cli_loop), 0);
+    peer_log pl = {0};
+    seam_server_config cfg = {.conn.on_event = peer_log_event, .conn.userdata = &pl};
+    seam_server *s = NULL;
+    assert_int_equal(seam_server_listen(srv_loop, NAME, &cfg, &s), 0);
+    counts n1 = {0};
+    counts n2 = {0};
+    seam_conn *c1 = connect_counting(cli_loop, NAME, &n1);
+    run_both(srv_loop, cli_loop, 10);
+    assert_int_equal(pl.npeers, 1);
+    seam_conn *p1 = pl.peer[0]; /* c1's server end */
+    seam_conn *c2 = connect_counting(cli_loop, NAME, &n2);
+    run_both(srv_loop, cli_loop, 10);
+    assert_int_equal(pl.npeers, 2);
+    /* c1's message raises its server end from the client's loop: another
+     * loop than the server's, so the server's loop is woken. */
+    send_ping(c1);
+    assert_true(seam_poll_run_once(cli_loop, 0) >= 0);
+    /* The raised server end closes before its loop took the raise, and the
+     * loop then takes its wake-up with nothing left to tell. */
+    seam_conn_close(p1);
+    assert_true(seam_poll_run_once(srv_loop, 0) >= 0);
+    /* c2's message must wake the server's loop again. */
+    int before = pl.messages;
+    send_ping(c2);
+    assert_true(seam_poll_run_once(cli_loop, 0) >= 0);
+    for (int i = 0; i < 20 && pl.messages == before; i++) {
+        assert_true(seam_poll_run_once(srv_loop, 50) >= 0);
+    }
+    assert_int_equal(pl.messages, before + 1);
+    seam_conn_close(c1);
+    seam_conn_close(c2);
+    seam_server_close(s);
+    seam_loop_free(cli_loop);
+    seam_loop_free(srv_loop);
 }
 
 /* ==== two loops on two threads ========================================== */
@@ -476,7 +597,9 @@ int main(void)
         T(test_server_close_interrupts_its_client_and_a_new_server_serves_it),
         T(test_peer_that_never_reads_makes_sends_fail_with_eagain_then_writable),
         T(test_large_payload_crosses_the_bounded_buffer_intact),
+        T(test_a_large_send_moves_whole_into_an_empty_direction_and_no_further),
         T(test_descriptors_pass_as_duplicates_and_none_is_left_open),
+        T(test_raise_after_a_raised_watch_closed_still_wakes_the_loop),
         T(test_calls_to_a_loop_on_another_thread_are_answered_in_order),
         T(test_sync_call_waits_for_a_loop_on_another_thread),
         T(test_sync_call_to_a_server_that_never_runs_times_out),
