@@ -353,7 +353,14 @@ static void drain(int fd)
 static bool ready(poll_ctx *p, int fd, unsigned events)
 {
     if (fd == p->wake_rd) {
-        drain(fd);
+        if (p->wake_wr == p->wake_rd) {
+            /* An eventfd: one read takes every wake-up written so far. */
+            uint64_t n;
+            ssize_t r = read(fd, &n, sizeof(n));
+            (void)r;
+        } else {
+            drain(fd);
+        }
         seam_loop_run_pending(p->loop);
     } else if (fd == p->timerfd) {
         drain(fd);
