@@ -249,6 +249,8 @@ static void fds_take(inproc_chunk *c, int *fds, size_t max_fds, size_t *nfds, bo
             *truncated = true;
         }
     }
+    free(c->fds);
+    c->fds = NULL;
     c->nfds = 0;
 }
 

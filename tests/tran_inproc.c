@@ -31,6 +31,8 @@
 typedef struct fixture {
     char dir[PATH_MAX];
     seam_loop *loop;
+    seam_loop *other; /* a second loop on this thread, run by hand */
+    seam_server *other_server;
 } fixture;
 
 static int setup(void **state)
@@ -45,6 +47,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    /* Also after a failed test, so that the next one finds the name free. */
+    seam_server_close(f->other_server);
+    seam_loop_free(f->other);
     support_test_end(f->loop, f->dir);
     free(f);
     return 0;
@@ -256,9 +261,9 @@ static void test_peer_that_never_reads_makes_sends_fail_with_eagain_then_writabl
     fixture *f = *state;
     /* The server's peers never get to read: its loop is another, never
      * run, so the transport's buffer and then the client's queue fill. */
-    seam_loop *other = NULL;
-    assert_int_equal(seam_poll_new(0, &other), 0);
-    seam_server *s = listen_echo(other, NAME);
+    assert_int_equal(seam_poll_new(0, &f->other), 0);
+    seam_loop *other = f->other;
+    f->other_server = listen_echo(other, NAME);
     counts cn = {0};
     seam_conn_config cfg = {.on_event = echo_event, .userdata = &cn, .max_queue = 64 << 10};
     seam_conn *c = NULL;
@@ -290,8 +295,6 @@ static void test_peer_that_never_reads_makes_sends_fail_with_eagain_then_writabl
     }
     assert_int_equal(server_counts.messages, sent);
     seam_conn_close(c);
-    seam_server_close(s);
-    seam_loop_free(other);
 }
 
 static void test_large_payload_crosses_the_bounded_buffer_intact(void **state)
@@ -314,45 +317,52 @@ static void test_large_payload_crosses_the_bounded_buffer_intact(void **state)
     seam_server_close(s);
 }
 
+static bool nothing_queued(void *arg)
+{
+    seam_conn_stats st;
+    seam_conn_get_stats(arg, &st);
+    return st.queued_bytes == 0;
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
 static void test_a_large_send_moves_whole_into_an_empty_direction_and_no_further(void **state)
 {
     fixture *f = *state;
-    seam_loop *other = NULL;
-    assert_int_equal(seam_poll_new(0, &other), 0);
-    seam_server *s = listen_echo(other, NAME);
+    assert_int_equal(seam_poll_new(0, &f->other), 0);
+    f->other_server = listen_echo(f->other, NAME);
     counts cn = {0};
     seam_conn *c = connect_counting(f->loop, NAME, &cn);
     /* Both hellos are read (not only the server's, which connects us). */
-    for (int i = 0; i < 10; i++) {
-        assert_true(seam_poll_run_once(other, 0) >= 0);
-        assert_int_equal(support_run_once(f->loop, 0), 0);
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while ((cn.connected == 0 || server_counts.connected == 0) && support_now_ms() < deadline) {
+        assert_true(seam_poll_run_once(f->other, 0) >= 0);
+        assert_int_equal(support_run_once(f->loop, 1), 0);
     }
     assert_int_equal(cn.connected, 1);
     /* From here on the server's loop does not run: its peer reads nothing. */
     size_t len = 1u << 20;
     uint8_t *big = calloc(1, len);
     assert_non_null(big);
-    seam_conn_stats st;
     /* One message larger than the transport's 256 KiB is taken whole,
      * since nothing else waits there... */
     assert_int_equal(seam_conn_send_raw(c, 1, big, len), 0);
-    for (int i = 0; i < 10; i++) {
-        assert_int_equal(support_run_once(f->loop, 0), 0);
-    }
-    seam_conn_get_stats(c, &st);
-    assert_int_equal(st.queued_bytes, 0);
+    bool moved = support_run_until(f->loop, nothing_queued, c, SUPPORT_DEADLINE_MS);
     /* ... and the next one waits in the connection's queue, bounded by
      * it, until the peer reads. */
-    assert_int_equal(seam_conn_send_raw(c, 2, big, len), 0);
-    for (int i = 0; i < 10; i++) {
-        assert_int_equal(support_run_once(f->loop, 0), 0);
-    }
+    int r = seam_conn_send_raw(c, 2, big, len);
+    support_run_until(f->loop, never, NULL, 200);
+    seam_conn_stats st;
     seam_conn_get_stats(c, &st);
-    assert_true(st.queued_bytes >= len);
     free(big);
+    assert_true(moved);
+    assert_int_equal(r, 0);
+    assert_true(st.queued_bytes >= len);
     seam_conn_close(c);
-    seam_server_close(s);
-    seam_loop_free(other);
 }
 
 static int open_count(void)
