@@ -218,6 +218,11 @@ static int unix_peer_pidfd(seam__pipe *base)
     return seam__unix_peer_pidfd(((unix_pipe *)base)->fd);
 }
 
+static int unix_peer_groups(seam__pipe *base, uint32_t **gids, size_t *n)
+{
+    return seam__unix_peer_groups(((unix_pipe *)base)->fd, gids, n);
+}
+
 static int unix_fd(const seam__pipe *base)
 {
     return ((const unix_pipe *)base)->fd;
@@ -281,6 +286,7 @@ const seam__tran seam__tran_unix = {
     .consume = NULL,
     .peer = unix_peer,
     .peer_pidfd = unix_peer_pidfd,
+    .peer_groups = unix_peer_groups,
     .fd = unix_fd,
     .wait = unix_wait,
     .hangup = unix_hangup,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -244,6 +245,42 @@ int seam__unix_peer_pidfd(int fd)
         return -1;
     }
     return pidfd;
+}
+
+int seam__unix_peer_groups(int fd, uint32_t **gids, size_t *n)
+{
+    /* The kernel says how much room it needs (ERANGE) when given too
+     * little; a peer cannot have more than NGROUPS_MAX groups. */
+    socklen_t len = 64 * sizeof(gid_t);
+    for (int tries = 0; tries < 4; tries++) {
+        gid_t *buf = malloc(len > 0 ? len : sizeof(gid_t));
+        if (buf == NULL) {
+            return SEAM_ENOMEM;
+        }
+        socklen_t got = len;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, &got) == 0) {
+            size_t count = got / sizeof(gid_t);
+            uint32_t *out = malloc(count > 0 ? count * sizeof(*out) : sizeof(*out));
+            if (out == NULL) {
+                free(buf);
+                return SEAM_ENOMEM;
+            }
+            for (size_t i = 0; i < count; i++) {
+                out[i] = (uint32_t)buf[i];
+            }
+            free(buf);
+            *gids = out;
+            *n = count;
+            return 0;
+        }
+        int err = errno;
+        free(buf);
+        if (err != ERANGE || got <= len) {
+            return -err;
+        }
+        len = got;
+    }
+    return SEAM_ERANGE;
 }
 
 ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)

@@ -35,6 +35,9 @@ int seam__unix_creds(int fd, bool want_pidfd, seam_creds *out);
 /* A pidfd for the process that connected fd's peer end (the kernel keeps
  * it from connect time), or -1 where the kernel has none. */
 int seam__unix_peer_pidfd(int fd);
+/* The supplementary groups of fd's peer from connect time (SO_PEERGROUPS),
+ * in a malloc'd array the caller frees. */
+int seam__unix_peer_groups(int fd, uint32_t **gids, size_t *n);
 /* Sends up to len bytes, with fds (if nfds > 0) attached to the first byte.
  * Returns the bytes taken (never 0 for len > 0) or a negative code;
  * SEAM_EAGAIN when the socket is full. Never raises SIGPIPE. */

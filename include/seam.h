@@ -424,6 +424,13 @@ typedef struct seam_event {
      * It stays valid until answered and its callback has returned
      * (seam_request_keep). */
     seam_request *request;
+    /* INTERRUPTED, INVALID: what the peer's goodbye said, borrowed for the
+     * callback, NULL when it said nothing (or there was no goodbye):
+     * reason is for people; rule names the server's rule that refused us
+     * ("uid", "gid", "exe", "same_user", "filter", "max_conns",
+     * "max_conns_per_uid", "descriptors": docs/protocol.md, "Transport"). */
+    const char *reason;
+    const char *rule;
 } seam_event;
 
 typedef void (*seam_event_fn)(seam_conn *conn, const seam_event *event, void *userdata);
@@ -704,6 +711,38 @@ typedef bool (*seam_accept_fn)(const seam_creds *creds, void *userdata);
  * fields the transport could fill in). */
 typedef bool (*seam_accept_peer_fn)(const seam_peer *peer, void *userdata);
 
+/* Declarative peer requirements (seam_server_config.require), checked on
+ * every peer before anything is read from it, before any accept filter.
+ * Every rule given must hold; a list holds when the peer matches one of
+ * its entries. A refused peer gets a goodbye with SEAM_EACCES naming the
+ * rule (its SEAM_EVENT_INVALID carries it in event->rule and
+ * event->reason). The server copies the lists: they need not outlive
+ * seam_server_listen(). */
+typedef struct seam_peer_require {
+    /* The peer's uid (the kernel's record from connect time) is one of
+     * these. */
+    const uint32_t *uids;
+    size_t nuids;
+    /* The peer's gid, or one of its supplementary groups as the kernel
+     * recorded them when it connected (SO_PEERGROUPS), is one of these. */
+    const uint32_t *gids;
+    size_t ngids;
+    /* Absolute path of the executable the peer's process must run,
+     * compared by file identity (device and inode of what the path names
+     * at accept time), found through the peer's pidfd so that a pid
+     * reused since the connect cannot stand in for it. Needs a kernel
+     * that gives pidfds of socket peers (Linux 6.5) and the right to see
+     * the peer's /proc/PID/exe (the server's own user, or root): where
+     * either is missing the peer is refused, never let in unchecked. */
+    const char *exe;
+    /* The peer runs as the server's effective uid. */
+    bool same_user;
+} seam_peer_require;
+
+/* Called once no peer has been connected for idle_exit_ms (see
+ * seam_server_config). */
+typedef void (*seam_idle_fn)(seam_server *server, void *userdata);
+
 typedef struct seam_server_config {
     seam_conn_config conn; /* for every peer connection; conn.userdata goes
                               to on_event */
@@ -739,6 +778,20 @@ typedef struct seam_server_config {
     unsigned socket_mode;
     /* Used instead of accept when set (accept_data goes to it). */
     seam_accept_peer_fn accept_peer;
+    /* Peer requirements, checked before accept or accept_peer runs (and
+     * then only for peers they admit). NULL: none. With a uid or gid
+     * rule the default "same user" filter no longer applies (accept and
+     * accept_peer still do); with only exe (or same_user) it still does. */
+    const seam_peer_require *require;
+    /* For services started on demand (socket activation): when no peer
+     * has been connected for this long, on_idle(server, idle_data) runs,
+     * typically to close the server and leave the loop; the activating
+     * manager keeps the socket and starts the service again for the next
+     * peer. If the server stays open, on_idle runs again after the next
+     * such stretch. 0: never; > 0 needs on_idle (else SEAM_EINVAL). */
+    int idle_exit_ms;
+    seam_idle_fn on_idle;
+    void *idle_data;
 } seam_server_config;
 
 /* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
