@@ -581,3 +581,11 @@ const char *seam_server_path(const seam_server *server)
 {
     return server != NULL ? server->path : NULL;
 }
+
+bool seam_server_activated(const seam_server *server)
+{
+    if (server == NULL || server->closed || server->tran->listener_activated == NULL) {
+        return false;
+    }
+    return server->tran->listener_activated(server->listener);
+}

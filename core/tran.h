@@ -77,6 +77,9 @@ struct seam__tran {
     void (*listener_hangup)(seam__listener *l);
     /* Frees the listener once nothing watches its descriptor. */
     void (*listener_free)(seam__listener *l);
+    /* Optional: whether the listener took over a socket it was handed
+     * (socket activation) instead of making one. */
+    bool (*listener_activated)(const seam__listener *l);
 
     /* ---- pipes ---- */
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,37 @@ int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned m
     *fd = s;
     *dev = st.st_dev;
     *ino = st.st_ino; /* a rename keeps the inode */
+    return 0;
+}
+
+static bool sockopt_is(int fd, int opt, int want)
+{
+    int v = 0;
+    socklen_t len = sizeof(v);
+    return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 && v == want;
+}
+
+int seam__unix_listening(int fd, char *path, size_t len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || !sockopt_is(fd, SO_DOMAIN, AF_UNIX) ||
+        !sockopt_is(fd, SO_TYPE, SOCK_STREAM) || !sockopt_is(fd, SO_ACCEPTCONN, 1)) {
+        return SEAM_EBADF;
+    }
+    struct sockaddr_un addr;
+    socklen_t alen = sizeof(addr);
+    memset(&addr, 0, sizeof(addr));
+    if (getsockname(fd, (struct sockaddr *)&addr, &alen) < 0) {
+        return SEAM_EBADF;
+    }
+    size_t n = alen > offsetof(struct sockaddr_un, sun_path)
+                   ? strnlen(addr.sun_path, alen - offsetof(struct sockaddr_un, sun_path))
+                   : 0;
+    if (n >= len) {
+        return SEAM_ENAMETOOLONG;
+    }
+    memcpy(path, addr.sun_path, n); /* abstract: n is 0 */
+    path[n] = '\0';
     return 0;
 }
 

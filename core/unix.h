@@ -21,6 +21,10 @@
  * socket file's inode. */
 int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned mode, int *fd,
                       dev_t *dev, ino_t *ino);
+/* Whether fd is a listening AF_UNIX stream socket: 0 with the path it is
+ * bound to in path ("" for an unnamed or abstract one), SEAM_EBADF if it
+ * is not (closed, not a socket, another family or type, not listening). */
+int seam__unix_listening(int fd, char *path, size_t len);
 /* Whether a socket at leaf in dir_fd takes connections: 1 if a connect
  * succeeds or finds its backlog full, 0 if it is refused (nobody listens)
  * or nothing is there, or a negative code. */

@@ -794,7 +794,29 @@ typedef struct seam_server_config {
     void *idle_data;
 } seam_server_config;
 
-/* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
+/* Serves name. config may be NULL.
+ *
+ * Socket activation: when the process was started with listening sockets
+ * by a service manager (systemd's protocol: LISTEN_PID is this process,
+ * LISTEN_FDS counts descriptors from 3 on, LISTEN_FDNAMES optionally names
+ * them), the server takes over the one for name instead of making a
+ * socket: the descriptor LISTEN_FDNAMES names with name, else one bound
+ * to name's socket path. It must be a listening AF_UNIX stream socket
+ * bound to that path, else SEAM_EBADF (also when it is closed); malformed
+ * variables meant for this process are SEAM_EINVAL. The name's lock is
+ * taken as usual (SEAM_EADDRINUSE if another server of it lives), the
+ * socket's mode is the manager's (socket_mode is ignored), the adopted
+ * descriptor is made close-on-exec and non-blocking, and closing the
+ * server neither removes the socket file nor closes the descriptor (the
+ * manager keeps listening and starts the service again; listening on
+ * the name again in this process takes it over again). Descriptors not
+ * adopted are left untouched for the program, and the variables are left
+ * in the environment: LISTEN_PID keeps child processes from taking them
+ * for theirs, but a program that replaces itself with exec() must unset
+ * them first. Without such variables (or with another process's
+ * LISTEN_PID) the server makes its own socket, as below.
+ *
+ * Returns 0, or SEAM_EADDRINUSE (a live
  * server owns the name), SEAM_EEXIST (a file that is not a socket is at the
  * path; it is left alone), SEAM_EACCES (the runtime directory or the lock
  * file is not safe: see "Names"), SEAM_EINVAL (bad name), a system error.
@@ -836,6 +858,11 @@ SEAM_EXPORT int seam_server_set_monitor(seam_server *server, bool allow);
 
 /* The socket path served. */
 SEAM_EXPORT const char *seam_server_path(const seam_server *server);
+
+/* Whether the server took over a listening socket its service manager
+ * passed (socket activation, see seam_server_listen()) rather than making
+ * its own. false for NULL or a closed server. */
+SEAM_EXPORT bool seam_server_activated(const seam_server *server);
 
 #ifdef __cplusplus
 }

@@ -106,8 +106,10 @@ bool tool_parse_name(tool_ctx *t, int argc, char **argv, const tool_opt *opts, c
 typedef struct tool_client {
     seam_loop *loop;
     seam_conn *conn;
-    int state; /* 0: handshake under way, 1: connected, < 0: why it failed */
-    int ended; /* the error of the INTERRUPTED or INVALID that ended it, else 0 */
+    int state;        /* 0: handshake under way, 1: connected, < 0: why it failed */
+    int ended;        /* the error of the INTERRUPTED or INVALID that ended it, else 0 */
+    char rule[32];    /* ... and the rule its goodbye named ("" if none) */
+    char reason[256]; /* ... and the goodbye's reason ("" if none) */
     seam_event_fn on_event;
     void *userdata;
 } tool_client;
