@@ -8,11 +8,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 static int require_dup_ids(const uint32_t *in, size_t n, uint32_t **out)
@@ -106,10 +106,11 @@ static bool require_group_ok(const seam__require *r, seam__pipe *p, const seam_p
 /* Whether the peer's process runs the file at r->exe (the same device and
  * inode, so that links, bind mounts and a path spelled otherwise make no
  * difference). /proc/<pid> is opened first and only then is the pidfd
- * asked whether its process still exists: if it does, the pid was not
- * reused between the two, so the directory is that process's; if it went
- * (or never had a pidfd), nothing proves who runs under the pid and the
- * peer is refused. Returns 1, 0, or a negative code when it cannot tell. */
+ * asked whether its process still runs (a pidfd turns readable when its
+ * process exits): if it does, the pid was not reused between the two, so
+ * the directory is that process's; if it went (or never had a pidfd),
+ * nothing proves who runs under the pid and the peer is refused. Returns
+ * 1, 0, or a negative code when it cannot tell. */
 static int require_exe_ok(const char *exe, const seam_peer *peer)
 {
     struct stat want;
@@ -127,8 +128,10 @@ static int require_exe_ok(const char *exe, const seam_peer *peer)
         return -errno;
     }
     int r = 0;
-    if (syscall(SYS_pidfd_send_signal, peer->pidfd, 0, NULL, 0) < 0) {
-        r = -errno;
+    struct pollfd exited = {peer->pidfd, POLLIN, 0};
+    int n = poll(&exited, 1, 0);
+    if (n != 0) {
+        r = n < 0 ? -errno : SEAM_ECONNRESET; /* gone: its pid may be another's now */
     } else if (fstatat(dfd, "exe", &got, 0) < 0) {
         r = -errno;
     } else {

@@ -346,11 +346,13 @@ static void server_idle_sweep(seam__timer *t)
 static void server_idle_exit(seam__timer *t)
 {
     seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_exit));
-    if (s->closed || s->npeers > 0) {
-        return;
-    }
     s->refs++;
-    s->cfg.on_idle(s, s->cfg.idle_data);
+    if (!s->paused) {
+        server_on_ready(s, SEAM_READ); /* a peer waiting to be accepted is no idleness */
+    }
+    if (!s->closed && s->npeers == 0) {
+        s->cfg.on_idle(s, s->cfg.idle_data);
+    }
     seam__server_idle_check(s);
     seam__server_unref(s);
 }

@@ -88,6 +88,21 @@ static int accepts_connections(int fd)
     return v;
 }
 
+/* 0 when a connect to path is taken (also into a backlog), else -errno. */
+static int connect_to(const char *path)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        close(s);
+        return -ENAMETOOLONG;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int r = connect(s, (struct sockaddr *)&addr, sizeof(addr)) == 0 ? 0 : -errno;
+    close(s);
+    return r;
+}
+
 /* ---- a child set up as a service manager would, listening in-process ---- */
 
 typedef enum pass_kind {
@@ -124,6 +139,7 @@ typedef struct act_report {
     int again;        /* twice: listening again after the close */
     int again_activated;
     int after_close_listening; /* descriptor 3 after the first server closed */
+    int after_close_connect;   /* ... and a connect to the name's path then */
 } act_report;
 
 static int make_pass(pass_kind kind, const char *path, const char *elsewhere)
@@ -209,8 +225,12 @@ static int activated_main(int chan, void *arg)
     }
 
     act_report rep = {0};
+    /* The loop under test, which may let go of a descriptor later than
+     * asked (libuv): the passed socket must survive that too. */
+    const support_driver *drv = &support_driver_under_test;
+    void *host = drv->host_new();
     seam_loop *loop = NULL;
-    if (seam_poll_new(0, &loop) != 0) {
+    if (host == NULL || drv->attach(host, &loop) != 0) {
         return 13;
     }
     seam_server *srv = NULL;
@@ -226,15 +246,19 @@ static int activated_main(int chan, void *arg)
     }
     seam_server_close(srv);
     for (int i = 0; i < 5; i++) {
-        seam_poll_run_once(loop, 0); /* the listener is released */
+        drv->run_once(host, loop, 0); /* the listener is released */
     }
     rep.after_close_listening = accepts_connections(3);
+    rep.after_close_connect = connect_to(path);
     if (spec->twice && rep.listen == 0) {
         rep.again = seam_server_listen(loop, NAME, NULL, &srv);
         rep.again_activated = seam_server_activated(srv);
         seam_server_close(srv);
     }
     seam_loop_free(loop);
+    if (!drv->host_free(host)) {
+        return 15;
+    }
     return support_write_full(CHAN, &rep, sizeof(rep)) ? 0 : 14;
 }
 
@@ -260,6 +284,7 @@ static void test_socket_at_the_names_path_is_adopted_without_names(void **state)
     /* the manager's socket outlives the server: open and listening, its
      * file left in place for the next start */
     assert_int_equal(rep.after_close_listening, 1);
+    assert_int_equal(rep.after_close_connect, 0);
     struct stat st;
     assert_int_equal(lstat(f->path, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
@@ -555,6 +580,57 @@ static void test_idle_exit_runs_once_no_peer_is_left_for_the_time_given(void **s
     assert_int_equal(st.calls, 1);
 }
 
+/* A client in a child: connects, says so, stays until its channel closes. */
+static int stay_connected_main(int chan, void *arg)
+{
+    (void)arg;
+    seam_loop *loop = NULL;
+    seam_conn *c = NULL;
+    if (seam_poll_new(0, &loop) != 0 || seam_conn_connect(loop, NAME, NULL, &c) != 0) {
+        return 10;
+    }
+    char b = 1;
+    if (!support_write_full(chan, &b, 1)) {
+        return 11;
+    }
+    while (!support_read_full(chan, &b, 1, 0)) {
+        seam_poll_run_once(loop, 50);
+        char peek;
+        if (recv(chan, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            break; /* the parent closed its end */
+        }
+    }
+    seam_conn_close(c);
+    seam_loop_free(loop);
+    return 0;
+}
+
+static void test_idle_exit_waits_for_a_peer_still_to_be_accepted(void **state)
+{
+    fixture *f = *state;
+    idle_state st = {0};
+    seam_server_config cfg = {.idle_exit_ms = 100, .on_idle = on_idle, .idle_data = &st};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    /* The loop does not run while the peer connects and the idle time
+     * passes: when it runs, both are due at once. */
+    support_fork(&f->child, stay_connected_main, NULL);
+    char b;
+    assert_true(support_read_full(f->child.chan, &b, 1, SUPPORT_DEADLINE_MS));
+    usleep(300 * 1000);
+    long long until = support_now_ms() + 300;
+    while (support_now_ms() < until) {
+        support_run_once(f->loop, 20);
+    }
+    assert_int_equal(seam_server_peers(srv, NULL, 0), 1);
+    assert_int_equal(st.calls, 0);
+    close(f->child.chan);
+    f->child.chan = -1;
+    assert_true(support_run_until(f->loop, idle_called, &st, SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 static void test_idle_exit_repeats_while_the_server_stays_open(void **state)
 {
     fixture *f = *state;
@@ -599,6 +675,7 @@ int main(void)
         T(test_named_socket_bound_elsewhere_is_refused),
         T(test_malformed_variables_for_this_process_are_refused),
         T(test_idle_exit_runs_once_no_peer_is_left_for_the_time_given),
+        T(test_idle_exit_waits_for_a_peer_still_to_be_accepted),
         T(test_idle_exit_repeats_while_the_server_stays_open),
         T(test_idle_exit_needs_a_callback_and_a_time_not_below_zero),
 #undef T
