@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* server.c - listening on a name, the accept filter, the peer limits
- * (in all, per user, idle), descriptor exhaustion, and sending to every
- * peer at once. */
+/* server.c - listening on a name, the accept filter after the peer
+ * requirements (require.c), the peer limits (in all, per user, idle), the
+ * idle exit, descriptor exhaustion, and sending to every peer at once. */
 #include "conn.h"
 #include "require.h"
 
