@@ -746,7 +746,8 @@ typedef void (*seam_idle_fn)(seam_server *server, void *userdata);
 typedef struct seam_server_config {
     seam_conn_config conn; /* for every peer connection; conn.userdata goes
                               to on_event */
-    /* NULL: only processes of the server's own user may connect. */
+    /* NULL: only processes of the server's own user may connect (unless
+     * require has a uid or gid rule, which then says who may). */
     seam_accept_fn accept;
     void *accept_data;
     /* Peers served at once; more are refused (a goodbye with
