@@ -228,6 +228,17 @@ pids+=($!)
 wait_for t.groups
 run 4 call t.groups '1'
 [[ "$err" == *"refused by the server's gid rule: neither gid $(id -g) nor its"* ]] || fail "gid refused: $err"
+# ... and one that admits only another executable.
+"$seam" listen t.exe --require-exe /bin/sh >/dev/null &
+pids+=($!)
+wait_for t.exe
+run 4 call t.exe '1'
+[[ "$err" == *"refused by the server's exe rule: "* ]] || fail "exe refused: $err"
+"$seam" listen t.self --echo --require-exe "$seam" >/dev/null &
+pids+=($!)
+wait_for t.self
+run 0 call t.self '"self"'
+[[ "$out" == '"self"' ]] || fail "the server's own executable: $out $err"
 run 2 listen t.x --allow-uid -1
 usage_error "--allow-uid: -1 is out of range" listen
 

@@ -164,6 +164,7 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     long allow_uid = -1;
     long allow_gid = -1;
     long idle_exit = 0;
+    const char *exe = NULL;
     bool monitorable = false;
     const tool_opt opts[] = {
         {"--monitorable", 0, NULL, 0, 0, &monitorable},
@@ -174,6 +175,7 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
         {"--announce", 0, "MS", 0, INT_MAX, &st.announce},
         {"--allow-uid", 0, "UID", 0, UINT32_MAX, &allow_uid},
         {"--allow-gid", 0, "GID", 0, UINT32_MAX, &allow_gid},
+        {"--require-exe", 0, "PATH", TOOL_TEXT, &exe},
         {"--idle-exit", 0, "MS", 1, INT_MAX, &idle_exit},
         {0},
     };
@@ -194,8 +196,9 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     seam_peer_require req = {.uids = &uid,
                              .nuids = allow_uid >= 0 ? 1 : 0,
                              .gids = &gid,
-                             .ngids = allow_gid >= 0 ? 1 : 0};
-    if (allow_uid >= 0 || allow_gid >= 0) {
+                             .ngids = allow_gid >= 0 ? 1 : 0,
+                             .exe = exe};
+    if (allow_uid >= 0 || allow_gid >= 0 || exe != NULL) {
         cfg.require = &req;
     }
     if (idle_exit > 0) {

@@ -41,10 +41,14 @@ typedef struct tool_opt {
     const char *name; /* "--timeout" */
     char short_name;  /* 't', or 0 */
     const char *arg;  /* "MS", or NULL for a flag */
-    long min;
+    long min;         /* min > max: the value is text (see TOOL_TEXT) */
     long max;
     void *out;
 } tool_opt;
+
+/* In place of min and max: the option's value is text, stored as a
+ * const char * (argv's own string). */
+#define TOOL_TEXT 1, 0
 
 /* Parses argv against opts (terminated by a zeroed entry; --json, -j,
  * --help and -h are understood by every command) and stores up to maxpos
