@@ -13,9 +13,11 @@
 
 #include <cmocka.h>
 
+#include "conn.h"
 #include "support.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <stdio.h>
@@ -383,6 +385,87 @@ static void test_exe_rule_refuses_a_peer_gone_before_it_was_checked(void **state
     seam_server_close(srv);
 }
 
+/* Peers the server holds, the handshake done or not. */
+static size_t server_npeers(const seam_server *srv)
+{
+    return srv->npeers;
+}
+
+typedef struct decided_state {
+    const log_state *logs;
+    const seam_server *srv;
+} decided_state;
+
+/* The server refused the peer or took it. */
+static bool decided(void *arg)
+{
+    const decided_state *d = arg;
+    return d->logs->refusals > 0 || server_npeers(d->srv) > 0;
+}
+
+/* Makes the next process forked in this pid namespace get pid, if the
+ * kernel lets root say so and nobody forks first. */
+static bool next_pid_is(pid_t pid)
+{
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%ld", (long)pid - 1);
+    bool ok = write(fd, text, (size_t)n) == n;
+    close(fd);
+    return ok;
+}
+
+static int wait_for_channel_main(int chan, void *arg)
+{
+    (void)arg;
+    char b;
+    support_read_full(chan, &b, 1, SUPPORT_DEADLINE_MS);
+    return 0;
+}
+
+/* The pid of a peer that died is taken by a new process that runs the
+ * very executable the rule names. /proc/PID then shows that executable,
+ * but it is not the peer: the peer's pidfd says its process is gone, and
+ * the peer is refused. */
+static void test_exe_rule_refuses_a_peer_whose_pid_now_belongs_to_another(void **state)
+{
+    fixture *f = *state;
+    SKIP_UNLESS_ROOT();
+    if (support_under_valgrind()) {
+        skip(); /* the new process would run valgrind */
+    }
+    char exe[PATH_MAX];
+    self_exe(exe, sizeof(exe));
+    seam_peer_require req = {.exe = exe};
+    log_state logs = {0};
+    seam_loop_set_logger(f->loop, SEAM_LOG_INFO, record_log, &logs);
+    seam_server_config cfg = {.require = &req};
+    seam_server *srv = listen_with(f, &cfg);
+    support_fork(&f->child, connect_and_exit_main, f->name);
+    pid_t gone = f->child.pid;
+    assert_int_equal(support_child_wait(&f->child, SUPPORT_DEADLINE_MS), 0);
+    support_child taker = {.chan = -1};
+    if (!next_pid_is(gone)) {
+        seam_server_close(srv);
+        skip();
+    }
+    support_fork(&taker, wait_for_channel_main, NULL);
+    if (taker.pid != gone) {
+        support_child_kill(&taker);
+        seam_server_close(srv);
+        skip(); /* another process took the pid first */
+    }
+    decided_state d = {&logs, srv};
+    assert_true(support_run_until(f->loop, decided, &d, SUPPORT_DEADLINE_MS));
+    assert_int_equal(server_npeers(srv), 0);
+    assert_non_null(strstr(logs.last, "cannot verify the executable"));
+    support_child_kill(&taker);
+    seam_server_close(srv);
+}
+
 /* ---- same user, the default, and the filter after the rules ---- */
 
 static void test_same_user_rule_refuses_another_user_even_with_a_filter(void **state)
@@ -475,6 +558,7 @@ int main(void)
         T(test_exe_rule_admits_a_peer_running_the_named_file_by_any_path),
         T(test_exe_rule_refuses_a_peer_running_another_executable),
         T(test_exe_rule_refuses_a_peer_gone_before_it_was_checked),
+        T(test_exe_rule_refuses_a_peer_whose_pid_now_belongs_to_another),
         T(test_same_user_rule_refuses_another_user_even_with_a_filter),
         T(test_default_refusal_names_the_same_user_rule),
         T(test_filter_runs_only_for_peers_the_rules_admit),
