@@ -486,6 +486,19 @@ static void test_service_started_the_systemd_way_serves_exits_idle_and_starts_ag
     seam_conn *c = NULL;
     assert_int_equal(seam_conn_connect(f->loop, NAME, NULL, &c), 0);
     call_service(out, c, 1);
+    /* Its status says so, and names the process that really serves. */
+    seam_value *ask = seam_value_new_dict();
+    seam_dict_set_string(ask, "$seam", "status");
+    seam_value *status = NULL;
+    assert_int_equal(seam_conn_call_sync(c, ask, SUPPORT_DEADLINE_MS, &status), 0);
+    bool activated = false;
+    int64_t pid = 0;
+    assert_true(seam_dict_get_bool(status, "activated", &activated));
+    assert_true(activated);
+    assert_true(seam_dict_get_int64(status, "pid", &pid));
+    assert_int_equal(pid, f->child.pid);
+    seam_value_unref(status);
+    seam_value_unref(ask);
     /* It served on the harness's socket, and made none of its own. */
     struct stat now;
     assert_int_equal(stat(f->path, &now), 0);
