@@ -45,6 +45,7 @@ static void conn_free(seam_conn *c)
     seam__idmap_free(&c->calls);
     free(c->spare_call);
     free(c->spare_req);
+    seam__conn_goodbye_clear(c);
     free(c->path);
     free(c);
 }
@@ -218,7 +219,9 @@ static void lost_report(seam_conn *c)
         seam__conn_emit(c, &earlier);
     }
     seam_event ev = {.type = c->lost_invalid ? SEAM_EVENT_INVALID : SEAM_EVENT_INTERRUPTED,
-                     .error = c->lost};
+                     .error = c->lost,
+                     .reason = c->goodbye_reason,
+                     .rule = c->goodbye_rule};
     bool invalid = c->lost_invalid;
     c->lost = 0;
     seam__conn_emit(c, &ev);
@@ -249,7 +252,10 @@ void seam__conn_lost(seam_conn *c, int err)
     seam__conn_drop_transport(c);
     c->dispatching++;
     fail_calls(c, SEAM_ECONNRESET);
-    seam_event ev = {.type = invalid ? SEAM_EVENT_INVALID : SEAM_EVENT_INTERRUPTED, .error = err};
+    seam_event ev = {.type = invalid ? SEAM_EVENT_INVALID : SEAM_EVENT_INTERRUPTED,
+                     .error = err,
+                     .reason = c->goodbye_reason,
+                     .rule = c->goodbye_rule};
     seam__conn_emit(c, &ev);
     c->dispatching--;
     if (c->server != NULL && !c->user_closed) {

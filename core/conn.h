@@ -7,6 +7,7 @@
 
 #include "hello.h"
 #include "idmap.h"
+#include "require.h"
 #include "runtime.h"
 #include "tran.h"
 
@@ -101,6 +102,8 @@ struct seam_conn {
     seam__hello peer;
     int goodbye_code; /* from the peer's goodbye, 0 if none */
     bool goodbye_seen;
+    char *goodbye_reason; /* ... its "reason" and "rule", NULL if none */
+    char *goodbye_rule;
     seam__timer handshake_timer;
     seam__timer kick;      /* deferred work: completions, held frames, writable */
     bool kick_ref;         /* the kick holds a reference */
@@ -147,6 +150,8 @@ struct seam_server {
     bool starved;      /* ... and that was logged */
     seam__timer retry; /* ends a pause */
     seam__timer idle_sweep;
+    seam__timer idle_exit; /* no peers for cfg.idle_exit_ms */
+    seam__require req;     /* cfg.require, copied */
     unsigned refs;
     size_t npeers; /* connections, handshake done or not */
     seam_conn *peers;
@@ -162,6 +167,8 @@ int seam__conn_accepted(seam_server *server, seam__pipe *pipe, const seam_creds 
 void seam__conn_drop(seam_conn *c, int code, const char *reason);
 /* Queues an already framed message (the same bytes for every peer). */
 int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
+/* Arms the idle exit when the server has no peers left (server.c). */
+void seam__server_idle_check(seam_server *s);
 /* Drops a reference on a server; the last one frees it (server.c). */
 void seam__server_unref(seam_server *s);
 

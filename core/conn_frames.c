@@ -99,10 +99,27 @@ void seam__conn_connected_settle(seam_conn *c)
     }
 }
 
+void seam__conn_goodbye_clear(seam_conn *c)
+{
+    free(c->goodbye_reason);
+    free(c->goodbye_rule);
+    c->goodbye_reason = NULL;
+    c->goodbye_rule = NULL;
+}
+
+/* A string of the goodbye's, kept for the event that ends the connection
+ * (NULL when absent or of another type). */
+static char *goodbye_string(const seam_value *m, const char *key)
+{
+    const char *s = seam_dict_get_string(m, key);
+    return s != NULL ? strdup(s) : NULL;
+}
+
 static void on_goodbye(seam_conn *c, const seam__frame *f)
 {
     c->goodbye_code = 0;
     c->goodbye_seen = true;
+    seam__conn_goodbye_clear(c);
     /* Bounded like any payload (max_frame, the value limits): a long
      * reason must not cost the code its meaning. */
     seam_value *m = NULL;
@@ -111,6 +128,8 @@ static void on_goodbye(seam_conn *c, const seam__frame *f)
         if (seam_dict_get_int64(m, "code", &code) && code < 0 && code > INT32_MIN) {
             c->goodbye_code = (int)code;
         }
+        c->goodbye_reason = goodbye_string(m, "reason");
+        c->goodbye_rule = goodbye_string(m, "rule");
         seam_value_unref(m);
     }
     /* The peer is closing: nothing after its goodbye is handled. The

@@ -60,6 +60,8 @@ void seam__conn_emit(seam_conn *c, seam_event *ev);
 void seam__conn_drop_transport(seam_conn *c);
 void seam__conn_lost(seam_conn *c, int err);
 void seam__conn_fail(seam_conn *c, int err);
+/* Forgets what the last goodbye said (conn_frames.c). */
+void seam__conn_goodbye_clear(seam_conn *c);
 void seam__conn_handshake_expired(seam__timer *t);
 void seam__conn_on_released(void *owner);
 void seam__conn_on_ready(void *owner, unsigned events);

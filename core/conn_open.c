@@ -116,6 +116,7 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     c->gen++;
     c->goodbye_code = 0;
     c->goodbye_seen = false;
+    seam__conn_goodbye_clear(c);
     c->fail_due = 0;
     c->ans_queued = 0;
     c->ans_largest = 0;
@@ -261,6 +262,7 @@ void seam__conn_server_unlink(seam_conn *c)
     }
     c->sprev = NULL;
     s->npeers--;
+    seam__server_idle_check(s);
     seam__server_unref(s);
     c->server = NULL;
 }

@@ -75,6 +75,7 @@ ssize_t seam__inproc_recv_block(seam__pipe *base, const uint8_t **data, void **o
                                 size_t max_fds, size_t *nfds, bool *truncated);
 int seam__inproc_peer(seam__pipe *base, bool want_pidfd, seam_peer *out);
 int seam__inproc_peer_pidfd(seam__pipe *base);
+int seam__inproc_peer_groups(seam__pipe *base, uint32_t **gids, size_t *n);
 int seam__inproc_fd(const seam__pipe *base);
 int seam__inproc_wait(seam__pipe *base, unsigned events, int timeout_ms);
 void seam__inproc_notify(seam__pipe *base, seam_watch *w);

@@ -366,6 +366,30 @@ int seam__inproc_peer(seam__pipe *base, bool want_pidfd, seam_peer *out)
     return 0;
 }
 
+int seam__inproc_peer_groups(seam__pipe *base, uint32_t **gids, size_t *n)
+{
+    SEAM__UNUSED(base);
+    int count = getgroups(0, NULL); /* this process's own: the peer is itself */
+    if (count < 0) {
+        return -errno;
+    }
+    gid_t *list = malloc(((size_t)count + 1) * sizeof(gid_t));
+    uint32_t *out = malloc(((size_t)count + 1) * sizeof(uint32_t));
+    if (list == NULL || out == NULL || (count = getgroups(count, list)) < 0) {
+        int err = list == NULL || out == NULL ? SEAM_ENOMEM : -errno;
+        free(list);
+        free(out);
+        return err;
+    }
+    for (int i = 0; i < count; i++) {
+        out[i] = (uint32_t)list[i];
+    }
+    free(list);
+    *gids = out;
+    *n = (size_t)count;
+    return 0;
+}
+
 int seam__inproc_peer_pidfd(seam__pipe *base)
 {
     SEAM__UNUSED(base);

@@ -442,7 +442,8 @@ static void drop_lock(seam__name *name)
     name->have_socket = false;
 }
 
-int seam__name_acquire(seam__name *name)
+/* Takes the lock of the name (see seam__name_acquire). */
+static int lock_take(seam__name *name)
 {
     char lp[SEAM__PATH_MAX + 8];
     int r = lock_leaf(name->leaf, lp, sizeof(lp));
@@ -473,11 +474,21 @@ int seam__name_acquire(seam__name *name)
         }
         close(fd);
     }
-    r = clear_stale(name);
-    if (r < 0) {
+    return 0;
+}
+
+int seam__name_acquire(seam__name *name)
+{
+    int r = lock_take(name);
+    if (r == 0 && (r = clear_stale(name)) < 0) {
         drop_lock(name);
     }
     return r;
+}
+
+int seam__name_adopt(seam__name *name)
+{
+    return lock_take(name); /* the socket there is the one adopted: it stays */
 }
 
 void seam__name_bound(seam__name *name, dev_t dev, ino_t ino)

@@ -38,6 +38,11 @@ int seam__name_open(const char *name, seam__name *out);
  * file of ours. A dead socket of ours at the path is removed. */
 int seam__name_acquire(seam__name *name);
 
+/* Takes the lock of a name whose socket was inherited already bound and
+ * listening (socket activation): as seam__name_acquire, but what is at
+ * the path is left alone, and (no seam__name_bound) never removed. */
+int seam__name_adopt(seam__name *name);
+
 /* Notes the inode of the socket bound at the path (right after it
  * appeared there), so that release can tell it from a successor's. */
 void seam__name_bound(seam__name *name, dev_t dev, ino_t ino);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* server.c - listening on a name, the accept filter, the peer limits
- * (in all, per user, idle), descriptor exhaustion, and sending to every
- * peer at once. */
+/* server.c - listening on a name, the accept filter after the peer
+ * requirements (require.c), the peer limits (in all, per user, idle), the
+ * idle exit, descriptor exhaustion, and sending to every peer at once. */
 #include "conn.h"
+#include "require.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,16 +25,18 @@ static bool same_user(const seam_creds *creds, void *userdata)
     return creds->uid == (uint32_t)geteuid();
 }
 
-/* Tells a refused peer why, if its pipe takes it at once, and hangs up.
- * Nothing is read from it. */
-static void refuse(seam_server *s, seam__pipe *p, int code, const char *reason)
+/* Tells a refused peer why (code, the rule that refused it and a reason
+ * for people), if its pipe takes it at once, and hangs up. Nothing is read
+ * from it. */
+static void refuse(seam_server *s, seam__pipe *p, int code, const char *rule, const char *reason)
 {
     seam__buf out = {0};
     seam__hello hello = {SEAM_PROTOCOL_VERSION, s->cfg.conn.max_frame, 0};
     seam_value *bye = seam_value_new_dict();
     size_t start = 0;
     if (bye != NULL && seam_dict_set_int64(bye, "code", code) == 0 &&
-        seam_dict_set_string(bye, "reason", reason) == 0 && seam__hello_write(&hello, &out) == 0 &&
+        seam_dict_set_string(bye, "reason", reason) == 0 &&
+        seam_dict_set_string(bye, "rule", rule) == 0 && seam__hello_write(&hello, &out) == 0 &&
         seam__buf_reserve(&out, SEAM__FRAME_HEADER_SIZE) == 0) {
         start = out.len;
         out.len += SEAM__FRAME_HEADER_SIZE;
@@ -52,6 +56,7 @@ void seam__server_unref(seam_server *s)
 {
     if (--s->refs == 0) {
         seam__handle_remove(&s->handle);
+        seam__require_free(&s->req);
         free(s->path);
         free(s);
     }
@@ -131,7 +136,7 @@ static void server_shed(seam_server *s, int err)
             if (last <= 0) {
                 break;
             }
-            refuse(s, p, SEAM_EAGAIN, "out of descriptors");
+            refuse(s, p, SEAM_EAGAIN, "descriptors", "out of descriptors");
             refused++;
         }
         s->tran->reserve(s->listener, false);
@@ -160,15 +165,31 @@ static size_t peers_of_uid(const seam_server *s, uint32_t uid)
     return n;
 }
 
-/* Asks the program's filter (or the default one) about a peer. */
-static bool server_filter(seam_server *s, seam_peer *peer, const seam_creds *creds)
+/* Whether a peer may in: the requirements first, then the program's
+ * filter, or the default one where neither a filter nor a uid or gid rule
+ * says who may. Returns NULL, or the rule that refused it (with why). */
+static const char *server_filter(seam_server *s, seam__pipe *p, seam_peer *peer,
+                                 const seam_creds *creds, char *why, size_t len)
 {
+    const char *rule = seam__require_check(&s->req, p, peer, why, len);
+    if (rule != NULL) {
+        return rule;
+    }
+    bool admitted = true;
     if (s->cfg.accept_peer != NULL) {
         peer->address = s->path;
-        return s->cfg.accept_peer(peer, s->cfg.accept_data);
+        admitted = s->cfg.accept_peer(peer, s->cfg.accept_data);
+    } else if (s->cfg.accept != NULL) {
+        admitted = s->cfg.accept(creds, s->cfg.accept_data);
+    } else if (s->req.nuids == 0 && s->req.ngids == 0 && !same_user(creds, NULL)) {
+        snprintf(why, len, "uid %u is not the server's user", (unsigned)creds->uid);
+        return "same_user";
     }
-    seam_accept_fn accept = s->cfg.accept != NULL ? s->cfg.accept : same_user;
-    return accept(creds, s->cfg.accept_data);
+    if (!admitted) {
+        snprintf(why, len, "refused by the accept filter");
+        return "filter";
+    }
+    return NULL;
 }
 
 /* Filters, counts and serves one accepted peer. */
@@ -178,21 +199,23 @@ static void server_admit(seam_server *s, seam__pipe *p)
      * makes one only when asked (seam_conn_pidfd), so that a peer costs
      * one descriptor, not two. */
     seam_peer peer;
-    bool filtered = s->cfg.accept != NULL || s->cfg.accept_peer != NULL;
+    bool filtered =
+        s->cfg.accept != NULL || s->cfg.accept_peer != NULL || seam__require_wants_pidfd(&s->req);
     if (p->tran->peer(p, filtered, &peer) < 0) {
         p->tran->close(p);
         return;
     }
     seam_creds creds = {peer.uid, peer.gid, peer.pid, peer.pidfd};
-    bool admitted = server_filter(s, &peer, &creds);
+    char why[256];
+    const char *rule = server_filter(s, p, &peer, &creds, why, sizeof(why));
     if (creds.pidfd >= 0) {
         close(creds.pidfd);
         creds.pidfd = -1;
     }
-    if (!admitted) {
-        seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d uid %u", (int)creds.pid,
-                  (unsigned)creds.uid);
-        refuse(s, p, SEAM_EACCES, "refused by the accept filter");
+    if (rule != NULL) {
+        seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d uid %u: %s", (int)creds.pid,
+                  (unsigned)creds.uid, why);
+        refuse(s, p, SEAM_EACCES, rule, why);
         return;
     }
     if (s->closed) {
@@ -200,7 +223,7 @@ static void server_admit(seam_server *s, seam__pipe *p)
         return;
     }
     if (s->npeers >= s->cfg.max_conns) {
-        refuse(s, p, SEAM_EAGAIN, "too many connections");
+        refuse(s, p, SEAM_EAGAIN, "max_conns", "too many connections");
         return;
     }
     unsigned per_uid = s->cfg.max_conns_per_uid;
@@ -215,7 +238,7 @@ static void server_admit(seam_server *s, seam__pipe *p)
     if (peers_of_uid(s, creds.uid) >= per_uid) {
         seam__log(s->loop, SEAM_LOG_INFO, "refused pid %d: uid %u has %u connections",
                   (int)creds.pid, (unsigned)creds.uid, per_uid);
-        refuse(s, p, SEAM_EAGAIN, "too many connections of this user");
+        refuse(s, p, SEAM_EAGAIN, "max_conns_per_uid", "too many connections of this user");
         return;
     }
     int r = seam__conn_accepted(s, p, &creds);
@@ -224,6 +247,7 @@ static void server_admit(seam_server *s, seam__pipe *p)
         return;
     }
     s->peers->idle_since = seam__now_ns(); /* the new peer is first */
+    seam__timer_stop(s->loop, &s->idle_exit);
 }
 
 static void server_on_ready(void *owner, unsigned events)
@@ -316,6 +340,31 @@ static void server_idle_sweep(seam__timer *t)
     seam__server_unref(s);
 }
 
+/* No peer for idle_exit_ms: the program is told (and may close the
+ * server); if it does not, it is told again after the next such
+ * stretch. */
+static void server_idle_exit(seam__timer *t)
+{
+    seam_server *s = (seam_server *)((char *)t - offsetof(seam_server, idle_exit));
+    s->refs++;
+    if (!s->paused) {
+        server_on_ready(s, SEAM_READ); /* a peer waiting to be accepted is no idleness */
+    }
+    if (!s->closed && s->npeers == 0) {
+        s->cfg.on_idle(s, s->cfg.idle_data);
+    }
+    seam__server_idle_check(s);
+    seam__server_unref(s);
+}
+
+void seam__server_idle_check(seam_server *s)
+{
+    if (!s->closed && s->cfg.idle_exit_ms > 0 && s->npeers == 0 &&
+        !seam__timer_armed(&s->idle_exit)) {
+        seam__timer_start(s->loop, &s->idle_exit, (uint64_t)s->cfg.idle_exit_ms);
+    }
+}
+
 static void server_on_released(void *owner)
 {
     seam__server_unref(owner);
@@ -363,6 +412,10 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (config != NULL && (config->socket_mode & ~0777u) != 0) {
         return SEAM_EINVAL;
     }
+    if (config != NULL &&
+        (config->idle_exit_ms < 0 || (config->idle_exit_ms > 0 && config->on_idle == NULL))) {
+        return SEAM_EINVAL;
+    }
     char path[SEAM__TRAN_ADDR_MAX];
     const seam__tran *tran;
     int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
@@ -375,6 +428,12 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     }
     if (config != NULL) {
         s->cfg = *config;
+        s->cfg.require = NULL; /* the server's copy is s->req */
+        r = seam__require_copy(config->require, &s->req);
+        if (r < 0) {
+            free(s);
+            return r;
+        }
     }
     if (s->cfg.max_conns == 0) {
         s->cfg.max_conns = DEFAULT_MAX_CONNS;
@@ -386,6 +445,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     s->tran = tran;
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
+    seam__timer_init(&s->idle_exit, server_idle_exit);
     r = tran->listen(name, s->cfg.socket_mode, &s->listener);
     if (r == 0 && (s->path = strdup(tran->listener_addr(s->listener))) == NULL) {
         r = SEAM_ENOMEM;
@@ -400,6 +460,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         }
     }
     if (r < 0) {
+        seam__require_free(&s->req);
         free(s->path);
         free(s);
         return r;
@@ -409,6 +470,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     }
     s->refs = 2; /* the user's and the watch's */
     seam__handle_add(loop, &s->handle, &server_handle_ops);
+    seam__server_idle_check(s);
     *out = s;
     return 0;
 }
@@ -427,6 +489,7 @@ void seam_server_close(seam_server *server)
     s->tran->listener_close(s->listener);
     seam__timer_stop(loop, &s->retry);
     seam__timer_stop(loop, &s->idle_sweep);
+    seam__timer_stop(loop, &s->idle_exit);
     seam__watch_close(s->watch);
     while (s->peers != NULL) {
         seam_conn_close(s->peers);
@@ -533,4 +596,12 @@ size_t seam_server_peers(const seam_server *server, seam_conn **out, size_t max)
 const char *seam_server_path(const seam_server *server)
 {
     return server != NULL ? server->path : NULL;
+}
+
+bool seam_server_activated(const seam_server *server)
+{
+    if (server == NULL || server->closed || server->tran->listener_activated == NULL) {
+        return false;
+    }
+    return server->tran->listener_activated(server->listener);
 }

@@ -66,6 +66,7 @@ static seam_value *server_status(const seam_server *s, const seam_conn *asking)
     seam_dict_set_string(d, "seam", seam_version());
     seam_dict_set_int64(d, "protocol", SEAM_PROTOCOL_VERSION);
     seam_dict_set_string(d, "path", s->path);
+    seam_dict_set_bool(d, "activated", seam_server_activated(s));
     seam_dict_set_int64(d, "pid", getpid());
     seam_dict_set_int64(d, "uid", geteuid());
     seam_dict_set_int64(d, "gid", getegid());

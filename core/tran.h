@@ -78,6 +78,9 @@ struct seam__tran {
     void (*listener_hangup)(seam__listener *l);
     /* Frees the listener once nothing watches its descriptor. */
     void (*listener_free)(seam__listener *l);
+    /* Optional: whether the listener took over a socket it was handed
+     * (socket activation) instead of making one. */
+    bool (*listener_activated)(const seam__listener *l);
 
     /* ---- pipes ---- */
 
@@ -111,6 +114,10 @@ struct seam__tran {
     int (*peer)(seam__pipe *p, bool want_pidfd, seam_peer *out);
     /* A pidfd for the peer's process, or -1 where there is none. */
     int (*peer_pidfd)(seam__pipe *p);
+    /* Optional: the peer's supplementary groups as the kernel recorded
+     * them when it connected, in a malloc'd array (*gids, *n) the caller
+     * frees. */
+    int (*peer_groups)(seam__pipe *p, uint32_t **gids, size_t *n);
     /* The descriptor the adapter watches, or -1: then the transport raises
      * readiness itself (below). */
     int (*fd)(const seam__pipe *p);

@@ -271,6 +271,7 @@ const seam__tran seam__tran_inproc = {
     .recv_block = seam__inproc_recv_block,
     .peer = seam__inproc_peer,
     .peer_pidfd = seam__inproc_peer_pidfd,
+    .peer_groups = seam__inproc_peer_groups,
     .fd = seam__inproc_fd,
     .notify = seam__inproc_notify,
     .listener_notify = inproc_listener_notify,

@@ -3,6 +3,7 @@
  * (unix.c) with SCM_RIGHTS and SO_PEERCRED/SO_PEERPIDFD, names owned with
  * a lock in a checked directory (names.c), and the reserve descriptor that
  * lets a server refuse peers when descriptors ran out. */
+#include "activate.h"
 #include "names.h"
 #include "tran.h"
 #include "unix.h"
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 _Static_assert(SEAM__PATH_MAX == SEAM__TRAN_ADDR_MAX, "a socket path fits a transport address");
@@ -30,6 +32,7 @@ typedef struct unix_listener {
     seam__listener base;
     int fd;
     int reserve_fd; /* given up to refuse a peer when no descriptor is left */
+    bool adopted;   /* fd was inherited (socket activation): the manager's */
     seam__name name;
 } unix_listener;
 
@@ -45,6 +48,69 @@ static int unix_reserve_open(void)
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/* Whether the socket bound at bound is the one at the name's path: the
+ * same path, or the same file reached another way (a link on the way). */
+static bool unix_same_socket(const seam__name *n, const char *bound)
+{
+    struct stat a;
+    struct stat b;
+    if (bound[0] == '\0') {
+        return false;
+    }
+    if (strcmp(bound, n->path) == 0) {
+        return true;
+    }
+    return stat(bound, &a) == 0 && fstatat(n->dir_fd, n->leaf, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The listening socket a service manager passed for name, if any: the
+ * descriptor LISTEN_FDNAMES gives the name, else one bound to the name's
+ * path. Returns 1 with *fd, 0 when none is ours, SEAM_EBADF when the one
+ * named for it is not a listening AF_UNIX stream socket bound to its path
+ * (or closed), SEAM_EINVAL for malformed variables. Descriptors that are
+ * not ours are not touched. */
+static int unix_inherited(const seam__name *n, const char *name, int *fd)
+{
+    seam__activation a;
+    int r = seam__activation_read(&a);
+    for (int i = 0; r == 0 && i < a.nfds; i++) {
+        int cand = SEAM__LISTEN_FDS_START + i;
+        const char *fdname = seam__activation_name(&a, i);
+        bool named = fdname != NULL && strcmp(fdname, name) == 0;
+        char bound[SEAM__PATH_MAX];
+        bool here =
+            seam__unix_listening(cand, bound, sizeof(bound)) == 0 && unix_same_socket(n, bound);
+        if (named && !here) {
+            r = SEAM_EBADF;
+        } else if (here) {
+            *fd = cand;
+            r = 1;
+        }
+    }
+    seam__activation_free(&a);
+    return r;
+}
+
+/* Takes over an inherited listening socket: it no longer goes to programs
+ * this one runs, and it never blocks. */
+static int unix_adopt(unix_listener *l, int fd)
+{
+    int r = seam__name_adopt(&l->name);
+    if (r < 0) {
+        return r;
+    }
+    int fdflags = fcntl(fd, F_GETFD);
+    int flflags = fcntl(fd, F_GETFL);
+    if (fdflags < 0 || flflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0 ||
+        fcntl(fd, F_SETFL, flflags | O_NONBLOCK) < 0) {
+        return -errno;
+    }
+    l->fd = fd;
+    l->adopted = true;
+    return 0;
+}
+
 static int unix_listen(const char *name, unsigned mode, seam__listener **out)
 {
     unix_listener *l = calloc(1, sizeof(*l));
@@ -57,10 +123,13 @@ static int unix_listen(const char *name, unsigned mode, seam__listener **out)
     /* The directory is opened (and checked) once; from here on every file
      * operation is relative to it. */
     int r = seam__name_open(name, &l->name);
+    int inherited = -1;
     if (r == 0) {
-        r = seam__name_acquire(&l->name);
+        r = unix_inherited(&l->name, name, &inherited);
     }
-    if (r == 0) {
+    if (r == 1) {
+        r = unix_adopt(l, inherited);
+    } else if (r == 0 && (r = seam__name_acquire(&l->name)) == 0) {
         dev_t dev;
         ino_t ino;
         r = seam__unix_listen(l->name.dir_fd, l->name.path, l->name.leaf, mode, &l->fd, &dev, &ino);
@@ -74,7 +143,7 @@ static int unix_listen(const char *name, unsigned mode, seam__listener **out)
         r = -errno;
     }
     if (r < 0) {
-        if (l->fd >= 0) {
+        if (l->fd >= 0 && !l->adopted) {
             close(l->fd);
         }
         seam__name_release(&l->name);
@@ -143,16 +212,28 @@ static void unix_listener_close(seam__listener *base)
 
 static void unix_listener_hangup(seam__listener *base)
 {
-    shutdown(((unix_listener *)base)->fd, SHUT_RDWR);
+    unix_listener *l = (unix_listener *)base;
+    if (!l->adopted) { /* the manager's socket goes on listening for the next start */
+        shutdown(l->fd, SHUT_RDWR);
+    }
 }
 
+/* An adopted socket stays open: it is the manager's, passed for the
+ * process's life, so its number is never reused for something else that
+ * LISTEN_FDS would still name, and a server that listens on the name again
+ * takes it over again. */
 static void unix_listener_free(seam__listener *base)
 {
     unix_listener *l = (unix_listener *)base;
-    if (l->fd >= 0) {
+    if (l->fd >= 0 && !l->adopted) {
         close(l->fd);
     }
     free(l);
+}
+
+static bool unix_listener_activated(const seam__listener *base)
+{
+    return ((const unix_listener *)base)->adopted;
 }
 
 static int unix_dial(const char *addr, seam__pipe **out)
@@ -218,6 +299,11 @@ static int unix_peer_pidfd(seam__pipe *base)
     return seam__unix_peer_pidfd(((unix_pipe *)base)->fd);
 }
 
+static int unix_peer_groups(seam__pipe *base, uint32_t **gids, size_t *n)
+{
+    return seam__unix_peer_groups(((unix_pipe *)base)->fd, gids, n);
+}
+
 static int unix_fd(const seam__pipe *base)
 {
     return ((const unix_pipe *)base)->fd;
@@ -274,6 +360,7 @@ const seam__tran seam__tran_unix = {
     .listener_close = unix_listener_close,
     .listener_hangup = unix_listener_hangup,
     .listener_free = unix_listener_free,
+    .listener_activated = unix_listener_activated,
     .dial = unix_dial,
     .dial_check = unix_dial_check,
     .sendv = unix_sendv,
@@ -281,6 +368,7 @@ const seam__tran seam__tran_unix = {
     .recv_block = NULL,
     .peer = unix_peer,
     .peer_pidfd = unix_peer_pidfd,
+    .peer_groups = unix_peer_groups,
     .fd = unix_fd,
     .wait = unix_wait,
     .hangup = unix_hangup,

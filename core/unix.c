@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -153,6 +155,37 @@ int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned m
     return 0;
 }
 
+static bool sockopt_is(int fd, int opt, int want)
+{
+    int v = 0;
+    socklen_t len = sizeof(v);
+    return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 && v == want;
+}
+
+int seam__unix_listening(int fd, char *path, size_t len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || !sockopt_is(fd, SO_DOMAIN, AF_UNIX) ||
+        !sockopt_is(fd, SO_TYPE, SOCK_STREAM) || !sockopt_is(fd, SO_ACCEPTCONN, 1)) {
+        return SEAM_EBADF;
+    }
+    struct sockaddr_un addr;
+    socklen_t alen = sizeof(addr);
+    memset(&addr, 0, sizeof(addr));
+    if (getsockname(fd, (struct sockaddr *)&addr, &alen) < 0) {
+        return SEAM_EBADF;
+    }
+    size_t n = alen > offsetof(struct sockaddr_un, sun_path)
+                   ? strnlen(addr.sun_path, alen - offsetof(struct sockaddr_un, sun_path))
+                   : 0;
+    if (n >= len) {
+        return SEAM_ENAMETOOLONG;
+    }
+    memcpy(path, addr.sun_path, n); /* abstract: n is 0 */
+    path[n] = '\0';
+    return 0;
+}
+
 int seam__unix_alive_at(int dir_fd, const char *path, const char *leaf)
 {
     struct sockaddr_un addr;
@@ -244,6 +277,42 @@ int seam__unix_peer_pidfd(int fd)
         return -1;
     }
     return pidfd;
+}
+
+int seam__unix_peer_groups(int fd, uint32_t **gids, size_t *n)
+{
+    /* The kernel says how much room it needs (ERANGE) when given too
+     * little; a peer cannot have more than NGROUPS_MAX groups. */
+    socklen_t len = 64 * sizeof(gid_t);
+    for (int tries = 0; tries < 4; tries++) {
+        gid_t *buf = malloc(len > 0 ? len : sizeof(gid_t));
+        if (buf == NULL) {
+            return SEAM_ENOMEM;
+        }
+        socklen_t got = len;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, &got) == 0) {
+            size_t count = got / sizeof(gid_t);
+            uint32_t *out = malloc(count > 0 ? count * sizeof(*out) : sizeof(*out));
+            if (out == NULL) {
+                free(buf);
+                return SEAM_ENOMEM;
+            }
+            for (size_t i = 0; i < count; i++) {
+                out[i] = (uint32_t)buf[i];
+            }
+            free(buf);
+            *gids = out;
+            *n = count;
+            return 0;
+        }
+        int err = errno;
+        free(buf);
+        if (err != ERANGE || got <= len) {
+            return -err;
+        }
+        len = got;
+    }
+    return SEAM_ERANGE;
 }
 
 ssize_t seam__unix_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)

@@ -21,6 +21,10 @@
  * socket file's inode. */
 int seam__unix_listen(int dir_fd, const char *path, const char *leaf, unsigned mode, int *fd,
                       dev_t *dev, ino_t *ino);
+/* Whether fd is a listening AF_UNIX stream socket: 0 with the path it is
+ * bound to in path ("" for an unnamed or abstract one), SEAM_EBADF if it
+ * is not (closed, not a socket, another family or type, not listening). */
+int seam__unix_listening(int fd, char *path, size_t len);
 /* Whether a socket at leaf in dir_fd takes connections: 1 if a connect
  * succeeds or finds its backlog full, 0 if it is refused (nobody listens)
  * or nothing is there, or a negative code. */
@@ -35,6 +39,9 @@ int seam__unix_creds(int fd, bool want_pidfd, seam_creds *out);
 /* A pidfd for the process that connected fd's peer end (the kernel keeps
  * it from connect time), or -1 where the kernel has none. */
 int seam__unix_peer_pidfd(int fd);
+/* The supplementary groups of fd's peer from connect time (SO_PEERGROUPS),
+ * in a malloc'd array the caller frees. */
+int seam__unix_peer_groups(int fd, uint32_t **gids, size_t *n);
 /* Sends up to len bytes, with fds (if nfds > 0) attached to the first byte.
  * Returns the bytes taken (never 0 for len > 0) or a negative code;
  * SEAM_EAGAIN when the socket is full. Never raises SIGPIPE. */

@@ -424,6 +424,13 @@ typedef struct seam_event {
      * It stays valid until answered and its callback has returned
      * (seam_request_keep). */
     seam_request *request;
+    /* INTERRUPTED, INVALID: what the peer's goodbye said, borrowed for the
+     * callback, NULL when it said nothing (or there was no goodbye):
+     * reason is for people; rule names the server's rule that refused us
+     * ("uid", "gid", "exe", "same_user", "filter", "max_conns",
+     * "max_conns_per_uid", "descriptors": docs/protocol.md, "Transport"). */
+    const char *reason;
+    const char *rule;
 } seam_event;
 
 typedef void (*seam_event_fn)(seam_conn *conn, const seam_event *event, void *userdata);
@@ -707,10 +714,45 @@ typedef bool (*seam_accept_fn)(const seam_creds *creds, void *userdata);
  * fields the transport could fill in). */
 typedef bool (*seam_accept_peer_fn)(const seam_peer *peer, void *userdata);
 
+/* Declarative peer requirements (seam_server_config.require), checked on
+ * every peer before anything is read from it, before any accept filter.
+ * Every rule given must hold; a list holds when the peer matches one of
+ * its entries. A refused peer gets a goodbye with SEAM_EACCES naming the
+ * rule (its SEAM_EVENT_INVALID carries it in event->rule and
+ * event->reason). The server copies the lists: they need not outlive
+ * seam_server_listen(). */
+typedef struct seam_peer_require {
+    /* The peer's uid (the kernel's record from connect time) is one of
+     * these. */
+    const uint32_t *uids;
+    size_t nuids;
+    /* The peer's gid, or one of its supplementary groups as the kernel
+     * recorded them when it connected (SO_PEERGROUPS; in-process, this
+     * process's groups), is one of these. */
+    const uint32_t *gids;
+    size_t ngids;
+    /* Absolute path of the executable the peer's process must run,
+     * compared by file identity (device and inode of what the path names
+     * at accept time), found through the peer's pidfd so that a pid
+     * reused since the connect cannot stand in for it. Needs a kernel
+     * that gives pidfds of socket peers (Linux 6.5) and the right to see
+     * the peer's /proc/PID/exe (the server's own user, or root): where
+     * either is missing the peer is refused, never let in unchecked (so
+     * always over the in-process transport, whose peer has no pidfd). */
+    const char *exe;
+    /* The peer runs as the server's effective uid. */
+    bool same_user;
+} seam_peer_require;
+
+/* Called once no peer has been connected for idle_exit_ms (see
+ * seam_server_config). */
+typedef void (*seam_idle_fn)(seam_server *server, void *userdata);
+
 typedef struct seam_server_config {
     seam_conn_config conn; /* for every peer connection; conn.userdata goes
                               to on_event */
-    /* NULL: only processes of the server's own user may connect. */
+    /* NULL: only processes of the server's own user may connect (unless
+     * require has a uid or gid rule, which then says who may). */
     seam_accept_fn accept;
     void *accept_data;
     /* Peers served at once; more are refused (a goodbye with
@@ -742,9 +784,45 @@ typedef struct seam_server_config {
     unsigned socket_mode;
     /* Used instead of accept when set (accept_data goes to it). */
     seam_accept_peer_fn accept_peer;
+    /* Peer requirements, checked before accept or accept_peer runs (and
+     * then only for peers they admit). NULL: none. With a uid or gid
+     * rule the default "same user" filter no longer applies (accept and
+     * accept_peer still do); with only exe (or same_user) it still does. */
+    const seam_peer_require *require;
+    /* For services started on demand (socket activation): when no peer
+     * has been connected for this long, on_idle(server, idle_data) runs,
+     * typically to close the server and leave the loop; the activating
+     * manager keeps the socket and starts the service again for the next
+     * peer. If the server stays open, on_idle runs again after the next
+     * such stretch. 0: never; > 0 needs on_idle (else SEAM_EINVAL). */
+    int idle_exit_ms;
+    seam_idle_fn on_idle;
+    void *idle_data;
 } seam_server_config;
 
-/* Serves name. config may be NULL. Returns 0, or SEAM_EADDRINUSE (a live
+/* Serves name. config may be NULL.
+ *
+ * Socket activation: when the process was started with listening sockets
+ * by a service manager (systemd's protocol: LISTEN_PID is this process,
+ * LISTEN_FDS counts descriptors from 3 on, LISTEN_FDNAMES optionally names
+ * them), the server takes over the one for name instead of making a
+ * socket: the descriptor LISTEN_FDNAMES names with name, else one bound
+ * to name's socket path. It must be a listening AF_UNIX stream socket
+ * bound to that path, else SEAM_EBADF (also when it is closed); malformed
+ * variables meant for this process are SEAM_EINVAL. The name's lock is
+ * taken as usual (SEAM_EADDRINUSE if another server of it lives), the
+ * socket's mode is the manager's (socket_mode is ignored), the adopted
+ * descriptor is made close-on-exec and non-blocking, and closing the
+ * server neither removes the socket file nor closes the descriptor (the
+ * manager keeps listening and starts the service again; listening on
+ * the name again in this process takes it over again). Descriptors not
+ * adopted are left untouched for the program, and the variables are left
+ * in the environment: LISTEN_PID keeps child processes from taking them
+ * for theirs, but a program that replaces itself with exec() must unset
+ * them first. Without such variables (or with another process's
+ * LISTEN_PID) the server makes its own socket, as below.
+ *
+ * Returns 0, or SEAM_EADDRINUSE (a live
  * server owns the name), SEAM_EEXIST (a file that is not a socket is at the
  * path; it is left alone), SEAM_EACCES (the runtime directory or the lock
  * file is not safe: see "Names"), SEAM_EINVAL (bad name), a system error.
@@ -786,6 +864,11 @@ SEAM_EXPORT int seam_server_set_monitor(seam_server *server, bool allow);
 
 /* The socket path served. */
 SEAM_EXPORT const char *seam_server_path(const seam_server *server);
+
+/* Whether the server took over a listening socket its service manager
+ * passed (socket activation, see seam_server_listen()) rather than making
+ * its own. false for NULL or a closed server. */
+SEAM_EXPORT bool seam_server_activated(const seam_server *server);
 
 #ifdef __cplusplus
 }

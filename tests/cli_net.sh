@@ -214,14 +214,31 @@ SEAM_RUNTIME_DIR=$SEAM_RUNTIME_DIR/no/such/dir run 1 call t.echo 1
 SEAM_RUNTIME_DIR=$SEAM_RUNTIME_DIR/no/such/dir run 1 list
 [[ "$err" == *"$SEAM_RUNTIME_DIR/no/such/dir"*"(ENOENT)"* ]] || fail "list, missing runtime directory: $err"
 
-# A server whose accept filter refuses us.
+# A server whose declared requirement refuses us, and says which.
 "$seam" listen t.closed --allow-uid $(($(id -u) + 1)) >/dev/null &
 pids+=($!)
 wait_for t.closed
 run 4 call t.closed '1'
-[[ "$err" == *"refused: the server's accept filter refused us (SEAM_EACCES)"* ]] || fail "refused: $err"
+[[ "$err" == *"refused by the server's uid rule: uid $(id -u) is not among the allowed users (SEAM_EACCES)"* ]] \
+    || fail "refused: $err"
 run 4 ping t.closed -c 1
-[[ "$err" == *"refused: the server's accept filter"* ]] || fail "ping refused: $err"
+[[ "$err" == *"refused by the server's uid rule"* ]] || fail "ping refused: $err"
+"$seam" listen t.groups --allow-gid $(($(id -g) + 1)) >/dev/null &
+pids+=($!)
+wait_for t.groups
+run 4 call t.groups '1'
+[[ "$err" == *"refused by the server's gid rule: neither gid $(id -g) nor its"* ]] || fail "gid refused: $err"
+# ... and one that admits only another executable.
+"$seam" listen t.exe --require-exe /bin/sh >/dev/null &
+pids+=($!)
+wait_for t.exe
+run 4 call t.exe '1'
+[[ "$err" == *"refused by the server's exe rule: "* ]] || fail "exe refused: $err"
+"$seam" listen t.self --echo --require-exe "$seam" >/dev/null &
+pids+=($!)
+wait_for t.self
+run 0 call t.self '"self"'
+[[ "$out" == '"self"' ]] || fail "the server's own executable: $out $err"
 run 2 listen t.x --allow-uid -1
 usage_error "--allow-uid: -1 is out of range" listen
 

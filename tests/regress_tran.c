@@ -2,7 +2,8 @@
 /* regress_tran.c - what the transport layer tells about a peer, across
  * processes: the transport-neutral seam_peer given to an accept_peer
  * filter and returned by seam_conn_peer(), beside the seam_creds of
- * today's callers. The parent's loop is the loop under test; its peers are
+ * today's callers, and what a peer's goodbye said (seam_event.reason and
+ * .rule). The parent's loop is the loop under test; its peers are
  * forked processes. Deadlines only bound a test gone wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -226,6 +227,76 @@ static void test_conn_peer_names_the_server_process_and_address_like_conn_creds(
     assert_int_equal(support_server_stop(&f->child), 0);
 }
 
+/* ---- what a goodbye said, in the event that ends a connection ---- */
+
+typedef struct ended_state {
+    int connected;
+    int ended;
+    char reason[64]; /* "(null)" when the event had none */
+    char rule[64];
+} ended_state;
+
+static void record_ending(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    ended_state *st = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        st->connected++;
+    } else if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
+        st->ended++;
+        snprintf(st->reason, sizeof(st->reason), "%s", ev->reason != NULL ? ev->reason : "(null)");
+        snprintf(st->rule, sizeof(st->rule), "%s", ev->rule != NULL ? ev->rule : "(null)");
+    }
+}
+
+static bool ended_once_more(void *arg)
+{
+    const ended_state *st = arg;
+    return st->ended > 0;
+}
+
+static bool connected_once_more(void *arg)
+{
+    const ended_state *st = arg;
+    return st->connected > 0;
+}
+
+static void test_goodbye_reason_reaches_the_event_and_is_forgotten_on_reconnect(void **state)
+{
+    fixture *f = *state;
+    ended_state st = {0};
+    seam_conn_config cfg = {.on_event = record_ending, .userdata = &st};
+    support_spawn_server(&f->child, NAME, NULL);
+    seam_conn *c = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &c), 0);
+    assert_true(support_run_until(f->loop, connected_once_more, &st, SUPPORT_DEADLINE_MS));
+    /* A round trip: the server has our hello, so it will say goodbye. */
+    seam_value *ask = seam_value_new_null();
+    seam_value *answer = NULL;
+    assert_int_equal(seam_conn_call_sync(c, ask, SUPPORT_DEADLINE_MS, &answer), SEAM_EREMOTE);
+    seam_value_unref(answer);
+    seam_value_unref(ask);
+    /* A server that closes says goodbye: its reason, and no rule. */
+    assert_int_equal(support_server_stop(&f->child), 0);
+    assert_true(support_run_until(f->loop, ended_once_more, &st, SUPPORT_DEADLINE_MS));
+    assert_string_equal(st.reason, "closed");
+    assert_string_equal(st.rule, "(null)");
+    /* Reconnected to a new server that then dies without a word: nothing
+     * of the old goodbye is left. */
+    support_spawn_server(&f->child, NAME, NULL);
+    st.connected = 0;
+    st.ended = 0;
+    seam_value *msg = seam_value_new_null();
+    assert_int_equal(seam_conn_send(c, msg), 0);
+    seam_value_unref(msg);
+    assert_true(support_run_until(f->loop, connected_once_more, &st, SUPPORT_DEADLINE_MS));
+    support_child_kill(&f->child);
+    assert_true(support_run_until(f->loop, ended_once_more, &st, SUPPORT_DEADLINE_MS));
+    assert_string_equal(st.reason, "(null)");
+    assert_string_equal(st.rule, "(null)");
+    seam_conn_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +307,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_conn_peer_names_the_server_process_and_address_like_conn_creds, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_goodbye_reason_reaches_the_event_and_is_forgotten_on_reconnect, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

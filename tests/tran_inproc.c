@@ -208,6 +208,61 @@ static void test_peer_is_this_process_with_the_inproc_kind_and_address(void **st
     seam_server_close(s);
 }
 
+typedef struct refusal {
+    int ended;
+    int error;
+    char rule[16];
+} refusal;
+
+static void refusal_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    refusal *rf = userdata;
+    if (ev->type == SEAM_EVENT_INVALID || ev->type == SEAM_EVENT_INTERRUPTED) {
+        rf->ended++;
+        rf->error = ev->error;
+        snprintf(rf->rule, sizeof(rf->rule), "%s", ev->rule != NULL ? ev->rule : "");
+    }
+}
+
+/* Connects under a group rule; true if admitted (connected), else *rf
+ * says why. */
+static bool connect_under_gid_rule(fixture *f, uint32_t gid, refusal *rf)
+{
+    seam_peer_require req = {.gids = &gid, .ngids = 1};
+    seam_server_config cfg = {.require = &req};
+    seam_server *s = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &s), 0);
+    seam_conn_config ccfg = {.on_event = refusal_event, .userdata = rf};
+    seam_conn *c = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &ccfg, &c), 0);
+    chain ch = {c, 1, 0, 0};
+    uint64_t x = 0;
+    assert_int_equal(seam_conn_call_raw(c, 7, &x, sizeof(x), 5000, chain_reply, &ch, NULL), 0);
+    assert_true(support_run_until_count(f->loop, &ch.done, 1, SUPPORT_DEADLINE_MS));
+    seam_conn_close(c);
+    seam_server_close(s);
+    return ch.failed == 0;
+}
+
+static void test_group_rules_see_this_process_groups(void **state)
+{
+    fixture *f = *state;
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    assert_true(n >= 0);
+    /* A supplementary group of ours (else the primary one) admits. */
+    uint32_t mine = n > 0 ? (uint32_t)groups[n - 1] : (uint32_t)getegid();
+    refusal rf = {0};
+    assert_true(connect_under_gid_rule(f, mine, &rf));
+    /* A group nobody here has refuses, and the rule is named. */
+    uint32_t other = 4000000000u;
+    memset(&rf, 0, sizeof(rf));
+    assert_false(connect_under_gid_rule(f, other, &rf));
+    assert_int_equal(rf.error, SEAM_EACCES);
+    assert_string_equal(rf.rule, "gid");
+}
+
 static void test_names_are_owned_once_and_free_again_after_close(void **state)
 {
     fixture *f = *state;
@@ -602,6 +657,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_calls_between_two_ends_of_one_loop_make_no_system_call),
         T(test_peer_is_this_process_with_the_inproc_kind_and_address),
+        T(test_group_rules_see_this_process_groups),
         T(test_names_are_owned_once_and_free_again_after_close),
         T(test_connect_to_a_name_nobody_serves_fails_with_enotfound),
         T(test_server_close_interrupts_its_client_and_a_new_server_serves_it),

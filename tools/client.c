@@ -80,6 +80,8 @@ static void on_client_event(seam_conn *c, const seam_event *ev, void *userdata)
     tool_client *cl = userdata;
     if (ev->type == SEAM_EVENT_INVALID || ev->type == SEAM_EVENT_INTERRUPTED) {
         cl->ended = ev->error < 0 ? ev->error : SEAM_ECONNRESET;
+        snprintf(cl->rule, sizeof(cl->rule), "%s", ev->rule != NULL ? ev->rule : "");
+        snprintf(cl->reason, sizeof(cl->reason), "%s", ev->reason != NULL ? ev->reason : "");
     }
     if (ev->type == SEAM_EVENT_CONNECTED && cl->state == 0) {
         cl->state = 1;
@@ -98,6 +100,8 @@ int tool_client_open(tool_client *cl, const char *name, const seam_conn_config *
     cl->on_event = c.on_event;
     cl->userdata = c.userdata;
     cl->state = 0;
+    cl->rule[0] = '\0';
+    cl->reason[0] = '\0';
     cl->ended = 0;
     c.on_event = on_client_event;
     c.userdata = cl;
@@ -146,6 +150,13 @@ int tool_client_end(tool_client *cl, int r)
 int tool_fail_ended(const tool_ctx *t, const char *name, const tool_client *cl, int err)
 {
     const char *cmd = t->cmd->name;
+    if (err == SEAM_EACCES && cl->ended == err && cl->rule[0] != '\0' &&
+        strcmp(cl->rule, "filter") != 0) {
+        /* a declared requirement of the server's: it said which */
+        fprintf(stderr, "seam %s: %s: refused by the server's %s rule: %s (%s)\n", cmd, name,
+                cl->rule, cl->reason, seam_errname(err));
+        return TOOL_EXIT_REFUSED;
+    }
     if (err == SEAM_EACCES && cl->ended == err) {
         /* the server's goodbye said so, not a check of ours */
         fprintf(stderr, "seam %s: %s: refused: the server's accept filter refused us (%s)\n", cmd,

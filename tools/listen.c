@@ -55,6 +55,7 @@ typedef struct listen_state {
     long announce; /* broadcast a tick to every peer this often (ms); 0 = never */
     long count;    /* exit after this many messages and requests; 0 = never */
     long seen;
+    bool idle;           /* --idle-exit: no peer for that long */
     seam_request **kept; /* --silent: the requests kept, of peers still here */
     size_t nkept;
     size_t cap;
@@ -151,15 +152,19 @@ static void announce(const tool_ctx *t, seam_server *server, long n)
     }
 }
 
-static bool uid_allowed(const seam_creds *creds, void *userdata)
+static void on_idle(seam_server *server, void *userdata)
 {
-    return creds->uid == (uint32_t) * (long *)userdata;
+    (void)server;
+    ((listen_state *)userdata)->idle = true;
 }
 
 int tool_listen(tool_ctx *t, int argc, char **argv)
 {
     listen_state st = {.t = t};
     long allow_uid = -1;
+    long allow_gid = -1;
+    long idle_exit = 0;
+    const char *exe = NULL;
     bool monitorable = false;
     const tool_opt opts[] = {
         {"--monitorable", 0, NULL, 0, 0, &monitorable},
@@ -169,6 +174,9 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
         {"--count", 'n', "N", 0, LONG_MAX, &st.count},
         {"--announce", 0, "MS", 0, INT_MAX, &st.announce},
         {"--allow-uid", 0, "UID", 0, UINT32_MAX, &allow_uid},
+        {"--allow-gid", 0, "GID", 0, UINT32_MAX, &allow_gid},
+        {"--require-exe", 0, "PATH", TOOL_TEXT, &exe},
+        {"--idle-exit", 0, "MS", 1, INT_MAX, &idle_exit},
         {0},
     };
     const char *name;
@@ -182,9 +190,21 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
         return tool_fail(t, "cannot make a loop", r);
     }
     seam_server_config cfg = {.conn = {.on_event = on_listen_event, .userdata = &st}};
-    if (allow_uid >= 0) {
-        cfg.accept = uid_allowed;
-        cfg.accept_data = &allow_uid;
+    /* Declared requirements: a refused peer is told which one. */
+    uint32_t uid = (uint32_t)allow_uid;
+    uint32_t gid = (uint32_t)allow_gid;
+    seam_peer_require req = {.uids = &uid,
+                             .nuids = allow_uid >= 0 ? 1 : 0,
+                             .gids = &gid,
+                             .ngids = allow_gid >= 0 ? 1 : 0,
+                             .exe = exe};
+    if (allow_uid >= 0 || allow_gid >= 0 || exe != NULL) {
+        cfg.require = &req;
+    }
+    if (idle_exit > 0) {
+        cfg.idle_exit_ms = (int)idle_exit;
+        cfg.on_idle = on_idle;
+        cfg.idle_data = &st;
     }
     seam_server *server;
     r = seam_server_listen(loop, name, &cfg, &server);
@@ -195,18 +215,26 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     if (monitorable) {
         seam_server_set_monitor(server, true);
     }
+    /* The socket a service manager passed is the server's now: nothing
+     * this process may start is to take the variables for its own. */
+    bool activated = seam_server_activated(server);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
     tool_catch_signals();
     if (t->json) {
         seam_value *e = tool_json_event("listening");
         seam_dict_set_string(e, "name", name);
         seam_dict_set_string(e, "path", seam_server_path(server));
+        seam_dict_set_bool(e, "activated", activated);
         tool_print_json(e);
     } else {
-        printf("listening on %s (%s)\n", name, seam_server_path(server));
+        printf("listening on %s (%s%s)\n", name, seam_server_path(server),
+               activated ? ", socket passed by the service manager" : "");
         fflush(stdout);
     }
     double next_tick = tool_now_ms() + (double)st.announce;
-    for (long tick = 1; !tool_stopped() && (st.count == 0 || st.seen < st.count);) {
+    for (long tick = 1; !tool_stopped() && !st.idle && (st.count == 0 || st.seen < st.count);) {
         long wait = 200;
         if (st.announce > 0) {
             double left = next_tick - tool_now_ms();
@@ -220,6 +248,13 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
             announce(t, server, tick++);
             next_tick += (double)st.announce;
         }
+    }
+    if (st.idle && t->json) {
+        seam_value *e = tool_json_event("idle");
+        seam_dict_set_int64(e, "ms", idle_exit);
+        tool_print_json(e);
+    } else if (st.idle) {
+        printf("no peer for %ld ms: exiting\n", idle_exit);
     }
     if (st.quiet && t->json) {
         seam_value *e = tool_json_event("total");

@@ -19,7 +19,7 @@ static int cmd_help(tool_ctx *t, int argc, char **argv);
 static const tool_cmd commands[] = {
     {"listen",
      "NAME [--echo] [--silent] [--quiet] [--count N] [--announce MS] [--allow-uid UID] "
-     "[--monitorable]",
+     "[--allow-gid GID] [--require-exe PATH] [--idle-exit MS] [--monitorable]",
      "serve NAME and print what arrives",
      "Serves NAME until interrupted and prints each message and request.\n"
      "  --monitorable    allow `seam monitor` (peers of the server's own user)\n"
@@ -32,6 +32,13 @@ static const tool_cmd commands[] = {
      "  --count N        exit after N messages and requests\n"
      "  --announce MS    broadcast {\"tick\": n} to every peer every MS ms\n"
      "  --allow-uid UID  admit only peers of user UID (default: the server's own user)\n"
+     "  --allow-gid GID  admit only peers with group GID, primary or supplementary\n"
+     "                   (with --allow-uid: peers that pass both)\n"
+     "  --require-exe PATH  admit only peers whose process runs the executable PATH\n"
+     "                   names (checked through the peer's pidfd; Linux 6.5)\n"
+     "  --idle-exit MS   exit once no peer has been connected for MS ms (for a\n"
+     "                   service started by socket activation: a listening socket\n"
+     "                   passed by systemd for NAME is served instead of a new one)\n"
      "Examples:\n"
      "  seam listen com.example.echo --echo\n"
      "  seam listen -j com.example.log | jq .value\n",
@@ -255,7 +262,10 @@ bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const 
                 *status = tool_usage_error(t, "%s needs a value (%s)", name, o->arg);
                 return false;
             }
-            if (!parse_number(t, o, name, eq != NULL ? eq + 1 : argv[++i], status)) {
+            const char *value = eq != NULL ? eq + 1 : argv[++i];
+            if (o->min > o->max) {
+                *(const char **)o->out = value;
+            } else if (!parse_number(t, o, name, value, status)) {
                 return false;
             }
             continue;

@@ -29,8 +29,11 @@ static void print_text(const char *name, const seam_value *st, const tool_owner 
     char started[32];
     tool_user_name((long)i64(st, "uid"), user, sizeof(user));
     tool_time_text(o->started_us, started, sizeof(started));
-    printf("%s: seam %s, protocol %lld, %s\n", name, seam_dict_get_string(st, "seam"),
-           (long long)i64(st, "protocol"), seam_dict_get_string(st, "path"));
+    bool activated = false;
+    seam_dict_get_bool(st, "activated", &activated);
+    printf("%s: seam %s, protocol %lld, %s%s\n", name, seam_dict_get_string(st, "seam"),
+           (long long)i64(st, "protocol"), seam_dict_get_string(st, "path"),
+           activated ? " (socket passed by the service manager)" : "");
     printf("owner: pid %lld, user %s (uid %lld, gid %lld), started %s, %s\n",
            (long long)i64(st, "pid"), user, (long long)i64(st, "uid"), (long long)i64(st, "gid"),
            started, o->exe[0] != 0 ? o->exe : "-");

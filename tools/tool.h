@@ -41,10 +41,14 @@ typedef struct tool_opt {
     const char *name; /* "--timeout" */
     char short_name;  /* 't', or 0 */
     const char *arg;  /* "MS", or NULL for a flag */
-    long min;
+    long min;         /* min > max: the value is text (see TOOL_TEXT) */
     long max;
     void *out;
 } tool_opt;
+
+/* In place of min and max: the option's value is text, stored as a
+ * const char * (argv's own string). */
+#define TOOL_TEXT 1, 0
 
 /* Parses argv against opts (terminated by a zeroed entry; --json, -j,
  * --help and -h are understood by every command) and stores up to maxpos
@@ -106,8 +110,10 @@ bool tool_parse_name(tool_ctx *t, int argc, char **argv, const tool_opt *opts, c
 typedef struct tool_client {
     seam_loop *loop;
     seam_conn *conn;
-    int state; /* 0: handshake under way, 1: connected, < 0: why it failed */
-    int ended; /* the error of the INTERRUPTED or INVALID that ended it, else 0 */
+    int state;        /* 0: handshake under way, 1: connected, < 0: why it failed */
+    int ended;        /* the error of the INTERRUPTED or INVALID that ended it, else 0 */
+    char rule[32];    /* ... and the rule its goodbye named ("" if none) */
+    char reason[256]; /* ... and the goodbye's reason ("" if none) */
     seam_event_fn on_event;
     void *userdata;
 } tool_client;

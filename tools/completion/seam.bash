@@ -35,7 +35,7 @@ _seam() {
 
     local opts="-j --json -h --help"
     case $cmd in
-    listen) opts+=" --echo --silent --quiet --count -n --announce --allow-uid --monitorable" ;;
+    listen) opts+=" --echo --silent --quiet --count -n --announce --allow-uid --allow-gid --require-exe --idle-exit --monitorable" ;;
     monitor) opts+=" --pcap -w --count -n --quiet -q" ;;
     call | status) opts+=" --timeout -t" ;;
     ping) opts+=" --count -c" ;;
@@ -44,13 +44,14 @@ _seam() {
     list) opts+=" --names" ;;
     esac
 
-    # an option's value: a file for --pcap, else a number: nothing to offer
+    # an option's value: a file for --pcap and --require-exe, else a
+    # number: nothing to offer
     case $prev in
-    --pcap | -w)
+    --pcap | -w | --require-exe)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
-    --count | -n | -c | --announce | --allow-uid | --timeout | -t | --size | -s)
+    --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s)
         return
         ;;
     esac
@@ -74,7 +75,7 @@ _seam() {
             continue
         fi
         case ${COMP_WORDS[i]} in
-        --count | -n | -c | --announce | --allow-uid | --timeout | -t | --size | -s | --pcap | -w) skip=1 ;;
+        --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --pcap | -w | --require-exe) skip=1 ;;
         -?*) ;;
         *) npos=$((npos + 1)) ;;
         esac
