@@ -728,7 +728,7 @@ static void test_identity_checks_hold_over_inproc(void **state)
  * seam_server_listen() (and seam_conn_connect(), seam_name_owned()) refuse
  * any NAME over 100 characters with SEAM_ENAMETOOLONG - a code the docs
  * give only for socket paths that do not fit sockaddr_un - whatever the
- * runtime directory. */
+ * runtime directory ("inproc:" and NAME must fit a 108-byte address). */
 static void test_inproc_name_of_200_characters_is_served(void **state)
 {
     seam_loop *loop = poll_loop();
