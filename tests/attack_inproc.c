@@ -245,6 +245,45 @@ static void test_client_loop_freed_while_the_server_thread_floods_it(void **stat
     (void)state;
 }
 
+static void
+test_sync_call_under_a_flood_from_a_server_thread_ends_with_reply_or_enobufs(void **state)
+{
+    tserver t = {.flood = true};
+    tserver_start(&t);
+    seam_loop *loop = poll_loop();
+    counts n;
+    memset(&n, 0, sizeof(n));
+    seam_conn_config cfg = {.on_event = count_event, .userdata = &n, .max_queue = 64 << 10};
+    seam_conn *c = NULL;
+    assert_int_equal(seam_conn_connect(loop, NAME, &cfg, &c), 0);
+    assert_true(run_until(loop, NULL, &n.connected, 1));
+    int results[2] = {0, 0};
+    for (int i = 0; i < 20; i++) {
+        seam_value *m = seam_value_new_dict();
+        seam_dict_set_int64(m, "i", i);
+        seam_value *reply = NULL;
+        int r = seam_conn_call_sync(c, m, 5000, &reply);
+        if (r == 0) {
+            results[0]++;
+            assert_true(seam_value_equal(m, reply));
+        } else {
+            assert_int_equal(r, SEAM_ENOBUFS);
+            assert_null(reply);
+            results[1]++;
+        }
+        seam_value_unref(reply);
+        seam_value_unref(m);
+        /* What arrived meanwhile is delivered by the loop. */
+        int before = atomic_load(&n.messages);
+        assert_true(run_until(loop, NULL, &n.messages, before + 1));
+    }
+    seam_conn_close(c);
+    seam_loop_free(loop);
+    tserver_stop(&t, STOP_CLOSE);
+    assert_int_equal(results[0] + results[1], 20);
+    (void)state;
+}
+
 /* ---- the server's loop freed while clients on threads send and call ---- */
 
 typedef struct sender {
@@ -720,6 +759,7 @@ int main(void)
         T(test_call_on_a_fresh_connection_to_a_server_thread_is_answered),
         T(test_call_after_closing_a_connection_with_input_raised_is_answered),
         T(test_client_loop_freed_while_the_server_thread_floods_it),
+        T(test_sync_call_under_a_flood_from_a_server_thread_ends_with_reply_or_enobufs),
         T(test_server_loop_freed_while_clients_on_threads_send_and_call),
         T(test_server_closed_and_made_again_while_threads_dial),
         T(test_threads_racing_for_one_name_one_wins),
