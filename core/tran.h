@@ -29,9 +29,10 @@
  * wait for its descriptor to become writable and ask dial_check(). */
 #define SEAM__TRAN_INPROGRESS 1
 
-/* The longest address a transport resolves a name to (the size of
- * sockaddr_un's sun_path, which bounds the Unix transport's). */
-#define SEAM__TRAN_ADDR_MAX 108
+/* Room for the longest address a transport resolves a name to, NUL
+ * included: "inproc:" and a name of 200 characters (a Unix socket path is
+ * shorter: sockaddr_un's sun_path, 108). */
+#define SEAM__TRAN_ADDR_MAX 208
 
 typedef struct seam__tran seam__tran;
 
