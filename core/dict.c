@@ -444,14 +444,61 @@ seam_value *seam_dict_entry(const seam_value *dict, size_t index, const char **k
     return dict->as.dict.entries[index].value;
 }
 
+/* The value under key that a setter may overwrite in place, or NULL: one
+ * of the setter's type, made on its own (neither shared nor decoded) and
+ * held by dict alone. Overwriting it is what makes a dictionary kept and
+ * updated between sends allocate nothing. */
+static seam_value *dict_reusable(const seam_value *dict, const char *key, seam_type type)
+{
+    if (dict == NULL || dict->type != SEAM_TYPE_DICT || key == NULL) {
+        return NULL;
+    }
+    ptrdiff_t at = dict_find(dict, key, strlen(key), NULL);
+    if (at < 0) {
+        return NULL;
+    }
+    seam_value *v = dict->as.dict.entries[at].value;
+    if (v->type != type || seam__value_is_shared(v) || v->arena != 0 ||
+        atomic_load_explicit(&v->refs, memory_order_acquire) != 1) {
+        return NULL;
+    }
+    return v;
+}
+
+/* Strings and data are overwritten in place while they fit the bytes of
+ * the one they replace. */
+static bool blob_overwrite(seam_value *dict, const char *key, seam_type type, const void *bytes,
+                           size_t len)
+{
+    seam_value *v = dict_reusable(dict, key, type);
+    if (v == NULL || len > v->as.blob.cap) {
+        return false;
+    }
+    if (len > 0) {
+        memmove(v->as.blob.bytes, bytes, len);
+    }
+    v->as.blob.bytes[len] = 0;
+    v->as.blob.len = len;
+    return true;
+}
+
 int seam_dict_set_string(seam_value *dict, const char *key, const char *s)
 {
+    if (s != NULL && seam__utf8_valid((const uint8_t *)s, strlen(s)) &&
+        blob_overwrite(dict, key, SEAM_TYPE_STRING, s, strlen(s))) {
+        return 0;
+    }
     seam_value *v = seam_value_new_string(s);
     return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_EINVAL;
 }
 
 int seam_dict_set_int64(seam_value *dict, const char *key, int64_t i)
 {
+    seam_value *old = dict_reusable(dict, key, SEAM_TYPE_INT64);
+    if (old != NULL) {
+        old->as.i = i;
+        return 0;
+    }
     seam_value *v = seam_value_new_int64(i);
     return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_ENOMEM;
 }
@@ -464,12 +511,20 @@ int seam_dict_set_bool(seam_value *dict, const char *key, bool b)
 
 int seam_dict_set_double(seam_value *dict, const char *key, double d)
 {
+    seam_value *old = dict_reusable(dict, key, SEAM_TYPE_DOUBLE);
+    if (old != NULL) {
+        old->as.d = d;
+        return 0;
+    }
     seam_value *v = seam_value_new_double(d);
     return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_ENOMEM;
 }
 
 int seam_dict_set_data(seam_value *dict, const char *key, const void *bytes, size_t len)
 {
+    if ((bytes != NULL || len == 0) && blob_overwrite(dict, key, SEAM_TYPE_DATA, bytes, len)) {
+        return 0;
+    }
     seam_value *v = seam_value_new_data(bytes, len);
     return v != NULL ? seam_dict_set_take(dict, key, v) : SEAM_EINVAL;
 }

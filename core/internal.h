@@ -53,6 +53,7 @@ struct seam_value {
         struct {
             size_t len;
             uint8_t *bytes; /* string: NUL-terminated */
+            size_t cap;     /* bytes there are, made on its own; 0 if it cannot grow */
         } blob;
         struct {
             seam_value **items;

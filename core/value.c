@@ -38,8 +38,8 @@ static const seam_value shared_values[SHARED_COUNT] = {
     [SHARED_NULL] = {.type = SEAM_TYPE_NULL},
     [SHARED_FALSE] = {.type = SEAM_TYPE_BOOL, .as.b = false},
     [SHARED_TRUE] = {.type = SEAM_TYPE_BOOL, .as.b = true},
-    [SHARED_STRING] = {.type = SEAM_TYPE_STRING, .as.blob = {0, (uint8_t *)""}},
-    [SHARED_DATA] = {.type = SEAM_TYPE_DATA, .as.blob = {0, (uint8_t *)""}},
+    [SHARED_STRING] = {.type = SEAM_TYPE_STRING, .as.blob = {0, (uint8_t *)"", 0}},
+    [SHARED_DATA] = {.type = SEAM_TYPE_DATA, .as.blob = {0, (uint8_t *)"", 0}},
     INT_VALUES8(-24),
     INT_VALUES8(-16),
     INT_VALUES8(-8),
@@ -164,6 +164,7 @@ static seam_value *blob_new(seam_type type, const void *bytes, size_t len)
     }
     v->as.blob.bytes[len] = 0;
     v->as.blob.len = len;
+    v->as.blob.cap = len;
     return v;
 }
 

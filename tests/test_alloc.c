@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* test_arena.c - the values decoded from one input share one allocation:
- * what that costs, and that references, changes and release behave as they
- * do for values made one by one. */
+/* test_alloc.c - what values cost in allocations: the values decoded from
+ * one input share one (and references, changes and release behave as they
+ * do for values made one by one), and a dictionary kept and updated between
+ * sends allocates nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -268,6 +269,90 @@ static void test_a_failed_decode_holds_nothing(void **state)
     assert_int_equal(heap_live, live);
 }
 
+/* ---- a dictionary kept between sends ---- */
+
+static void test_a_kept_dictionary_updated_in_place_allocates_nothing(void **state)
+{
+    (void)state;
+    seam_value *m = message_new();
+    assert_int_equal(seam_dict_set_double(m, "load", 0.5), 0);
+    assert_int_equal(seam_dict_set_bool(m, "last", false), 0);
+    uint8_t body[64];
+    long long allocs = heap_allocs;
+    for (int i = 0; i < 100; i++) {
+        memset(body, i, sizeof(body));
+        assert_int_equal(seam_dict_set_int64(m, "seq", 100000 + i), 0);
+        assert_int_equal(seam_dict_set_string(m, "kind", i % 2 ? "bench" : "b"), 0);
+        assert_int_equal(seam_dict_set_data(m, "body", body, i % 2 ? 64 : 10), 0);
+        assert_int_equal(seam_dict_set_double(m, "load", i / 100.0), 0);
+        assert_int_equal(seam_dict_set_bool(m, "last", i == 99), 0);
+    }
+    assert_int_equal(heap_allocs - allocs, 0);
+    int64_t seq = 0;
+    assert_true(seam_dict_get_int64(m, "seq", &seq));
+    assert_int_equal(seq, 100099);
+    assert_string_equal(seam_dict_get_string(m, "kind"), "bench");
+    size_t len = 0;
+    const uint8_t *got = seam_value_get_data(seam_dict_get(m, "body"), &len);
+    assert_int_equal(len, 64);
+    assert_int_equal(got[63], 99);
+    seam_value_unref(m);
+}
+
+static void test_a_value_referenced_elsewhere_is_replaced_not_overwritten(void **state)
+{
+    (void)state;
+    seam_value *m = message_new();
+    seam_value *seq = seam_value_ref(seam_dict_get(m, "seq"));
+    seam_value *kind = seam_value_ref(seam_dict_get(m, "kind"));
+    assert_int_equal(seam_dict_set_int64(m, "seq", 2000), 0);
+    assert_int_equal(seam_dict_set_string(m, "kind", "other"), 0);
+    int64_t n = 0;
+    assert_true(seam_value_get_int64(seq, &n));
+    assert_int_equal(n, 1000);
+    assert_string_equal(seam_value_get_string(kind, NULL), "bench");
+    assert_true(seam_dict_get_int64(m, "seq", &n));
+    assert_int_equal(n, 2000);
+    assert_string_equal(seam_dict_get_string(m, "kind"), "other");
+    seam_value_unref(seq);
+    seam_value_unref(kind);
+    seam_value_unref(m);
+}
+
+static void test_a_longer_string_or_another_type_replaces_the_value(void **state)
+{
+    (void)state;
+    seam_value *m = message_new();
+    assert_int_equal(seam_dict_set_string(m, "kind", "a longer kind than before"), 0);
+    assert_string_equal(seam_dict_get_string(m, "kind"), "a longer kind than before");
+    assert_int_equal(seam_dict_set_string(m, "seq", "now a string"), 0);
+    assert_string_equal(seam_dict_get_string(m, "seq"), "now a string");
+    assert_int_equal(seam_dict_set_string(m, "kind", "\xc3\xa9"), 0);
+    assert_int_equal(seam_dict_set_string(m, "kind", "\xc3\x28"), SEAM_EINVAL);
+    assert_string_equal(seam_dict_get_string(m, "kind"), "\xc3\xa9");
+    seam_value_unref(m);
+}
+
+static void test_a_decoded_dictionary_is_updated_by_replacing(void **state)
+{
+    (void)state;
+    seam_value *m = message_new();
+    long long live = heap_live;
+    seam_value *v = roundtrip(m);
+    seam_value *seq = seam_value_ref(seam_dict_get(v, "seq"));
+    assert_int_equal(seam_dict_set_int64(v, "seq", 5000), 0);
+    assert_int_equal(seam_dict_set_string(v, "kind", "bench"), 0);
+    int64_t n = 0;
+    assert_true(seam_value_get_int64(seq, &n));
+    assert_int_equal(n, 1000);
+    assert_true(seam_dict_get_int64(v, "seq", &n));
+    assert_int_equal(n, 5000);
+    seam_value_unref(v);
+    seam_value_unref(seq);
+    assert_int_equal(heap_live, live);
+    seam_value_unref(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +364,10 @@ int main(void)
         cmocka_unit_test(test_a_dictionary_holding_a_decoded_value_keeps_its_message),
         cmocka_unit_test(test_a_decoded_descriptor_is_closed_with_its_message),
         cmocka_unit_test(test_a_failed_decode_holds_nothing),
+        cmocka_unit_test(test_a_kept_dictionary_updated_in_place_allocates_nothing),
+        cmocka_unit_test(test_a_value_referenced_elsewhere_is_replaced_not_overwritten),
+        cmocka_unit_test(test_a_longer_string_or_another_type_replaces_the_value),
+        cmocka_unit_test(test_a_decoded_dictionary_is_updated_by_replacing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
