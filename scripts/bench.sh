@@ -92,6 +92,8 @@ for size in 64 4096 1048576; do
     run bench_alloc --case tput --size "$size" --nocopy
     run bench_alloc --case tput --size "$size" --typed
 done
+echo "== typed values: encode + decode in one process, seam and libcbor" >&2
+run bench_codec --size 64
 
 mode=full
 if [[ ${#quick[@]} -gt 0 ]]; then
