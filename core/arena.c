@@ -111,6 +111,9 @@ bool seam__arena_estimate(const uint8_t *bytes, size_t len, uint32_t max_items, 
                 return false; /* each slot takes a byte of its own */
             }
             slots += major == 4 ? arg : 2 * arg;
+            if (slots >= (uint64_t)len) {
+                return false;
+            }
             room += major == 4 ? arg * sizeof(seam_value *) : arg * sizeof(seam__dict_entry);
             nvalues++;
             break;
@@ -118,11 +121,9 @@ bool seam__arena_estimate(const uint8_t *bytes, size_t len, uint32_t max_items, 
             nvalues += info < 20 || info > 22; /* false, true and null are shared */
             break;
         }
-        if (items > (uint64_t)max_items * 2 + 1 || slots >= (uint64_t)len) {
-            return false;
-        }
     }
-    if (slots >= items || nvalues > ARENA_MAX_VALUES || room > ARENA_MAX_BYTES) {
+    if (slots >= items || items > (uint64_t)max_items * 2 + 1 || nvalues > ARENA_MAX_VALUES ||
+        room > ARENA_MAX_BYTES) {
         return false;
     }
     *values = (size_t)nvalues;

@@ -29,7 +29,7 @@ typedef size_t (*head_fn)(size_t, unsigned char *, size_t);
 
 static int put_head(encoder *e, head_fn fn, size_t arg)
 {
-    int r = seam__buf_reserve(e->out, HEAD_MAX);
+    int r = seam__buf_room(e->out, HEAD_MAX);
     if (r < 0) {
         return r;
     }
@@ -39,7 +39,7 @@ static int put_head(encoder *e, head_fn fn, size_t arg)
 
 static int put_uint(encoder *e, uint64_t u)
 {
-    int r = seam__buf_reserve(e->out, HEAD_MAX);
+    int r = seam__buf_room(e->out, HEAD_MAX);
     if (r < 0) {
         return r;
     }
@@ -49,7 +49,7 @@ static int put_uint(encoder *e, uint64_t u)
 
 static int put_tag(encoder *e, uint64_t tag)
 {
-    int r = seam__buf_reserve(e->out, HEAD_MAX);
+    int r = seam__buf_room(e->out, HEAD_MAX);
     if (r < 0) {
         return r;
     }
@@ -59,7 +59,7 @@ static int put_tag(encoder *e, uint64_t tag)
 
 static int put_double(encoder *e, double d)
 {
-    int r = seam__buf_reserve(e->out, HEAD_MAX);
+    int r = seam__buf_room(e->out, HEAD_MAX);
     if (r < 0) {
         return r;
     }
@@ -69,8 +69,19 @@ static int put_double(encoder *e, double d)
 
 static int put_bytes(encoder *e, head_fn head, const void *bytes, size_t len)
 {
-    int r = put_head(e, head, len);
-    return r < 0 ? r : seam__buf_append(e->out, bytes, len);
+    if (len > SIZE_MAX - HEAD_MAX) {
+        return SEAM_ENOMEM;
+    }
+    int r = seam__buf_room(e->out, HEAD_MAX + len);
+    if (r < 0) {
+        return r;
+    }
+    e->out->len += head(len, e->out->data + e->out->len, HEAD_MAX);
+    if (len > 0) {
+        memcpy(e->out->data + e->out->len, bytes, len);
+        e->out->len += len;
+    }
+    return 0;
 }
 
 static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
@@ -78,13 +89,13 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
     int r = 0;
     switch (v->type) {
     case SEAM_TYPE_NULL:
-        r = seam__buf_reserve(e->out, 1);
+        r = seam__buf_room(e->out, 1);
         if (r == 0) {
             e->out->data[e->out->len++] = 0xF6;
         }
         return r;
     case SEAM_TYPE_BOOL:
-        r = seam__buf_reserve(e->out, 1);
+        r = seam__buf_room(e->out, 1);
         if (r == 0) {
             e->out->data[e->out->len++] = v->as.b ? 0xF5 : 0xF4;
         }
@@ -93,7 +104,7 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
         if (v->as.i >= 0) {
             return put_uint(e, (uint64_t)v->as.i);
         }
-        r = seam__buf_reserve(e->out, HEAD_MAX);
+        r = seam__buf_room(e->out, HEAD_MAX);
         if (r == 0) {
             uint64_t n = (uint64_t)(-(v->as.i + 1));
             e->out->len += cbor_encode_negint(n, e->out->data + e->out->len, HEAD_MAX);

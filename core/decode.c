@@ -382,15 +382,31 @@ static void cb_string(void *ctx, cbor_data data, size_t len)
         fail(d, SEAM_ETOOLONG);
         return;
     }
-    if (!seam__utf8_valid(data, len)) {
-        fail(d, SEAM_EUTF8);
-        return;
-    }
-    if (expecting_key(d)) {
-        if (memchr(data, 0, len) != NULL) {
+    bool key = expecting_key(d);
+    if (key && len < SEAM__SHORT_KEY) {
+        /* Short ASCII keys, the common case, in one pass for both checks. */
+        uint8_t any = 0;
+        bool nul = false;
+        for (size_t i = 0; i < len; i++) {
+            any |= data[i];
+            nul |= data[i] == 0;
+        }
+        if (any >= 0x80 && !seam__utf8_valid(data, len)) {
+            fail(d, SEAM_EUTF8);
+            return;
+        }
+        if (nul) {
             fail(d, SEAM_EKEY);
             return;
         }
+    } else if (!seam__utf8_valid(data, len)) {
+        fail(d, SEAM_EUTF8);
+        return;
+    } else if (key && memchr(data, 0, len) != NULL) {
+        fail(d, SEAM_EKEY);
+        return;
+    }
+    if (key) {
         /* The input outlives the decode: the dictionary copies the key
          * when its value arrives. */
         frame *f = &d->stack[d->depth - 1];

@@ -131,7 +131,7 @@ static uint32_t key_hash(const char *key, size_t len)
 
 static bool entry_is(const seam__dict_entry *e, const char *key, size_t len)
 {
-    return e->key_len == len && memcmp(e->key, key, len) == 0;
+    return e->key_len == len && (len == 0 || e->key[0] == key[0]) && memcmp(e->key, key, len) == 0;
 }
 
 /* Builds an index of cap slots (a power of two) from the entries' hashes;

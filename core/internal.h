@@ -18,6 +18,11 @@ typedef struct seam__buf {
 } seam__buf;
 
 int seam__buf_reserve(seam__buf *b, size_t extra);
+/* seam__buf_reserve() with its common case inline: the room is there. */
+static inline int seam__buf_room(seam__buf *b, size_t extra)
+{
+    return extra <= b->cap - b->len ? 0 : seam__buf_reserve(b, extra);
+}
 int seam__buf_append(seam__buf *b, const void *bytes, size_t len);
 void seam__buf_free(seam__buf *b);
 
