@@ -1,68 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* decode.c - CBOR to values, with libcbor's streaming decoder. Decoding is
- * strict and bounded: nothing is allocated for a length before that length
- * is checked against the bytes present. The values of one input go into one
- * arena (arena.c) sized from it before decoding. */
-#include "internal.h"
+/* decode.c - CBOR to values, with libcbor's streaming decoder: the decoder's
+ * state, its limits, the open containers and the run over the input. What
+ * each item becomes is decode_items.c. Decoding is strict and bounded:
+ * nothing is allocated for a length before that length is checked against
+ * the bytes present. The values of one input go into one arena (arena.c)
+ * sized from it before decoding. */
+#include "decode.h"
 
-#include <cbor.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <math.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define TAG_DATE 1u
-#define TAG_UUID 37u
-#define TAG_FD   0x7365616Du /* the ASCII bytes "seam": an unregistered tag, see protocol.md */
-
-#define DEFAULT_MAX_DEPTH  64u
-#define DEFAULT_MAX_ITEMS  (1u << 20)
-#define DEFAULT_MAX_STRING (16u << 20)
-#define MAX_DEPTH_CEILING  1024u
-
-typedef struct frame {
-    seam_value *container;
-    uint64_t remaining; /* items (arrays) or keys+values (dicts) still due */
-    const char *key;    /* dict: the key waiting for its value (in the input) */
-    size_t key_len;
-} frame;
-
-/* Frames carry at most 64 descriptors; more are looked after on the heap. */
-#define INLINE_FDS 64
-
-typedef struct decoder {
-    seam_decode_limits lim;
-    const uint8_t *end;  /* end of input */
-    const uint8_t *next; /* start of the item being decoded */
-    const int *fds;
-    size_t nfds;
-    /* One value per passed descriptor, made on its first reference and
-     * shared by every later one: a value referencing one descriptor a
-     * thousand times costs one duplicate. */
-    seam_value **fd_values;
-    /* Items the open containers still owe (the sum of their remaining
-     * counts): each needs a byte of its own, so a new container's count
-     * plus these must fit in the bytes left. */
-    uint64_t owed;
-    frame *stack; /* inline_stack until deeper nesting needs more */
-    uint32_t stack_cap;
-    uint32_t depth;
-    uint64_t items;
-    uint64_t tag; /* pending tag, 0 = none (tag 0 itself is refused) */
-    bool tagged;
-    seam_value *root;
-    seam__arena *arena; /* where the values go; NULL: each on its own */
-    bool arena_short;   /* the arena ran out of room: decode again without */
-    int err;
-    /* Last, and not cleared on entry: only what is used is written. */
-    frame inline_stack[16];
-    seam_value *inline_fd_values[INLINE_FDS];
-} decoder;
-
-static void fail(decoder *d, int err)
+void seam__dec_fail(decoder *d, int err)
 {
     if (d->err == 0) {
         d->err = err;
@@ -72,7 +20,7 @@ static void fail(decoder *d, int err)
 static bool count_item(decoder *d)
 {
     if (++d->items > d->lim.max_items) {
-        fail(d, SEAM_ECOUNT);
+        seam__dec_fail(d, SEAM_ECOUNT);
         return false;
     }
     return true;
@@ -80,10 +28,10 @@ static bool count_item(decoder *d)
 
 /* Places a finished value into the innermost container (or as the root),
  * then pops every container that this completes. */
-static void emit(decoder *d, seam_value *v)
+void seam__dec_emit(decoder *d, seam_value *v)
 {
     if (v == NULL) {
-        fail(d, SEAM_ENOMEM);
+        seam__dec_fail(d, SEAM_ENOMEM);
         return;
     }
     if (d->depth == 0) {
@@ -100,7 +48,7 @@ static void emit(decoder *d, seam_value *v)
         f->key = NULL;
     }
     if (r < 0) {
-        fail(d, r);
+        seam__dec_fail(d, r);
         return;
     }
     f->remaining--;
@@ -119,7 +67,7 @@ static void emit(decoder *d, seam_value *v)
             parent->key = NULL;
         }
         if (r < 0) {
-            fail(d, r);
+            seam__dec_fail(d, r);
             return;
         }
         parent->remaining--;
@@ -127,87 +75,7 @@ static void emit(decoder *d, seam_value *v)
     }
 }
 
-/* A new value for the input: from the arena while it has room. */
-static seam_value *make(decoder *d, seam_type type)
-{
-    seam_value *v = seam__arena_value(d->arena, type);
-    if (v == NULL) {
-        d->arena_short = true;
-    }
-    return v;
-}
-
-static seam_value *make_int64(decoder *d, int64_t i)
-{
-    if (d->arena == NULL || (i >= -24 && i <= 23)) {
-        return seam_value_new_int64(i); /* shared, allocates nothing */
-    }
-    seam_value *v = make(d, SEAM_TYPE_INT64);
-    if (v != NULL) {
-        v->as.i = i;
-    }
-    return v;
-}
-
-static seam_value *make_uint64(decoder *d, uint64_t u)
-{
-    if (d->arena == NULL) {
-        return seam_value_new_uint64(u);
-    }
-    seam_value *v = make(d, SEAM_TYPE_UINT64);
-    if (v != NULL) {
-        v->as.u = u;
-    }
-    return v;
-}
-
-/* Doubles and dates, finite or not: the caller checked a date's. */
-static seam_value *make_double(decoder *d, seam_type type, double x)
-{
-    if (d->arena == NULL) {
-        return type == SEAM_TYPE_DATE ? seam_value_new_date(x) : seam_value_new_double(x);
-    }
-    seam_value *v = make(d, type);
-    if (v != NULL) {
-        v->as.d = x;
-    }
-    return v;
-}
-
-static seam_value *make_uuid(decoder *d, const uint8_t *bytes)
-{
-    if (d->arena == NULL) {
-        return seam_value_new_uuid(bytes);
-    }
-    seam_value *v = make(d, SEAM_TYPE_UUID);
-    if (v != NULL) {
-        memcpy(v->as.uuid, bytes, 16);
-    }
-    return v;
-}
-
-/* Strings (validated by the caller) and data: their bytes are copied into
- * the arena, NUL-terminated, next to the value. */
-static seam_value *make_blob(decoder *d, seam_type type, const uint8_t *bytes, size_t len)
-{
-    if (d->arena == NULL || len == 0) {
-        return type == SEAM_TYPE_STRING ? seam_value_new_string_len((const char *)bytes, len)
-                                        : seam_value_new_data(bytes, len);
-    }
-    uint8_t *copy = seam__arena_alloc(d->arena, len + 1);
-    seam_value *v = copy != NULL ? make(d, type) : NULL;
-    if (v == NULL) {
-        d->arena_short = true;
-        return NULL;
-    }
-    memcpy(copy, bytes, len);
-    copy[len] = 0;
-    v->as.blob.bytes = copy;
-    v->as.blob.len = len;
-    return v;
-}
-
-static bool expecting_key(const decoder *d)
+bool seam__dec_expecting_key(const decoder *d)
 {
     const frame *f = d->depth > 0 ? &d->stack[d->depth - 1] : NULL;
     return f != NULL && f->container->type == SEAM_TYPE_DICT && f->key == NULL;
@@ -215,214 +83,26 @@ static bool expecting_key(const decoder *d)
 
 /* Common entry for every item: refuses non-string keys and items that a
  * pending tag does not accept. allowed_under_tag names the tag (or 0). */
-static bool begin_item(decoder *d, bool is_text, uint64_t tag_accepting)
+bool seam__dec_begin_item(decoder *d, bool is_text, uint64_t tag_accepting)
 {
     if (d->err != 0) {
         return false;
     }
-    if (expecting_key(d) && !is_text) {
-        fail(d, SEAM_EKEY);
+    if (seam__dec_expecting_key(d) && !is_text) {
+        seam__dec_fail(d, SEAM_EKEY);
         return false;
     }
     if (d->tagged && d->tag != tag_accepting) {
-        fail(d, SEAM_ETAG);
+        seam__dec_fail(d, SEAM_ETAG);
         return false;
     }
     return count_item(d);
 }
 
-static void finish_tag(decoder *d)
+void seam__dec_finish_tag(decoder *d)
 {
     d->tagged = false;
     d->tag = 0;
-}
-
-static void on_integer(decoder *d, uint64_t u, bool negative)
-{
-    /* A date takes any integer, a descriptor index only an unsigned one. */
-    uint64_t want = d->tagged ? d->tag : 0;
-    if (want != TAG_DATE && (want != TAG_FD || negative)) {
-        want = 0;
-    }
-    if (!begin_item(d, false, want)) {
-        return;
-    }
-    if (d->tagged && d->tag == TAG_DATE) {
-        finish_tag(d);
-        double s = negative ? -1.0 - (double)u : (double)u;
-        emit(d, make_double(d, SEAM_TYPE_DATE, s));
-        return;
-    }
-    if (d->tagged && d->tag == TAG_FD) {
-        finish_tag(d);
-        if (u >= d->nfds) {
-            fail(d, SEAM_EFDINDEX);
-            return;
-        }
-        if (d->fd_values[u] == NULL) {
-            int fd = fcntl(d->fds[u], F_DUPFD_CLOEXEC, 0);
-            if (fd < 0) {
-                fail(d, -errno);
-                return;
-            }
-            d->fd_values[u] = seam__value_new_fd_owned(fd);
-            if (d->fd_values[u] == NULL) {
-                fail(d, SEAM_ENOMEM);
-                return;
-            }
-        }
-        emit(d, seam_value_ref(d->fd_values[u]));
-        return;
-    }
-    if (negative) {
-        if (u > (uint64_t)INT64_MAX) {
-            fail(d, SEAM_ERANGE);
-            return;
-        }
-        emit(d, make_int64(d, -(int64_t)u - 1));
-    } else if (u <= (uint64_t)INT64_MAX) {
-        emit(d, make_int64(d, (int64_t)u));
-    } else {
-        emit(d, make_uint64(d, u));
-    }
-}
-
-static void cb_uint8(void *ctx, uint8_t v)
-{
-    on_integer(ctx, v, false);
-}
-static void cb_uint16(void *ctx, uint16_t v)
-{
-    on_integer(ctx, v, false);
-}
-static void cb_uint32(void *ctx, uint32_t v)
-{
-    on_integer(ctx, v, false);
-}
-static void cb_uint64(void *ctx, uint64_t v)
-{
-    on_integer(ctx, v, false);
-}
-static void cb_negint8(void *ctx, uint8_t v)
-{
-    on_integer(ctx, v, true);
-}
-static void cb_negint16(void *ctx, uint16_t v)
-{
-    on_integer(ctx, v, true);
-}
-static void cb_negint32(void *ctx, uint32_t v)
-{
-    on_integer(ctx, v, true);
-}
-static void cb_negint64(void *ctx, uint64_t v)
-{
-    on_integer(ctx, v, true);
-}
-
-static void on_float(decoder *d, double v)
-{
-    if (!begin_item(d, false, d->tagged && d->tag == TAG_DATE ? TAG_DATE : 0)) {
-        return;
-    }
-    if (d->tagged) {
-        finish_tag(d);
-        if (!isfinite(v)) {
-            fail(d, SEAM_ETAG);
-            return;
-        }
-        emit(d, make_double(d, SEAM_TYPE_DATE, v));
-        return;
-    }
-    emit(d, make_double(d, SEAM_TYPE_DOUBLE, v));
-}
-
-static void cb_float2(void *ctx, float v)
-{
-    on_float(ctx, v);
-}
-static void cb_float4(void *ctx, float v)
-{
-    on_float(ctx, v);
-}
-static void cb_float8(void *ctx, double v)
-{
-    on_float(ctx, v);
-}
-
-static void cb_bytes(void *ctx, cbor_data data, size_t len)
-{
-    decoder *d = ctx;
-    if (!begin_item(d, false, d->tagged && d->tag == TAG_UUID ? TAG_UUID : 0)) {
-        return;
-    }
-    if (len > d->lim.max_string) {
-        fail(d, SEAM_ETOOLONG);
-        return;
-    }
-    if (d->tagged) {
-        finish_tag(d);
-        if (len != 16) {
-            fail(d, SEAM_ETAG);
-            return;
-        }
-        emit(d, make_uuid(d, data));
-        return;
-    }
-    emit(d, make_blob(d, SEAM_TYPE_DATA, data, len));
-}
-
-static void cb_string(void *ctx, cbor_data data, size_t len)
-{
-    decoder *d = ctx;
-    if (!begin_item(d, true, 0)) {
-        return;
-    }
-    if (len > d->lim.max_string) {
-        fail(d, SEAM_ETOOLONG);
-        return;
-    }
-    bool key = expecting_key(d);
-    if (key && len < SEAM__SHORT_KEY) {
-        /* Short ASCII keys, the common case, in one pass for both checks. */
-        uint8_t any = 0;
-        bool nul = false;
-        for (size_t i = 0; i < len; i++) {
-            any |= data[i];
-            nul |= data[i] == 0;
-        }
-        if (any >= 0x80 && !seam__utf8_valid(data, len)) {
-            fail(d, SEAM_EUTF8);
-            return;
-        }
-        if (nul) {
-            fail(d, SEAM_EKEY);
-            return;
-        }
-    } else if (!seam__utf8_valid(data, len)) {
-        fail(d, SEAM_EUTF8);
-        return;
-    } else if (key && memchr(data, 0, len) != NULL) {
-        fail(d, SEAM_EKEY);
-        return;
-    }
-    if (key) {
-        /* The input outlives the decode: the dictionary copies the key
-         * when its value arrives. */
-        frame *f = &d->stack[d->depth - 1];
-        if (seam__dict_has(f->container, (const char *)data, len)) {
-            fail(d, SEAM_EDUPKEY);
-            return;
-        }
-        f->key = (const char *)data;
-        f->key_len = len;
-        /* A key is not a value of its own: undo its count. */
-        d->items--;
-        f->remaining--;
-        d->owed--;
-        return;
-    }
-    emit(d, make_blob(d, SEAM_TYPE_STRING, data, len));
 }
 
 /* Most values nest a few levels: the stack starts inline and moves to the
@@ -455,10 +135,10 @@ static uint64_t head_size(uint8_t initial)
  * takes at least one); the count against the item limit. Only then is
  * room reserved, for exactly the count: what the open containers reserve
  * never exceeds the input's size. */
-static void open_container(decoder *d, seam_type type, uint64_t count)
+void seam__dec_open_container(decoder *d, seam_type type, uint64_t count)
 {
     if (d->depth >= d->lim.max_depth) {
-        fail(d, SEAM_EDEPTH);
+        seam__dec_fail(d, SEAM_EDEPTH);
         return;
     }
     bool dict = type == SEAM_TYPE_DICT;
@@ -468,29 +148,29 @@ static void open_container(decoder *d, seam_type type, uint64_t count)
     uint64_t owed = d->owed - d->depth;
     if ((dict && count > UINT64_MAX / 2) || (dict ? count * 2 : count) > left ||
         owed > left - (dict ? count * 2 : count)) {
-        fail(d, SEAM_ETRUNCATED);
+        seam__dec_fail(d, SEAM_ETRUNCATED);
         return;
     }
     if (count > d->lim.max_items - d->items) {
-        fail(d, SEAM_ECOUNT);
+        seam__dec_fail(d, SEAM_ECOUNT);
         return;
     }
-    seam_value *c = d->arena != NULL ? make(d, type)
+    seam_value *c = d->arena != NULL ? seam__dec_make(d, type)
                     : dict           ? seam_value_new_dict()
                                      : seam_value_new_array();
     if (c == NULL) {
-        fail(d, SEAM_ENOMEM);
+        seam__dec_fail(d, SEAM_ENOMEM);
         return;
     }
     if (count == 0) {
-        emit(d, c);
+        seam__dec_emit(d, c);
         return;
     }
     /* An arena's value goes with its arena, whatever happens to it. */
     seam_value *own = d->arena != NULL ? NULL : c;
     if (d->depth == d->stack_cap && !stack_grow(d)) {
         seam_value_unref(own);
-        fail(d, SEAM_ENOMEM);
+        seam__dec_fail(d, SEAM_ENOMEM);
         return;
     }
     void *room = NULL;
@@ -499,7 +179,7 @@ static void open_container(decoder *d, seam_type type, uint64_t count)
             d->arena, (size_t)count * (dict ? sizeof(seam__dict_entry) : sizeof(seam_value *)));
         if (room == NULL) {
             d->arena_short = true;
-            fail(d, SEAM_ENOMEM);
+            seam__dec_fail(d, SEAM_ENOMEM);
             return;
         }
     }
@@ -508,7 +188,7 @@ static void open_container(decoder *d, seam_type type, uint64_t count)
         c->as.dict.cap = room != NULL ? (uint32_t)count : 0;
         if (seam__dict_reserve(c, (size_t)count) < 0) {
             seam_value_unref(own);
-            fail(d, SEAM_ENOMEM);
+            seam__dec_fail(d, SEAM_ENOMEM);
             return;
         }
         count *= 2; /* a key and a value each */
@@ -516,7 +196,7 @@ static void open_container(decoder *d, seam_type type, uint64_t count)
         c->as.array.items = room != NULL ? room : malloc((size_t)count * sizeof(seam_value *));
         if (c->as.array.items == NULL) {
             seam_value_unref(own);
-            fail(d, SEAM_ENOMEM);
+            seam__dec_fail(d, SEAM_ENOMEM);
             return;
         }
         c->as.array.cap = (size_t)count;
@@ -524,99 +204,6 @@ static void open_container(decoder *d, seam_type type, uint64_t count)
     d->stack[d->depth++] = (frame){c, count, NULL, 0};
     d->owed += count;
 }
-
-static void cb_array_start(void *ctx, size_t size)
-{
-    decoder *d = ctx;
-    if (begin_item(d, false, 0)) {
-        open_container(d, SEAM_TYPE_ARRAY, size);
-    }
-}
-
-static void cb_map_start(void *ctx, size_t size)
-{
-    decoder *d = ctx;
-    if (begin_item(d, false, 0)) {
-        open_container(d, SEAM_TYPE_DICT, size);
-    }
-}
-
-static void cb_tag(void *ctx, uint64_t tag)
-{
-    decoder *d = ctx;
-    if (d->err != 0) {
-        return;
-    }
-    if (expecting_key(d)) {
-        fail(d, SEAM_EKEY);
-        return;
-    }
-    if (d->tagged || (tag != TAG_DATE && tag != TAG_UUID && tag != TAG_FD)) {
-        fail(d, SEAM_ETAG);
-        return;
-    }
-    d->tagged = true;
-    d->tag = tag;
-}
-
-static void cb_indef(void *ctx)
-{
-    fail(ctx, SEAM_EINDEF);
-}
-
-/* Every indefinite item is refused at its start, so a break is stray. */
-static void cb_break(void *ctx)
-{
-    fail(ctx, SEAM_EMALFORMED);
-}
-
-static void cb_null(void *ctx)
-{
-    decoder *d = ctx;
-    if (begin_item(d, false, 0)) {
-        emit(d, seam_value_new_null());
-    }
-}
-
-static void cb_bool(void *ctx, bool b)
-{
-    decoder *d = ctx;
-    if (begin_item(d, false, 0)) {
-        emit(d, seam_value_new_bool(b));
-    }
-}
-
-static void cb_undefined(void *ctx)
-{
-    fail(ctx, SEAM_ESIMPLE);
-}
-
-static const struct cbor_callbacks callbacks = {
-    .uint8 = cb_uint8,
-    .uint16 = cb_uint16,
-    .uint32 = cb_uint32,
-    .uint64 = cb_uint64,
-    .negint8 = cb_negint8,
-    .negint16 = cb_negint16,
-    .negint32 = cb_negint32,
-    .negint64 = cb_negint64,
-    .byte_string_start = cb_indef,
-    .byte_string = cb_bytes,
-    .string = cb_string,
-    .string_start = cb_indef,
-    .indef_array_start = cb_indef,
-    .array_start = cb_array_start,
-    .indef_map_start = cb_indef,
-    .map_start = cb_map_start,
-    .tag = cb_tag,
-    .float2 = cb_float2,
-    .float4 = cb_float4,
-    .float8 = cb_float8,
-    .undefined = cb_undefined,
-    .null = cb_null,
-    .boolean = cb_bool,
-    .indef_break = cb_break,
-};
 
 static void decoder_cleanup(decoder *d)
 {
@@ -664,29 +251,30 @@ static int decode_run(decoder *d, const uint8_t *bytes, size_t len, seam_value *
     size_t off = 0;
     while (d->err == 0 && d->root == NULL) {
         if (off == len) {
-            fail(d, SEAM_ETRUNCATED);
+            seam__dec_fail(d, SEAM_ETRUNCATED);
             break;
         }
         d->next = bytes + off;
-        struct cbor_decoder_result res = cbor_stream_decode(bytes + off, len - off, &callbacks, d);
+        struct cbor_decoder_result res =
+            cbor_stream_decode(bytes + off, len - off, &seam__dec_callbacks, d);
         if (d->err != 0) {
             break;
         }
         if (res.status == CBOR_DECODER_NEDATA) {
-            fail(d, SEAM_ETRUNCATED);
+            seam__dec_fail(d, SEAM_ETRUNCATED);
         } else if (res.status != CBOR_DECODER_FINISHED && bytes[off] >= 0xC6 &&
                    bytes[off] <= 0xD4) {
             /* libcbor refuses tags 6-20 in their one-byte form as errors, but
              * they are well-formed: refuse them like any other unknown tag. */
-            cb_tag(d, bytes[off] - 0xC0u);
+            seam__dec_tag(d, bytes[off] - 0xC0u);
         } else if (res.status != CBOR_DECODER_FINISHED) {
-            fail(d, classify_error(bytes[off]));
+            seam__dec_fail(d, classify_error(bytes[off]));
         } else {
             off += res.read;
         }
     }
     if (d->err == 0 && off != len) {
-        fail(d, SEAM_ETRAILING);
+        seam__dec_fail(d, SEAM_ETRAILING);
     }
     decoder_cleanup(d);
     bool in_arena = d->arena != NULL && seam__arena_of(d->root) == d->arena;
