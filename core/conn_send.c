@@ -244,20 +244,9 @@ int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t l
     return r;
 }
 
-/* Queues a raw message whose payload stays in the caller's memory: only
- * its header and raw id go into the queue. */
-static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, size_t len,
-                              seam_release_fn release, void *userdata)
+/* Room for one more no-copy payload record. */
+static int ext_reserve(seam_conn *c)
 {
-    if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE ||
-        len + SEAM__FRAME_RAW_ID_SIZE > peer_max_frame(c)) {
-        return SEAM_EMSGSIZE;
-    }
-    size_t frame = SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE + len;
-    if (seam__conn_queued(c) > 0 && seam__conn_queued(c) + frame > c->cfg.max_queue) {
-        c->want_writable = true;
-        return SEAM_EAGAIN;
-    }
     if (c->ext_len == c->ext_cap) {
         if (c->ext_head > 0) {
             memmove(c->ext, c->ext + c->ext_head, (c->ext_len - c->ext_head) * sizeof(*c->ext));
@@ -273,8 +262,62 @@ static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, 
             c->ext_cap = cap;
         }
     }
+    return 0;
+}
+
+int seam__conn_queue_bytes_shared(seam_conn *c, const uint8_t *frame, size_t len,
+                                  seam_release_fn release, void *userdata)
+{
+    if (c->state != SEAM__CONN_OPEN || c->user_closed) {
+        return SEAM_ECLOSED;
+    }
+    if (len - SEAM__FRAME_HEADER_SIZE > peer_max_frame(c)) {
+        return SEAM_EMSGSIZE;
+    }
+    if (seam__conn_queued(c) > 0 && seam__conn_queued(c) + len > c->cfg.max_queue) {
+        c->want_writable = true;
+        return SEAM_EAGAIN;
+    }
+    int r = ext_reserve(c);
+    if (r == 0) {
+        r = seam__buf_append(&c->out, frame, SEAM__FRAME_HEADER_SIZE);
+    }
+    if (r < 0) {
+        return r;
+    }
+    size_t payload = len - SEAM__FRAME_HEADER_SIZE;
+    c->ext[c->ext_len++] =
+        (seam__extrec){c->out.len, frame + SEAM__FRAME_HEADER_SIZE, payload, 0, release, userdata};
+    c->ext_queued += payload;
+    c->stats.messages_out++;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame(c, true, frame, SEAM__FRAME_HEADER_SIZE,
+                            frame + SEAM__FRAME_HEADER_SIZE, payload);
+    }
+    seam__conn_schedule_flush(c);
+    return 0;
+}
+
+/* Queues a raw message whose payload stays in the caller's memory: only
+ * its header and raw id go into the queue. */
+static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, size_t len,
+                              seam_release_fn release, void *userdata)
+{
+    if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE ||
+        len + SEAM__FRAME_RAW_ID_SIZE > peer_max_frame(c)) {
+        return SEAM_EMSGSIZE;
+    }
+    size_t frame = SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE + len;
+    if (seam__conn_queued(c) > 0 && seam__conn_queued(c) + frame > c->cfg.max_queue) {
+        c->want_writable = true;
+        return SEAM_EAGAIN;
+    }
+    int r = ext_reserve(c);
+    if (r < 0) {
+        return r;
+    }
     size_t start;
-    int r = frame_begin(c, &start);
+    r = frame_begin(c, &start);
     if (r == 0 && (r = seam__buf_reserve(&c->out, SEAM__FRAME_RAW_ID_SIZE)) < 0) {
         c->out.len = start;
     }

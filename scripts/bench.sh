@@ -81,6 +81,7 @@ for p in "${placements[@]}"; do
     done
     echo "== placement $p: broadcast to 1,000 clients" >&2
     run bench_fanout --case broadcast --clients 1000 --size 64 --placement "$p"
+    run bench_fanout --case broadcast --clients 1000 --size 65536 --placement "$p"
 done
 
 echo "== idle connections" >&2
