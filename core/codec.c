@@ -23,6 +23,9 @@ typedef struct encoder {
     int *fds;
     size_t max_fds;
     size_t nfds;
+    seam__gather_fn gather; /* NULL: every byte is copied into out */
+    void *gather_ctx;
+    size_t gather_min;
 } encoder;
 
 typedef size_t (*head_fn)(size_t, unsigned char *, size_t);
@@ -120,6 +123,10 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
     case SEAM_TYPE_STRING:
         return put_bytes(e, cbor_encode_string_start, v->as.blob.bytes, v->as.blob.len);
     case SEAM_TYPE_DATA:
+        if (e->gather != NULL && v->as.blob.len >= e->gather_min) {
+            r = put_head(e, cbor_encode_bytestring_start, v->as.blob.len);
+            return r < 0 ? r : e->gather(e->gather_ctx, v);
+        }
         return put_bytes(e, cbor_encode_bytestring_start, v->as.blob.bytes, v->as.blob.len);
     case SEAM_TYPE_UUID:
         r = put_tag(e, TAG_UUID);
@@ -170,10 +177,16 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
 
 int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds)
 {
+    return seam__encode_gather(v, out, fds, max_fds, nfds, NULL, NULL, 0);
+}
+
+int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
+                        seam__gather_fn gather, void *ctx, size_t gather_min)
+{
     if (v == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
-    encoder e = {out, fds, max_fds, 0};
+    encoder e = {out, fds, max_fds, 0, gather, ctx, gather_min};
     size_t start = out->len;
     int r = encode_value(&e, v, 0);
     if (r < 0) {

@@ -163,6 +163,16 @@ seam_value *seam__value_new_fd_owned(int fd);
  * with SEAM_EFD. */
 int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds);
 
+/* Takes over a data value's bytes instead of the encoder copying them:
+ * called right after their head is in out, it makes them follow there
+ * (a send queue references v). 0 or a negative code. */
+typedef int (*seam__gather_fn)(void *ctx, const seam_value *v);
+
+/* seam__encode() that hands data values of at least gather_min bytes to
+ * gather instead of copying them into out. */
+int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
+                        seam__gather_fn gather, void *ctx, size_t gather_min);
+
 /* Decodes one item spanning len bytes; fd values refer to fds[0..nfds) and
  * get their own duplicates, so the caller still closes what it passed. */
 int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *limits, const int *fds,
