@@ -142,7 +142,12 @@ static void typed_summary(FILE *md, const row *rows, size_t n)
         }
         char a[64], b[64];
         double ratio = typed->value / raw->value;
-        fmt_target(a, sizeof(a), typed, typed->value, raw->value < 20e6 || typed->value >= 6e6);
+        fmt_target(a, sizeof(a), typed, typed->value, typed->value >= 6e6);
+        if (raw->value < 20e6) {
+            /* The target holds where the raw path reaches 20 M. */
+            fmt_num(a, sizeof(a), typed->value);
+            strncat(a, " (raw < 20 M)", sizeof(a) - strlen(a) - 1);
+        }
         fmt_target(b, sizeof(b), typed, ratio, ratio >= 0.35);
         fprintf(md, "| typed 64 B msg/s, `%s` | %s | >= 6 M where raw >= 20 M |\n", placements[p],
                 a);
