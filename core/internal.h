@@ -154,6 +154,11 @@ int seam__dict_reserve(seam_value *dict, size_t n);
  * its position): the work a hostile choice of keys can force. */
 size_t seam__dict_probes(const seam_value *dict);
 
+/* A new value of type with one reference (zeroed), or NULL. */
+seam_value *seam__value_alloc(seam_type type);
+/* A string or data value holding a copy of bytes (not validated). */
+seam_value *seam__blob_new(seam_type type, const void *bytes, size_t len);
+
 /* Takes ownership of fd (no duplication). Returns NULL without memory, in
  * which case fd has been closed. */
 seam_value *seam__value_new_fd_owned(int fd);
