@@ -307,12 +307,23 @@ static int run_broadcast(const bench_opts *o, const char *name)
     if (us == NULL || peers == NULL) {
         return 1;
     }
-    uint8_t payload[4096] = {0};
-    size_t size = o->size <= sizeof(payload) ? o->size : sizeof(payload);
+    size_t size = o->size;
+    uint8_t *payload = calloc(1, size > 0 ? size : 1);
+    if (payload == NULL) {
+        return 1;
+    }
+    /* What one broadcast adds to the heap until it is written: one copy per
+     * peer, or one for all. */
+    long long queued = 0;
     for (unsigned i = 0; i < warmup + rounds; i++) {
         size_t skipped = 0;
+        struct mallinfo2 m0 = mallinfo2();
         uint64_t t0 = bench_now_ns();
         int r = seam_server_broadcast_raw(srv, 0, payload, size, &skipped);
+        struct mallinfo2 m1 = mallinfo2();
+        long long grew =
+            (long long)(m1.uordblks + m1.hblkhd) - (long long)(m0.uordblks + m0.hblkhd);
+        queued = grew > queued ? grew : queued;
         if (r != (int)n || skipped != 0) {
             fprintf(stderr, "fanout: broadcast reached %d of %u\n", r, n);
             return 1;
@@ -341,6 +352,9 @@ static int run_broadcast(const bench_opts *o, const char *name)
     bench_emit(kase, "seam-poll", size, o->placement, "median_us", med, us[0], us[rounds - 1],
                rounds);
     bench_emit(kase, "seam-poll", size, o->placement, "p99_us", p99, -1, -1, rounds);
+    bench_emit(kase, "seam-poll", size, o->placement, "queued_heap_MiB",
+               (double)queued / (1024.0 * 1024.0), -1, -1, rounds);
+    free(payload);
     free(us);
     free(peers);
     seam_server_close(srv);

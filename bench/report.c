@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* report.c - turns the result lines of one benchmark run into bench.md (a
- * table per placement) and bench.jsonl (one line per result, with its
- * ratio to the raw AF_UNIX baseline of the same case, size, placement and
- * metric). Usage: bench_report RESULTS OUTDIR [TITLE]. */
+ * table per placement, then the typed path against its targets) and
+ * bench.jsonl (one line per result, with its ratio to the raw AF_UNIX
+ * baseline of the same case, size, placement and metric; codec rows to
+ * libcbor's). Usage: bench_report RESULTS OUTDIR [TITLE]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,25 @@ static int parse(const char *line, row *r)
     return 0;
 }
 
+static const row *find(const row *rows, size_t n, const char *kase, const char *transport,
+                       size_t size, const char *placement, const char *metric)
+{
+    for (size_t i = 0; i < n; i++) {
+        const row *b = &rows[i];
+        if (strcmp(b->kase, kase) == 0 && strcmp(b->transport, transport) == 0 && b->size == size &&
+            strcmp(b->placement, placement) == 0 && strcmp(b->metric, metric) == 0) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
 static const row *baseline(const row *rows, size_t n, const row *r)
 {
+    if (strcmp(r->kase, "codec") == 0) {
+        const row *b = find(rows, n, "codec", "libcbor-item", r->size, r->placement, r->metric);
+        return b != NULL && b->value > 0 ? b : NULL;
+    }
     if (strcmp(r->kase, "rtt") != 0 && strcmp(r->kase, "tput") != 0) {
         return NULL;
     }
@@ -93,6 +111,68 @@ static const char *placement_title(const char *p)
         return "processes on CPU 0 and CPU 1";
     }
     return p;
+}
+
+/* "12.3 (met)" or "12.3 (missed)", or "-" without a value. */
+static void fmt_target(char *buf, size_t len, const row *r, double value, int met)
+{
+    char v[32];
+    if (r == NULL) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    fmt_num(v, sizeof(v), value);
+    snprintf(buf, len, "%s (%s)", v, met ? "met" : "missed");
+}
+
+/* The typed path's targets (issue 17), each row of the same run: typed
+ * 3-key 64 B one-way against seam's raw-bytes path, allocations per typed
+ * message, and the codec against libcbor's items. */
+static void typed_summary(FILE *md, const row *rows, size_t n)
+{
+    fprintf(md, "\n## Typed path (same run)\n\n"
+                "| measure | value | target |\n|---|---:|---|\n");
+    const char *placements[] = {"same", "split"};
+    for (size_t p = 0; p < 2; p++) {
+        const row *typed =
+            find(rows, n, "tput", "seam-poll-typed", 64, placements[p], "msgs_per_s");
+        const row *raw = find(rows, n, "tput", "seam-poll", 64, placements[p], "msgs_per_s");
+        if (typed == NULL || raw == NULL || raw->value <= 0) {
+            continue;
+        }
+        char a[64], b[64];
+        double ratio = typed->value / raw->value;
+        fmt_target(a, sizeof(a), typed, typed->value, typed->value >= 6e6);
+        if (raw->value < 20e6) {
+            /* The target holds where the raw path reaches 20 M. */
+            fmt_num(a, sizeof(a), typed->value);
+            strncat(a, " (raw < 20 M)", sizeof(a) - strlen(a) - 1);
+        }
+        fmt_target(b, sizeof(b), typed, ratio, ratio >= 0.35);
+        fprintf(md, "| typed 64 B msg/s, `%s` | %s | >= 6 M where raw >= 20 M |\n", placements[p],
+                a);
+        fprintf(md, "| typed / raw-bytes 64 B, `%s` | %s | >= 0.35 |\n", placements[p], b);
+    }
+    const char *allocs[][2] = {{"receiver_per_msg", "1"}, {"sender_per_msg", "0"}};
+    for (size_t i = 0; i < 2; i++) {
+        const row *r = find(rows, n, "allocs", "seam-poll-typed", 64, "same", allocs[i][0]);
+        char a[64];
+        /* "0" means none beyond the few a run's start makes (a queue grows). */
+        fmt_target(a, sizeof(a), r, r != NULL ? r->value : 0,
+                   r != NULL && r->value <= atof(allocs[i][1]) + 0.01);
+        fprintf(md, "| allocations, %s (typed 64 B) | %s | <= %s |\n", allocs[i][0], a,
+                allocs[i][1]);
+    }
+    const row *seam = find(rows, n, "codec", "seam", 64, "same", "roundtrips_per_s");
+    const row *cbor = find(rows, n, "codec", "libcbor-item", 64, "same", "roundtrips_per_s");
+    if (seam != NULL && cbor != NULL && cbor->value > 0) {
+        char a[32], b[32];
+        fmt_num(a, sizeof(a), seam->value);
+        fmt_num(b, sizeof(b), cbor->value);
+        fprintf(md,
+                "| encode+decode+read, seam / libcbor items (%s / %s per s) | %.2f | compared |\n",
+                a, b, seam->value / cbor->value);
+    }
 }
 
 int main(int argc, char **argv)
@@ -187,6 +267,7 @@ int main(int argc, char **argv)
                     r->metric, val, spread, ratio);
         }
     }
+    typed_summary(md, rows, n);
     fclose(js);
     fclose(md);
     free(rows);

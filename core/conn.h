@@ -169,6 +169,12 @@ void seam__conn_drop(seam_conn *c, int code, const char *reason);
 int seam__conn_queue_bytes(seam_conn *c, const uint8_t *frame, size_t len);
 /* Arms the idle exit when the server has no peers left (server.c). */
 void seam__server_idle_check(seam_server *s);
+/* The same without copying the payload: only the header goes into the
+ * queue, the rest is written from frame, which must stay until release
+ * (called once, also if the connection ends first). On failure release is
+ * not called. */
+int seam__conn_queue_bytes_shared(seam_conn *c, const uint8_t *frame, size_t len,
+                                  seam_release_fn release, void *userdata);
 /* Drops a reference on a server; the last one frees it (server.c). */
 void seam__server_unref(seam_server *s);
 

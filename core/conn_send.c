@@ -31,11 +31,12 @@ static int frame_begin(seam_conn *c, size_t *start)
 
 /* Completes the frame begun at start: checks its size against the peer
  * and the queue bound, writes its header, attaches fds (duplicated). */
-static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, uint64_t id,
-                     const int *fds, size_t nfds, bool bounded)
+static int frame_end_gathered(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, uint64_t id,
+                              const int *fds, size_t nfds, bool bounded, size_t gathered)
 {
-    size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE;
-    size_t before = start - c->out_off + c->ext_queued;
+    /* Gathered payloads are part of the frame, referenced, not in out. */
+    size_t len = c->out.len - start - SEAM__FRAME_HEADER_SIZE + gathered;
+    size_t before = start - c->out_off + c->ext_queued - gathered;
     int r = 0;
     if (nfds > 0 && seam__conn_our_max_fds(c) == 0) {
         r = SEAM_EFD; /* the transport cannot carry descriptors at all */
@@ -92,6 +93,56 @@ static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, ui
     return 0;
 }
 
+static int frame_end(seam_conn *c, size_t start, uint8_t kind, uint8_t flags, uint64_t id,
+                     const int *fds, size_t nfds, bool bounded)
+{
+    return frame_end_gathered(c, start, kind, flags, id, fds, nfds, bounded, 0);
+}
+
+static int ext_reserve(seam_conn *c);
+
+/* A message's large data values are written from where they lie: the
+ * queue holds a reference to each (a value never changes while one is
+ * held elsewhere: the dictionary setters then replace it). */
+typedef struct gathering {
+    seam_conn *conn;
+    size_t count; /* records added for this frame, the last in the queue */
+    size_t bytes;
+} gathering;
+
+static void gathered_release(const void *bytes, void *userdata)
+{
+    SEAM__UNUSED(bytes);
+    seam_value_unref(userdata);
+}
+
+static int gather_data(void *ctx, const seam_value *v)
+{
+    gathering *g = ctx;
+    seam_conn *c = g->conn;
+    int r = ext_reserve(c);
+    if (r < 0) {
+        return r;
+    }
+    c->ext[c->ext_len++] =
+        (seam__extrec){c->out.len, v->as.blob.bytes, v->as.blob.len,
+                       0,          gathered_release, seam_value_ref((seam_value *)v)};
+    c->ext_queued += v->as.blob.len;
+    g->count++;
+    g->bytes += v->as.blob.len;
+    return 0;
+}
+
+static void gathering_undo(gathering *g)
+{
+    seam_conn *c = g->conn;
+    for (; g->count > 0; g->count--) {
+        seam__extrec x = c->ext[--c->ext_len];
+        c->ext_queued -= x.len;
+        x.release(x.bytes, x.userdata);
+    }
+}
+
 int seam__conn_queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_value *v,
                            bool bounded)
 {
@@ -102,12 +153,22 @@ int seam__conn_queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_v
     }
     int fds[MAX_FRAME_FDS];
     size_t nfds = 0;
-    r = seam__encode(v, &c->out, fds, MAX_FRAME_FDS, &nfds);
+    /* Only a one-way message of an open connection, unmonitored: the rest
+     * of the queue's users see frames whole in it (a handshake's queue is
+     * walked frame by frame, a monitor copies frames from it). */
+    gathering g = {c, 0, 0};
+    bool gather =
+        kind == SEAM__KIND_MESSAGE && bounded && c->state == SEAM__CONN_OPEN && !SEAM__MONITORED(c);
+    r = seam__encode_gather(v, &c->out, fds, MAX_FRAME_FDS, &nfds, gather ? gather_data : NULL, &g,
+                            NOCOPY_MIN);
+    if (r == 0) {
+        r = frame_end_gathered(c, start, kind, 0, id, fds, nfds, bounded, g.bytes);
+    }
     if (r < 0) {
         c->out.len = start;
-        return r;
+        gathering_undo(&g);
     }
-    return frame_end(c, start, kind, 0, id, fds, nfds, bounded);
+    return r;
 }
 
 int seam__conn_queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id,
@@ -244,20 +305,9 @@ int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t l
     return r;
 }
 
-/* Queues a raw message whose payload stays in the caller's memory: only
- * its header and raw id go into the queue. */
-static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, size_t len,
-                              seam_release_fn release, void *userdata)
+/* Room for one more no-copy payload record. */
+static int ext_reserve(seam_conn *c)
 {
-    if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE ||
-        len + SEAM__FRAME_RAW_ID_SIZE > peer_max_frame(c)) {
-        return SEAM_EMSGSIZE;
-    }
-    size_t frame = SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE + len;
-    if (seam__conn_queued(c) > 0 && seam__conn_queued(c) + frame > c->cfg.max_queue) {
-        c->want_writable = true;
-        return SEAM_EAGAIN;
-    }
     if (c->ext_len == c->ext_cap) {
         if (c->ext_head > 0) {
             memmove(c->ext, c->ext + c->ext_head, (c->ext_len - c->ext_head) * sizeof(*c->ext));
@@ -273,8 +323,62 @@ static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, 
             c->ext_cap = cap;
         }
     }
+    return 0;
+}
+
+int seam__conn_queue_bytes_shared(seam_conn *c, const uint8_t *frame, size_t len,
+                                  seam_release_fn release, void *userdata)
+{
+    if (c->state != SEAM__CONN_OPEN || c->user_closed) {
+        return SEAM_ECLOSED;
+    }
+    if (len - SEAM__FRAME_HEADER_SIZE > peer_max_frame(c)) {
+        return SEAM_EMSGSIZE;
+    }
+    if (seam__conn_queued(c) > 0 && seam__conn_queued(c) + len > c->cfg.max_queue) {
+        c->want_writable = true;
+        return SEAM_EAGAIN;
+    }
+    int r = ext_reserve(c);
+    if (r == 0) {
+        r = seam__buf_append(&c->out, frame, SEAM__FRAME_HEADER_SIZE);
+    }
+    if (r < 0) {
+        return r;
+    }
+    size_t payload = len - SEAM__FRAME_HEADER_SIZE;
+    c->ext[c->ext_len++] =
+        (seam__extrec){c->out.len, frame + SEAM__FRAME_HEADER_SIZE, payload, 0, release, userdata};
+    c->ext_queued += payload;
+    c->stats.messages_out++;
+    if (SEAM__MONITORED(c)) {
+        seam__monitor_frame(c, true, frame, SEAM__FRAME_HEADER_SIZE,
+                            frame + SEAM__FRAME_HEADER_SIZE, payload);
+    }
+    seam__conn_schedule_flush(c);
+    return 0;
+}
+
+/* Queues a raw message whose payload stays in the caller's memory: only
+ * its header and raw id go into the queue. */
+static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, size_t len,
+                              seam_release_fn release, void *userdata)
+{
+    if (len > UINT32_MAX - SEAM__FRAME_RAW_ID_SIZE ||
+        len + SEAM__FRAME_RAW_ID_SIZE > peer_max_frame(c)) {
+        return SEAM_EMSGSIZE;
+    }
+    size_t frame = SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE + len;
+    if (seam__conn_queued(c) > 0 && seam__conn_queued(c) + frame > c->cfg.max_queue) {
+        c->want_writable = true;
+        return SEAM_EAGAIN;
+    }
+    int r = ext_reserve(c);
+    if (r < 0) {
+        return r;
+    }
     size_t start;
-    int r = frame_begin(c, &start);
+    r = frame_begin(c, &start);
     if (r == 0 && (r = seam__buf_reserve(&c->out, SEAM__FRAME_RAW_ID_SIZE)) < 0) {
         c->out.len = start;
     }

@@ -6,6 +6,7 @@
 #include "seam.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 #define SEAM__UNUSED(x) ((void)(x))
 
@@ -17,6 +18,11 @@ typedef struct seam__buf {
 } seam__buf;
 
 int seam__buf_reserve(seam__buf *b, size_t extra);
+/* seam__buf_reserve() with its common case inline: the room is there. */
+static inline int seam__buf_room(seam__buf *b, size_t extra)
+{
+    return extra <= b->cap - b->len ? 0 : seam__buf_reserve(b, extra);
+}
 int seam__buf_append(seam__buf *b, const void *bytes, size_t len);
 void seam__buf_free(seam__buf *b);
 
@@ -44,7 +50,8 @@ typedef struct seam__dict_entry {
  * decoded message may hold one value for nearly every byte it had. */
 struct seam_value {
     atomic_uint refs;
-    seam_type type;
+    unsigned type : 8;   /* a seam_type */
+    unsigned arena : 24; /* 1 + its position in its arena (arena.c), 0 if none */
     union {
         bool b;
         int64_t i;
@@ -55,6 +62,7 @@ struct seam_value {
         struct {
             size_t len;
             uint8_t *bytes; /* string: NUL-terminated */
+            size_t cap;     /* bytes there are, made on its own; 0 if it cannot grow */
         } blob;
         struct {
             seam_value **items;
@@ -76,6 +84,57 @@ struct seam_value {
  * constructors return instead of allocating: references to them are not
  * counted and they are never freed. */
 bool seam__value_is_shared(const seam_value *v);
+
+/* ---- arenas (arena.c) ----
+ *
+ * The values decoded from one frame live in one block, the arena, sized
+ * before decoding by a walk over the CBOR heads: one allocation per message
+ * instead of one per value. Each value still counts its own references and
+ * is released as a value made on its own is; the block is freed when the
+ * last of its values is (so a value kept past its message keeps the whole
+ * block). Containers never free or grow in place what lies in the block. */
+#define SEAM__ARENA_MAX_VALUES ((1u << 24) - 2)
+
+typedef struct seam__arena seam__arena;
+
+/* The arena v lives in, or NULL (made on its own, or shared). */
+seam__arena *seam__arena_of(const seam_value *v);
+
+/* Bytes a decode of the CBOR in bytes[0..len) needs at most, values and
+ * the rest apart; false when the input is not worth an arena (malformed,
+ * indefinite, over max_items: the decoder refuses it on its own). */
+bool seam__arena_estimate(const uint8_t *bytes, size_t len, uint32_t max_items, size_t *values,
+                          size_t *rest);
+seam__arena *seam__arena_new(size_t values, size_t rest);
+/* A new value of the arena (zeroed, one reference), or NULL when full. */
+seam_value *seam__arena_value(seam__arena *a, seam_type type);
+/* n bytes (8-aligned) of the arena's free room, or NULL. */
+void *seam__arena_alloc(seam__arena *a, size_t n);
+/* After decoding: every value handed out is live, and no more room is
+ * handed out (values of one arena may be changed on different threads
+ * afterwards; what they add goes to the heap). Frees an empty arena. */
+void seam__arena_seal(seam__arena *a);
+/* Frees an arena whose decode failed (its values were never handed out). */
+void seam__arena_discard(seam__arena *a);
+/* n of a's values were freed: the last frees the block. */
+void seam__arena_values_freed(seam__arena *a, uint32_t n);
+
+/* Whether p lies in the block of container's arena: memory a container
+ * must neither free nor grow in place. */
+bool seam__arena_holds(const seam_value *container, const void *p);
+
+/* Drops one reference to v; on the last, frees v and what it holds. A value
+ * of arena home is only counted in *freed (the caller gives them back to
+ * home at once, seam__arena_values_freed()). */
+void seam__value_drop(seam_value *v, seam__arena *home, uint32_t *freed);
+
+/* Releases what a container holds (children, entries, keys, index) and
+ * leaves it empty, children dropped as seam__value_drop() does. */
+void seam__array_clear(seam_value *array, seam__arena *home, uint32_t *freed);
+void seam__dict_clear(seam_value *dict, seam__arena *home, uint32_t *freed);
+
+/* The position of key in dict, or -1. */
+ptrdiff_t seam__dict_find(const seam_value *dict, const char *key, size_t len);
 
 /* Adds key -> item without checking for NUL or validating UTF-8 (the caller
  * has), taking ownership of item's reference. With must_be_new, an existing
@@ -99,6 +158,11 @@ int seam__dict_reserve(seam_value *dict, size_t n);
  * its position): the work a hostile choice of keys can force. */
 size_t seam__dict_probes(const seam_value *dict);
 
+/* A new value of type with one reference (zeroed), or NULL. */
+seam_value *seam__value_alloc(seam_type type);
+/* A string or data value holding a copy of bytes (not validated). */
+seam_value *seam__blob_new(seam_type type, const void *bytes, size_t len);
+
 /* Takes ownership of fd (no duplication). Returns NULL without memory, in
  * which case fd has been closed. */
 seam_value *seam__value_new_fd_owned(int fd);
@@ -107,6 +171,16 @@ seam_value *seam__value_new_fd_owned(int fd);
  * fds (borrowed, up to max_fds) and encoded as indices; without, they fail
  * with SEAM_EFD. */
 int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds);
+
+/* Takes over a data value's bytes instead of the encoder copying them:
+ * called right after their head is in out, it makes them follow there
+ * (a send queue references v). 0 or a negative code. */
+typedef int (*seam__gather_fn)(void *ctx, const seam_value *v);
+
+/* seam__encode() that hands data values of at least gather_min bytes to
+ * gather instead of copying them into out. */
+int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
+                        seam__gather_fn gather, void *ctx, size_t gather_min);
 
 /* Decodes one item spanning len bytes; fd values refer to fds[0..nfds) and
  * get their own duplicates, so the caller still closes what it passed. */

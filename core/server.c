@@ -498,8 +498,37 @@ void seam_server_close(seam_server *server)
     seam__loop_leave(loop);
 }
 
-static int broadcast(seam_server *s, const uint8_t *frame, size_t len, size_t *skipped)
+/* A broadcast frame this large is written to every peer from one block
+ * instead of being copied into each queue: a thousand peers hold a
+ * thousand headers and one payload. */
+#define SHARED_FRAME_MIN (16u << 10)
+
+typedef struct shared_frame {
+    size_t refs; /* the queues holding it, and the broadcast while it runs */
+    uint8_t *bytes;
+} shared_frame;
+
+/* Queues run on the server's loop, so do their releases. */
+static void shared_frame_release(const void *bytes, void *userdata)
 {
+    shared_frame *f = userdata;
+    SEAM__UNUSED(bytes);
+    if (--f->refs == 0) {
+        free(f->bytes);
+        free(f);
+    }
+}
+
+/* Queues frame (malloc'd, taken) to every open peer. */
+static int broadcast(seam_server *s, uint8_t *frame, size_t len, size_t *skipped)
+{
+    shared_frame *shared = NULL;
+    if (len >= SHARED_FRAME_MIN) {
+        shared = malloc(sizeof(*shared));
+        if (shared != NULL) {
+            *shared = (shared_frame){1, frame};
+        }
+    }
     size_t sent = 0;
     size_t full = 0;
     seam__loop_enter(s->loop);
@@ -507,7 +536,16 @@ static int broadcast(seam_server *s, const uint8_t *frame, size_t len, size_t *s
         if (c->state != SEAM__CONN_OPEN) {
             continue;
         }
-        int r = seam__conn_queue_bytes(c, frame, len);
+        int r;
+        if (shared != NULL) {
+            shared->refs++;
+            r = seam__conn_queue_bytes_shared(c, frame, len, shared_frame_release, shared);
+            if (r < 0) {
+                shared->refs--;
+            }
+        } else {
+            r = seam__conn_queue_bytes(c, frame, len);
+        }
         if (r == 0) {
             sent++;
         } else if (r == SEAM_EAGAIN) {
@@ -515,6 +553,11 @@ static int broadcast(seam_server *s, const uint8_t *frame, size_t len, size_t *s
         }
     }
     seam__loop_leave(s->loop);
+    if (shared != NULL) {
+        shared_frame_release(frame, shared);
+    } else {
+        free(frame);
+    }
     if (skipped != NULL) {
         *skipped = full;
     }
@@ -539,7 +582,7 @@ int seam_server_broadcast(seam_server *server, const seam_value *msg, size_t *sk
         seam__frame_header h = {(uint32_t)(out.len - SEAM__FRAME_HEADER_SIZE), SEAM__KIND_MESSAGE,
                                 0, 0, 0};
         seam__frame_header_write(out.data, &h);
-        r = broadcast(server, out.data, out.len, skipped);
+        return broadcast(server, out.data, out.len, skipped);
     }
     seam__buf_free(&out);
     return r;
@@ -571,9 +614,7 @@ int seam_server_broadcast_raw(seam_server *server, uint32_t id, const void *byte
     if (len > 0) {
         memcpy(frame + SEAM__FRAME_HEADER_SIZE + SEAM__FRAME_RAW_ID_SIZE, bytes, len);
     }
-    int r = broadcast(server, frame, total, skipped);
-    free(frame);
-    return r;
+    return broadcast(server, frame, total, skipped);
 }
 
 size_t seam_server_peers(const seam_server *server, seam_conn **out, size_t max)

@@ -51,6 +51,16 @@ void seam__buf_free(seam__buf *b)
 
 bool seam__utf8_valid(const uint8_t *s, size_t len)
 {
+    if (len < 16) {
+        /* Keys and short strings, ASCII nearly always: one pass. */
+        uint8_t any = 0;
+        for (size_t k = 0; k < len; k++) {
+            any |= s[k];
+        }
+        if (any < 0x80) {
+            return true;
+        }
+    }
     size_t i = 0;
     while (i < len) {
         /* Most text is ASCII: skip it eight bytes at a time. */

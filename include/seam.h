@@ -102,7 +102,15 @@ SEAM_EXPORT const char *seam_errname(int err);
 /* A message is a tree of reference-counted values. A new value has one
  * reference, owned by the caller; seam_value_unref() drops one and frees the
  * value when none remain. Reference counting is thread-safe; mutating an
- * array or dictionary while another thread reads it is not. */
+ * array or dictionary while another thread reads it is not.
+ *
+ * The values decoded from one message (or one seam_value_decode()) share
+ * one allocation, made before decoding and about the size of the decoded
+ * tree (the payload's bytes plus 40 to 48 bytes a value). They are counted
+ * and released one by one as any value is; the allocation goes when the
+ * last of them does, so a part kept past its message (say a 16-byte string
+ * of a 1 MiB message) keeps the whole message's memory until it is
+ * released: seam_value_copy() it to keep only the part. */
 typedef struct seam_value seam_value;
 
 typedef enum seam_type {
@@ -193,7 +201,11 @@ SEAM_EXPORT int seam_dict_remove(seam_value *dict, const char *key);
  * and stores the borrowed key in *key; NULL past the end. */
 SEAM_EXPORT seam_value *seam_dict_entry(const seam_value *dict, size_t index, const char **key);
 
-/* Shorthands for the common case of building and reading dictionaries. */
+/* Shorthands for the common case of building and reading dictionaries.
+ * When key already holds a value of the setter's type that nothing else
+ * references and that was not decoded, the setter overwrites it in place
+ * (a string or data while it fits the bytes of the one it replaces): a
+ * dictionary kept and updated between sends allocates nothing. */
 SEAM_EXPORT int seam_dict_set_string(seam_value *dict, const char *key, const char *s);
 SEAM_EXPORT int seam_dict_set_int64(seam_value *dict, const char *key, int64_t i);
 SEAM_EXPORT int seam_dict_set_bool(seam_value *dict, const char *key, bool b);

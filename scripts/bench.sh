@@ -87,6 +87,7 @@ for p in "${placements[@]}"; do
     done
     echo "== placement $p: broadcast to 1,000 clients" >&2
     run bench_fanout --case broadcast --clients 1000 --size 64 --placement "$p"
+    run bench_fanout --case broadcast --clients 1000 --size 65536 --placement "$p"
 done
 
 echo "== idle connections" >&2
@@ -98,6 +99,8 @@ for size in 64 4096 1048576; do
     run bench_alloc --case tput --size "$size" --nocopy
     run bench_alloc --case tput --size "$size" --typed
 done
+echo "== typed values: encode + decode in one process, seam and libcbor" >&2
+run bench_codec --size 64
 
 mode=full
 if [[ ${#quick[@]} -gt 0 ]]; then

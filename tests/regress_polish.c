@@ -14,6 +14,7 @@
 #include "support.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +350,132 @@ static void test_broadcast_of_a_value_holding_an_fd_is_efd_and_sends_nothing(voi
     seam_server_close(srv);
 }
 
+/* A large broadcast is queued to every peer from one block: the queues
+ * hold a header each, not a copy each (and every peer gets it whole). */
+#define BIG_PEERS 8
+#define BIG_BODY  (64u << 10)
+
+typedef struct big_log {
+    int messages;
+    int wrong;
+} big_log;
+
+static void big_client_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    big_log *log = userdata;
+    (void)conn;
+    if (ev->type != SEAM_EVENT_MESSAGE) {
+        return;
+    }
+    size_t len = 0;
+    const uint8_t *b = ev->raw ? ev->raw_bytes : NULL;
+    if (ev->raw) {
+        len = ev->raw_len;
+    } else {
+        b = seam_value_get_data(seam_dict_get(ev->value, "body"), &len);
+    }
+    if (b == NULL || len != BIG_BODY || b[0] != 0x5A || b[len - 1] != 0x5A) {
+        log->wrong++;
+    }
+    log->messages++;
+}
+
+static bool big_peers_open(void *arg)
+{
+    return seam_server_peers(arg, NULL, 0) == BIG_PEERS;
+}
+
+static void count_connected(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        ++*(int *)userdata;
+    }
+}
+
+static long long heap_in_use(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return (long long)(m.uordblks + m.hblkhd);
+}
+
+static void test_a_large_broadcast_queues_one_payload_for_all_peers(void **state)
+{
+    fixture *f = *state;
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, f->name, NULL, &srv), 0);
+    big_log log = {0};
+    seam_conn_config cc = {.on_event = big_client_event, .userdata = &log};
+    seam_conn *clients[BIG_PEERS];
+    for (int i = 0; i < BIG_PEERS; i++) {
+        assert_int_equal(seam_conn_connect(f->loop, f->name, &cc, &clients[i]), 0);
+    }
+    assert_true(support_run_until(f->loop, big_peers_open, srv, CALL_MS));
+    uint8_t *body = malloc(BIG_BODY);
+    assert_non_null(body);
+    memset(body, 0x5A, BIG_BODY);
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_dict_set_data(m, "body", body, BIG_BODY), 0);
+    size_t skipped = 9;
+    long long before = heap_in_use();
+    assert_int_equal(seam_server_broadcast(srv, m, &skipped), BIG_PEERS);
+    long long typed = heap_in_use() - before;
+    before = heap_in_use();
+    assert_int_equal(seam_server_broadcast_raw(srv, 7, body, BIG_BODY, &skipped), BIG_PEERS);
+    long long raw = heap_in_use() - before;
+    assert_int_equal(skipped, 0);
+    if (typed > 3 * (long long)BIG_BODY || raw > 3 * (long long)BIG_BODY) {
+        print_error("queued %lld (typed) and %lld (raw) bytes for %d peers of %u bytes\n", typed,
+                    raw, BIG_PEERS, BIG_BODY);
+        fail();
+    }
+    assert_true(support_run_until_count(f->loop, &log.messages, 2 * BIG_PEERS, CALL_MS));
+    assert_int_equal(log.wrong, 0);
+    seam_value_unref(m);
+    free(body);
+    for (int i = 0; i < BIG_PEERS; i++) {
+        seam_conn_close(clients[i]);
+    }
+    seam_server_close(srv);
+}
+
+/* A large data value of a message is written from the value, not copied
+ * into the queue; the value, changed after the send, is replaced, so what
+ * was sent stays what it was. */
+static void test_a_large_data_value_is_sent_from_the_value_not_a_copy(void **state)
+{
+    fixture *f = *state;
+    big_log log = {0};
+    seam_server_config sc = {.conn = {.on_event = big_client_event, .userdata = &log}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, f->name, &sc, &srv), 0);
+    int connected = 0;
+    seam_conn_config cc = {.on_event = count_connected, .userdata = &connected};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, f->name, &cc, &conn), 0);
+    assert_true(support_run_until_count(f->loop, &connected, 1, CALL_MS));
+    uint8_t *body = malloc(BIG_BODY);
+    assert_non_null(body);
+    memset(body, 0x5A, BIG_BODY);
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_dict_set_data(m, "body", body, BIG_BODY), 0);
+    long long before = heap_in_use();
+    assert_int_equal(seam_conn_send(conn, m), 0);
+    long long queued = heap_in_use() - before;
+    memset(body, 0xA5, BIG_BODY);
+    assert_int_equal(seam_dict_set_data(m, "body", body, BIG_BODY), 0);
+    seam_value_unref(m);
+    if (queued > (long long)BIG_BODY / 2) {
+        print_error("queued %lld bytes for a message of %u\n", queued, BIG_BODY);
+        fail();
+    }
+    assert_true(support_run_until_count(f->loop, &log.messages, 1, CALL_MS));
+    assert_int_equal(log.wrong, 0);
+    free(body);
+    seam_conn_close(conn);
+    seam_server_close(srv);
+}
+
 static void test_code_0_is_named_and_described_as_success(void **state)
 {
     (void)state;
@@ -369,6 +496,8 @@ int main(void)
         T(test_kept_request_dropped_before_seam_loop_free_is_released_cleanly),
         T(test_kept_request_answered_after_seam_loop_free_gets_eclosed_and_is_released),
         T(test_broadcast_of_a_value_holding_an_fd_is_efd_and_sends_nothing),
+        T(test_a_large_broadcast_queues_one_payload_for_all_peers),
+        T(test_a_large_data_value_is_sent_from_the_value_not_a_copy),
         T(test_reply_error_with_a_code_not_negative_leaves_the_request_answerable),
         T(test_code_0_is_named_and_described_as_success),
     };

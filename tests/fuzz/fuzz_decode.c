@@ -1,12 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_decode.c - the CBOR decoder on arbitrary bytes. Whatever decodes must
  * encode again and decode to an equal value; whatever fails must fail with a
- * seam error code, never a crash, a leak or a hang. */
+ * seam error code, never a crash, a leak or a hang. Decoded values share an
+ * arena: parts of them are kept past the whole, changed and moved between
+ * two decodes, which must stay equal to copies made on their own. */
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The first child of a container (or v itself), with a reference. */
+static seam_value *first_part(seam_value *v)
+{
+    seam_value *part = NULL;
+    if (seam_value_type(v) == SEAM_TYPE_ARRAY) {
+        part = seam_array_get(v, 0);
+    } else if (seam_value_type(v) == SEAM_TYPE_DICT) {
+        part = seam_dict_entry(v, 0, NULL);
+    }
+    return seam_value_ref(part != NULL ? part : v);
+}
+
+/* Changes a decoded container the way a receiver might: grows it past its
+ * decoded room with values of its own and of another decode, replaces and
+ * removes entries. */
+static void change(seam_value *v, seam_value *other)
+{
+    if (seam_value_type(v) == SEAM_TYPE_ARRAY) {
+        for (int i = 0; i < 6; i++) {
+            if (seam_array_append(v, i % 2 ? other : seam_array_get(v, 0)) < 0 &&
+                seam_array_count(v) > 0) {
+                abort();
+            }
+        }
+    } else if (seam_value_type(v) == SEAM_TYPE_DICT) {
+        const char *key = NULL;
+        seam_value *first = seam_dict_entry(v, 0, &key);
+        if (first != NULL) {
+            char keep[64] = "k";
+            if (strlen(key) < sizeof(keep)) {
+                memcpy(keep, key, strlen(key) + 1);
+            }
+            if (seam_dict_set(v, "a key long enough not to be inline", first) < 0 ||
+                seam_dict_set(v, keep, other) < 0 || seam_dict_set_int64(v, "n", 1000) < 0 ||
+                seam_dict_remove(v, keep) < 0) {
+                abort();
+            }
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,8 +82,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     seam_value_unref(copy);
+    /* A part kept past its message stays what it was. */
+    seam_value *part = first_part(again);
+    seam_value *part_copy = seam_value_copy(part);
+    seam_value *changed = seam_value_copy(v);
+    change(v, part);
+    change(changed, part);
+    if (!seam_value_equal(v, changed)) {
+        abort();
+    }
     seam_value_unref(again);
     seam_value_unref(v);
+    if (!seam_value_equal(part, part_copy)) {
+        abort();
+    }
+    seam_value_unref(changed);
+    seam_value_unref(part_copy);
+    seam_value_unref(part);
     seam__buf_free(&b);
     return 0;
 }
