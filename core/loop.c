@@ -17,35 +17,27 @@
  * gets a turn (two loops' worth of ping-pong would otherwise keep it). */
 #define RAISE_ROUNDS 256
 
-/* The loops the calling thread is inside of: a thread that raises
- * readiness on one of them need not wake it (watch.c). A loop is on the
- * list of at most one thread, the one inside it. */
-static _Thread_local seam_loop *entered_top;
+/* Which thread is inside a loop (between its outermost enter and leave),
+ * so that a thread raising readiness on it need not wake it (watch.c):
+ * each thread's token is the address of its own copy of this variable. */
+static _Thread_local char entered_token;
 
 static void entered_push(seam_loop *loop)
 {
-    loop->entered_next = entered_top;
-    entered_top = loop;
+    atomic_store_explicit(&loop->entered_by, (void *)&entered_token, memory_order_relaxed);
 }
 
 static void entered_pop(seam_loop *loop)
 {
-    for (seam_loop **p = &entered_top; *p != NULL; p = &(*p)->entered_next) {
-        if (*p == loop) {
-            *p = loop->entered_next;
-            return;
-        }
-    }
+    atomic_store_explicit(&loop->entered_by, NULL, memory_order_relaxed);
 }
 
 bool seam__loop_entered_here(const seam_loop *loop)
 {
-    for (const seam_loop *l = entered_top; l != NULL; l = l->entered_next) {
-        if (l == loop) {
-            return true;
-        }
-    }
-    return false;
+    /* Only this thread stores its own token: a stale read by another
+     * thread can never show that thread's token. */
+    return atomic_load_explicit(&((seam_loop *)loop)->entered_by, memory_order_relaxed) ==
+           (void *)&entered_token;
 }
 
 /* Enters a dispatch from the host loop: writes queued in it go out when

@@ -155,11 +155,11 @@ struct seam_loop {
     seam_watch *raised_head;  /* watches with readiness raised: this thread's */
     seam_watch **raised_tail;
     size_t raised_count;
-    seam_loop *entered_next;   /* the loops the entering thread is inside of */
-    uint8_t *rbuf;             /* the read buffer the loop's handles share */
-    bool rbuf_busy;            /* a read is using it (reads can nest) */
-    pthread_mutex_t post_lock; /* guards the posts and the remote raises below */
-    bool posts_closed;         /* the teardown took the last posted work */
+    _Atomic(void *) entered_by; /* the token of the thread inside, or NULL (loop.c) */
+    uint8_t *rbuf;              /* the read buffer the loop's handles share */
+    bool rbuf_busy;             /* a read is using it (reads can nest) */
+    pthread_mutex_t post_lock;  /* guards the posts and the remote raises below */
+    bool posts_closed;          /* the teardown took the last posted work */
     seam__post *post_head;
     seam__post **post_tail;
     seam_watch *remote_head; /* watches raised from other threads */
