@@ -63,8 +63,8 @@ static void drain(seam__pipe *p)
     for (;;) {
         size_t nfds = 0;
         bool truncated = false;
-        ssize_t n = p->tran->recv(p, buf, sizeof(buf), fds, SEAM__TRAN_MAX_RECV_FDS, &nfds,
-                                  &truncated);
+        ssize_t n =
+            p->tran->recv(p, buf, sizeof(buf), fds, SEAM__TRAN_MAX_RECV_FDS, &nfds, &truncated);
         for (size_t i = 0; i < nfds; i++) {
             close(fds[i]);
         }
