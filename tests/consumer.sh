@@ -141,6 +141,14 @@ fi
 make -C "$work/poll_client" -B LDFLAGS="$rpath" >>"$work/poll_client.log" 2>&1 || fail "(b) build with the documented run path"
 out=$("$work/poll_client/client" consumer.sum) || fail "(b) client with the documented run path: $out"
 [[ "$out" == "sum 42 by uv" ]] || fail "(b) client with the documented run path said: $out"
+# The in-process transport from the installed package: one loop, then two
+# threads.
+note "(b) make + pkg-config seam-poll: an in-process pair"
+cp -r "$src/tests/consumer/inproc_pair" "$work/inproc_pair"
+make -C "$work/inproc_pair" LDFLAGS="$rpath" >"$work/inproc_pair.log" 2>&1 \
+    || { cat "$work/inproc_pair.log"; fail "(b) in-process pair build"; }
+out=$("$work/inproc_pair/pair") || fail "(b) in-process pair: $out"
+[[ "$out" == "inproc sum 42, 42" ]] || fail "(b) in-process pair said: $out"
 
 # ---- (c) the installed tool -------------------------------------------------
 note "(c) the installed seam tool"
