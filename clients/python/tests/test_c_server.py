@@ -57,6 +57,16 @@ def test_every_value_type_echoes_through_the_c_server(c_listen):
         assert math.isnan(conn.call(math.nan))
 
 
+def test_a_refusal_by_a_c_server_names_its_rule(c_listen):
+    # A uid rule that admits somebody else: we are refused, and told why.
+    c_listen("t.rule", "--echo", "--allow-uid", str(os.getuid() + 4242))
+    with pytest.raises(seam.Refused) as ei:
+        seam.connect("t.rule").call(1)
+    assert ei.value.goodbye_code == E.EACCES
+    assert ei.value.rule == "uid"
+    assert "uid" in (ei.value.reason or "")
+
+
 def test_the_c_server_sees_what_python_sends(c_listen):
     # seam listen prints each message as JSON: the C library's reading of
     # our bytes, compared with the value we sent.

@@ -167,7 +167,7 @@ class ConnectionBase:
             self._flush()  # answers to what came before it
             cls = E.Refused if ev.code is not None else ConnectionClosed
             self._finish(cls(E.ECONNRESET, ev.reason or "peer said goodbye",
-                             goodbye_code=ev.code, reason=ev.reason))
+                             goodbye_code=ev.code, reason=ev.reason, rule=ev.rule))
 
 
 class ServerBase:

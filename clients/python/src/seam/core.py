@@ -27,6 +27,7 @@ class Event:
     error: RemoteError | None = None
     code: int | None = None
     reason: str | None = None
+    rule: str | None = None
 
 
 @dataclass
@@ -327,7 +328,7 @@ class Core:
             self.pings.discard(h.id)
             return Event("pong", h.id)
         # GOODBYE
-        code = reason = None
+        code = reason = rule = None
         if payload:
             try:
                 m = cbor.decode(payload, (), self.limits)
@@ -337,13 +338,15 @@ class Core:
                 raise ProtocolError(E.EPROTO, "goodbye payload is not a map")
             if isinstance(m.get("reason"), str):
                 reason = m["reason"]
+            if isinstance(m.get("rule"), str):
+                rule = m["rule"]
             c = m.get("code")
             if type(c) is int and c < 0:
                 code = c
         # The peer closes next; what it sent before is handled as usual
         # (its requests are still answered), nothing after is read.
         self.peer_goodbye = True
-        return Event("goodbye", code=code, reason=reason)
+        return Event("goodbye", code=code, reason=reason, rule=rule)
 
     def _error(self, payload: bytes) -> RemoteError:
         try:

@@ -108,15 +108,19 @@ class ConnectionClosed(SeamError, ConnectionError):
     """The connection ended: ``.code`` is ECONNRESET ("peer gone", also for
     every call in flight), or ECLOSED once it was closed locally.
 
-    ``.goodbye_code`` and ``.reason`` are set when the peer said goodbye;
+    ``.goodbye_code`` and ``.reason`` are set when the peer said goodbye,
+    ``.rule`` when that goodbye named the server's rule that refused us
+    ("uid", "gid", "exe", "same_user", "filter", "max_conns" ...);
     ``.violation`` is the ProtocolError (with its own code, e.g. EFRAMEKIND)
     when the connection ended because the peer broke the protocol."""
 
     def __init__(self, code: int, message: str | None = None, goodbye_code: int | None = None,
-                 reason: str | None = None, violation: "ProtocolError | None" = None):
+                 reason: str | None = None, violation: "ProtocolError | None" = None,
+                 rule: str | None = None):
         super().__init__(code, message)
         self.goodbye_code = goodbye_code
         self.reason = reason
+        self.rule = rule
         self.violation = violation
 
 
