@@ -48,6 +48,8 @@ struct seam_request {
     bool answered;
     bool kept;
     bool in_event;             /* its REQUEST callback is running: nothing frees it */
+    bool more;                 /* the caller accepts intermediate replies */
+    bool cancelled;            /* ... and has cancelled the call since */
     struct seam_request *next; /* the connection's kept requests */
     struct seam_request **prev;
 };

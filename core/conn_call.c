@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* conn_call.c - calls: the table of calls in flight by id, starting
- * one, its timeout, its single completion, cancelling. */
+ * one (streaming or not), its timeout, its single completion, cancelling. */
 #include "conn_int.h"
 
 #include <assert.h>
@@ -110,10 +110,14 @@ void seam__conn_call_expired(seam__timer *t)
 }
 
 static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, const void *bytes,
-                      size_t len, int timeout_ms, seam_reply_fn cb, void *userdata,
+                      size_t len, const seam_call_options *o, seam_reply_fn cb, void *userdata,
                       uint64_t *call_id, bool ping)
 {
+    int timeout_ms = o->timeout_ms;
     if (timeout_ms == 0 || timeout_ms < SEAM_NO_TIMEOUT) {
+        return SEAM_EINVAL;
+    }
+    if (o->timeout != SEAM_TIMEOUT_IDLE && o->timeout != SEAM_TIMEOUT_OVERALL) {
         return SEAM_EINVAL;
     }
     seam__loop_enter(c->loop);
@@ -124,10 +128,14 @@ static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, cons
     }
     if (r == 0) {
         k->ping = ping;
+        k->more = o->more;
+        k->idle = o->timeout == SEAM_TIMEOUT_IDLE;
+        k->timeout_ms = timeout_ms;
         if (ping) {
             r = seam__conn_queue_ping(c, k->id);
         } else if (msg != NULL) {
-            r = seam__conn_queue_value(c, SEAM__KIND_REQUEST, k->id, msg, true);
+            r = seam__conn_queue_value_flags(c, SEAM__KIND_REQUEST, o->more ? SEAM__FLAG_MORE : 0,
+                                             k->id, msg, true);
         } else {
             r = seam__conn_queue_raw(c, SEAM__KIND_REQUEST, k->id, raw_id, bytes, len, true);
         }
@@ -153,7 +161,17 @@ int seam_conn_call(seam_conn *conn, const seam_value *msg, int timeout_ms, seam_
     if (conn == NULL || msg == NULL || cb == NULL) {
         return SEAM_EINVAL;
     }
-    return call_start(conn, msg, 0, NULL, 0, timeout_ms, cb, userdata, call_id, false);
+    seam_call_options o = {.timeout_ms = timeout_ms};
+    return call_start(conn, msg, 0, NULL, 0, &o, cb, userdata, call_id, false);
+}
+
+int seam_conn_call_stream(seam_conn *conn, const seam_value *msg, const seam_call_options *opts,
+                          seam_reply_fn cb, void *userdata, uint64_t *call_id)
+{
+    if (conn == NULL || msg == NULL || opts == NULL || cb == NULL) {
+        return SEAM_EINVAL;
+    }
+    return call_start(conn, msg, 0, NULL, 0, opts, cb, userdata, call_id, false);
 }
 
 int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len, int timeout_ms,
@@ -162,7 +180,8 @@ int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t l
     if (conn == NULL || (bytes == NULL && len > 0) || cb == NULL) {
         return SEAM_EINVAL;
     }
-    return call_start(conn, NULL, id, bytes, len, timeout_ms, cb, userdata, call_id, false);
+    seam_call_options o = {.timeout_ms = timeout_ms};
+    return call_start(conn, NULL, id, bytes, len, &o, cb, userdata, call_id, false);
 }
 
 int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *userdata)
@@ -170,7 +189,8 @@ int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *user
     if (conn == NULL || cb == NULL) {
         return SEAM_EINVAL;
     }
-    return call_start(conn, NULL, 0, NULL, 0, timeout_ms, cb, userdata, NULL, true);
+    seam_call_options o = {.timeout_ms = timeout_ms};
+    return call_start(conn, NULL, 0, NULL, 0, &o, cb, userdata, NULL, true);
 }
 
 int seam_conn_cancel(seam_conn *conn, uint64_t call_id)

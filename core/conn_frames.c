@@ -192,6 +192,14 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
         r.value = v;
     }
     seam__conn_close_fds(fds, f->h.nfds);
+    if ((f->h.flags & SEAM__FLAG_MORE) != 0) {
+        r.more = true;
+        if (seam__conn_call_more(c, k)) {
+            seam__conn_run_reply_more(c, k, &r);
+        }
+        seam_value_unref(v);
+        return;
+    }
     seam__conn_call_remove(c, k);
     c->stats.calls_in_flight = seam__idmap_count(&c->calls);
     if (k == c->sync_call) {
@@ -254,6 +262,7 @@ void seam__conn_on_request_or_message(seam_conn *c, const seam__frame *f, const 
         req->conn = c;
         req->gen = c->gen;
         req->id = f->h.id;
+        req->more = (f->h.flags & SEAM__FLAG_MORE) != 0;
         req->in_event = true;
         ev.request = req;
     }
@@ -316,7 +325,10 @@ void seam__conn_handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
         on_goodbye(c, f);
         return;
     case SEAM__KIND_CANCEL:
-        return; /* handlers run to completion here; the answer is discarded */
+        /* Handlers run to completion here, their answer discarded; a
+         * stream's responder is told (seam_request_reply_more). */
+        seam__conn_stream_cancelled(c, f->h.id);
+        return;
     default:
         break;
     }

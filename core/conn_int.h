@@ -29,6 +29,9 @@ struct seam__call {
     void *userdata;
     seam__timer timer;
     bool ping;
+    bool more;      /* a streaming call: intermediate replies accepted */
+    bool idle;      /* its timeout re-arms at each of them */
+    int timeout_ms; /* as given, for re-arming */
     /* Set when the call ends before its callback can run. */
     int status;
     seam__call *next_done;
@@ -91,6 +94,8 @@ void seam__conn_queue_cut_call(seam_conn *c, uint64_t id);
 /* conn_send.c */
 int seam__conn_queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_value *v,
                            bool bounded);
+int seam__conn_queue_value_flags(seam_conn *c, uint8_t kind, uint8_t flags, uint64_t id,
+                                 const seam_value *v, bool bounded);
 int seam__conn_queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id,
                          const void *bytes, size_t len, bool bounded);
 int seam__conn_queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id);
@@ -131,6 +136,11 @@ void seam__conn_call_expired(seam__timer *t);
 
 /* conn_sync.c */
 int seam__conn_sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns);
+
+/* conn_stream.c */
+bool seam__conn_call_more(seam_conn *c, seam__call *k);
+void seam__conn_run_reply_more(seam_conn *c, seam__call *k, seam_reply *r);
+void seam__conn_stream_cancelled(seam_conn *c, uint64_t id);
 
 /* conn_request.c */
 void seam__conn_request_unlink(seam_request *req);

@@ -146,6 +146,12 @@ static void gathering_undo(gathering *g)
 int seam__conn_queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_value *v,
                            bool bounded)
 {
+    return seam__conn_queue_value_flags(c, kind, 0, id, v, bounded);
+}
+
+int seam__conn_queue_value_flags(seam_conn *c, uint8_t kind, uint8_t flags, uint64_t id,
+                                 const seam_value *v, bool bounded)
+{
     size_t start;
     int r = frame_begin(c, &start);
     if (r < 0) {
@@ -162,7 +168,7 @@ int seam__conn_queue_value(seam_conn *c, uint8_t kind, uint64_t id, const seam_v
     r = seam__encode_gather(v, &c->out, fds, MAX_FRAME_FDS, &nfds, gather ? gather_data : NULL, &g,
                             NOCOPY_MIN);
     if (r == 0) {
-        r = frame_end_gathered(c, start, kind, 0, id, fds, nfds, bounded, g.bytes);
+        r = frame_end_gathered(c, start, kind, flags, id, fds, nfds, bounded, g.bytes);
     }
     if (r < 0) {
         c->out.len = start;

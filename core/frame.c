@@ -65,8 +65,8 @@ typedef struct kind_rule {
 static const kind_rule rules[] = {
     [SEAM__KIND_HELLO] = {0, false, ID_ZERO, 1, false},
     [SEAM__KIND_MESSAGE] = {SEAM__FLAG_RAW, true, ID_ZERO, 1, false},
-    [SEAM__KIND_REQUEST] = {SEAM__FLAG_RAW, true, ID_NONZERO, 1, false},
-    [SEAM__KIND_REPLY] = {SEAM__FLAG_RAW, true, ID_NONZERO, 1, false},
+    [SEAM__KIND_REQUEST] = {SEAM__FLAG_RAW | SEAM__FLAG_MORE, true, ID_NONZERO, 1, false},
+    [SEAM__KIND_REPLY] = {SEAM__FLAG_RAW | SEAM__FLAG_MORE, true, ID_NONZERO, 1, false},
     [SEAM__KIND_ERROR] = {0, false, ID_NONZERO, 1, false},
     [SEAM__KIND_CANCEL] = {0, false, ID_NONZERO, 0, true},
     [SEAM__KIND_PING] = {0, false, ID_ANY, 0, true},

@@ -24,7 +24,10 @@ typedef enum seam__frame_kind {
 } seam__frame_kind;
 
 /* The payload is a 32-bit message id and opaque bytes instead of CBOR. */
-#define SEAM__FLAG_RAW 0x01u
+#define SEAM__FLAG_RAW  0x01u
+/* A request: the caller accepts intermediate replies. A reply: one of
+ * them, more follow (docs/protocol.md, "Streaming replies"). */
+#define SEAM__FLAG_MORE 0x02u
 
 typedef struct seam__frame_header {
     uint32_t len; /* payload bytes after the header */

@@ -463,9 +463,15 @@ typedef struct seam_reply {
     uint32_t raw_id;
     const void *raw_bytes;
     size_t raw_len;
+    /* true: an intermediate reply of a streaming call (status 0, value or
+     * raw as above); the call goes on and its final outcome comes later,
+     * with more false (seam_conn_call_stream). */
+    bool more;
 } seam_reply;
 
-/* Every call ends with exactly one invocation of its seam_reply_fn. */
+/* Every call ends with exactly one invocation of its seam_reply_fn with
+ * more false; a streaming call's intermediate replies come before it
+ * through the same function, with more true. */
 typedef void (*seam_reply_fn)(seam_conn *conn, const seam_reply *reply, void *userdata);
 
 /* ---- Connections --------------------------------------------------------- */
@@ -573,6 +579,38 @@ SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *byt
  * the call already ended. */
 SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
 
+/* How the timeout of a streaming call counts. */
+typedef enum seam_timeout_mode {
+    /* The default: timeout_ms is allowed between replies - from the
+     * request to the first reply, and from each intermediate reply to the
+     * next (each one re-arms it). */
+    SEAM_TIMEOUT_IDLE = 0,
+    /* timeout_ms is the whole call's, from the request to the final reply,
+     * however many intermediate replies come. */
+    SEAM_TIMEOUT_OVERALL = 1,
+} seam_timeout_mode;
+
+typedef struct seam_call_options {
+    int timeout_ms;            /* > 0, or SEAM_NO_TIMEOUT */
+    seam_timeout_mode timeout; /* SEAM_TIMEOUT_IDLE unless set */
+    bool more;                 /* ask for intermediate replies (MORE) */
+} seam_call_options;
+
+/* seam_conn_call() with options. With opts->more the request says the
+ * caller accepts several replies (docs/protocol.md, "Streaming replies"):
+ * cb then runs once per intermediate reply with reply->more true, as they
+ * come, and exactly once finally with more false - the final reply, an
+ * error, SEAM_ETIMEDOUT (by opts->timeout), SEAM_ECANCELED
+ * (seam_conn_cancel(): the peer is told, later replies are discarded) or
+ * SEAM_ECONNRESET when the connection ends mid-stream. Without
+ * opts->more it is seam_conn_call(). An intermediate reply to a call
+ * that did not ask for them is a protocol violation: the connection fails
+ * with SEAM_EPROTO. Returns as seam_conn_call(); SEAM_EINVAL for a bad
+ * timeout or mode. */
+SEAM_EXPORT int seam_conn_call_stream(seam_conn *conn, const seam_value *msg,
+                                      const seam_call_options *opts, seam_reply_fn cb,
+                                      void *userdata, uint64_t *call_id);
+
 /* Calls and waits, blocking the thread, up to timeout_ms (> 0 or
  * SEAM_NO_TIMEOUT). For simple clients: while it waits no callback runs -
  * messages and requests that arrive meanwhile are delivered by the loop
@@ -599,7 +637,9 @@ SEAM_EXPORT int seam_conn_cancel(seam_conn *conn, uint64_t call_id);
  *   request was sent, its late answer is ignored, and what arrived is
  *   delivered by the loop; a sync call started before that fails the same
  *   way without sending anything;
- * - SEAM_EBUSY inside this connection's own callbacks, SEAM_ECLOSED, ... */
+ * - SEAM_EBUSY inside this connection's own callbacks, SEAM_ECLOSED, ...
+ * A sync call does not stream: its request never asks for intermediate
+ * replies, and one sent to it anyway fails the connection (SEAM_EPROTO). */
 SEAM_EXPORT int seam_conn_call_sync(seam_conn *conn, const seam_value *msg, int timeout_ms,
                                     seam_value **reply);
 
@@ -698,6 +738,23 @@ SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const voi
  * which finds it answered. */
 SEAM_EXPORT int seam_request_reply_error(seam_request *req, int code, const char *message,
                                          const seam_value *data);
+
+/* Whether the caller asked for intermediate replies (its request carried
+ * MORE, seam_conn_call_stream()). */
+SEAM_EXPORT bool seam_request_wants_more(const seam_request *req);
+
+/* Sends an intermediate reply to a request whose caller asked for them;
+ * the request stays unanswered: end it with seam_request_reply*() (or
+ * drop it), keeping it (seam_request_keep) to reply after its callback.
+ * Intermediate replies are bounded like sends, by config.max_queue: a
+ * caller that does not read them makes this return SEAM_EAGAIN, and
+ * SEAM_EVENT_WRITABLE says when to go on. The caller keeps reply.
+ * Returns 0; SEAM_ENOTSUP when the caller did not ask (nothing is sent);
+ * SEAM_ECANCELED once the caller cancelled (or timed out) the call -
+ * finish the request then, its answer is discarded; SEAM_EINVAL if
+ * already answered; SEAM_ECLOSED if the peer is gone; a send error. The
+ * sync call never asks. */
+SEAM_EXPORT int seam_request_reply_more(seam_request *req, const seam_value *reply);
 
 /* A request belongs to seam, always, and follows one rule: it stays valid
  * until it has been answered (a reply, an error reply, or a drop) AND its
