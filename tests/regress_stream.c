@@ -166,6 +166,7 @@ test_more_reply_to_a_call_that_did_not_ask_fails_the_connection_with_eproto(void
     assert_true(support_run_until_count(f->loop, &f->ended, 1, SUPPORT_DEADLINE_MS));
     assert_int_equal(f->ended_error, SEAM_EPROTO);
     assert_int_equal(f->final, 1);
+    assert_int_equal(f->status, SEAM_ECONNRESET);
     assert_int_equal(f->more, 0);
     assert_true(rawpeer_wait_closed(f->fd, SUPPORT_DEADLINE_MS));
     seam_conn_close(conn);
