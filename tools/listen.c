@@ -51,6 +51,7 @@ typedef struct listen_state {
     const tool_ctx *t;
     bool echo;
     bool silent;
+    long stream;   /* --stream N: intermediate replies before the echo */
     bool quiet;    /* count messages instead of printing them */
     long announce; /* broadcast a tick to every peer this often (ms); 0 = never */
     long count;    /* exit after this many messages and requests; 0 = never */
@@ -117,6 +118,8 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
                 st->cap = cap;
             }
             st->kept[st->nkept++] = seam_request_keep(ev->request);
+        } else if (st->stream > 0 && !ev->raw) {
+            tool_stream_answer(ev->request, ev->value, st->stream);
         } else if (st->echo && ev->raw) {
             seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
         } else if (st->echo) {
@@ -170,6 +173,7 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
         {"--monitorable", 0, NULL, 0, 0, &monitorable},
         {"--echo", 0, NULL, 0, 0, &st.echo},
         {"--silent", 0, NULL, 0, 0, &st.silent},
+        {"--stream", 0, "N", 1, 1000000, &st.stream},
         {"--quiet", 0, NULL, 0, 0, &st.quiet},
         {"--count", 'n', "N", 0, LONG_MAX, &st.count},
         {"--announce", 0, "MS", 0, INT_MAX, &st.announce},

@@ -60,8 +60,10 @@ int tool_send(tool_ctx *t, int argc, char **argv)
 int tool_call(tool_ctx *t, int argc, char **argv)
 {
     long timeout = 5000;
+    bool more = false;
     const tool_opt opts[] = {
         {"--timeout", 't', "MS", 1, INT_MAX, &timeout},
+        {"--more", 0, NULL, 0, 0, &more},
         {0},
     };
     const char *args[2];
@@ -72,14 +74,15 @@ int tool_call(tool_ctx *t, int argc, char **argv)
         return status;
     }
     seam_value *reply = NULL;
-    int r = seam_conn_call_sync(cl.conn, v, (int)timeout, &reply);
+    int r = more ? tool_call_more(t, &cl, v, (int)timeout, &reply)
+                 : seam_conn_call_sync(cl.conn, v, (int)timeout, &reply);
     seam_value_unref(v);
     if (r == 0 && t->json) {
         seam_value *e = seam_value_new_dict();
         seam_dict_set(e, "reply", reply);
         tool_print_json(e);
     } else if (r == 0) {
-        char *json = seam_value_to_json(reply, SEAM_JSON_PRETTY);
+        char *json = seam_value_to_json(reply, more ? 0 : SEAM_JSON_PRETTY); /* a line each */
         printf("%s\n", json != NULL ? json : "?");
         free(json);
     } else if (r == SEAM_EREMOTE) {

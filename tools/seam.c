@@ -18,12 +18,15 @@ static int cmd_help(tool_ctx *t, int argc, char **argv);
 
 static const tool_cmd commands[] = {
     {"listen",
-     "NAME [--echo] [--silent] [--quiet] [--count N] [--announce MS] [--allow-uid UID] "
+     "NAME [--echo] [--stream N] [--silent] [--quiet] [--count N] [--announce MS] [--allow-uid "
+     "UID] "
      "[--allow-gid GID] [--require-exe PATH] [--idle-exit MS] [--monitorable]",
      "serve NAME and print what arrives",
      "Serves NAME until interrupted and prints each message and request.\n"
      "  --monitorable    allow `seam monitor` (peers of the server's own user)\n"
      "  --echo           answer every request with its own payload\n"
+     "  --stream N       answer each request with N replies {\"seq\": i}, then its\n"
+     "                   own payload (to callers that ask: seam call --more)\n"
      "  --silent         keep requests and never answer them (callers time out);\n"
      "                   a caller's are dropped when it goes\n"
      "                   (otherwise a request is answered \"not supported\")\n"
@@ -50,10 +53,13 @@ static const tool_cmd commands[] = {
      "  seam send com.example.log '{\"level\":\"info\",\"text\":\"hi\"}'\n"
      "  jq -c .event input.json | seam send com.example.log -\n",
      tool_send},
-    {"call", "NAME VALUE [--timeout MS]", "call NAME and print the reply",
+    {"call", "NAME VALUE [--timeout MS] [--more]", "call NAME and print the reply",
      "Calls NAME with VALUE (JSON; - reads standard input, @FILE a file) and prints\n"
      "the reply. A remote error is printed on standard error and exits 6.\n"
      "  --timeout MS, -t MS  give up after MS milliseconds (default 5000, at most 2147483647)\n"
+     "  --more       accept intermediate replies: print each as it comes, then the\n"
+     "               final one, one JSON a line (the timeout counts between replies;\n"
+     "               Ctrl-C cancels)\n"
      "Examples:\n"
      "  seam call com.example.echo '{\"op\":\"add\",\"a\":2}'\n"
      "  seam call -j com.example.echo @request.json | jq .reply\n",

@@ -159,6 +159,15 @@ void tool_user_name(long uid, char *buf, size_t len);
 /* Local time "YYYY-MM-DD HH:MM:SS", or "-" for 0. */
 void tool_time_text(int64_t us, char *buf, size_t len);
 
+/* stream.c: calls with intermediate replies (printed one JSON a line as
+ * they come; Ctrl-C cancels) and answers that make them. tool_call_more
+ * returns as seam_conn_call_sync(); tool_stream_answer sends n
+ * intermediate replies {"seq": i} (fewer if the caller did not ask or
+ * stops reading), then request as the final reply. */
+int tool_call_more(const tool_ctx *t, tool_client *cl, const seam_value *v, int timeout_ms,
+                   seam_value **reply);
+int tool_stream_answer(seam_request *req, const seam_value *request, long n);
+
 int tool_listen(tool_ctx *t, int argc, char **argv);
 int tool_send(tool_ctx *t, int argc, char **argv);
 int tool_call(tool_ctx *t, int argc, char **argv);

@@ -35,9 +35,10 @@ _seam() {
 
     local opts="-j --json -h --help"
     case $cmd in
-    listen) opts+=" --echo --silent --quiet --count -n --announce --allow-uid --allow-gid --require-exe --idle-exit --monitorable" ;;
+    listen) opts+=" --echo --stream --silent --quiet --count -n --announce --allow-uid --allow-gid --require-exe --idle-exit --monitorable" ;;
     monitor) opts+=" --pcap -w --count -n --quiet -q" ;;
-    call | status) opts+=" --timeout -t" ;;
+    call) opts+=" --timeout -t --more" ;;
+    status) opts+=" --timeout -t" ;;
     ping) opts+=" --count -c" ;;
     flood) opts+=" --count -n --size -s" ;;
     watch) opts+=" --count -n" ;;
@@ -51,7 +52,7 @@ _seam() {
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
-    --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s)
+    --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --stream)
         return
         ;;
     esac
@@ -75,7 +76,7 @@ _seam() {
             continue
         fi
         case ${COMP_WORDS[i]} in
-        --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --pcap | -w | --require-exe) skip=1 ;;
+        --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --pcap | -w | --require-exe | --stream) skip=1 ;;
         -?*) ;;
         *) npos=$((npos + 1)) ;;
         esac
