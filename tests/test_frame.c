@@ -177,15 +177,33 @@ static void test_kinds_0_and_10_to_255_are_eframekind(void **state)
     }
 }
 
-static void test_flag_bits_1_to_7_are_eframeflags_on_every_kind(void **state)
+static void test_flag_bits_2_to_7_are_eframeflags_on_every_kind(void **state)
 {
     (void)state;
     for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_GOODBYE; kind++) {
-        for (unsigned bit = 1; bit < 8; bit++) {
+        for (unsigned bit = 2; bit < 8; bit++) {
             assert_check(SEAM_EFRAMEFLAGS, kind, (uint8_t)(1u << bit), 0, 1, 4);
         }
         assert_check(SEAM_EFRAMEFLAGS, kind, 0xff, 0, 1, 4);
     }
+}
+
+static void test_more_flag_is_eframeflags_but_on_request_and_reply(void **state)
+{
+    (void)state;
+    for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_GOODBYE; kind++) {
+        if (kind != SEAM__KIND_REQUEST && kind != SEAM__KIND_REPLY) {
+            assert_check(SEAM_EFRAMEFLAGS, kind, SEAM__FLAG_MORE, 0, 1, 4);
+        }
+    }
+}
+
+static void test_more_flag_is_valid_on_request_and_reply_also_with_raw(void **state)
+{
+    (void)state;
+    assert_check(0, SEAM__KIND_REQUEST, SEAM__FLAG_MORE, 0, 1, 1);
+    assert_check(0, SEAM__KIND_REPLY, SEAM__FLAG_MORE, 0, 1, 1);
+    assert_check(0, SEAM__KIND_REPLY, SEAM__FLAG_MORE | SEAM__FLAG_RAW, 0, 1, 4);
 }
 
 static void test_payload_above_max_is_emsgsize(void **state)
@@ -685,7 +703,9 @@ int main(void)
         cmocka_unit_test(test_ping_and_pong_take_any_id_and_an_empty_payload),
         cmocka_unit_test(test_goodbye_needs_id_0_and_may_be_empty_or_carry_a_map),
         cmocka_unit_test(test_kinds_0_and_10_to_255_are_eframekind),
-        cmocka_unit_test(test_flag_bits_1_to_7_are_eframeflags_on_every_kind),
+        cmocka_unit_test(test_flag_bits_2_to_7_are_eframeflags_on_every_kind),
+        cmocka_unit_test(test_more_flag_is_eframeflags_but_on_request_and_reply),
+        cmocka_unit_test(test_more_flag_is_valid_on_request_and_reply_also_with_raw),
         cmocka_unit_test(test_payload_above_max_is_emsgsize),
         cmocka_unit_test(test_first_broken_rule_in_document_order_gives_the_error),
         cmocka_unit_test(test_stream_given_whole_yields_every_frame_without_copying),

@@ -163,6 +163,23 @@ def test_call_timeout_then_late_nothing_and_connection_still_usable(c_listen):
         assert conn.ping(timeout=5) >= 0
 
 
+def test_a_streaming_call_yields_each_intermediate_reply_then_the_final(c_listen):
+    c_listen("t.stream", "--stream", "3")
+    with seam.connect("t.stream") as conn:
+        assert list(conn.call_stream({"a": 1})) == [{"seq": 0}, {"seq": 1}, {"seq": 2}, {"a": 1}]
+        # the connection goes on: a plain call gets the final reply alone
+        assert conn.call({"b": 2}) == {"b": 2}
+
+
+def test_closing_a_stream_early_cancels_it_and_the_connection_goes_on(c_listen):
+    c_listen("t.stream", "--stream", "50")
+    with seam.connect("t.stream") as conn:
+        it = conn.call_stream({"a": 1})
+        assert next(it) == {"seq": 0}
+        it.close()
+        assert conn.call({"b": 2}) == {"b": 2}
+
+
 def test_pings(c_listen):
     c_listen("t.echo", "--echo")
     with seam.connect("t.echo") as conn:

@@ -309,6 +309,8 @@ def test_timed_out_call_sends_cancel(tmp_path):
     (frame(F.ERROR, dumps({"code": 5, "message": "positive"}), 1), E.EPROTO),
     (frame(F.ERROR, dumps({"message": "no code"}), 1), E.EPROTO),
     (frame(F.REPLY, b"\xff", 1), E.EMALFORMED),
+    (frame(F.REPLY, b"\x01", 1, flags=F.FLAG_MORE), E.EPROTO),  # not asked for
+    (frame(F.ERROR, dumps({"code": -1, "message": ""}), 1, flags=F.FLAG_MORE), E.EFRAMEFLAGS),
     (hello_frame(), E.EPROTO),
 ])
 def test_client_fails_its_calls_when_the_server_breaks_the_protocol(tmp_path, bad, code):

@@ -143,6 +143,9 @@ class ConnectionBase:
             self._event(ev)
         self._flush()
 
+    def _more_reply(self, ev):
+        """An intermediate reply; only a face that streams asks for them."""
+
     def _violation(self, e: ProtocolError):
         self._core.violation(e)
         self._flush()
@@ -153,6 +156,8 @@ class ConnectionBase:
         t = ev.type
         if t == "reply" or t == "error":
             self._answered(ev)
+        elif t == "more":
+            self._more_reply(ev)
         elif t == "message":
             self._message(ev.value)
         elif t == "request":

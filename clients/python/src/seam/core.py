@@ -66,6 +66,7 @@ class Core:
         self._next_id = 1
         self._next_ping = 1
         self.pending: set[int] = set()  # our requests in flight
+        self.streaming: set[int] = set()  # ... those that accept intermediate replies
         self.pings: set[int] = set()  # our pings in flight
         self.incoming: set[int] = set()  # the peer's requests not yet answered
         self._queue(F.HELLO, 0, 0, F.hello_payload(max_frame, max_fds), [])
@@ -126,11 +127,14 @@ class Core:
             if i not in self.pending:
                 return i
 
-    def send_request(self, value) -> int:
+    def send_request(self, value, more: bool = False) -> int:
+        """With ``more`` the request accepts intermediate replies (MORE)."""
         flags, payload, fds = self._payload(value)
         i = self.new_id()
-        self._send(F.REQUEST, flags, i, payload, fds)
+        self._send(F.REQUEST, flags | (F.FLAG_MORE if more else 0), i, payload, fds)
         self.pending.add(i)
+        if more:
+            self.streaming.add(i)
         return i
 
     def forget(self, ident: int, cancel: bool) -> None:
@@ -138,6 +142,7 @@ class Core:
         cancelled); a late answer will be ignored."""
         if ident in self.pending:
             self.pending.discard(ident)
+            self.streaming.discard(ident)
             if cancel and self.ready and not self.goodbye_sent:
                 self._send(F.CANCEL, 0, ident, b"", [])
 
@@ -217,6 +222,7 @@ class Core:
         _close_all(self._frame_fds)
         self._frame_fds = []
         self.pending.clear()
+        self.streaming.clear()
         self.incoming.clear()
 
     def violation(self, err: ProtocolError) -> None:
@@ -305,14 +311,20 @@ class Core:
         if k == F.REPLY:
             if h.id not in self.pending:
                 return None
+            if h.flags & F.FLAG_MORE and h.id not in self.streaming:
+                raise ProtocolError(E.EPROTO, "an intermediate reply to a request that did not ask")
             v = self._value(h, payload, fds)
+            if h.flags & F.FLAG_MORE:
+                return Event("more", h.id, value=v)
             self.pending.discard(h.id)
+            self.streaming.discard(h.id)
             return Event("reply", h.id, value=v)
         if k == F.ERROR:
             if h.id not in self.pending:
                 return None
             err = self._error(payload)
             self.pending.discard(h.id)
+            self.streaming.discard(h.id)
             return Event("error", h.id, error=err)
         if k == F.CANCEL:
             if h.id not in self.incoming:

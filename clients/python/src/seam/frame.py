@@ -12,6 +12,8 @@ from .errors import ProtocolError
 HEADER = struct.Struct("<IBBHQ")
 HEADER_SIZE = 16
 FLAG_RAW = 0x01
+# A request: the caller accepts intermediate replies; a reply: one of them.
+FLAG_MORE = 0x02
 MAX_FDS = 64
 MIN_MAX_FRAME = 4096
 HELLO_MAX = 4096
@@ -62,7 +64,8 @@ def check_header(b, max_frame: int) -> Header:
     if rule is None:
         raise ProtocolError(E.EFRAMEKIND, f"unknown frame kind {kind}")
     id_rule, raw_ok, fds_ok, payload = rule
-    if flags & ~(FLAG_RAW if raw_ok else 0):
+    allowed = (FLAG_RAW if raw_ok else 0) | (FLAG_MORE if kind in (REQUEST, REPLY) else 0)
+    if flags & ~allowed:
         raise ProtocolError(E.EFRAMEFLAGS, f"flags 0x{flags:02x} not valid for {KIND_NAMES[kind]}")
     if nfds != 0 and (not fds_ok or nfds > MAX_FDS):
         raise ProtocolError(E.EFRAMEFDS, f"{nfds} descriptors not valid for {KIND_NAMES[kind]}")

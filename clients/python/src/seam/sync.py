@@ -50,6 +50,7 @@ class Connection(ConnectionBase):
         self.on_message = on_message
         self._lock = threading.RLock()
         self._results: dict[int, Event] = {}
+        self._streams: dict[int, list] = {}  # call_stream(): intermediate replies
         self._inbox: list = []
         self._requests: dict[int, Request] = {}
         self._end: ConnectionClosed | None = None
@@ -86,6 +87,40 @@ class Connection(ConnectionBase):
             if ev.type == "error":
                 raise ev.error
             return ev.value
+
+    def call_stream(self, value, timeout: float | None = 5.0):
+        """A streaming call (docs/protocol.md, "Streaming replies"): yields
+        each intermediate reply as it comes, then the final reply, last.
+        ``timeout`` counts between replies. Raises as call(); closing the
+        iterator early cancels the call at the peer."""
+        with self._lock:
+            self._check_open()
+            ident = self._core.send_request(value, more=True)
+            queue = self._streams[ident] = []
+        try:
+            while True:
+                with self._lock:
+                    if not queue and ident not in self._results and self._end is None:
+                        self._pump(_deadline(timeout), lambda: bool(queue) or ident in self._results)
+                    if queue:
+                        v = queue.pop(0)
+                    elif ident in self._results:
+                        ev = self._results.pop(ident)
+                        if ev.type == "error":
+                            raise ev.error
+                        yield ev.value
+                        return
+                    elif self._end is not None:
+                        raise self._end
+                    else:
+                        raise E.CallTimeout(f"no reply within {timeout} s")
+                yield v
+        finally:
+            with self._lock:
+                self._streams.pop(ident, None)
+                if ident in self._core.pending:
+                    self._core.forget(ident, cancel=not self.closed)
+                    self._flush_quietly()
 
     def call_raw(self, msgid: int, data: bytes = b"", fds=(), timeout: float | None = 5.0):
         return self.call(Raw(msgid, data, fds), timeout)
@@ -215,6 +250,11 @@ class Connection(ConnectionBase):
                     self._read_once()
         finally:
             sel.close()
+
+    def _more_reply(self, ev: Event):
+        q = self._streams.get(ev.id)
+        if q is not None:
+            q.append(ev.value)
 
     def _answered(self, ev: Event):
         self._results[ev.id] = ev
