@@ -156,15 +156,16 @@ static void test_plain_call_request_carries_no_more_flag(void **state)
     seam_conn_close(conn);
 }
 
-static void
-test_more_reply_to_a_call_that_did_not_ask_fails_the_connection_with_eproto(void **state)
+/* A call (streaming or not) answered by the raw server with a frame of
+ * kind carrying MORE: the connection fails with want, the call ends once
+ * as "peer gone", and the server sees the client hang up. */
+static void bad_more_answer_fails_with(fixture *f, bool more, uint8_t kind, int want)
 {
-    fixture *f = *state;
     uint8_t req[16];
-    seam_conn *conn = raw_server_call(f, false, req);
-    send_frame(f->fd, RAWPEER_REPLY, FLAG_MORE, rawpeer_get_id(req));
+    seam_conn *conn = raw_server_call(f, more, req);
+    send_frame(f->fd, kind, FLAG_MORE, rawpeer_get_id(req));
     assert_true(support_run_until_count(f->loop, &f->ended, 1, SUPPORT_DEADLINE_MS));
-    assert_int_equal(f->ended_error, SEAM_EPROTO);
+    assert_int_equal(f->ended_error, want);
     assert_int_equal(f->final, 1);
     assert_int_equal(f->status, SEAM_ECONNRESET);
     assert_int_equal(f->more, 0);
@@ -172,21 +173,33 @@ test_more_reply_to_a_call_that_did_not_ask_fails_the_connection_with_eproto(void
     seam_conn_close(conn);
 }
 
+static void
+test_more_reply_to_a_call_that_did_not_ask_fails_the_connection_with_eproto(void **state)
+{
+    bad_more_answer_fails_with(*state, false, RAWPEER_REPLY, SEAM_EPROTO);
+}
+
 static void test_more_flag_on_an_error_frame_fails_the_connection(void **state)
 {
-    fixture *f = *state;
-    uint8_t req[16];
-    seam_conn *conn = raw_server_call(f, true, req);
-    send_frame(f->fd, RAWPEER_ERROR, FLAG_MORE, rawpeer_get_id(req));
-    assert_true(support_run_until_count(f->loop, &f->ended, 1, SUPPORT_DEADLINE_MS));
-    assert_int_equal(f->ended_error, SEAM_EFRAMEFLAGS);
-    assert_int_equal(f->final, 1);
-    seam_conn_close(conn);
+    bad_more_answer_fails_with(*state, true, RAWPEER_ERROR, SEAM_EFRAMEFLAGS);
 }
 
 /* ---- a responder ---- */
 
 static seam_request *kept;
+
+/* Serves NAME with cfg here; a raw client says hello and sends a
+ * streaming request (id 1), then never reads. */
+static seam_server *serve_a_raw_streaming_caller(fixture *f, const seam_server_config *cfg)
+{
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, cfg, &srv), 0);
+    f->fd = rawpeer_connect(NAME);
+    assert_true(f->fd >= 0);
+    assert_true(support_write_full(f->fd, rawpeer_hello, sizeof(rawpeer_hello)));
+    send_frame(f->fd, RAWPEER_REQUEST, FLAG_MORE, 1);
+    return srv;
+}
 
 static void keep_request(seam_conn *c, const seam_event *ev, void *ud)
 {
@@ -211,12 +224,7 @@ static void test_more_replies_to_a_caller_that_does_not_read_stop_at_the_queue_b
     fixture *f = *state;
     kept = NULL;
     seam_server_config cfg = {.conn.on_event = keep_request, .conn.max_queue = 64 << 10};
-    seam_server *srv = NULL;
-    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
-    f->fd = rawpeer_connect(NAME);
-    assert_true(f->fd >= 0);
-    assert_true(support_write_full(f->fd, rawpeer_hello, sizeof(rawpeer_hello)));
-    send_frame(f->fd, RAWPEER_REQUEST, FLAG_MORE, 1);
+    seam_server *srv = serve_a_raw_streaming_caller(f, &cfg);
     assert_true(support_run_until(f->loop, has_kept, NULL, SUPPORT_DEADLINE_MS));
     /* The caller never reads: the responder is held back, not buffered
      * without end. */
@@ -265,12 +273,7 @@ static void test_responder_more_after_its_final_is_einval(void **state)
 {
     fixture *f = *state;
     seam_server_config cfg = {.conn.on_event = answer_then_more};
-    seam_server *srv = NULL;
-    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
-    f->fd = rawpeer_connect(NAME);
-    assert_true(f->fd >= 0);
-    assert_true(support_write_full(f->fd, rawpeer_hello, sizeof(rawpeer_hello)));
-    send_frame(f->fd, RAWPEER_REQUEST, FLAG_MORE, 1);
+    seam_server *srv = serve_a_raw_streaming_caller(f, &cfg);
     assert_true(support_run_until(f->loop, late_more_tried, NULL, SUPPORT_DEADLINE_MS));
     assert_int_equal(late_more, SEAM_EINVAL);
     seam_server_close(srv);
