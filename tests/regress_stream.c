@@ -201,10 +201,15 @@ static seam_server *serve_a_raw_streaming_caller(fixture *f, const seam_server_c
     return srv;
 }
 
+static int writable;
+
 static void keep_request(seam_conn *c, const seam_event *ev, void *ud)
 {
     (void)c;
     (void)ud;
+    if (ev->type == SEAM_EVENT_WRITABLE) {
+        writable++;
+    }
     if (ev->type == SEAM_EVENT_REQUEST && kept == NULL) {
         kept = seam_request_keep(ev->request);
         seam_value *m = seam_value_new_dict();
@@ -219,6 +224,21 @@ static bool has_kept(void *arg)
     return kept != NULL;
 }
 
+/* Fills the responder's queue with intermediate replies of 1 KiB until
+ * it refuses one; returns what that said. */
+static int more_until_refused(void)
+{
+    seam_value *m = seam_value_new_dict();
+    static uint8_t kib[1024];
+    seam_dict_set_data(m, "pad", kib, sizeof(kib));
+    int r = 0;
+    for (int i = 0; i < 1 << 20 && r == 0; i++) {
+        r = seam_request_reply_more(kept, m);
+    }
+    seam_value_unref(m);
+    return r;
+}
+
 static void test_more_replies_to_a_caller_that_does_not_read_stop_at_the_queue_bound(void **state)
 {
     fixture *f = *state;
@@ -228,20 +248,37 @@ static void test_more_replies_to_a_caller_that_does_not_read_stop_at_the_queue_b
     assert_true(support_run_until(f->loop, has_kept, NULL, SUPPORT_DEADLINE_MS));
     /* The caller never reads: the responder is held back, not buffered
      * without end. */
-    seam_value *m = seam_value_new_dict();
-    static uint8_t kib[1024];
-    seam_dict_set_data(m, "pad", kib, sizeof(kib));
-    int r = 0;
-    for (int i = 0; i < 1 << 20 && r == 0; i++) {
-        r = seam_request_reply_more(kept, m);
-    }
-    seam_value_unref(m);
-    assert_int_equal(r, SEAM_EAGAIN);
+    assert_int_equal(more_until_refused(), SEAM_EAGAIN);
     seam_conn_stats st;
     seam_conn_get_stats(seam_request_conn(kept), &st);
     assert_true(st.queued_bytes <= (64 << 10) + 2048);
     /* Held back, not broken: the final still goes. */
-    m = seam_value_new_dict();
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_request_reply(kept, m), 0);
+    seam_value_unref(m);
+    seam_server_close(srv);
+}
+
+static void test_more_replies_held_back_say_writable_once_the_caller_reads(void **state)
+{
+    fixture *f = *state;
+    kept = NULL;
+    writable = 0;
+    seam_server_config cfg = {.conn.on_event = keep_request, .conn.max_queue = 64 << 10};
+    seam_server *srv = serve_a_raw_streaming_caller(f, &cfg);
+    assert_true(support_run_until(f->loop, has_kept, NULL, SUPPORT_DEADLINE_MS));
+    assert_int_equal(more_until_refused(), SEAM_EAGAIN);
+    /* The caller reads now: the queue drains and the responder hears so. */
+    long long end = support_now_ms() + SUPPORT_DEADLINE_MS;
+    uint8_t buf[64 << 10];
+    while (writable == 0 && support_now_ms() < end) {
+        support_run_once(f->loop, 10);
+        while (recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+        }
+    }
+    assert_int_equal(writable, 1);
+    seam_value *m = seam_value_new_dict();
+    assert_int_equal(seam_request_reply_more(kept, m), 0);
     assert_int_equal(seam_request_reply(kept, m), 0);
     seam_value_unref(m);
     seam_server_close(srv);
@@ -313,6 +350,7 @@ int main(void)
         T(test_more_reply_to_a_call_that_did_not_ask_fails_the_connection_with_eproto),
         T(test_more_flag_on_an_error_frame_fails_the_connection),
         T(test_more_replies_to_a_caller_that_does_not_read_stop_at_the_queue_bound),
+        T(test_more_replies_held_back_say_writable_once_the_caller_reads),
         T(test_responder_more_after_its_final_is_einval),
         T(test_responder_killed_mid_stream_ends_the_call_once_with_econnreset),
     };
