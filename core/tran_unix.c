@@ -32,8 +32,8 @@ typedef struct unix_pipe {
 typedef struct unix_listener {
     seam__listener base;
     int fd;
-    int reserve_fd; /* given up to refuse a peer when no descriptor is left */
-    bool adopted;   /* fd was inherited (socket activation): the manager's */
+    int reserve_fd;  /* given up to refuse a peer when no descriptor is left */
+    bool adopted;    /* fd was inherited (socket activation): the manager's */
     int endpoint_fd; /* anonymous: the rendezvous end handed out (else -1) */
     seam__name name;
 } unix_listener;

@@ -61,7 +61,7 @@ ssize_t seam__unix_recv(int fd, void *buf, size_t len, int *fds, size_t max_fds,
 /* The one byte a rendezvous datagram carries with its descriptor. */
 #define SEAM__UNIX_RENDEZVOUS_VERSION 1
 /* Invalid datagrams one take() drops before it lets the loop go on. */
-#define SEAM__UNIX_RENDEZVOUS_DROPS 64
+#define SEAM__UNIX_RENDEZVOUS_DROPS   64
 
 /* A rendezvous socket pair: *listen_fd (non-blocking, read only) for the
  * listener, *endpoint_fd to hand out. */

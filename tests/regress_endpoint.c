@@ -205,8 +205,8 @@ static int c_main(int chan, void *arg)
     if (rc != 0) {
         return 11;
     }
-    rc = seam_conn_connect_endpoint(loop, seam_value_get_fd(seam_dict_get(r, "endpoint")), NULL,
-                                    &a);
+    rc =
+        seam_conn_connect_endpoint(loop, seam_value_get_fd(seam_dict_get(r, "endpoint")), NULL, &a);
     seam_value_unref(r);
     seam_conn_close(broker); /* from here on A and C need nobody */
     if (rc != 0 || call_a(a, 1) != 0) {
@@ -223,8 +223,8 @@ static int c_main(int chan, void *arg)
     return 0;
 }
 
-static void test_endpoint_sent_through_a_broker_connects_directly_and_outlives_the_broker(
-    void **state)
+static void
+test_endpoint_sent_through_a_broker_connects_directly_and_outlives_the_broker(void **state)
 {
     fixture *f = *state;
     endpoint_start(f, 0);
@@ -311,8 +311,7 @@ static int holder_main(int chan, void *arg)
     return 0;
 }
 
-static void test_connect_through_the_endpoint_of_an_exited_holder_fails_with_enotfound(
-    void **state)
+static void test_connect_through_the_endpoint_of_an_exited_holder_fails_with_enotfound(void **state)
 {
     fixture *f = *state;
     support_fork(&f->child, holder_main, NULL);
@@ -348,8 +347,8 @@ static bool is_lost(void *arg)
     return ((ended *)arg)->lost > 0;
 }
 
-static void test_holder_killed_with_a_connect_waiting_ends_the_connection_without_a_hang(
-    void **state)
+static void
+test_holder_killed_with_a_connect_waiting_ends_the_connection_without_a_hang(void **state)
 {
     fixture *f = *state;
     support_fork(&f->child, holder_main, NULL);
@@ -396,8 +395,8 @@ static void test_inproc_endpoint_sent_to_another_process_fails_there_with_enotfo
 
 /* ---- a holder flooding the rendezvous socket ---- */
 
-static void test_holder_flooding_the_rendezvous_makes_connects_fail_with_eagain_then_recover(
-    void **state)
+static void
+test_holder_flooding_the_rendezvous_makes_connects_fail_with_eagain_then_recover(void **state)
 {
     fixture *f = *state;
     endpoint_start(f, 0);
