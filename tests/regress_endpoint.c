@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -104,6 +105,26 @@ static bool chan_byte(int chan, char want)
 {
     char got = 0;
     return support_read_full(chan, &got, 1, SUPPORT_DEADLINE_MS) && got == want;
+}
+
+typedef struct ended {
+    int connected;
+    int lost;
+    int error;
+    char rule[32];
+} ended;
+
+static void ended_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    ended *e = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        e->connected++;
+    } else if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
+        e->lost++;
+        e->error = ev->error;
+        snprintf(e->rule, sizeof(e->rule), "%s", ev->rule != NULL ? ev->rule : "");
+    }
 }
 
 /* ---- A: the endpoint's listener ---- */
@@ -288,6 +309,45 @@ static void test_endpoint_listener_sees_the_pid_and_uid_of_the_connecting_proces
     assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
 }
 
+/* Another user given the endpoint is refused by default, as by a named
+ * server: the rule is "same_user". */
+static int nobody_main(int chan, void *arg)
+{
+    (void)arg;
+    int fd = chan_recv_fd(chan);
+    if (fd < 0 || !support_become_nobody()) {
+        return 10;
+    }
+    seam_loop *loop = NULL;
+    seam_conn *a = NULL;
+    ended e = {0};
+    seam_conn_config cfg = {.on_event = ended_event, .userdata = &e};
+    if (seam_poll_new(0, &loop) != 0 || seam_conn_connect_endpoint(loop, fd, &cfg, &a) != 0) {
+        return 11;
+    }
+    long long until = support_now_ms() + SUPPORT_DEADLINE_MS;
+    while (e.lost == 0 && e.connected == 0 && support_now_ms() < until) {
+        seam_poll_run_once(loop, 100);
+    }
+    seam_conn_close(a);
+    seam_loop_free(loop);
+    return e.connected == 0 && e.error == SEAM_EACCES && strcmp(e.rule, "same_user") == 0 ? 0 : 12;
+}
+
+static void test_endpoint_given_to_another_user_refuses_it_by_default(void **state)
+{
+    fixture *f = *state;
+    if (geteuid() != 0) {
+        skip(); /* becoming another user needs root */
+    }
+    seam_server_config cfg = {0};
+    assert_int_equal(seam_endpoint_listen(f->loop, 0, &cfg, &f->endpoint), 0);
+    support_fork(&f->child, nobody_main, NULL);
+    assert_true(chan_send_fd(f->child.chan, seam_endpoint_fd(f->endpoint)));
+    assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(seam_server_peers(f->endpoint, NULL, 0), 0);
+}
+
 /* ---- the holder gone ---- */
 
 static int holder_main(int chan, void *arg)
@@ -322,24 +382,6 @@ static void test_connect_through_the_endpoint_of_an_exited_holder_fails_with_eno
     seam_conn *c = NULL;
     assert_int_equal(seam_conn_connect_endpoint(f->loop, fd, NULL, &c), SEAM_ENOTFOUND);
     close(fd);
-}
-
-typedef struct ended {
-    int connected;
-    int lost;
-    int error;
-} ended;
-
-static void ended_event(seam_conn *conn, const seam_event *ev, void *userdata)
-{
-    (void)conn;
-    ended *e = userdata;
-    if (ev->type == SEAM_EVENT_CONNECTED) {
-        e->connected++;
-    } else if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
-        e->lost++;
-        e->error = ev->error;
-    }
 }
 
 static bool is_lost(void *arg)
@@ -436,6 +478,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_endpoint_sent_through_a_broker_connects_directly_and_outlives_the_broker),
         T(test_endpoint_listener_sees_the_pid_and_uid_of_the_connecting_process),
+        T(test_endpoint_given_to_another_user_refuses_it_by_default),
         T(test_connect_through_the_endpoint_of_an_exited_holder_fails_with_enotfound),
         T(test_holder_killed_with_a_connect_waiting_ends_the_connection_without_a_hang),
         T(test_inproc_endpoint_sent_to_another_process_fails_there_with_enotfound),
