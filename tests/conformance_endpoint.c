@@ -226,10 +226,11 @@ void test_named_server_has_no_endpoint(void **state)
     assert_int_equal(seam_endpoint_fd(NULL), SEAM_EINVAL);
 }
 
-/* A holder writes what no connector sends: bytes without a descriptor,
- * a connect byte with three descriptors, one with a pipe instead of a
- * socket. Each is dropped with its descriptors closed, and the next real
- * connect is served. */
+/* A holder writes what no connector sends: bytes without a descriptor;
+ * a connect byte with three descriptors; one with a pipe instead of a
+ * stream socket; a stream socket with the wrong byte, or two bytes. Each
+ * is dropped with all its descriptors closed (none is served as a peer),
+ * and the next real connect is served. */
 void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void **state)
 {
     ep_fixture *f = *state;
@@ -239,19 +240,25 @@ void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void *
     ep_listen(f);
     int ep = seam_endpoint_fd(f->server);
     int p[2];
+    int sv[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    int three[3] = {p[1], p[1], p[1]};
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int three[3] = {sv[1], sv[1], p[1]};
     assert_true(send(ep, "garbage", 7, MSG_NOSIGNAL) == 7);
     assert_true(rawpeer_send_with_fds(ep, "\x01", 1, three, 3));
     assert_true(rawpeer_send_with_fds(ep, "\x01", 1, &p[1], 1));
-    assert_true(rawpeer_send_with_fds(ep, "\x02", 1, &p[1], 1));
+    assert_true(rawpeer_send_with_fds(ep, "\x02", 1, &sv[1], 1));
+    assert_true(rawpeer_send_with_fds(ep, "\x01\x01", 2, &sv[1], 1));
     close(p[1]);
+    close(sv[1]);
     assert_int_equal(ep_connect(f, &f->conn), 0);
     ep_call(f, f->conn, 7);
     assert_int_equal(f->log.admitted, 1);
-    /* No copy of the pipe's write end is left with the listener. */
+    /* No copy of what was sent is left with the listener. */
     assert_true(rawpeer_wait_closed(p[0], SUPPORT_DEADLINE_MS));
+    assert_true(rawpeer_wait_closed(sv[0], SUPPORT_DEADLINE_MS));
     close(p[0]);
+    close(sv[0]);
 }
 
 static bool ep_has_peer(void *arg)
