@@ -290,3 +290,21 @@ void test_endpoint_passed_in_a_message_connects_the_receiver(void **state)
     ep_call(f, f->log.taken, 9);
     seam_server_close(named);
 }
+
+/* The client keeps the endpoint: a connection the server ended is made
+ * again through it on the next call, as a named client reconnects. */
+void test_endpoint_client_reconnects_through_the_endpoint_after_the_server_drops_it(void **state)
+{
+    ep_fixture *f = *state;
+    ep_listen(f);
+    assert_int_equal(ep_connect(f, &f->conn), 0);
+    ep_call(f, f->conn, 1);
+    assert_true(support_run_until(f->loop, ep_has_peer, f->server, SUPPORT_DEADLINE_MS));
+    seam_conn *peer = NULL;
+    assert_int_equal(seam_server_peers(f->server, &peer, 1), 1);
+    seam_conn_close(peer);
+    assert_true(support_run_until_count(f->loop, &f->log.lost, 1, SUPPORT_DEADLINE_MS));
+    ep_call(f, f->conn, 2);
+    assert_int_equal(f->log.admitted, 2);
+    assert_int_equal(f->log.requests, 2);
+}

@@ -15,6 +15,7 @@ void test_connect_through_a_descriptor_that_is_no_endpoint_fails_with_enotendpoi
 void test_named_server_has_no_endpoint(void **state);
 void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void **state);
 void test_endpoint_passed_in_a_message_connects_the_receiver(void **state);
+void test_endpoint_client_reconnects_through_the_endpoint_after_the_server_drops_it(void **state);
 
 #define ENDPOINT_T(name) cmocka_unit_test_setup_teardown(name, endpoint_setup, endpoint_teardown)
 #define CONFORMANCE_ENDPOINT_TESTS                                                                 \
@@ -25,6 +26,8 @@ void test_endpoint_passed_in_a_message_connects_the_receiver(void **state);
         ENDPOINT_T(test_connect_through_a_descriptor_that_is_no_endpoint_fails_with_enotendpoint), \
         ENDPOINT_T(test_named_server_has_no_endpoint),                                             \
         ENDPOINT_T(test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed),          \
-        ENDPOINT_T(test_endpoint_passed_in_a_message_connects_the_receiver),
+        ENDPOINT_T(test_endpoint_passed_in_a_message_connects_the_receiver),                       \
+        ENDPOINT_T(                                                                                \
+            test_endpoint_client_reconnects_through_the_endpoint_after_the_server_drops_it),
 
 #endif /* SEAM_TEST_CONFORMANCE_ENDPOINT_H */
