@@ -39,14 +39,19 @@ int seam__unix_rendezvous_pair(int *listen_fd, int *endpoint_fd)
     return 0;
 }
 
+/* A connected AF_UNIX stream socket (an unconnected or listening one has
+ * no peer, and so no credentials). */
 static bool rendezvous_is_stream(int fd)
 {
     int type = 0;
     int domain = 0;
     socklen_t len = sizeof(type);
     socklen_t dlen = sizeof(domain);
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
     return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
-           getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 && domain == AF_UNIX;
+           getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 && domain == AF_UNIX &&
+           getpeername(fd, (struct sockaddr *)&peer, &plen) == 0;
 }
 
 /* Reads one datagram: 1 with *fd when it is a valid connect, 0 when

@@ -227,8 +227,9 @@ void test_named_server_has_no_endpoint(void **state)
 }
 
 /* A holder writes what no connector sends: bytes without a descriptor;
- * a connect byte with three descriptors; one with a pipe instead of a
- * stream socket; a stream socket with the wrong byte, or two bytes. Each
+ * a connect byte with three descriptors; one with a pipe, or a stream
+ * socket connected to nobody; a stream socket with the wrong byte, or two
+ * bytes. Each
  * is dropped with all its descriptors closed (none is served as a peer),
  * and the next real connect is served. */
 void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void **state)
@@ -249,6 +250,10 @@ void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void *
     assert_true(rawpeer_send_with_fds(ep, "\x01", 1, &p[1], 1));
     assert_true(rawpeer_send_with_fds(ep, "\x02", 1, &sv[1], 1));
     assert_true(rawpeer_send_with_fds(ep, "\x01\x01", 2, &sv[1], 1));
+    int lone = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); /* connected to nobody */
+    assert_true(lone >= 0);
+    assert_true(rawpeer_send_with_fds(ep, "\x01", 1, &lone, 1));
+    close(lone);
     close(p[1]);
     close(sv[1]);
     assert_int_equal(ep_connect(f, &f->conn), 0);
