@@ -47,6 +47,9 @@ static void conn_free(seam_conn *c)
     free(c->spare_req);
     seam__conn_goodbye_clear(c);
     free(c->path);
+    if (c->endpoint_fd >= 0) {
+        close(c->endpoint_fd);
+    }
     free(c);
 }
 

@@ -66,6 +66,7 @@ struct seam_conn {
     unsigned dispatching; /* callbacks for this connection are running */
     uint64_t gen;         /* bumped on each (re)connect */
     char *path;           /* client: the address to (re)connect to */
+    int endpoint_fd;      /* client of an endpoint: its descriptor (else -1) */
     seam_conn_config cfg;
     void *data;
 
@@ -177,6 +178,14 @@ void seam__server_idle_check(seam_server *s);
  * not called. */
 int seam__conn_queue_bytes_shared(seam_conn *c, const uint8_t *frame, size_t len,
                                   seam_release_fn release, void *userdata);
+/* Listens on name with tran, or (name NULL) on an anonymous endpoint
+ * (server.c). */
+int seam__server_open(seam_loop *loop, const seam__tran *tran, const char *name,
+                      const seam_server_config *config, seam_server **out);
+/* Connects a client to path, or (endpoint_fd >= 0, duplicated) through an
+ * endpoint, with tran (conn_open.c). */
+int seam__conn_open(seam_loop *loop, const seam__tran *tran, const char *path, int endpoint_fd,
+                    const seam_conn_config *config, seam_conn **out);
 /* Drops a reference on a server; the last one frees it (server.c). */
 void seam__server_unref(seam_server *s);
 

@@ -39,6 +39,7 @@ static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
     c->loop = loop;
     c->refs = 1;
     c->creds.pidfd = -1;
+    c->endpoint_fd = -1;
     if (cfg != NULL) {
         c->cfg = *cfg;
     }
@@ -158,7 +159,8 @@ static int client_verify(seam_conn *c, seam__pipe *pipe)
 int seam__conn_client_connect(seam_conn *c)
 {
     seam__pipe *pipe = NULL;
-    int r = c->tran->dial(c->path, &pipe);
+    int r = c->endpoint_fd >= 0 ? c->tran->dial_endpoint(c->endpoint_fd, &pipe)
+                                : c->tran->dial(c->path, &pipe);
     if (r < 0) {
         return r;
     }
@@ -197,15 +199,24 @@ int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config 
     char path[SEAM__TRAN_ADDR_MAX];
     const seam__tran *tran;
     int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
-    if (r < 0) {
-        return r;
-    }
+    return r < 0 ? r : seam__conn_open(loop, tran, path, -1, config, out);
+}
+
+int seam__conn_open(seam_loop *loop, const seam__tran *tran, const char *path, int endpoint_fd,
+                    const seam_conn_config *config, seam_conn **out)
+{
     seam_conn *c = conn_new(loop, config);
-    if (c == NULL || (c->path = strdup(path)) == NULL) {
+    int r = c == NULL || (c->path = strdup(path)) == NULL ? SEAM_ENOMEM : 0;
+    /* Kept for reconnecting, as a client keeps its name. */
+    if (r == 0 && endpoint_fd >= 0 &&
+        (c->endpoint_fd = fcntl(endpoint_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        r = -errno;
+    }
+    if (r < 0) {
         if (c != NULL) {
             seam__conn_unref(c);
         }
-        return SEAM_ENOMEM;
+        return r;
     }
     c->tran = tran;
     seam__loop_enter(loop);

@@ -58,6 +58,7 @@ static const err_info errors[] = {
     {SEAM_ECLOSED, "SEAM_ECLOSED", "closed"},
     {SEAM_EREMOTE, "SEAM_EREMOTE", "the peer answered with an error"},
     {SEAM_ENOCALL, "SEAM_ENOCALL", "no call in flight with that id"},
+    {SEAM_ENOTENDPOINT, "SEAM_ENOTENDPOINT", "descriptor is no endpoint of this process"},
 };
 
 /* Names of the system errors that reach seam's callers, so that a plain

@@ -409,6 +409,15 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     if (loop == NULL || name == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
+    char path[SEAM__TRAN_ADDR_MAX];
+    const seam__tran *tran;
+    int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
+    return r < 0 ? r : seam__server_open(loop, tran, name, config, out);
+}
+
+int seam__server_open(seam_loop *loop, const seam__tran *tran, const char *name,
+                      const seam_server_config *config, seam_server **out)
+{
     if (config != NULL && (config->socket_mode & ~0777u) != 0) {
         return SEAM_EINVAL;
     }
@@ -416,12 +425,7 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
         (config->idle_exit_ms < 0 || (config->idle_exit_ms > 0 && config->on_idle == NULL))) {
         return SEAM_EINVAL;
     }
-    char path[SEAM__TRAN_ADDR_MAX];
-    const seam__tran *tran;
-    int r = seam__loop_resolve(loop, name, &tran, path, sizeof(path));
-    if (r < 0) {
-        return r;
-    }
+    int r = 0;
     seam_server *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         return SEAM_ENOMEM;
@@ -446,7 +450,8 @@ int seam_server_listen(seam_loop *loop, const char *name, const seam_server_conf
     seam__timer_init(&s->retry, server_retry);
     seam__timer_init(&s->idle_sweep, server_idle_sweep);
     seam__timer_init(&s->idle_exit, server_idle_exit);
-    r = tran->listen(name, s->cfg.socket_mode, &s->listener);
+    r = name != NULL ? tran->listen(name, s->cfg.socket_mode, &s->listener)
+                     : tran->listen_anon(&s->listener);
     if (r == 0 && (s->path = strdup(tran->listener_addr(s->listener))) == NULL) {
         r = SEAM_ENOMEM;
         tran->listener_close(s->listener);

@@ -83,6 +83,19 @@ struct seam__tran {
      * (socket activation) instead of making one. */
     bool (*listener_activated)(const seam__listener *l);
 
+    /* ---- anonymous endpoints ----
+     * A listener with no name, reached only through its endpoint: a
+     * descriptor that travels in messages. */
+
+    /* Optional: makes an anonymous listener. */
+    int (*listen_anon)(seam__listener **out);
+    /* The endpoint descriptor of an anonymous listener (the listener's; -1
+     * for a named one or once closed). */
+    int (*listener_endpoint)(const seam__listener *l);
+    /* Connects through endpoint fd (borrowed): as dial(), and
+     * SEAM_ENOTENDPOINT when fd is no endpoint of this transport. */
+    int (*dial_endpoint)(int fd, seam__pipe **out);
+
     /* ---- pipes ---- */
 
     /* Connects to addr: 0 connected, SEAM__TRAN_INPROGRESS (the pipe is
@@ -150,6 +163,10 @@ struct seam__tran {
 /* The transport for a service name or address: "inproc:NAME" the
  * in-process one, any other the Unix one. */
 const seam__tran *seam__tran_for(const char *name);
+
+/* The transport an endpoint descriptor belongs to (a socket: the Unix
+ * one; a pipe: the in-process one), or SEAM_ENOTENDPOINT. */
+int seam__tran_for_endpoint(int fd, const seam__tran **out);
 
 extern const seam__tran seam__tran_unix;
 extern const seam__tran seam__tran_inproc;

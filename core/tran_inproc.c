@@ -11,8 +11,13 @@
  * pipes are inproc_pipe.c's. */
 #include "inproc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Peers waiting to be accepted, as a socket's backlog (SOMAXCONN). */
@@ -29,6 +34,7 @@ typedef struct inproc_listener {
     inproc_pipe **pending_tail;
     size_t pending;
     seam_watch *watch;
+    int token[2]; /* anonymous: a pipe whose inode names it (else -1) */
     char addr[SEAM__TRAN_ADDR_MAX];
 } inproc_listener;
 
@@ -79,16 +85,21 @@ int seam__inproc_owned(const char *name)
 
 /* ---- listening ---- */
 
-static int inproc_listen(const char *name, unsigned mode, seam__listener **out)
+static void listener_tokens_close(inproc_listener *l)
 {
-    SEAM__UNUSED(mode); /* no file: nobody outside the process can reach it */
-    inproc_listener *l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        return SEAM_ENOMEM;
+    for (int i = 0; i < 2; i++) {
+        if (l->token[i] >= 0) {
+            close(l->token[i]);
+            l->token[i] = -1;
+        }
     }
+}
+
+/* Lists l (addr set) in the registry, or frees it. */
+static int listener_list(inproc_listener *l, seam__listener **out)
+{
     l->base.tran = &seam__tran_inproc;
     l->pending_tail = &l->pending_head;
-    memcpy(l->addr, name, strlen(name) + 1);
     pthread_mutex_lock(&registry_lock);
     int r = 0;
     if (registry_find(l->addr) != NULL) {
@@ -100,11 +111,71 @@ static int inproc_listen(const char *name, unsigned mode, seam__listener **out)
     }
     pthread_mutex_unlock(&registry_lock);
     if (r < 0) {
+        listener_tokens_close(l);
         free(l);
         return r;
     }
     *out = &l->base;
     return 0;
+}
+
+static int inproc_listen(const char *name, unsigned mode, seam__listener **out)
+{
+    SEAM__UNUSED(mode); /* no file: nobody outside the process can reach it */
+    inproc_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return SEAM_ENOMEM;
+    }
+    l->token[0] = l->token[1] = -1;
+    memcpy(l->addr, name, strlen(name) + 1);
+    return listener_list(l, out);
+}
+
+/* ---- anonymous endpoints ----
+ * The endpoint is the read end of a pipe (so that it passes as a
+ * descriptor like any other) and the listener is found by the pipe's
+ * inode and this process's pid, under an address no name can have. In
+ * another process the same pipe names no listener: dialling it there
+ * fails (SEAM_ENOTFOUND). */
+
+static int endpoint_addr(int fd, char *addr, size_t len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    if (!S_ISFIFO(st.st_mode)) {
+        return SEAM_ENOTENDPOINT;
+    }
+    /* The pid too: a forked child has a copy of the registry but none of
+     * its listeners. */
+    snprintf(addr, len, "inproc endpoint %ld.%ju.%ju", (long)getpid(), (uintmax_t)st.st_dev,
+             (uintmax_t)st.st_ino);
+    return 0;
+}
+
+static int inproc_listen_anon(seam__listener **out)
+{
+    inproc_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return SEAM_ENOMEM;
+    }
+    l->token[0] = l->token[1] = -1;
+    int r = pipe2(l->token, O_CLOEXEC) < 0 ? -errno : 0;
+    if (r == 0) {
+        r = endpoint_addr(l->token[0], l->addr, sizeof(l->addr));
+    }
+    if (r < 0) {
+        listener_tokens_close(l);
+        free(l);
+        return r;
+    }
+    return listener_list(l, out);
+}
+
+static int inproc_listener_endpoint(const seam__listener *base)
+{
+    return ((const inproc_listener *)base)->token[0];
 }
 
 static const char *inproc_listener_addr(const seam__listener *base)
@@ -183,6 +254,7 @@ static void inproc_listener_free(seam__listener *base)
         seam__inproc_pipe_close(p);
         p = next;
     }
+    listener_tokens_close(l);
     free(l);
 }
 
@@ -243,6 +315,13 @@ static int inproc_dial(const char *addr, seam__pipe **out)
     return 0;
 }
 
+static int inproc_dial_endpoint(int fd, seam__pipe **out)
+{
+    char addr[SEAM__TRAN_ADDR_MAX];
+    int r = endpoint_addr(fd, addr, sizeof(addr));
+    return r < 0 ? r : inproc_dial(addr, out);
+}
+
 static int inproc_dial_check(seam__pipe *base)
 {
     SEAM__UNUSED(base);
@@ -264,6 +343,9 @@ const seam__tran seam__tran_inproc = {
     .listener_close = inproc_listener_close,
     .listener_hangup = inproc_listener_hangup,
     .listener_free = inproc_listener_free,
+    .listen_anon = inproc_listen_anon,
+    .listener_endpoint = inproc_listener_endpoint,
+    .dial_endpoint = inproc_dial_endpoint,
     .dial = inproc_dial,
     .dial_check = inproc_dial_check,
     .sendv = seam__inproc_sendv,

@@ -2,7 +2,8 @@
 /* tran_unix.c - the Unix transport's ops table: AF_UNIX stream sockets
  * (unix.c) with SCM_RIGHTS and SO_PEERCRED/SO_PEERPIDFD, names owned with
  * a lock in a checked directory (names.c), and the reserve descriptor that
- * lets a server refuse peers when descriptors ran out. */
+ * lets a server refuse peers when descriptors ran out; anonymous
+ * listeners on a rendezvous socket pair (unix_endpoint.c). */
 #include "activate.h"
 #include "names.h"
 #include "tran.h"
@@ -31,10 +32,25 @@ typedef struct unix_pipe {
 typedef struct unix_listener {
     seam__listener base;
     int fd;
-    int reserve_fd; /* given up to refuse a peer when no descriptor is left */
-    bool adopted;   /* fd was inherited (socket activation): the manager's */
+    int reserve_fd;  /* given up to refuse a peer when no descriptor is left */
+    bool adopted;    /* fd was inherited (socket activation): the manager's */
+    int endpoint_fd; /* anonymous: the rendezvous end handed out (else -1) */
     seam__name name;
 } unix_listener;
+
+/* Makes a pipe of a connected socket (taken, closed on failure). */
+static int unix_pipe_new(int fd, seam__pipe **out)
+{
+    unix_pipe *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        close(fd);
+        return SEAM_ENOMEM;
+    }
+    p->base.tran = &seam__tran_unix;
+    p->fd = fd;
+    *out = &p->base;
+    return 0;
+}
 
 /* ---- the ops ---- */
 
@@ -120,6 +136,7 @@ static int unix_listen(const char *name, unsigned mode, seam__listener **out)
     l->base.tran = &seam__tran_unix;
     l->fd = -1;
     l->reserve_fd = -1;
+    l->endpoint_fd = -1;
     /* The directory is opened (and checked) once; from here on every file
      * operation is relative to it. */
     int r = seam__name_open(name, &l->name);
@@ -154,6 +171,32 @@ static int unix_listen(const char *name, unsigned mode, seam__listener **out)
     return 0;
 }
 
+/* The name's directory is never opened: nothing of it is on the file
+ * system. */
+static int unix_listen_anon(seam__listener **out)
+{
+    unix_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return SEAM_ENOMEM;
+    }
+    l->base.tran = &seam__tran_unix;
+    l->name.dir_fd = -1;
+    l->name.lock_fd = -1;
+    l->reserve_fd = -1;
+    int r = seam__unix_rendezvous_pair(&l->fd, &l->endpoint_fd);
+    if (r < 0) {
+        free(l);
+        return r;
+    }
+    *out = &l->base;
+    return 0;
+}
+
+static int unix_listener_endpoint(const seam__listener *base)
+{
+    return ((const unix_listener *)base)->endpoint_fd;
+}
+
 static const char *unix_listener_addr(const seam__listener *base)
 {
     return ((const unix_listener *)base)->name.path;
@@ -168,19 +211,14 @@ static int unix_accept(seam__listener *base, seam__pipe **out)
 {
     unix_listener *l = (unix_listener *)base;
     int fd = -1;
-    int r = seam__unix_accept(l->fd, &fd);
+    size_t dropped = 0;
+    int r = l->name.path[0] == '\0' ? seam__unix_rendezvous_take(l->fd, &fd, &dropped)
+                                    : seam__unix_accept(l->fd, &fd);
     if (r <= 0) {
         return r;
     }
-    unix_pipe *p = malloc(sizeof(*p));
-    if (p == NULL) {
-        close(fd);
-        return SEAM_ENOMEM;
-    }
-    p->base.tran = &seam__tran_unix;
-    p->fd = fd;
-    *out = &p->base;
-    return 1;
+    r = unix_pipe_new(fd, out);
+    return r < 0 ? r : 1;
 }
 
 static int unix_reserve(seam__listener *base, bool give_up)
@@ -207,6 +245,10 @@ static void unix_listener_close(seam__listener *base)
     if (l->reserve_fd >= 0) {
         close(l->reserve_fd);
         l->reserve_fd = -1;
+    }
+    if (l->endpoint_fd >= 0) {
+        close(l->endpoint_fd);
+        l->endpoint_fd = -1;
     }
 }
 
@@ -240,18 +282,15 @@ static int unix_dial(const char *addr, seam__pipe **out)
 {
     int fd = -1;
     int r = seam__unix_connect(addr, &fd);
-    if (r < 0) {
-        return r;
-    }
-    unix_pipe *p = malloc(sizeof(*p));
-    if (p == NULL) {
-        close(fd);
-        return SEAM_ENOMEM;
-    }
-    p->base.tran = &seam__tran_unix;
-    p->fd = fd;
-    *out = &p->base;
-    return 0; /* AF_UNIX connects at once or not at all */
+    /* AF_UNIX connects at once or not at all */
+    return r < 0 ? r : unix_pipe_new(fd, out);
+}
+
+static int unix_dial_endpoint(int endpoint_fd, seam__pipe **out)
+{
+    int fd = -1;
+    int r = seam__unix_rendezvous_dial(endpoint_fd, &fd);
+    return r < 0 ? r : unix_pipe_new(fd, out);
 }
 
 static int unix_dial_check(seam__pipe *base)
@@ -361,6 +400,9 @@ const seam__tran seam__tran_unix = {
     .listener_hangup = unix_listener_hangup,
     .listener_free = unix_listener_free,
     .listener_activated = unix_listener_activated,
+    .listen_anon = unix_listen_anon,
+    .listener_endpoint = unix_listener_endpoint,
+    .dial_endpoint = unix_dial_endpoint,
     .dial = unix_dial,
     .dial_check = unix_dial_check,
     .sendv = unix_sendv,

@@ -56,4 +56,23 @@ ssize_t seam__unix_sendv(int fd, const struct iovec *iov, size_t iovcnt, const i
 ssize_t seam__unix_recv(int fd, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
                         bool *truncated);
 
+/* ---- anonymous endpoints (unix_endpoint.c) ---- */
+
+/* The one byte a rendezvous datagram carries with its descriptor. */
+#define SEAM__UNIX_RENDEZVOUS_VERSION 1
+/* Invalid datagrams one take() drops before it lets the loop go on. */
+#define SEAM__UNIX_RENDEZVOUS_DROPS   64
+
+/* A rendezvous socket pair: *listen_fd (non-blocking, read only) for the
+ * listener, *endpoint_fd to hand out. */
+int seam__unix_rendezvous_pair(int *listen_fd, int *endpoint_fd);
+/* Takes one waiting connect: 1 with *fd (a non-blocking AF_UNIX stream
+ * socket), 0 when none waits; datagrams that are not valid connects are
+ * dropped (their descriptors closed) and counted in *dropped. */
+int seam__unix_rendezvous_take(int lfd, int *fd, size_t *dropped);
+/* Connects through the endpoint: 0 with *fd, SEAM_ENOTFOUND when its
+ * listener is gone, SEAM_EAGAIN when its queue is full, SEAM_ENOTENDPOINT
+ * when endpoint_fd is no rendezvous socket. */
+int seam__unix_rendezvous_dial(int endpoint_fd, int *fd);
+
 #endif /* SEAM_UNIX_H */

@@ -59,33 +59,34 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_ENAMETOOLONG (-ENAMETOOLONG) /* socket path does not fit sockaddr_un */
 #define SEAM_EPERM        (-EPERM)        /* file mode of the socket or a directory */
 
-#define SEAM__ERRNO_MAX  (-3000)
-#define SEAM_ETRUNCATED  (-3001) /* input ends inside an item */
-#define SEAM_EMALFORMED  (-3002) /* input is not well-formed CBOR */
-#define SEAM_ETRAILING   (-3003) /* bytes follow the top-level item */
-#define SEAM_EDEPTH      (-3004) /* nesting deeper than the limit */
-#define SEAM_ECOUNT      (-3005) /* more items than the limit */
-#define SEAM_ETOOLONG    (-3006) /* string or data longer than the limit */
-#define SEAM_EKEY        (-3007) /* map key is not a NUL-free text string */
-#define SEAM_EDUPKEY     (-3008) /* the same map key appears twice */
-#define SEAM_EUTF8       (-3009) /* text string is not valid UTF-8 */
-#define SEAM_EINDEF      (-3010) /* indefinite-length item */
-#define SEAM_ETAG        (-3011) /* unknown tag, or tag on the wrong item */
-#define SEAM_ESIMPLE     (-3012) /* undefined or an unassigned simple value */
-#define SEAM_EFDINDEX    (-3013) /* fd value names no passed descriptor */
-#define SEAM_EFRAMEKIND  (-3014) /* unknown frame kind */
-#define SEAM_EFRAMEFLAGS (-3015) /* frame flags not valid for its kind */
-#define SEAM_EFRAMEFDS   (-3016) /* frame carries too many or unexpected fds */
-#define SEAM_EFRAMEID    (-3017) /* frame id not valid for its kind */
-#define SEAM_EFRAMELEN   (-3018) /* payload length not valid for its kind */
-#define SEAM_EJSON       (-3019) /* text is not JSON seam can represent */
-#define SEAM_EFD         (-3020) /* value holds an fd where none may go */
-#define SEAM_EHANDSHAKE  (-3021) /* hello missing, malformed or incompatible */
-#define SEAM_ENOTFOUND   (-3022) /* no server listens on that name */
-#define SEAM_ECLOSED     (-3023) /* object was closed */
-#define SEAM_EREMOTE     (-3024) /* the peer answered a call with an error */
-#define SEAM_ENOCALL     (-3025) /* no call in flight with that id */
-#define SEAM__ELAST      (-3025)
+#define SEAM__ERRNO_MAX   (-3000)
+#define SEAM_ETRUNCATED   (-3001) /* input ends inside an item */
+#define SEAM_EMALFORMED   (-3002) /* input is not well-formed CBOR */
+#define SEAM_ETRAILING    (-3003) /* bytes follow the top-level item */
+#define SEAM_EDEPTH       (-3004) /* nesting deeper than the limit */
+#define SEAM_ECOUNT       (-3005) /* more items than the limit */
+#define SEAM_ETOOLONG     (-3006) /* string or data longer than the limit */
+#define SEAM_EKEY         (-3007) /* map key is not a NUL-free text string */
+#define SEAM_EDUPKEY      (-3008) /* the same map key appears twice */
+#define SEAM_EUTF8        (-3009) /* text string is not valid UTF-8 */
+#define SEAM_EINDEF       (-3010) /* indefinite-length item */
+#define SEAM_ETAG         (-3011) /* unknown tag, or tag on the wrong item */
+#define SEAM_ESIMPLE      (-3012) /* undefined or an unassigned simple value */
+#define SEAM_EFDINDEX     (-3013) /* fd value names no passed descriptor */
+#define SEAM_EFRAMEKIND   (-3014) /* unknown frame kind */
+#define SEAM_EFRAMEFLAGS  (-3015) /* frame flags not valid for its kind */
+#define SEAM_EFRAMEFDS    (-3016) /* frame carries too many or unexpected fds */
+#define SEAM_EFRAMEID     (-3017) /* frame id not valid for its kind */
+#define SEAM_EFRAMELEN    (-3018) /* payload length not valid for its kind */
+#define SEAM_EJSON        (-3019) /* text is not JSON seam can represent */
+#define SEAM_EFD          (-3020) /* value holds an fd where none may go */
+#define SEAM_EHANDSHAKE   (-3021) /* hello missing, malformed or incompatible */
+#define SEAM_ENOTFOUND    (-3022) /* no server listens on that name */
+#define SEAM_ECLOSED      (-3023) /* object was closed */
+#define SEAM_EREMOTE      (-3024) /* the peer answered a call with an error */
+#define SEAM_ENOCALL      (-3025) /* no call in flight with that id */
+#define SEAM_ENOTENDPOINT (-3040) /* descriptor is no endpoint of this process */
+#define SEAM__ELAST       (-3040)
 
 /* Returns a short English description of a SEAM_E* code (or any negated
  * errno); 0 gives "success". Never NULL; unknown codes get "unknown
@@ -938,6 +939,55 @@ SEAM_EXPORT const char *seam_server_path(const seam_server *server);
  * passed (socket activation, see seam_server_listen()) rather than making
  * its own. false for NULL or a closed server. */
 SEAM_EXPORT bool seam_server_activated(const seam_server *server);
+
+/* ---- Anonymous endpoints ------------------------------------------------
+ * A server with no name: nothing on the file system, no abstract socket.
+ * It is reached only through its endpoint, a descriptor that travels in
+ * messages over any connection (seam_value_new_fd()); whoever holds it can
+ * connect with seam_conn_connect_endpoint(), nobody else can. The server
+ * is an ordinary seam_server: the same callbacks, events, peer
+ * requirements, accept filter (by default the same uid as ours), limits,
+ * seam_server_close(). Its peers' credentials are the kernel's, taken when
+ * the connector made its socket pair (docs/protocol.md, "Anonymous
+ * endpoints"). */
+
+/* seam_endpoint_listen() flag: an in-process endpoint (the "inproc:"
+ * transport), for loops of this process only; its endpoint descriptor
+ * passes to another process but connects nowhere there. */
+#define SEAM_ENDPOINT_INPROC 1u
+
+/* Starts an anonymous server on loop with config (may be NULL, as for
+ * seam_server_listen(); socket_mode is ignored). seam_server_path() gives
+ * "" for a Unix one. Holds two descriptors (the rendezvous socket pair,
+ * or an in-process one's pipe) and one per peer; with none left, a
+ * waiting connect is dropped by the kernel and its connector sees its
+ * connection end. Returns 0, SEAM_EINVAL
+ * (NULL argument, unknown flag, bad config), SEAM_ECLOSED (loop being
+ * freed), SEAM_ENOMEM, a system error. */
+SEAM_EXPORT int seam_endpoint_listen(seam_loop *loop, unsigned flags,
+                                     const seam_server_config *config, seam_server **out);
+
+/* The endpoint descriptor of an anonymous server, still the server's (put
+ * it in a message with seam_value_new_fd(), which duplicates it). Returns
+ * it, SEAM_ECLOSED (server closed), or SEAM_EINVAL (NULL, or a server
+ * with a name). Once the server is closed, connecting through any copy
+ * fails with SEAM_ENOTFOUND. */
+SEAM_EXPORT int seam_endpoint_fd(const seam_server *server);
+
+/* Connects to the anonymous server whose endpoint is endpoint_fd (not
+ * taken: the connection keeps a duplicate, to reconnect through as a
+ * client reconnects to a name). As seam_conn_connect() otherwise: 0 and
+ * the connection, which says CONNECTED after the handshake. Fails at once
+ * with SEAM_ENOTFOUND (its server is gone, or an in-process endpoint from
+ * another process), SEAM_EAGAIN (the server has as many connects waiting
+ * as the kernel queues), SEAM_ENOTENDPOINT (the descriptor is no
+ * endpoint), SEAM_EINVAL (NULL, negative fd), SEAM_ECLOSED (loop being
+ * freed). A server gone while the connect waits, or a refusal, is
+ * SEAM_EVENT_DISCONNECTED with its code. The connection's seam_conn_peer()
+ * reports this process: the kernel vouches for the connecting side only;
+ * the server is whoever gave the endpoint. */
+SEAM_EXPORT int seam_conn_connect_endpoint(seam_loop *loop, int endpoint_fd,
+                                           const seam_conn_config *config, seam_conn **out);
 
 #ifdef __cplusplus
 }

@@ -129,6 +129,24 @@ wait_for com.example.silent
 say "nobody there"
 "$seam" call com.example.nobody '1' || true
 
+say "an anonymous channel: A's endpoint goes through broker B to C, who calls A directly, also after B is gone"
+"$ex/endpoint_broker" broker com.example.broker >"$SEAM_RUNTIME_DIR/broker.log" 2>&1 &
+broker=$!
+pids+=($broker)
+wait_for com.example.broker
+"$ex/endpoint_broker" vend com.example.broker 2 >"$SEAM_RUNTIME_DIR/vend.log" 2>&1 &
+vend=$!
+for _ in $(seq 100); do grep -q 'holding' "$SEAM_RUNTIME_DIR/broker.log" && break; sleep 0.05; done
+"$ex/endpoint_broker" take com.example.broker 2 >"$SEAM_RUNTIME_DIR/take.log" 2>&1 &
+take=$!
+for _ in $(seq 100); do grep -q 'left":1' "$SEAM_RUNTIME_DIR/take.log" && break; sleep 0.05; done
+kill "$broker"
+wait "$take" "$vend" || true
+echo "C (pid $take):"
+log take.log
+echo "A:"
+log vend.log
+
 say "round trips (seam ping, through the libuv service)"
 "$seam" ping com.example.echo -c 5
 if [[ -x "$ex/ev_client" ]]; then

@@ -26,6 +26,27 @@ exec 4>&-
 wait "$server" || fail "poll_echo serve did not stop cleanly on quit"
 passed=$((passed + 1))
 
+# endpoint_broker: A's anonymous endpoint goes through broker B to C, which
+# connects to A directly and calls it again once B has gone.
+"$dir/endpoint_broker" broker ex.broker >"$SEAM_RUNTIME_DIR/broker.log" 2>&1 &
+broker=$!
+pids+=($broker)
+wait_for ex.broker
+"$dir/endpoint_broker" vend ex.broker 2 >"$SEAM_RUNTIME_DIR/vend.log" 2>&1 &
+vend=$!
+pids+=($vend)
+for _ in $(seq 200); do grep -q 'holding an endpoint' "$SEAM_RUNTIME_DIR/broker.log" && break; sleep 0.05; done
+"$dir/endpoint_broker" take ex.broker 2 >"$SEAM_RUNTIME_DIR/take.log" 2>&1 &
+take=$!
+for _ in $(seq 200); do grep -q 'left":1' "$SEAM_RUNTIME_DIR/take.log" && break; sleep 0.05; done
+kill "$broker"
+wait "$take" || fail "endpoint_broker take: $(cat "$SEAM_RUNTIME_DIR/take.log")"
+wait "$vend" || fail "endpoint_broker vend: $(cat "$SEAM_RUNTIME_DIR/vend.log")"
+grep -q 'C: broker gone' "$SEAM_RUNTIME_DIR/take.log" || fail "the broker outlived the channel"
+grep -q 'left":0' "$SEAM_RUNTIME_DIR/take.log" || fail "no call after the broker left"
+grep -q "A: pid $take " "$SEAM_RUNTIME_DIR/vend.log" || fail "A did not see C's pid: $(cat "$SEAM_RUNTIME_DIR/vend.log")"
+passed=$((passed + 1))
+
 # uv_server + ev_client: a libuv program serving TCP and seam on one loop,
 # called by a libev client; Ctrl-C leaves the uv loop closable.
 if [[ -x "$dir/uv_server" && -x "$dir/ev_client" ]]; then

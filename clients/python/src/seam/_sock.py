@@ -57,3 +57,40 @@ def send(sock: socket.socket, data, fds) -> int:
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         return sock.sendmsg([data], anc)
     return sock.send(data)
+
+
+# The one byte of a rendezvous datagram (docs/protocol.md, "Anonymous
+# endpoints").
+RENDEZVOUS_VERSION = b"\x01"
+
+
+def rendezvous(endpoint: int) -> socket.socket:
+    """Connects through an anonymous endpoint: a fresh stream socket pair,
+    one end sent over the endpoint, the other returned (blocking)."""
+    dup = os.dup(endpoint)
+    try:
+        kind = socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        raise E.SeamError(E.ENOTENDPOINT, "the descriptor is no endpoint") from None
+    try:
+        if kind.type != socket.SOCK_SEQPACKET:
+            raise E.SeamError(E.ENOTENDPOINT, "the descriptor is no endpoint")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [theirs.fileno()]).tobytes())]
+            kind.sendmsg([RENDEZVOUS_VERSION], anc, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        except (BrokenPipeError, ConnectionRefusedError, ConnectionResetError):
+            ours.close()
+            raise E.NotFound("the endpoint's server is gone") from None
+        except BlockingIOError:
+            ours.close()
+            raise E.SeamError(E.EAGAIN, "the endpoint's server has too many connects waiting") from None
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+    finally:
+        kind.close()

@@ -48,6 +48,7 @@ CODES = {
     -3023: "ECLOSED",
     -3024: "EREMOTE",
     -3025: "ENOCALL",
+    -3040: "ENOTENDPOINT",
 }
 
 # Module-level constants: seam.errors.ENOTSUP == -95 and so on.
@@ -70,6 +71,7 @@ _TEXT = {
     -3021: "handshake failed",
     -3022: "no server at that name",
     -3023: "connection closed",
+    -3040: "the descriptor is no endpoint",
 }
 
 

@@ -362,6 +362,36 @@ def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_message=
         except (FileNotFoundError, ConnectionRefusedError):
             raise E.NotFound(f"no server at {name} ({path})") from None
         check_server(sock, expect_uid)
+    except BaseException:
+        sock.close()
+        raise
+    return _open(sock, timeout, handler, on_message, max_frame, max_fds, limits)
+
+
+def connect_endpoint(endpoint, *, timeout: float | None = 5.0, handler=None, on_message=None,
+                     max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
+                     limits: DecodeLimits = DEFAULT_LIMITS) -> Connection:
+    """Connects through an anonymous endpoint (an ``Fd`` received in a
+    message, or a descriptor number; not consumed) and completes the
+    handshake (docs/protocol.md, "Anonymous endpoints"). Raises NotFound
+    when its server is gone, SeamError EAGAIN when it has too many connects
+    waiting, ENOTENDPOINT when the descriptor is no endpoint, Refused when
+    the server refuses us. The server's identity is not checked: the
+    kernel vouches for the connecting side only, and the server is whoever
+    gave the endpoint."""
+    fd = endpoint.fileno() if hasattr(endpoint, "fileno") else endpoint
+    sock = _sock.rendezvous(fd)
+    try:
+        sock.settimeout(timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return _open(sock, timeout, handler, on_message, max_frame, max_fds, limits)
+
+
+def _open(sock, timeout, handler, on_message, max_frame, max_fds, limits) -> Connection:
+    """The handshake on a connected socket (taken), then the connection."""
+    try:
         core = Core(max_frame=max_frame, max_fds=max_fds, limits=limits)
         early = _handshake(sock, core, _deadline(timeout))
     except BaseException:
