@@ -13,7 +13,6 @@
 #include "conformance_pubsub.h"
 #include "support.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,12 +280,7 @@ static int slow_subscriber_main(int chan, void *arg)
 /* Runs the loop (serving the child) until the child has written to chan. */
 static void serve_until_child_says(ps_fixture *f)
 {
-    long long deadline = support_now_ms() + 10 * SUPPORT_DEADLINE_MS;
-    struct pollfd p = {f->child.chan, POLLIN, 0};
-    while (poll(&p, 1, 0) == 0) {
-        assert_true(support_now_ms() < deadline);
-        assert_true(support_run_once(f->loop, 10) >= 0);
-    }
+    assert_true(support_run_until_readable(f->loop, f->child.chan, 10 * SUPPORT_DEADLINE_MS));
 }
 
 void test_slow_subscriber_gets_the_latest_value_with_its_missed_count(void **state)

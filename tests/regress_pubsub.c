@@ -16,7 +16,6 @@
 #include "support.h"
 
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,11 +125,8 @@ static int wire_main(int chan, void *arg)
 
 static void serve_until_child_says(fixture *f, char *what)
 {
-    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-    while (!support_read_full(f->child.chan, what, 1, 1)) {
-        assert_true(support_now_ms() < deadline);
-        assert_true(support_run_once(f->loop, 10) >= 0);
-    }
+    assert_true(support_run_until_readable(f->loop, f->child.chan, SUPPORT_DEADLINE_MS));
+    assert_true(support_read_full(f->child.chan, what, 1, SUPPORT_DEADLINE_MS));
 }
 
 static void
@@ -178,12 +174,7 @@ static int hostile_main(int chan, void *arg)
 static int child_code(fixture *f, support_child_fn fn, void *arg)
 {
     support_fork(&f->child, fn, arg);
-    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-    struct pollfd p = {f->child.chan, POLLIN, 0};
-    while (poll(&p, 1, 0) == 0) {
-        assert_true(support_now_ms() < deadline);
-        assert_true(support_run_once(f->loop, 10) >= 0);
-    }
+    assert_true(support_run_until_readable(f->loop, f->child.chan, SUPPORT_DEADLINE_MS));
     int code = 0;
     assert_true(support_read_full(f->child.chan, &code, sizeof(code), SUPPORT_DEADLINE_MS));
     assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
