@@ -79,7 +79,7 @@ static bool expect_frame(int fd, uint8_t kind, uint64_t id, const uint8_t *paylo
     uint8_t buf[256];
     long n = rawpeer_read_frame(fd, hdr, buf, sizeof(buf), SUPPORT_DEADLINE_MS);
     return n == (long)len && hdr[4] == kind && rawpeer_get_id(hdr) == id &&
-           memcmp(buf, payload, len) == 0;
+           (len == 0 || memcmp(buf, payload, len) == 0);
 }
 
 /* {"topic": "t"} */
