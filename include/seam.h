@@ -953,13 +953,14 @@ SEAM_EXPORT uint64_t seam_server_topic_seq(const seam_server *server, const char
  * change, on the loop's thread, until seam_conn_unsubscribe(), the
  * server's refusal (a last callback with status SEAM_EREMOTE) or the end
  * of conn (no callback then). A subscription survives a reconnect: when a
- * client of a named service reconnects (on its next send, call or
- * ping or subscribe after SEAM_EVENT_INTERRUPTED) its subscriptions are sent
+ * client of a named service reconnects (on its next send, call, ping
+ * or subscribe after SEAM_EVENT_INTERRUPTED) its subscriptions are sent
  * again and each gets the retained values again; a restarted server's
  * sequence numbers start again from 1. Returns 0, or SEAM_EINVAL (NULL
- * argument, bad pattern), SEAM_ETOOLONG (over 4096 bytes), SEAM_EEXIST (conn already subscribes to
- * pattern), SEAM_ENOTSUP (conn is a server's peer), SEAM_ECLOSED, the
- * errors of seam_conn_send() (SEAM_EAGAIN: the queue is full). */
+ * argument, bad pattern), SEAM_ETOOLONG (over 4096 bytes), SEAM_EEXIST
+ * (conn already subscribes to pattern), SEAM_ENOTSUP (conn is a server's
+ * peer), SEAM_ECLOSED, the errors of seam_conn_send() (SEAM_EAGAIN: the
+ * queue is full). */
 SEAM_EXPORT int seam_conn_subscribe(seam_conn *conn, const char *pattern, seam_update_fn cb,
                                     void *userdata);
 
