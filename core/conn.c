@@ -46,6 +46,8 @@ static void conn_free(seam_conn *c)
     free(c->spare_call);
     free(c->spare_req);
     seam__conn_goodbye_clear(c);
+    seam__pubsub_client_free(c);
+    seam__pubsub_peer_free(c);
     free(c->path);
     if (c->endpoint_fd >= 0) {
         close(c->endpoint_fd);
@@ -361,6 +363,9 @@ void seam__conn_kick_fired(seam__timer *t)
     /* WRITABLE is news of a live connection: never after its end, and
      * during a handshake it waits for CONNECTED (seam__conn_connected_settle). */
     if (c->writable_due && !c->user_closed && c->state == SEAM__CONN_OPEN && !c->connected_due) {
+        if (c->subs != NULL) {
+            seam__pubsub_drained(c); /* coalesced updates first */
+        }
         c->writable_due = false;
         seam_event ev = {.type = SEAM_EVENT_WRITABLE};
         seam__conn_emit(c, &ev);

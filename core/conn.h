@@ -136,6 +136,10 @@ struct seam_conn {
     bool monitor;             /* a server's peer that monitors the others (monitor.c) */
     uint32_t monitor_dropped; /* records it missed since the last it got */
 
+    struct seam__sub *subs; /* a server's peer: what it subscribes to (pubsub.c) */
+    unsigned nsubs;
+    struct seam__csub *csubs; /* a client: its subscriptions (pubsub_client.c) */
+
     seam__handle handle; /* in the loop's handles */
     seam_conn *snext;    /* the server's peers */
     seam_conn **sprev;
@@ -158,9 +162,10 @@ struct seam_server {
     unsigned refs;
     size_t npeers; /* connections, handshake done or not */
     seam_conn *peers;
-    bool monitor_allowed; /* seam_server_set_monitor() */
-    unsigned monitors;    /* peers that are monitors */
-    seam__handle handle;  /* in the loop's handles */
+    bool monitor_allowed;        /* seam_server_set_monitor() */
+    unsigned monitors;           /* peers that are monitors */
+    struct seam__pubsub *pubsub; /* retained topics (pubsub.c), NULL until one */
+    seam__handle handle;         /* in the loop's handles */
 };
 
 /* Makes a connection for an accepted pipe (server.c). Takes pipe. */

@@ -332,6 +332,10 @@ void seam__conn_handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
     default:
         break;
     }
+    if (kind >= SEAM__KIND_SUBSCRIBE && c->sync_call == NULL) {
+        seam__pubsub_frame(c, f);
+        return;
+    }
     if (c->sync_call != NULL) {
         /* A sync wait takes its own answer and sets the rest aside. */
         bool mine =

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "monitor.h"
+#include "pubsub.h"
 #include "status.h"
 
 #define READ_BUF_SIZE     (64u << 10)

@@ -126,6 +126,7 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     seam__buf_free(&c->in_pending);
     /* The handshake timeout covers a dial in progress too. */
     seam__timer_start(c->loop, &c->handshake_timer, (uint64_t)c->cfg.handshake_timeout_ms);
+    seam__pubsub_client_restart(c);
     if (c->loop->depth == 0) {
         seam__conn_flush(c);
     } else {
@@ -267,6 +268,7 @@ void seam__conn_server_unlink(seam_conn *c)
         return;
     }
     seam__monitor_leave(c);
+    seam__pubsub_peer_free(c);
     *c->sprev = c->snext;
     if (c->snext != NULL) {
         c->snext->sprev = c->sprev;

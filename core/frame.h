@@ -21,6 +21,9 @@ typedef enum seam__frame_kind {
     SEAM__KIND_PING = 7,
     SEAM__KIND_PONG = 8,
     SEAM__KIND_GOODBYE = 9,
+    SEAM__KIND_SUBSCRIBE = 10, /* retained publish/subscribe (pubsub.c) */
+    SEAM__KIND_UNSUBSCRIBE = 11,
+    SEAM__KIND_UPDATE = 12,
 } seam__frame_kind;
 
 /* The payload is a 32-bit message id and opaque bytes instead of CBOR. */

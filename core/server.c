@@ -3,6 +3,7 @@
  * requirements (require.c), the peer limits (in all, per user, idle), the
  * idle exit, descriptor exhaustion, and sending to every peer at once. */
 #include "conn.h"
+#include "pubsub.h"
 #include "require.h"
 
 #include <errno.h>
@@ -57,6 +58,7 @@ void seam__server_unref(seam_server *s)
     if (--s->refs == 0) {
         seam__handle_remove(&s->handle);
         seam__require_free(&s->req);
+        seam__pubsub_server_free(s);
         free(s->path);
         free(s);
     }

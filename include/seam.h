@@ -868,6 +868,19 @@ typedef struct seam_server_config {
     int idle_exit_ms;
     seam_idle_fn on_idle;
     void *idle_data;
+    /* Retained publish/subscribe (seam_server_publish()). Topics the
+     * server retains at most; publishing a new one past it fails with
+     * SEAM_ENOBUFS. 0: 1024. */
+    unsigned max_topics;
+    /* Subscriptions one peer may hold at once; a subscribe past it is
+     * refused with SEAM_ENOBUFS. 0: 64. */
+    unsigned max_subscriptions;
+    /* Longest topic name or pattern in bytes; longer: SEAM_ETOOLONG.
+     * 0: 256. */
+    unsigned max_topic_len;
+    /* Largest retained value, as encoded (CBOR bytes); larger:
+     * SEAM_EMSGSIZE. 0: 65536. */
+    size_t max_retained_value;
 } seam_server_config;
 
 /* Serves name. config may be NULL.
@@ -988,6 +1001,80 @@ SEAM_EXPORT int seam_endpoint_fd(const seam_server *server);
  * the server is whoever gave the endpoint. */
 SEAM_EXPORT int seam_conn_connect_endpoint(seam_loop *loop, int endpoint_fd,
                                            const seam_conn_config *config, seam_conn **out);
+/* ---- Retained publish/subscribe ------------------------------------------
+ * A server keeps the latest value of each topic it publishes, with a
+ * sequence number per topic (1 for the first value, one more for each
+ * publish). A client subscribes to a topic or a prefix and gets the
+ * retained value of each matching topic at once, then every change. A
+ * subscriber that does not read is never dropped and never skipped
+ * silently: while its queue is full the server keeps only the latest
+ * value per topic for it and, once the queue drains, sends that value
+ * with the number of updates it missed. docs/protocol.md, "Publish and
+ * subscribe", has the wire and the ordering.
+ *
+ * Topic names are 1 to max_topic_len bytes of UTF-8 without NUL or '*'.
+ * A pattern is a topic name (that topic only), or a prefix followed by
+ * one '*' at its end: "sensors.*" matches "sensors.a" and "sensors.a.b",
+ * "*" matches every topic. */
+
+/* One update of a subscription, or its end. */
+typedef struct seam_update {
+    /* 0: topic has the value value (borrowed for the callback) at seq;
+     * missed counts the updates of that topic this subscription did not
+     * get since the one before (it read too slowly: the latest came
+     * instead). Otherwise the subscription is over and this is its last
+     * callback: SEAM_EREMOTE, the server refused it (remote_code:
+     * SEAM_ENOBUFS too many subscriptions, SEAM_ETOOLONG pattern too
+     * long, SEAM_EINVAL bad pattern, SEAM_ENOTSUP the peer publishes
+     * nothing). */
+    int status;
+    int remote_code;
+    const char *pattern; /* the subscription's */
+    const char *topic;
+    uint64_t seq;
+    uint64_t missed;
+    const seam_value *value;
+} seam_update;
+
+typedef void (*seam_update_fn)(seam_conn *conn, const seam_update *update, void *userdata);
+
+/* Sets topic's retained value to a copy of value, with the next sequence
+ * number, and sends it to every subscriber whose pattern matches. Returns
+ * 0, or SEAM_EINVAL (NULL argument, bad topic name), SEAM_ETOOLONG (topic
+ * longer than max_topic_len), SEAM_EMSGSIZE (value larger than
+ * max_retained_value), SEAM_ENOBUFS (a new topic past max_topics),
+ * SEAM_EFD (value holds a descriptor), SEAM_ECLOSED (server closed),
+ * SEAM_ENOMEM, an encoding error of value. Nothing changes on failure. A
+ * subscriber whose queue is full gets the update later, coalesced (see
+ * above). */
+SEAM_EXPORT int seam_server_publish(seam_server *server, const char *topic,
+                                    const seam_value *value);
+
+/* The sequence number of topic's retained value: 0 when never published
+ * (or NULL arguments). */
+SEAM_EXPORT uint64_t seam_server_topic_seq(const seam_server *server, const char *topic);
+
+/* Subscribes conn to pattern on its server: cb(conn, update, userdata)
+ * runs for the retained value of each matching topic, then for every
+ * change, on the loop's thread, until seam_conn_unsubscribe(), the
+ * server's refusal (a last callback with status SEAM_EREMOTE) or the end
+ * of conn (no callback then). A subscription survives a reconnect: when a
+ * client of a named service reconnects (on its next send, call, ping
+ * or subscribe after SEAM_EVENT_INTERRUPTED) its subscriptions are sent
+ * again and each gets the retained values again; a restarted server's
+ * sequence numbers start again from 1. Returns 0, or SEAM_EINVAL (NULL
+ * argument, bad pattern), SEAM_ETOOLONG (over 4096 bytes), SEAM_EEXIST
+ * (conn already subscribes to pattern), SEAM_ENOTSUP (conn is a server's
+ * peer), SEAM_ECLOSED, the errors of seam_conn_send() (SEAM_EAGAIN: the
+ * queue is full). */
+SEAM_EXPORT int seam_conn_subscribe(seam_conn *conn, const char *pattern, seam_update_fn cb,
+                                    void *userdata);
+
+/* Ends conn's subscription to pattern: its callback does not run again
+ * (updates already on the way are dropped). Safe inside the callback.
+ * Returns 0, SEAM_EINVAL, or SEAM_ENOCALL when conn has no such
+ * subscription. */
+SEAM_EXPORT int seam_conn_unsubscribe(seam_conn *conn, const char *pattern);
 
 #ifdef __cplusplus
 }

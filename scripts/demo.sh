@@ -108,6 +108,24 @@ log w2
 echo "the service:"
 grep "to 2 peers" "$SEAM_RUNTIME_DIR/news.log" | head -3 | sed 's/^/  | /'
 
+say "a retained topic: a subscriber joining late gets the current value, then a change"
+mkfifo "$SEAM_RUNTIME_DIR/power.in"
+"$seam" listen com.example.power --publish 'battery=80' --publish-stdin \
+    <"$SEAM_RUNTIME_DIR/power.in" >"$SEAM_RUNTIME_DIR/power.log" &
+pids+=($!)
+exec 4>"$SEAM_RUNTIME_DIR/power.in"
+wait_for com.example.power
+echo 'battery 79' >&4 # published before anyone subscribes: retained
+for _ in $(seq 200); do grep -q 'seq=2' "$SEAM_RUNTIME_DIR/power.log" && break; sleep 0.05; done
+"$seam" subscribe com.example.power battery -n 2 >"$SEAM_RUNTIME_DIR/sub" &
+sub=$!
+for _ in $(seq 200); do [[ -s "$SEAM_RUNTIME_DIR/sub" ]] && break; sleep 0.05; done
+echo 'battery 78' >&4
+wait "$sub"
+exec 4>&-
+echo "the late subscriber:"
+log sub
+
 if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
     say "a peer of another user (uid 65534) is refused before anything is read"
     # The tool and its libraries where that user can read them (the build

@@ -43,7 +43,7 @@ run 0 -V
 [[ "$out" == "$("$seam" version)" ]] || fail "-V: $out"
 
 # Each command has its own help: usage line and examples, exit 0.
-for c in listen send call ping flood watch list status monitor encode decode version; do
+for c in listen subscribe send call ping flood watch list status monitor encode decode version; do
     run 0 "$c" --help
     [[ "$out" == "usage: seam $c"* && "$out" == *Examples:* ]] || fail "$c --help: $out"
     help=$out

@@ -13,8 +13,9 @@
 
 #include <cmocka.h>
 
-#include "conformance_stream.h"
 #include "conformance_endpoint.h"
+#include "conformance_pubsub.h"
+#include "conformance_stream.h"
 #include "rawpeer.h"
 #include "support.h"
 
@@ -2670,7 +2671,8 @@ int main(void)
     support_children_as_threads(true);
 #endif
     const struct CMUnitTest tests[] = {
-        CONFORMANCE_ENDPOINT_TESTS T(test_message_reaches_server_with_its_value_intact),
+        CONFORMANCE_ENDPOINT_TESTS CONFORMANCE_PUBSUB_TESTS T(
+            test_message_reaches_server_with_its_value_intact),
         T(test_call_receives_the_reply),
         T(test_request_answered_with_error_gives_eremote_with_code_message_and_data),
         T(test_unanswered_unkept_request_gives_eremote_enotsup),

@@ -589,3 +589,15 @@ void support_test_filter_from_env(void)
         cmocka_set_test_filter(filter);
     }
 }
+
+bool support_run_until_readable(seam_loop *loop, int fd, int timeout_ms)
+{
+    long long deadline = support_now_ms() + timeout_ms;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (poll(&p, 1, 0) == 0) {
+        if (support_now_ms() >= deadline || support_run_once(loop, 10) < 0) {
+            return false;
+        }
+    }
+    return true;
+}

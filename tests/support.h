@@ -128,6 +128,11 @@ bool support_run_until_freed(seam_loop *loop, support_pred pred, void *arg, cons
 /* Runs loop until *counter reaches target (or timeout_ms passes). */
 bool support_run_until_count(seam_loop *loop, const int *counter, int target, int timeout_ms);
 
+/* Runs loop until fd has something to read (or timeout_ms passes);
+ * returns whether it has: a child's report is read before the child is
+ * reaped (which closes its channel). */
+bool support_run_until_readable(seam_loop *loop, int fd, int timeout_ms);
+
 /* Runs loop until the child exits (or timeout_ms passes, then kills it);
  * returns the exit status as support_child_wait(). */
 int support_run_until_exit(seam_loop *loop, support_child *c, int timeout_ms);

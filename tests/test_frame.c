@@ -168,19 +168,40 @@ static void test_goodbye_needs_id_0_and_may_be_empty_or_carry_a_map(void **state
     assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_GOODBYE, SEAM__FLAG_RAW, 0, 0, 4);
 }
 
-static void test_kinds_0_and_10_to_255_are_eframekind(void **state)
+static void test_kinds_0_and_13_to_255_are_eframekind(void **state)
 {
     (void)state;
     assert_check(SEAM_EFRAMEKIND, 0, 0, 0, 0, 1);
-    for (unsigned k = 10; k <= 255; k++) {
+    for (unsigned k = 13; k <= 255; k++) {
         assert_check(SEAM_EFRAMEKIND, (uint8_t)k, 0, 0, 0, 1);
     }
+}
+
+static void test_subscribe_and_update_need_an_id_and_a_payload(void **state)
+{
+    (void)state;
+    const uint8_t kinds[] = {SEAM__KIND_SUBSCRIBE, SEAM__KIND_UPDATE};
+    for (size_t i = 0; i < sizeof(kinds); i++) {
+        assert_check(0, kinds[i], 0, 0, 1, 1);
+        assert_check(SEAM_EFRAMEID, kinds[i], 0, 0, 0, 1);
+        assert_check(SEAM_EFRAMELEN, kinds[i], 0, 0, 1, 0);
+        assert_check(SEAM_EFRAMEFDS, kinds[i], 0, 1, 1, 1);
+        assert_check(SEAM_EFRAMEFLAGS, kinds[i], SEAM__FLAG_RAW, 0, 1, 4);
+    }
+}
+
+static void test_unsubscribe_needs_an_id_and_no_payload(void **state)
+{
+    (void)state;
+    assert_check(0, SEAM__KIND_UNSUBSCRIBE, 0, 0, 1, 0);
+    assert_check(SEAM_EFRAMEID, SEAM__KIND_UNSUBSCRIBE, 0, 0, 0, 0);
+    assert_check(SEAM_EFRAMELEN, SEAM__KIND_UNSUBSCRIBE, 0, 0, 1, 1);
 }
 
 static void test_flag_bits_2_to_7_are_eframeflags_on_every_kind(void **state)
 {
     (void)state;
-    for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_GOODBYE; kind++) {
+    for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_UPDATE; kind++) {
         for (unsigned bit = 2; bit < 8; bit++) {
             assert_check(SEAM_EFRAMEFLAGS, kind, (uint8_t)(1u << bit), 0, 1, 4);
         }
@@ -702,7 +723,9 @@ int main(void)
         cmocka_unit_test(test_cancel_needs_a_nonzero_id_and_an_empty_payload),
         cmocka_unit_test(test_ping_and_pong_take_any_id_and_an_empty_payload),
         cmocka_unit_test(test_goodbye_needs_id_0_and_may_be_empty_or_carry_a_map),
-        cmocka_unit_test(test_kinds_0_and_10_to_255_are_eframekind),
+        cmocka_unit_test(test_kinds_0_and_13_to_255_are_eframekind),
+        cmocka_unit_test(test_subscribe_and_update_need_an_id_and_a_payload),
+        cmocka_unit_test(test_unsubscribe_needs_an_id_and_no_payload),
         cmocka_unit_test(test_flag_bits_2_to_7_are_eframeflags_on_every_kind),
         cmocka_unit_test(test_more_flag_is_eframeflags_but_on_request_and_reply),
         cmocka_unit_test(test_more_flag_is_valid_on_request_and_reply_also_with_raw),

@@ -169,7 +169,11 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     long idle_exit = 0;
     const char *exe = NULL;
     bool monitorable = false;
+    const char *publish = NULL;
+    bool publish_stdin = false;
     const tool_opt opts[] = {
+        {"--publish", 0, "TOPIC=JSON", TOOL_TEXT, &publish},
+        {"--publish-stdin", 0, NULL, 0, 0, &publish_stdin},
         {"--monitorable", 0, NULL, 0, 0, &monitorable},
         {"--echo", 0, NULL, 0, 0, &st.echo},
         {"--silent", 0, NULL, 0, 0, &st.silent},
@@ -237,6 +241,12 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
                activated ? ", socket passed by the service manager" : "");
         fflush(stdout);
     }
+    if (publish != NULL && tool_publish_arg(t, server, publish) < 0) {
+        seam_server_close(server);
+        seam_loop_free(loop);
+        return TOOL_EXIT_USAGE; /* publish_line said why */
+    }
+    tool_lines *in = publish_stdin ? calloc(1, sizeof(*in)) : NULL;
     double next_tick = tool_now_ms() + (double)st.announce;
     for (long tick = 1; !tool_stopped() && !st.idle && (st.count == 0 || st.seen < st.count);) {
         long wait = 200;
@@ -244,9 +254,13 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
             double left = next_tick - tool_now_ms();
             wait = left <= 0 ? 0 : (long)left + 1 < wait ? (long)left + 1 : wait;
         }
-        r = seam_poll_run_once(loop, (int)wait);
+        r = seam_poll_run_once(loop, in != NULL && wait > 20 ? 20 : (int)wait);
         if (r < 0) {
             break;
+        }
+        if (in != NULL && !tool_publish_stdin(t, server, in)) {
+            free(in); /* standard input ended: the values stay retained */
+            in = NULL;
         }
         if (st.announce > 0 && tool_now_ms() >= next_tick) {
             announce(t, server, tick++);
@@ -271,6 +285,7 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
         seam_request_drop(st.kept[i]);
     }
     free(st.kept);
+    free(in);
     seam_server_close(server);
     seam_loop_free(loop);
     return r < 0 ? tool_fail(t, "loop", r) : 0;

@@ -19,8 +19,8 @@ static int cmd_help(tool_ctx *t, int argc, char **argv);
 static const tool_cmd commands[] = {
     {"listen",
      "NAME [--echo] [--stream N] [--silent] [--quiet] [--count N] [--announce MS] [--allow-uid "
-     "UID] "
-     "[--allow-gid GID] [--require-exe PATH] [--idle-exit MS] [--monitorable]",
+     "UID] [--allow-gid GID] [--require-exe PATH] [--idle-exit MS] [--monitorable] "
+     "[--publish TOPIC=JSON] [--publish-stdin]",
      "serve NAME and print what arrives",
      "Serves NAME until interrupted and prints each message and request.\n"
      "  --monitorable    allow `seam monitor` (peers of the server's own user)\n"
@@ -42,10 +42,23 @@ static const tool_cmd commands[] = {
      "  --idle-exit MS   exit once no peer has been connected for MS ms (for a\n"
      "                   service started by socket activation: a listening socket\n"
      "                   passed by systemd for NAME is served instead of a new one)\n"
+     "  --publish TOPIC=JSON  retain JSON as TOPIC's value (seam subscribe)\n"
+     "  --publish-stdin  publish each line \"TOPIC JSON\" read from standard input\n"
      "Examples:\n"
      "  seam listen com.example.echo --echo\n"
+     "  seam listen com.example.power --publish 'battery=80'\n"
      "  seam listen -j com.example.log | jq .value\n",
      tool_listen},
+    {"subscribe", "NAME TOPIC [-n N]", "print a retained topic's value and its changes",
+     "Subscribes to TOPIC on NAME (a topic name, or a prefix ending in *) and prints\n"
+     "the retained value of each matching topic, then every change, one a line:\n"
+     "the topic, seq=N (its sequence number), missed=M when M updates were\n"
+     "coalesced away because we read too slowly, and the value as JSON.\n"
+     "  -n N, --count N  stop after N updates\n"
+     "Examples:\n"
+     "  seam subscribe com.example.power battery\n"
+     "  seam subscribe -j com.example.power 'net.*' | jq .value\n",
+     tool_subscribe},
     {"send", "NAME VALUE", "send a one-way message",
      "Sends VALUE (JSON; - reads it from standard input, @FILE from a file) as a\n"
      "one-way message and returns once the server has handled it.\n"

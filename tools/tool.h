@@ -178,4 +178,16 @@ int tool_list(tool_ctx *t, int argc, char **argv);
 int tool_status(tool_ctx *t, int argc, char **argv);
 int tool_monitor(tool_ctx *t, int argc, char **argv);
 
+/* pubsub.c: seam subscribe, and publishing for seam listen. */
+int tool_subscribe(tool_ctx *t, int argc, char **argv);
+/* Publishes TOPIC=JSON on server and says so; 0 or a negative code. */
+int tool_publish_arg(const tool_ctx *t, seam_server *server, const char *arg);
+typedef struct tool_lines {
+    char buf[65536];
+    size_t len;
+} tool_lines;
+/* Publishes each "TOPIC JSON" line standard input has ready, without
+ * waiting; false once standard input has ended. */
+bool tool_publish_stdin(const tool_ctx *t, seam_server *server, tool_lines *in);
+
 #endif /* SEAM_TOOL_H */

@@ -10,7 +10,7 @@ _seam() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="listen send call ping flood watch list status monitor encode decode version help"
+    local commands="listen subscribe send call ping flood watch list status monitor encode decode version help"
     local global="-j --json -V --version -h --help"
 
     # the command is the first word that is not a global option
@@ -35,7 +35,8 @@ _seam() {
 
     local opts="-j --json -h --help"
     case $cmd in
-    listen) opts+=" --echo --stream --silent --quiet --count -n --announce --allow-uid --allow-gid --require-exe --idle-exit --monitorable" ;;
+    listen) opts+=" --echo --stream --silent --quiet --count -n --announce --allow-uid --allow-gid --require-exe --idle-exit --monitorable --publish --publish-stdin" ;;
+    subscribe) opts+=" --count -n" ;;
     monitor) opts+=" --pcap -w --count -n --quiet -q" ;;
     call) opts+=" --timeout -t --more" ;;
     status) opts+=" --timeout -t" ;;
@@ -52,7 +53,7 @@ _seam() {
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
-    --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --stream)
+    --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --stream | --publish)
         return
         ;;
     esac
@@ -76,13 +77,13 @@ _seam() {
             continue
         fi
         case ${COMP_WORDS[i]} in
-        --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --pcap | -w | --require-exe | --stream) skip=1 ;;
+        --count | -n | -c | --announce | --allow-uid | --allow-gid | --idle-exit | --timeout | -t | --size | -s | --pcap | -w | --require-exe | --stream | --publish) skip=1 ;;
         -?*) ;;
         *) npos=$((npos + 1)) ;;
         esac
     done
     case $cmd in
-    listen | send | call | ping | flood | watch | status | monitor)
+    listen | subscribe | send | call | ping | flood | watch | status | monitor)
         if ((npos == 0)); then
             mapfile -t COMPREPLY < <(compgen -W "$(_seam_names)" -- "$cur")
         fi
