@@ -72,11 +72,13 @@ static const kind_rule rules[] = {
     [SEAM__KIND_PING] = {0, false, ID_ANY, 0, true},
     [SEAM__KIND_PONG] = {0, false, ID_ANY, 0, true},
     [SEAM__KIND_GOODBYE] = {0, false, ID_ZERO, 0, false},
+    [SEAM__KIND_SHM_SETUP] = {0, true, ID_ZERO, 0, true},
 };
 
 int seam__frame_header_check(const seam__frame_header *h, uint32_t max_payload)
 {
-    if (h->kind < SEAM__KIND_HELLO || h->kind > SEAM__KIND_GOODBYE) {
+    if ((h->kind < SEAM__KIND_HELLO || h->kind > SEAM__KIND_GOODBYE) &&
+        h->kind != SEAM__KIND_SHM_SETUP) {
         return SEAM_EFRAMEKIND;
     }
     const kind_rule *r = &rules[h->kind];

@@ -21,6 +21,7 @@ typedef enum seam__frame_kind {
     SEAM__KIND_PING = 7,
     SEAM__KIND_PONG = 8,
     SEAM__KIND_GOODBYE = 9,
+    SEAM__KIND_SHM_SETUP = 13, /* shared-memory rings: docs/protocol.md */
 } seam__frame_kind;
 
 /* The payload is a 32-bit message id and opaque bytes instead of CBOR. */

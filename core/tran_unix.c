@@ -5,6 +5,7 @@
  * lets a server refuse peers when descriptors ran out. */
 #include "activate.h"
 #include "names.h"
+#include "shm.h"
 #include "tran.h"
 #include "unix.h"
 
@@ -26,6 +27,7 @@ _Static_assert(SEAM__UNIX_MAX_RECV_FDS == SEAM__TRAN_MAX_RECV_FDS, "one receive'
 typedef struct unix_pipe {
     seam__pipe base;
     int fd;
+    seam__shm *shm; /* the data path that may switch to shared memory, or NULL */
 } unix_pipe;
 
 typedef struct unix_listener {
@@ -35,6 +37,22 @@ typedef struct unix_listener {
     bool adopted;   /* fd was inherited (socket activation): the manager's */
     seam__name name;
 } unix_listener;
+
+/* A pipe over a connected socket (taken: closed on failure). */
+static int unix_pipe_new(int fd, seam__pipe **out)
+{
+    unix_pipe *p = malloc(sizeof(*p));
+    int r = p != NULL ? seam__shm_new(fd, &p->shm) : SEAM_ENOMEM;
+    if (r < 0) {
+        free(p);
+        close(fd);
+        return r;
+    }
+    p->base.tran = &seam__tran_unix;
+    p->fd = fd;
+    *out = &p->base;
+    return 0;
+}
 
 /* ---- the ops ---- */
 
@@ -172,15 +190,8 @@ static int unix_accept(seam__listener *base, seam__pipe **out)
     if (r <= 0) {
         return r;
     }
-    unix_pipe *p = malloc(sizeof(*p));
-    if (p == NULL) {
-        close(fd);
-        return SEAM_ENOMEM;
-    }
-    p->base.tran = &seam__tran_unix;
-    p->fd = fd;
-    *out = &p->base;
-    return 1;
+    r = unix_pipe_new(fd, out);
+    return r < 0 ? r : 1;
 }
 
 static int unix_reserve(seam__listener *base, bool give_up)
@@ -243,15 +254,7 @@ static int unix_dial(const char *addr, seam__pipe **out)
     if (r < 0) {
         return r;
     }
-    unix_pipe *p = malloc(sizeof(*p));
-    if (p == NULL) {
-        close(fd);
-        return SEAM_ENOMEM;
-    }
-    p->base.tran = &seam__tran_unix;
-    p->fd = fd;
-    *out = &p->base;
-    return 0; /* AF_UNIX connects at once or not at all */
+    return unix_pipe_new(fd, out); /* AF_UNIX connects at once or not at all */
 }
 
 static int unix_dial_check(seam__pipe *base)
@@ -267,13 +270,21 @@ static int unix_dial_check(seam__pipe *base)
 static ssize_t unix_sendv(seam__pipe *base, const struct iovec *iov, size_t iovcnt, const int *fds,
                           size_t nfds)
 {
-    return seam__unix_sendv(((unix_pipe *)base)->fd, iov, iovcnt, fds, nfds);
+    unix_pipe *p = (unix_pipe *)base;
+    if (p->shm != NULL) {
+        return seam__shm_sendv(p->shm, iov, iovcnt, fds, nfds);
+    }
+    return seam__unix_sendv(p->fd, iov, iovcnt, fds, nfds);
 }
 
 static ssize_t unix_recv(seam__pipe *base, void *buf, size_t len, int *fds, size_t max_fds,
                          size_t *nfds, bool *truncated)
 {
-    return seam__unix_recv(((unix_pipe *)base)->fd, buf, len, fds, max_fds, nfds, truncated);
+    unix_pipe *p = (unix_pipe *)base;
+    if (p->shm != NULL) {
+        return seam__shm_recv(p->shm, buf, len, fds, max_fds, nfds, truncated);
+    }
+    return seam__unix_recv(p->fd, buf, len, fds, max_fds, nfds, truncated);
 }
 
 static int unix_peer(seam__pipe *base, bool want_pidfd, seam_peer *out)
@@ -306,11 +317,48 @@ static int unix_peer_groups(seam__pipe *base, uint32_t **gids, size_t *n)
 
 static int unix_fd(const seam__pipe *base)
 {
-    return ((const unix_pipe *)base)->fd;
+    const unix_pipe *p = (const unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_fd(p->shm) : p->fd;
+}
+
+static unsigned unix_watch_events(seam__pipe *base, unsigned want)
+{
+    unix_pipe *p = (unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_watch_events(p->shm, want) : want;
+}
+
+static uint64_t unix_shm_offer(seam__pipe *base)
+{
+    unix_pipe *p = (unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_offer(p->shm) : 0;
+}
+
+static int unix_shm_start(seam__pipe *base, int fds[SEAM__TRAN_SHM_FDS])
+{
+    return seam__shm_start(((unix_pipe *)base)->shm, fds);
+}
+
+static void unix_shm_switch_send(seam__pipe *base, size_t after)
+{
+    seam__shm_switch_send(((unix_pipe *)base)->shm, after);
+}
+
+static int unix_shm_attach(seam__pipe *base, const int *fds, size_t nfds, uint64_t size)
+{
+    return seam__shm_attach(((unix_pipe *)base)->shm, fds, nfds, size);
+}
+
+static unsigned unix_shm_active(const seam__pipe *base)
+{
+    const unix_pipe *p = (const unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_active(p->shm) : 0;
 }
 
 static int unix_wait(seam__pipe *base, unsigned events, int timeout_ms)
 {
+    if (((unix_pipe *)base)->shm != NULL) {
+        return seam__shm_wait(((unix_pipe *)base)->shm, events, timeout_ms);
+    }
     struct pollfd p = {((unix_pipe *)base)->fd, 0, 0};
     if ((events & SEAM_READ) != 0) {
         p.events |= POLLIN;
@@ -340,6 +388,7 @@ static void unix_hangup(seam__pipe *base)
 static void unix_close(seam__pipe *base)
 {
     unix_pipe *p = (unix_pipe *)base;
+    seam__shm_free(p->shm);
     if (p->fd >= 0) {
         close(p->fd);
     }
@@ -370,6 +419,12 @@ const seam__tran seam__tran_unix = {
     .peer_pidfd = unix_peer_pidfd,
     .peer_groups = unix_peer_groups,
     .fd = unix_fd,
+    .watch_events = unix_watch_events,
+    .shm_offer = unix_shm_offer,
+    .shm_start = unix_shm_start,
+    .shm_switch_send = unix_shm_switch_send,
+    .shm_attach = unix_shm_attach,
+    .shm_active = unix_shm_active,
     .wait = unix_wait,
     .hangup = unix_hangup,
     .close = unix_close,
