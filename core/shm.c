@@ -396,6 +396,14 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
     if (ring) {
         shm_ring_bell(s->out_bell);
     }
+    size_t total = 0;
+    for (size_t i = 0; i < iovcnt && total <= n; i++) {
+        total += iov[i].iov_len;
+    }
+    /* A short write is the core's cue to wait for room: say so first. */
+    if (n < total && seam__ring_writer_arm(&s->out)) {
+        shm_self_wake(s);
+    }
     return (ssize_t)n;
 }
 
@@ -504,6 +512,12 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
             if (r < 0) {
                 return r;
             }
+        }
+        if (n >= 0 && (size_t)n < len && seam__ring_reader_arm(&s->in)) {
+            /* A short read is the core's cue to wait: the reader sleeps
+             * (the writer will ring) unless more came meanwhile. */
+            seam__ring_reader_disarm(&s->in);
+            shm_self_wake(s);
         }
         if (n != SEAM_EAGAIN) {
             return n;
