@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SHM_QFDS      (2 * SEAM__TRAN_MAX_RECV_FDS) /* descriptors ahead of their records */
+#define SHM_QFDS      (SEAM__RING_FDS_AHEAD + SEAM__RING_MAX_FDS) /* ahead of their records */
 #define SHM_QBATCHES  SHM_QFDS
 #define SHM_DRAIN_MAX 16 /* doorbell reads per drain (a flooding peer is read again later) */
 
@@ -383,6 +383,12 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
         return room < 0 ? room : SEAM_EAGAIN;
     }
     if (nfds > 0) {
+        int ok = seam__ring_fds_room(&s->out, nfds);
+        if (ok <= 0) {
+            return ok < 0 ? ok : SEAM_EAGAIN; /* the reader rings once it took some */
+        }
+    }
+    if (nfds > 0) {
         /* Before the record is published, so they wait when it is read. */
         static const uint8_t b = 0;
         struct iovec one = {(void *)&b, 1};
@@ -390,6 +396,7 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
         if (n < 0) {
             return n == SEAM_EAGAIN ? SEAM_EAGAIN : -EPIPE;
         }
+        seam__ring_fds_sent(&s->out, nfds);
     }
     bool ring = false;
     size_t n = seam__ring_write(&s->out, iov, iovcnt, (uint32_t)nfds, (size_t)room, &ring);
@@ -493,6 +500,11 @@ static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, s
     memmove(s->qfds, s->qfds + nfds, s->nq * sizeof(int));
     s->nbatch--;
     memmove(s->qbatch, s->qbatch + 1, s->nbatch * sizeof(s->qbatch[0]));
+    bool ring = false;
+    seam__ring_fds_taken(&s->in, nfds, &ring);
+    if (ring) {
+        shm_ring_bell(s->in_room);
+    }
     return 0;
 }
 

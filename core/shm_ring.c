@@ -50,6 +50,7 @@ void seam__ring_init(seam__ring *r, uint8_t *base, size_t cap, bool init)
                               memory_order_relaxed);
         atomic_store_explicit(ring_u64(r, SEAM__RING_OFF_TAIL), 0, memory_order_relaxed);
         atomic_store_explicit(ring_u64(r, SEAM__RING_OFF_HEAD), 0, memory_order_relaxed);
+        atomic_store_explicit(ring_u64(r, SEAM__RING_OFF_FDSTAKEN), 0, memory_order_relaxed);
         /* The reader starts asleep: it maps the ring after records may
          * have been written, and learns of them from the doorbell. */
         atomic_store_explicit(ring_u32(r, SEAM__RING_OFF_RWAIT), 1, memory_order_relaxed);
@@ -129,18 +130,57 @@ bool seam__ring_writer_arm(seam__ring *r)
     return seam__ring_room(r) != 0; /* an error shows at the next write */
 }
 
-/* Finishes the record being copied: the writer may reuse its space. */
-static void ring_record_done(seam__ring *r, bool *ring)
+static int ring_fds_check(seam__ring *r, size_t nfds)
 {
-    r->in_rec = false;
-    r->pos += SEAM__RING_REC_HDR + ring_pad(r->rec_len);
-    atomic_store_explicit(ring_u64(r, SEAM__RING_OFF_HEAD), r->pos, memory_order_release);
+    uint64_t taken =
+        atomic_load_explicit(ring_u64(r, SEAM__RING_OFF_FDSTAKEN), memory_order_acquire);
+    if (taken > r->fds) {
+        return SEAM_EPROTO;
+    }
+    return r->fds - taken + nfds <= SEAM__RING_FDS_AHEAD ? 1 : 0;
+}
+
+int seam__ring_fds_room(seam__ring *r, size_t nfds)
+{
+    int ok = ring_fds_check(r, nfds);
+    if (ok != 0) {
+        return ok;
+    }
+    atomic_store_explicit(ring_u32(r, SEAM__RING_OFF_WWAIT), 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    return ring_fds_check(r, nfds);
+}
+
+void seam__ring_fds_sent(seam__ring *r, size_t nfds)
+{
+    r->fds += nfds;
+}
+
+/* The writer may wait for what the reader just made free. */
+static void ring_wake_writer(seam__ring *r, bool *ring)
+{
     atomic_thread_fence(memory_order_seq_cst);
     _Atomic uint32_t *wwait = ring_u32(r, SEAM__RING_OFF_WWAIT);
     if (atomic_load_explicit(wwait, memory_order_relaxed) != 0 &&
         atomic_exchange_explicit(wwait, 0, memory_order_relaxed) != 0) {
         *ring = true;
     }
+}
+
+void seam__ring_fds_taken(seam__ring *r, size_t nfds, bool *ring)
+{
+    r->fds += nfds;
+    atomic_store_explicit(ring_u64(r, SEAM__RING_OFF_FDSTAKEN), r->fds, memory_order_release);
+    ring_wake_writer(r, ring);
+}
+
+/* Finishes the record being copied: the writer may reuse its space. */
+static void ring_record_done(seam__ring *r, bool *ring)
+{
+    r->in_rec = false;
+    r->pos += SEAM__RING_REC_HDR + ring_pad(r->rec_len);
+    atomic_store_explicit(ring_u64(r, SEAM__RING_OFF_HEAD), r->pos, memory_order_release);
+    ring_wake_writer(r, ring);
 }
 
 /* Reads the next record's header once. Returns 1 (a record begins), 0

@@ -19,6 +19,8 @@
 #define SEAM__RING_OFF_RWAIT    128u /* u32, reader about to sleep */
 #define SEAM__RING_OFF_HEAD     192u /* u64, written by the reader */
 #define SEAM__RING_OFF_WWAIT    256u /* u32, writer waiting for room */
+#define SEAM__RING_OFF_FDSTAKEN 320u /* u64, descriptors the reader took */
+#define SEAM__RING_FDS_AHEAD    256u /* descriptors sent and not yet taken, at most */
 #define SEAM__RING_MAGIC        0x4d414553u /* "SEAM" little-endian */
 #define SEAM__RING_VERSION      1u
 #define SEAM__RING_REC_HDR      8u  /* u32 length, u32 descriptors */
@@ -36,6 +38,7 @@ typedef struct seam__ring {
     uint32_t rec_left; /* bytes of it not yet copied */
     uint32_t rec_len;
     bool in_rec;
+    uint64_t fds; /* ours alone: descriptors sent (writer) or taken (reader) */
 } seam__ring;
 
 /* Whether size is a ring size a hello may announce. */
@@ -59,6 +62,16 @@ size_t seam__ring_write(seam__ring *r, const struct iovec *iov, size_t iovcnt, u
 /* Publishes that the writer waits for room, then looks again: true when
  * there is room now (the flag stays set; the reader may ring anyway). */
 bool seam__ring_writer_arm(seam__ring *r);
+
+/* Writer: whether nfds more descriptors may be sent ahead of their
+ * record (at most SEAM__RING_FDS_AHEAD untaken): 1, 0 (wait: the flag that
+ * asks for a ring is set), or SEAM_EPROTO for a count that makes no sense.
+ * seam__ring_fds_sent counts them once sent. */
+int seam__ring_fds_room(seam__ring *r, size_t nfds);
+void seam__ring_fds_sent(seam__ring *r, size_t nfds);
+
+/* Reader: nfds descriptors were taken; *ring when the writer waits. */
+void seam__ring_fds_taken(seam__ring *r, size_t nfds, bool *ring);
 
 /* Reader. Copies up to len bytes of the records published, starting a
  * record with descriptors only at the start of a call (*nfds says how

@@ -173,8 +173,20 @@ static void test_kinds_0_and_10_to_255_are_eframekind(void **state)
     (void)state;
     assert_check(SEAM_EFRAMEKIND, 0, 0, 0, 0, 1);
     for (unsigned k = 10; k <= 255; k++) {
+        if (k == SEAM__KIND_SHM_SETUP) {
+            continue; /* test_shm_setup_is_empty_with_descriptors_and_id_zero */
+        }
         assert_check(SEAM_EFRAMEKIND, (uint8_t)k, 0, 0, 0, 1);
     }
+}
+
+static void test_shm_setup_is_empty_with_descriptors_and_id_zero(void **state)
+{
+    (void)state;
+    assert_check(0, SEAM__KIND_SHM_SETUP, 0, 3, 0, 0);
+    assert_check(SEAM_EFRAMELEN, SEAM__KIND_SHM_SETUP, 0, 3, 0, 1);
+    assert_check(SEAM_EFRAMEID, SEAM__KIND_SHM_SETUP, 0, 3, 1, 0);
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_SHM_SETUP, SEAM__FLAG_RAW, 3, 0, 4);
 }
 
 static void test_flag_bits_1_to_7_are_eframeflags_on_every_kind(void **state)
@@ -685,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_ping_and_pong_take_any_id_and_an_empty_payload),
         cmocka_unit_test(test_goodbye_needs_id_0_and_may_be_empty_or_carry_a_map),
         cmocka_unit_test(test_kinds_0_and_10_to_255_are_eframekind),
+        cmocka_unit_test(test_shm_setup_is_empty_with_descriptors_and_id_zero),
         cmocka_unit_test(test_flag_bits_1_to_7_are_eframeflags_on_every_kind),
         cmocka_unit_test(test_payload_above_max_is_emsgsize),
         cmocka_unit_test(test_first_broken_rule_in_document_order_gives_the_error),
