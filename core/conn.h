@@ -102,7 +102,7 @@ struct seam_conn {
     seam__hello peer;
     uint64_t shm_offer; /* the ring size our hello offered, 0: none */
     unsigned want;      /* what the core waits for on the pipe */
-    int goodbye_code; /* from the peer's goodbye, 0 if none */
+    int goodbye_code;   /* from the peer's goodbye, 0 if none */
     bool goodbye_seen;
     char *goodbye_reason; /* ... its "reason" and "rule", NULL if none */
     char *goodbye_rule;

@@ -43,8 +43,8 @@ struct seam__shm {
     bool out_on;
     size_t sock_left;
     seam__ring out;
-    int out_bell;  /* our end of the data doorbell: we ring the reader */
-    int out_room;  /* our end of the room doorbell: the reader rings us */
+    int out_bell;                  /* our end of the data doorbell: we ring the reader */
+    int out_room;                  /* our end of the room doorbell: the reader rings us */
     int give[SEAM__SHM_SETUP_FDS]; /* for the setup frame, closed at the switch */
     /* Receiving. */
     bool in_on;
@@ -555,8 +555,8 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
     return SEAM_EAGAIN; /* the doorbell was drained: the next wake-up comes */
 }
 
-ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds,
-                       size_t *nfds, bool *truncated)
+ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                       bool *truncated)
 {
     if (!s->in_on) {
         return seam__unix_recv(s->sock, buf, len, fds, max_fds, nfds, truncated);

@@ -27,8 +27,8 @@ void seam__shm_switch_send(seam__shm *s, size_t after);
 int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size);
 ssize_t seam__shm_sendv(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
                         size_t nfds);
-ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds,
-                       size_t *nfds, bool *truncated);
+ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                       bool *truncated);
 int seam__shm_wait(seam__shm *s, unsigned events, int timeout_ms);
 /* Whether the data flows over the rings: bit 0 out, bit 1 in (tests). */
 unsigned seam__shm_active(const seam__shm *s);

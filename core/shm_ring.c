@@ -194,8 +194,8 @@ static int ring_record_begin(seam__ring *r, uint32_t *nfds)
     if (tail == r->pos) {
         return 0;
     }
-    uint64_t hdr = atomic_load_explicit(ring_u64(r, SEAM__RING_HDR + (size_t)(r->pos & (r->cap - 1))),
-                                        memory_order_relaxed);
+    uint64_t hdr = atomic_load_explicit(
+        ring_u64(r, SEAM__RING_HDR + (size_t)(r->pos & (r->cap - 1))), memory_order_relaxed);
     uint32_t len = (uint32_t)hdr;
     uint32_t fds = (uint32_t)(hdr >> 32);
     if (len == 0 || fds > SEAM__RING_MAX_FDS ||

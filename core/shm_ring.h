@@ -14,16 +14,16 @@
 
 /* The header page before the data area, and where its fields lie. */
 #define SEAM__RING_HDR          4096u
-#define SEAM__RING_OFF_MAGIC    0u   /* u32 "SEAM" ring magic, u32 layout version */
-#define SEAM__RING_OFF_TAIL     64u  /* u64, written by the writer */
-#define SEAM__RING_OFF_RWAIT    128u /* u32, reader about to sleep */
-#define SEAM__RING_OFF_HEAD     192u /* u64, written by the reader */
-#define SEAM__RING_OFF_WWAIT    256u /* u32, writer waiting for room */
-#define SEAM__RING_OFF_FDSTAKEN 320u /* u64, descriptors the reader took */
-#define SEAM__RING_FDS_AHEAD    256u /* descriptors sent and not yet taken, at most */
+#define SEAM__RING_OFF_MAGIC    0u          /* u32 "SEAM" ring magic, u32 layout version */
+#define SEAM__RING_OFF_TAIL     64u         /* u64, written by the writer */
+#define SEAM__RING_OFF_RWAIT    128u        /* u32, reader about to sleep */
+#define SEAM__RING_OFF_HEAD     192u        /* u64, written by the reader */
+#define SEAM__RING_OFF_WWAIT    256u        /* u32, writer waiting for room */
+#define SEAM__RING_OFF_FDSTAKEN 320u        /* u64, descriptors the reader took */
+#define SEAM__RING_FDS_AHEAD    256u        /* descriptors sent and not yet taken, at most */
 #define SEAM__RING_MAGIC        0x4d414553u /* "SEAM" little-endian */
 #define SEAM__RING_VERSION      1u
-#define SEAM__RING_REC_HDR      8u  /* u32 length, u32 descriptors */
+#define SEAM__RING_REC_HDR      8u /* u32 length, u32 descriptors */
 #define SEAM__RING_MIN          4096u
 #define SEAM__RING_MAX          (64u << 20)
 #define SEAM__RING_DEFAULT      (256u << 10)

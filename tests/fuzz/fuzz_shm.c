@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint64_t take(const uint8_t **data, size_t *size, size_t n)
 {
     uint64_t v = 0;
-    for (size_t i = 0; i < n && *size > 0; i++) {
-        v |= (uint64_t)**data << (8 * i);
+    for (size_t i = 0; i<n && * size> 0; i++) {
+        v |= (uint64_t) * *data << (8 * i);
         (*data)++;
         (*size)--;
     }
@@ -43,8 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0: { /* the peer stores 8 bytes at an 8-aligned offset */
             size_t off = (size_t)(take(&data, &size, 2) * 8) % sizeof(mem);
             uint64_t v = take(&data, &size, 8);
-            atomic_store_explicit((_Atomic uint64_t *)(void *)(mem + off), v,
-                                  memory_order_relaxed);
+            atomic_store_explicit((_Atomic uint64_t *)(void *)(mem + off), v, memory_order_relaxed);
             break;
         }
         case 1: { /* we read */
@@ -57,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ssize_t n = seam__ring_read(&r, buf, len, &nfds, &ring);
             if (n == SEAM_EPROTO) {
                 dead_r = true;
-            } else if (n != SEAM_EAGAIN && (n <= 0 || (size_t)n > len ||
-                                            nfds > SEAM__RING_MAX_FDS)) {
+            } else if (n != SEAM_EAGAIN &&
+                       (n <= 0 || (size_t)n > len || nfds > SEAM__RING_MAX_FDS)) {
                 abort();
             }
             (void)seam__ring_reader_arm(&r);
