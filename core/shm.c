@@ -7,8 +7,8 @@
  * Doorbells are Unix socket pairs, not eventfds: an eventfd passed to the
  * peer shares its file status flags with it, so a peer that cleared
  * O_NONBLOCK could make our reads of it block; a socket end stays ours and
- * MSG_DONTWAIT never blocks. The data doorbell also carries the
- * descriptors of the records that announce some. */
+ * MSG_DONTWAIT never blocks. A third socket pair carries the descriptors
+ * of the records that announce some, read only when such a record is. */
 #include "shm.h"
 #include "unix.h"
 
@@ -24,8 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SHM_QFDS      (SEAM__RING_FDS_AHEAD + SEAM__RING_MAX_FDS) /* ahead of their records */
-#define SHM_QBATCHES  SHM_QFDS
 #define SHM_DRAIN_MAX 16 /* doorbell reads per drain (a flooding peer is read again later) */
 
 /* The descriptors in the epoll set. */
@@ -43,18 +41,16 @@ struct seam__shm {
     bool out_on;
     size_t sock_left;
     seam__ring out;
-    int out_bell;                  /* our end of the data doorbell: we ring the reader */
-    int out_room;                  /* our end of the room doorbell: the reader rings us */
+    int out_bell; /* our end of the data doorbell: we ring the reader */
+    int out_room; /* our end of the room doorbell: the reader rings us */
+    int out_fdch; /* our end of the descriptor channel: records' descriptors go here */
     int give[SEAM__SHM_SETUP_FDS]; /* for the setup frame, closed at the switch */
     /* Receiving. */
     bool in_on;
     seam__ring in;
     int in_bell; /* the peer's data doorbell: we wait on it */
     int in_room; /* the peer's room doorbell: we ring the writer */
-    int qfds[SHM_QFDS];
-    size_t nq;
-    uint16_t qbatch[SHM_QBATCHES]; /* how many of qfds came with each message */
-    size_t nbatch;
+    int in_fdch; /* the peer's descriptor channel: we receive from it */
 };
 
 static void shm_close_fd(int *fd)
@@ -77,7 +73,7 @@ int seam__shm_new(int sock, seam__shm **out)
         return SEAM_ENOMEM;
     }
     s->sock = sock;
-    s->out_bell = s->out_room = s->in_bell = s->in_room = -1;
+    s->out_bell = s->out_room = s->in_bell = s->in_room = s->out_fdch = s->in_fdch = -1;
     for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
         s->give[i] = -1;
     }
@@ -141,7 +137,8 @@ void seam__shm_free(seam__shm *s)
     shm_close_fd(&s->out_room);
     shm_close_fd(&s->in_bell);
     shm_close_fd(&s->in_room);
-    shm_close_all(s->qfds, s->nq);
+    shm_close_fd(&s->in_fdch);
+    shm_close_fd(&s->out_fdch);
     close(s->epfd);
     close(s->self);
     free(s);
@@ -290,6 +287,9 @@ int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
     if (r == 0) {
         r = shm_pair(&s->out_room, &s->give[2]);
     }
+    if (r == 0) {
+        r = shm_pair(&s->out_fdch, &s->give[3]);
+    }
     if (r < 0) {
         return r; /* what was made is freed with the pipe */
     }
@@ -342,6 +342,7 @@ int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
     close(fds[0]);
     s->in_bell = fds[1];
     s->in_room = fds[2];
+    s->in_fdch = fds[3];
     if (r < 0) {
         return r;
     }
@@ -392,7 +393,7 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
         /* Before the record is published, so they wait when it is read. */
         static const uint8_t b = 0;
         struct iovec one = {(void *)&b, 1};
-        ssize_t n = seam__unix_sendv(s->out_bell, &one, 1, fds, nfds);
+        ssize_t n = seam__unix_sendv(s->out_fdch, &one, 1, fds, nfds);
         if (n < 0) {
             return n == SEAM_EAGAIN ? SEAM_EAGAIN : -EPIPE;
         }
@@ -444,62 +445,36 @@ ssize_t seam__shm_sendv(seam__shm *s, const struct iovec *iov, size_t iovcnt, co
     return r;
 }
 
-/* Reads the data doorbell: wake-ups, and descriptors ahead of their
- * records, kept in order with the count each message brought. */
+/* Reads the data doorbell's wake-ups (anything else on it is dropped). */
 static int shm_bell_drain(seam__shm *s)
 {
-    for (int i = 0; i < SHM_DRAIN_MAX; i++) {
-        uint8_t junk[64];
-        int got[SEAM__TRAN_MAX_RECV_FDS];
-        size_t ngot = 0;
-        bool truncated = false;
-        ssize_t n = seam__unix_recv(s->in_bell, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS,
-                                    &ngot, &truncated);
-        if (ngot > 0) {
-            if (truncated || s->nq + ngot > SHM_QFDS || s->nbatch == SHM_QBATCHES) {
-                shm_close_all(got, ngot);
-                return SEAM_EPROTO;
-            }
-            memcpy(s->qfds + s->nq, got, ngot * sizeof(int));
-            s->nq += ngot;
-            s->qbatch[s->nbatch++] = (uint16_t)ngot;
-        }
-        if (n == SEAM_EAGAIN) {
-            return 0;
-        }
-        if (n <= 0) {
-            return n == 0 ? 0 : SEAM_EPROTO; /* its end closed: the socket tells the rest */
-        }
-    }
+    shm_drop(s->in_bell);
     return 0;
 }
 
 /* Hands the descriptors of a record that announced nfds to the caller:
- * the first batch that came over the doorbell, of exactly that count. */
+ * one byte of the descriptor channel and what came with it, exactly nfds.
+ * They were sent before the record was published, so they are there. */
 static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, size_t *n,
                         bool *truncated)
 {
-    if (s->nbatch == 0) {
-        int r = shm_bell_drain(s);
-        if (r < 0) {
-            return r;
-        }
-    }
-    if (s->nbatch == 0 || s->qbatch[0] != nfds) {
+    uint8_t one;
+    int got[SEAM__TRAN_MAX_RECV_FDS];
+    size_t ngot = 0;
+    bool cut = false;
+    ssize_t r = seam__unix_recv(s->in_fdch, &one, 1, got, SEAM__TRAN_MAX_RECV_FDS, &ngot, &cut);
+    if (r != 1 || cut || ngot != nfds) {
+        shm_close_all(got, ngot);
         return SEAM_EPROTO;
     }
-    for (size_t i = 0; i < nfds; i++) {
+    for (size_t i = 0; i < ngot; i++) {
         if (*n < max_fds) {
-            fds[(*n)++] = s->qfds[i];
+            fds[(*n)++] = got[i];
         } else {
-            close(s->qfds[i]);
+            close(got[i]);
             *truncated = true;
         }
     }
-    s->nq -= nfds;
-    memmove(s->qfds, s->qfds + nfds, s->nq * sizeof(int));
-    s->nbatch--;
-    memmove(s->qbatch, s->qbatch + 1, s->nbatch * sizeof(s->qbatch[0]));
     bool ring = false;
     seam__ring_fds_taken(&s->in, nfds, &ring);
     if (ring) {

@@ -9,8 +9,8 @@
 #include "shm_ring.h"
 #include "tran.h"
 
-/* Descriptors a setup frame carries: the ring's memfd, the reader's end
- * of the data doorbell, the reader's end of the room doorbell. */
+/* Descriptors a setup frame carries: the ring's memfd, the reader's ends
+ * of the data doorbell, the room doorbell and the descriptor channel. */
 #define SEAM__SHM_SETUP_FDS SEAM__TRAN_SHM_FDS
 
 typedef struct seam__shm seam__shm;

@@ -35,7 +35,7 @@
 #define SEAM__TRAN_ADDR_MAX 208
 
 /* Descriptors a shared-memory setup frame carries. */
-#define SEAM__TRAN_SHM_FDS 3
+#define SEAM__TRAN_SHM_FDS 4
 
 typedef struct seam__tran seam__tran;
 

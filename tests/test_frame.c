@@ -183,10 +183,10 @@ static void test_kinds_0_and_10_to_255_are_eframekind(void **state)
 static void test_shm_setup_is_empty_with_descriptors_and_id_zero(void **state)
 {
     (void)state;
-    assert_check(0, SEAM__KIND_SHM_SETUP, 0, 3, 0, 0);
-    assert_check(SEAM_EFRAMELEN, SEAM__KIND_SHM_SETUP, 0, 3, 0, 1);
-    assert_check(SEAM_EFRAMEID, SEAM__KIND_SHM_SETUP, 0, 3, 1, 0);
-    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_SHM_SETUP, SEAM__FLAG_RAW, 3, 0, 4);
+    assert_check(0, SEAM__KIND_SHM_SETUP, 0, 4, 0, 0);
+    assert_check(SEAM_EFRAMELEN, SEAM__KIND_SHM_SETUP, 0, 4, 0, 1);
+    assert_check(SEAM_EFRAMEID, SEAM__KIND_SHM_SETUP, 0, 4, 1, 0);
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_SHM_SETUP, SEAM__FLAG_RAW, 4, 0, 4);
 }
 
 static void test_flag_bits_1_to_7_are_eframeflags_on_every_kind(void **state)
