@@ -328,6 +328,9 @@ void seam__conn_on_ready(void *owner, unsigned events)
     if (c->lost != 0) {
         lost_report(c); /* a loss in a sync wait, before the new socket's news */
     }
+    if (events != 0 && c->pipe != NULL && c->pipe->tran->watch_events != NULL) {
+        events = c->want; /* the descriptor stands for all the pipe waits for */
+    }
     if (c->state == SEAM__CONN_CONNECTING && c->pipe != NULL && events != 0) {
         seam__conn_client_dial_done(c); /* a failed dial reads as ready too */
     }

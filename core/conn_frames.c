@@ -71,6 +71,7 @@ static void on_hello(seam_conn *c, const seam__frame *f)
     }
     seam__log(c->loop, SEAM_LOG_INFO, "%s connected (pid %d, uid %u)",
               c->server != NULL ? "peer" : "server", (int)c->creds.pid, (unsigned)c->creds.uid);
+    seam__conn_shm_begin(c);
     seam__conn_schedule_flush(c); /* what was queued before the handshake may go now */
     if (c->sync_call != NULL || c->held_head != NULL) {
         seam__conn_hold_connected(c);
@@ -318,6 +319,9 @@ void seam__conn_handle_frame(seam_conn *c, const seam__frame *f, const int *fds)
         }
     }
     switch (kind) {
+    case SEAM__KIND_SHM_SETUP:
+        seam__conn_on_shm_setup(c, f, fds); /* the transport's: never held back */
+        return;
     case SEAM__KIND_PING:
         seam__conn_queue_empty_frame(c, SEAM__KIND_PONG, f->h.id);
         return;

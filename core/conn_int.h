@@ -101,6 +101,7 @@ int seam__conn_queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_i
                          const void *bytes, size_t len, bool bounded);
 int seam__conn_queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id);
 int seam__conn_queue_ping(seam_conn *c, uint64_t id);
+int seam__conn_queue_fds_frame(seam_conn *c, uint8_t kind, const int *fds, size_t nfds);
 int seam__conn_queue_error(seam_conn *c, uint64_t id, int code, const char *message,
                            const seam_value *data);
 void seam__conn_schedule_flush(seam_conn *c);
@@ -142,6 +143,12 @@ int seam__conn_sync_wait(seam_conn *c, seam__call *k, uint64_t deadline_ns);
 bool seam__conn_call_more(seam_conn *c, seam__call *k);
 void seam__conn_run_reply_more(seam_conn *c, seam__call *k, seam_reply *r);
 void seam__conn_stream_cancelled(seam_conn *c, uint64_t id);
+
+/* conn_shm.c */
+uint64_t seam__conn_shm_offer(const seam__pipe *p);
+unsigned seam__conn_watch_events(seam_conn *c, seam__pipe *p, unsigned want);
+void seam__conn_shm_begin(seam_conn *c);
+void seam__conn_on_shm_setup(seam_conn *c, const seam__frame *f, const int *fds);
 
 /* conn_request.c */
 void seam__conn_request_unlink(seam_request *req);

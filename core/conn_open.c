@@ -97,13 +97,14 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     c->out.len = 0;
     c->out_off = 0;
     seam__conn_fdq_clear(c);
+    c->shm_offer = seam__conn_shm_offer(pipe);
     seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame,
-                         (uint32_t)seam__conn_our_max_fds(c)};
+                         (uint32_t)seam__conn_our_max_fds(c), c->shm_offer};
     int r = seam__hello_write(&hello, &c->out);
     if (r == 0) {
         /* With no descriptor (fd -1) the transport raises readiness. */
-        r = seam__watch_start(c->loop, pipe->tran->fd(pipe), SEAM_READ | SEAM_WRITE, &conn_hooks, c,
-                              pipe, &c->watch);
+        unsigned ev = seam__conn_watch_events(c, pipe, SEAM_READ | SEAM_WRITE);
+        r = seam__watch_start(c->loop, pipe->tran->fd(pipe), ev, &conn_hooks, c, pipe, &c->watch);
     }
     if (r < 0) {
         pipe->tran->close(pipe);

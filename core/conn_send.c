@@ -210,6 +210,19 @@ int seam__conn_queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id)
     return r < 0 ? r : frame_end(c, start, kind, 0, id, NULL, 0, false);
 }
 
+/* A payload-less frame carrying descriptors (the shared-memory setup):
+ * the transport's, not a message, so it is not counted as one. */
+int seam__conn_queue_fds_frame(seam_conn *c, uint8_t kind, const int *fds, size_t nfds)
+{
+    size_t start;
+    int r = frame_begin(c, &start);
+    r = r < 0 ? r : frame_end(c, start, kind, 0, 0, fds, nfds, false);
+    if (r == 0) {
+        c->stats.messages_out--;
+    }
+    return r;
+}
+
 /* A ping is the user's send, bounded like any other (a pong is not). */
 int seam__conn_queue_ping(seam_conn *c, uint64_t id)
 {

@@ -91,7 +91,8 @@ void seam__conn_update_interest(seam_conn *c)
     size_t limit = c->state == SEAM__CONN_OPEN ? c->out.len : c->hello_end;
     bool pending = c->out_off < limit || c->ext_head < c->ext_len;
     bool reading = !c->draining && !seam__conn_input_stopped(c);
-    seam__watch_update(c->watch, (reading ? SEAM_READ : 0) | (pending ? SEAM_WRITE : 0));
+    unsigned want = (reading ? SEAM_READ : 0) | (pending ? SEAM_WRITE : 0);
+    seam__watch_update(c->watch, seam__conn_watch_events(c, c->pipe, want));
 }
 
 /* The peer's input ended while answers still wait for it (it may have

@@ -75,11 +75,12 @@ static const kind_rule rules[] = {
     [SEAM__KIND_SUBSCRIBE] = {0, false, ID_NONZERO, 1, false},
     [SEAM__KIND_UNSUBSCRIBE] = {0, false, ID_NONZERO, 0, true},
     [SEAM__KIND_UPDATE] = {0, false, ID_NONZERO, 1, false},
+    [SEAM__KIND_SHM_SETUP] = {0, true, ID_ZERO, 0, true},
 };
 
 int seam__frame_header_check(const seam__frame_header *h, uint32_t max_payload)
 {
-    if (h->kind < SEAM__KIND_HELLO || h->kind > SEAM__KIND_UPDATE) {
+    if (h->kind < SEAM__KIND_HELLO || h->kind > SEAM__KIND_SHM_SETUP) {
         return SEAM_EFRAMEKIND;
     }
     const kind_rule *r = &rules[h->kind];

@@ -24,6 +24,7 @@ typedef enum seam__frame_kind {
     SEAM__KIND_SUBSCRIBE = 10, /* retained publish/subscribe (pubsub.c) */
     SEAM__KIND_UNSUBSCRIBE = 11,
     SEAM__KIND_UPDATE = 12,
+    SEAM__KIND_SHM_SETUP = 13, /* shared-memory rings: docs/protocol.md */
 } seam__frame_kind;
 
 /* The payload is a 32-bit message id and opaque bytes instead of CBOR. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hello.c - builds and reads the handshake frame's CBOR map. */
 #include "hello.h"
+#include "shm_ring.h"
 
 static int put_u64(seam_value *dict, const char *key, uint64_t u)
 {
@@ -20,6 +21,9 @@ int seam__hello_write(const seam__hello *h, seam__buf *out)
     }
     if (r == 0) {
         r = put_u64(m, "max_fds", h->max_fds);
+    }
+    if (r == 0 && h->shm != 0) {
+        r = put_u64(m, "shm", h->shm);
     }
     size_t start = out->len;
     if (r == 0) {
@@ -58,6 +62,10 @@ int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out)
               seam_value_get_uint64(seam_dict_get(m, "max_frame"), &h.max_frame) &&
               h.max_frame >= SEAM__HELLO_MIN_FRAME &&
               seam_value_get_uint64(seam_dict_get(m, "max_fds"), &h.max_fds);
+    const seam_value *shm = seam_dict_get(m, "shm");
+    if (ok && shm != NULL) {
+        ok = seam_value_get_uint64(shm, &h.shm) && seam__ring_size_ok(h.shm);
+    }
     seam_value_unref(m);
     if (!ok) {
         return SEAM_EHANDSHAKE;

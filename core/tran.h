@@ -34,6 +34,9 @@
  * shorter: sockaddr_un's sun_path, 108). */
 #define SEAM__TRAN_ADDR_MAX 208
 
+/* Descriptors a shared-memory setup frame carries. */
+#define SEAM__TRAN_SHM_FDS 4
+
 typedef struct seam__tran seam__tran;
 
 typedef struct seam__pipe {
@@ -135,6 +138,27 @@ struct seam__tran {
     /* The descriptor the adapter watches, or -1: then the transport raises
      * readiness itself (below). */
     int (*fd)(const seam__pipe *p);
+
+    /* Optional: what the adapter is to watch fd() for when the core waits
+     * for want (a transport whose descriptor stands for several, e.g. an
+     * epoll set, is only ever readable). Where set, readiness the adapter
+     * reports means any of want may be ready: the core tries each. */
+    unsigned (*watch_events)(seam__pipe *p, unsigned want);
+
+    /* ---- switching the data path to shared memory (optional) ----
+     * docs/protocol.md, "Shared memory". shm_offer: the ring size our hello
+     * announces (0: none). shm_start: makes our outgoing ring and
+     * doorbells, lending the descriptors the setup frame carries.
+     * shm_switch_send: after `after` more bytes over the socket, sends go
+     * over the ring. shm_attach: the peer's setup frame arrived (fds taken
+     * whatever the outcome): receives come from its ring, of the size its
+     * hello announced. shm_active: bit 0 sending, bit 1 receiving over
+     * rings. */
+    uint64_t (*shm_offer)(seam__pipe *p);
+    int (*shm_start)(seam__pipe *p, int fds[SEAM__TRAN_SHM_FDS]);
+    void (*shm_switch_send)(seam__pipe *p, size_t after);
+    int (*shm_attach)(seam__pipe *p, const int *fds, size_t nfds, uint64_t size);
+    unsigned (*shm_active)(const seam__pipe *p);
 
     /* ---- readiness without a descriptor (fd() or listener_fd() is -1) ----
      * The core gives the transport a watch; the transport calls

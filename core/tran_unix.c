@@ -6,6 +6,7 @@
  * listeners on a rendezvous socket pair (unix_endpoint.c). */
 #include "activate.h"
 #include "names.h"
+#include "shm.h"
 #include "tran.h"
 #include "unix.h"
 
@@ -27,6 +28,7 @@ _Static_assert(SEAM__UNIX_MAX_RECV_FDS == SEAM__TRAN_MAX_RECV_FDS, "one receive'
 typedef struct unix_pipe {
     seam__pipe base;
     int fd;
+    seam__shm *shm; /* the data path that may switch to shared memory, or NULL */
 } unix_pipe;
 
 typedef struct unix_listener {
@@ -38,13 +40,15 @@ typedef struct unix_listener {
     seam__name name;
 } unix_listener;
 
-/* Makes a pipe of a connected socket (taken, closed on failure). */
+/* A pipe over a connected socket (taken: closed on failure). */
 static int unix_pipe_new(int fd, seam__pipe **out)
 {
     unix_pipe *p = malloc(sizeof(*p));
-    if (p == NULL) {
+    int r = p != NULL ? seam__shm_new(fd, &p->shm) : SEAM_ENOMEM;
+    if (r < 0) {
+        free(p);
         close(fd);
-        return SEAM_ENOMEM;
+        return r;
     }
     p->base.tran = &seam__tran_unix;
     p->fd = fd;
@@ -306,13 +310,21 @@ static int unix_dial_check(seam__pipe *base)
 static ssize_t unix_sendv(seam__pipe *base, const struct iovec *iov, size_t iovcnt, const int *fds,
                           size_t nfds)
 {
-    return seam__unix_sendv(((unix_pipe *)base)->fd, iov, iovcnt, fds, nfds);
+    unix_pipe *p = (unix_pipe *)base;
+    if (p->shm != NULL) {
+        return seam__shm_sendv(p->shm, iov, iovcnt, fds, nfds);
+    }
+    return seam__unix_sendv(p->fd, iov, iovcnt, fds, nfds);
 }
 
 static ssize_t unix_recv(seam__pipe *base, void *buf, size_t len, int *fds, size_t max_fds,
                          size_t *nfds, bool *truncated)
 {
-    return seam__unix_recv(((unix_pipe *)base)->fd, buf, len, fds, max_fds, nfds, truncated);
+    unix_pipe *p = (unix_pipe *)base;
+    if (p->shm != NULL) {
+        return seam__shm_recv(p->shm, buf, len, fds, max_fds, nfds, truncated);
+    }
+    return seam__unix_recv(p->fd, buf, len, fds, max_fds, nfds, truncated);
 }
 
 static int unix_peer(seam__pipe *base, bool want_pidfd, seam_peer *out)
@@ -345,11 +357,48 @@ static int unix_peer_groups(seam__pipe *base, uint32_t **gids, size_t *n)
 
 static int unix_fd(const seam__pipe *base)
 {
-    return ((const unix_pipe *)base)->fd;
+    const unix_pipe *p = (const unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_fd(p->shm) : p->fd;
+}
+
+static unsigned unix_watch_events(seam__pipe *base, unsigned want)
+{
+    unix_pipe *p = (unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_watch_events(p->shm, want) : want;
+}
+
+static uint64_t unix_shm_offer(seam__pipe *base)
+{
+    unix_pipe *p = (unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_offer(p->shm) : 0;
+}
+
+static int unix_shm_start(seam__pipe *base, int fds[SEAM__TRAN_SHM_FDS])
+{
+    return seam__shm_start(((unix_pipe *)base)->shm, fds);
+}
+
+static void unix_shm_switch_send(seam__pipe *base, size_t after)
+{
+    seam__shm_switch_send(((unix_pipe *)base)->shm, after);
+}
+
+static int unix_shm_attach(seam__pipe *base, const int *fds, size_t nfds, uint64_t size)
+{
+    return seam__shm_attach(((unix_pipe *)base)->shm, fds, nfds, size);
+}
+
+static unsigned unix_shm_active(const seam__pipe *base)
+{
+    const unix_pipe *p = (const unix_pipe *)base;
+    return p->shm != NULL ? seam__shm_active(p->shm) : 0;
 }
 
 static int unix_wait(seam__pipe *base, unsigned events, int timeout_ms)
 {
+    if (((unix_pipe *)base)->shm != NULL) {
+        return seam__shm_wait(((unix_pipe *)base)->shm, events, timeout_ms);
+    }
     struct pollfd p = {((unix_pipe *)base)->fd, 0, 0};
     if ((events & SEAM_READ) != 0) {
         p.events |= POLLIN;
@@ -379,6 +428,7 @@ static void unix_hangup(seam__pipe *base)
 static void unix_close(seam__pipe *base)
 {
     unix_pipe *p = (unix_pipe *)base;
+    seam__shm_free(p->shm);
     if (p->fd >= 0) {
         close(p->fd);
     }
@@ -412,6 +462,12 @@ const seam__tran seam__tran_unix = {
     .peer_pidfd = unix_peer_pidfd,
     .peer_groups = unix_peer_groups,
     .fd = unix_fd,
+    .watch_events = unix_watch_events,
+    .shm_offer = unix_shm_offer,
+    .shm_start = unix_shm_start,
+    .shm_switch_send = unix_shm_switch_send,
+    .shm_attach = unix_shm_attach,
+    .shm_active = unix_shm_active,
     .wait = unix_wait,
     .hangup = unix_hangup,
     .close = unix_close,

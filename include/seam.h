@@ -517,7 +517,10 @@ typedef struct seam_conn_config {
  * kernel refused: no write permission on the socket file or no search
  * permission on a directory above it - see socket_mode in
  * seam_server_config; no server code ran), a system error. A server's
- * accept filter refusing shows later, as INVALID with SEAM_EACCES. */
+ * accept filter refusing shows later, as INVALID with SEAM_EACCES. When
+ * both hellos offer it, the data then flows over shared-memory rings (the
+ * socket stays for hang-up); SEAM_NO_SHM=1 in the environment keeps it on
+ * the socket. */
 SEAM_EXPORT int seam_conn_connect(seam_loop *loop, const char *name, const seam_conn_config *config,
                                   seam_conn **out);
 

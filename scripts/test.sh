@@ -38,8 +38,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 step "fuzz targets (${fuzz_seconds}s each)"
 cmake -S . -B build/fuzz -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug \
     -DSEAM_FUZZ=ON -DSEAM_BUILD_TOOLS=OFF -DSEAM_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build build/fuzz -j "$jobs" --target fuzz_decode fuzz_frame fuzz_conn
-for t in decode frame conn; do
+cmake --build build/fuzz -j "$jobs" --target fuzz_decode fuzz_frame fuzz_conn fuzz_shm
+for t in decode frame conn shm; do
     work=$(mktemp -d)
     mkdir "$work/corpus" "$work/artifacts"
     cp "$root/tests/corpus/$t/"* "$work/corpus/"

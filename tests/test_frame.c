@@ -173,8 +173,20 @@ static void test_kinds_0_and_13_to_255_are_eframekind(void **state)
     (void)state;
     assert_check(SEAM_EFRAMEKIND, 0, 0, 0, 0, 1);
     for (unsigned k = 13; k <= 255; k++) {
+        if (k == SEAM__KIND_SHM_SETUP) {
+            continue; /* test_shm_setup_is_empty_with_descriptors_and_id_zero */
+        }
         assert_check(SEAM_EFRAMEKIND, (uint8_t)k, 0, 0, 0, 1);
     }
+}
+
+static void test_shm_setup_is_empty_with_descriptors_and_id_zero(void **state)
+{
+    (void)state;
+    assert_check(0, SEAM__KIND_SHM_SETUP, 0, 4, 0, 0);
+    assert_check(SEAM_EFRAMELEN, SEAM__KIND_SHM_SETUP, 0, 4, 0, 1);
+    assert_check(SEAM_EFRAMEID, SEAM__KIND_SHM_SETUP, 0, 4, 1, 0);
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_SHM_SETUP, SEAM__FLAG_RAW, 4, 0, 4);
 }
 
 static void test_subscribe_and_update_need_an_id_and_a_payload(void **state)
@@ -201,7 +213,7 @@ static void test_unsubscribe_needs_an_id_and_no_payload(void **state)
 static void test_flag_bits_2_to_7_are_eframeflags_on_every_kind(void **state)
 {
     (void)state;
-    for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_UPDATE; kind++) {
+    for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_SHM_SETUP; kind++) {
         for (unsigned bit = 2; bit < 8; bit++) {
             assert_check(SEAM_EFRAMEFLAGS, kind, (uint8_t)(1u << bit), 0, 1, 4);
         }
@@ -724,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_ping_and_pong_take_any_id_and_an_empty_payload),
         cmocka_unit_test(test_goodbye_needs_id_0_and_may_be_empty_or_carry_a_map),
         cmocka_unit_test(test_kinds_0_and_13_to_255_are_eframekind),
+        cmocka_unit_test(test_shm_setup_is_empty_with_descriptors_and_id_zero),
         cmocka_unit_test(test_subscribe_and_update_need_an_id_and_a_payload),
         cmocka_unit_test(test_unsubscribe_needs_an_id_and_no_payload),
         cmocka_unit_test(test_flag_bits_2_to_7_are_eframeflags_on_every_kind),

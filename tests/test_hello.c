@@ -51,7 +51,7 @@ static int read_hex(const char *text, seam__hello *out)
     return seam__hello_read(bytes, n, out);
 }
 
-static const seam__hello untouched = {0xAAAA, 0xBBBB, 0xCCCC};
+static const seam__hello untouched = {0xAAAA, 0xBBBB, 0xCCCC, 0xDDDD};
 
 static void assert_untouched(const seam__hello *h)
 {
@@ -62,10 +62,10 @@ static void test_written_hello_reads_back_through_header_and_payload(void **stat
 {
     (void)state;
     const seam__hello cases[] = {
-        {1, 16777216, 64},
-        {1, SEAM__HELLO_MIN_FRAME, 0},
-        {7, (uint64_t)1 << 40, 3},
-        {UINT64_MAX, UINT64_MAX, UINT64_MAX},
+        {1, 16777216, 64, 0},
+        {1, SEAM__HELLO_MIN_FRAME, 0, 0},
+        {7, (uint64_t)1 << 40, 3, 1u << 16},
+        {UINT64_MAX, UINT64_MAX, UINT64_MAX, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         seam__buf out = {0};
@@ -93,7 +93,7 @@ static void test_written_hello_reads_back_through_header_and_payload(void **stat
 static void test_written_hello_passes_through_the_frame_parser(void **state)
 {
     (void)state;
-    const seam__hello hello = {1, 1u << 20, 16};
+    const seam__hello hello = {1, 1u << 20, 16, 0};
     seam__buf out = {0};
     assert_int_equal(seam__hello_write(&hello, &out), 0);
     seam__frame_parser p;
@@ -115,7 +115,7 @@ static void test_hello_write_appends_after_what_the_buffer_holds(void **state)
     (void)state;
     seam__buf out = {0};
     assert_int_equal(seam__buf_append(&out, "xyz", 3), 0);
-    const seam__hello hello = {1, 4096, 1};
+    const seam__hello hello = {1, 4096, 1, 0};
     assert_int_equal(seam__hello_write(&hello, &out), 0);
     assert_memory_equal(out.data, "xyz", 3);
     seam__frame_header h;

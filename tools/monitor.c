@@ -73,6 +73,9 @@ static const char *kind_name(uint8_t kind)
 {
     static const char *const names[] = {"?",     "hello",  "message", "request", "reply",
                                         "error", "cancel", "ping",    "pong",    "goodbye"};
+    if (kind == 13) {
+        return "shm_setup";
+    }
     return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 

@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: MIT */
+/* shm.c - the shared-memory data path of a Unix pipe: the setup (memfd,
+ * seals, doorbells), the switch point of each direction, readiness
+ * through one epoll descriptor, and the doorbell protocol around the
+ * rings (shm_ring.c).
+ *
+ * Doorbells are Unix socket pairs, not eventfds: an eventfd passed to the
+ * peer shares its file status flags with it, so a peer that cleared
+ * O_NONBLOCK could make our reads of it block; a socket end stays ours and
+ * MSG_DONTWAIT never blocks. A third socket pair carries the descriptors
+ * of the records that announce some, read only when such a record is. */
+#include "shm.h"
+#include "unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SHM_DRAIN_MAX 16 /* doorbell reads per drain (a flooding peer is read again later) */
+
+/* The descriptors in the epoll set. */
+enum { SHM_REG_SOCK, SHM_REG_INBELL, SHM_REG_OUTROOM, SHM_REG_SELF, SHM_REGS };
+
+struct seam__shm {
+    int sock; /* the pipe's, not ours */
+    int epfd;
+    unsigned want; /* what the core waits for */
+    int self;      /* our own eventfd (never shared): wakes us when waiting starts */
+    bool self_set; /* it was written and not read since */
+    uint32_t regs[SHM_REGS];
+    /* Sending: until the switch, the socket; sock_left bytes more then. */
+    bool switching;
+    bool out_on;
+    size_t sock_left;
+    seam__ring out;
+    int out_bell; /* our end of the data doorbell: we ring the reader */
+    int out_room; /* our end of the room doorbell: the reader rings us */
+    int out_fdch; /* our end of the descriptor channel: records' descriptors go here */
+    int give[SEAM__SHM_SETUP_FDS]; /* for the setup frame, closed at the switch */
+    /* Receiving. */
+    bool in_on;
+    seam__ring in;
+    int in_bell; /* the peer's data doorbell: we wait on it */
+    int in_room; /* the peer's room doorbell: we ring the writer */
+    int in_fdch; /* the peer's descriptor channel: we receive from it */
+};
+
+static void shm_close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+int seam__shm_new(int sock, seam__shm **out)
+{
+    *out = NULL;
+    const char *no = getenv("SEAM_NO_SHM");
+    if (no != NULL && strcmp(no, "1") == 0) {
+        return 0;
+    }
+    seam__shm *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return SEAM_ENOMEM;
+    }
+    s->sock = sock;
+    s->out_bell = s->out_room = s->in_bell = s->in_room = s->out_fdch = s->in_fdch = -1;
+    for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
+        s->give[i] = -1;
+    }
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->self = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->epfd < 0 || s->self < 0) {
+        int r = -errno;
+        shm_close_fd(&s->epfd);
+        shm_close_fd(&s->self);
+        free(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+static void shm_close_all(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}
+
+/* Empties a doorbell we only wait on: bytes dropped, descriptors closed. */
+static void shm_drop(int fd)
+{
+    for (int i = 0; i < SHM_DRAIN_MAX; i++) {
+        uint8_t junk[64];
+        int got[SEAM__TRAN_MAX_RECV_FDS];
+        size_t ngot = 0;
+        bool truncated = false;
+        ssize_t n = seam__unix_recv(fd, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS, &ngot,
+                                    &truncated);
+        shm_close_all(got, ngot);
+        if (n <= 0) {
+            return;
+        }
+    }
+}
+
+static void shm_give_close(seam__shm *s)
+{
+    for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
+        shm_close_fd(&s->give[i]);
+    }
+}
+
+void seam__shm_free(seam__shm *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->out.base != NULL) {
+        munmap(s->out.base, SEAM__RING_HDR + s->out.cap);
+    }
+    if (s->in.base != NULL) {
+        munmap(s->in.base, SEAM__RING_HDR + s->in.cap);
+    }
+    shm_give_close(s);
+    shm_close_fd(&s->out_bell);
+    shm_close_fd(&s->out_room);
+    shm_close_fd(&s->in_bell);
+    shm_close_fd(&s->in_room);
+    shm_close_fd(&s->in_fdch);
+    shm_close_fd(&s->out_fdch);
+    close(s->epfd);
+    close(s->self);
+    free(s);
+}
+
+int seam__shm_fd(const seam__shm *s)
+{
+    return s->epfd;
+}
+
+uint64_t seam__shm_offer(const seam__shm *s)
+{
+    (void)s;
+    return SEAM__RING_DEFAULT;
+}
+
+unsigned seam__shm_active(const seam__shm *s)
+{
+    return (s->out_on ? 1u : 0u) | (s->in_on ? 2u : 0u);
+}
+
+/* One descriptor's epoll events, changed only when they differ. */
+static int shm_reg(seam__shm *s, int which, int fd, uint32_t ev)
+{
+    if (fd < 0 || s->regs[which] == ev) {
+        return 0;
+    }
+    struct epoll_event e = {.events = ev, .data.u32 = (uint32_t)which};
+    int op = s->regs[which] == 0 ? EPOLL_CTL_ADD : ev == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (epoll_ctl(s->epfd, op, fd, &e) < 0) {
+        return -errno;
+    }
+    s->regs[which] = ev;
+    return 0;
+}
+
+/* The epoll set follows what the core waits for and which paths are on:
+ * a descriptor ready for something nobody waits for would keep the epoll
+ * descriptor readable, and the loop spinning. Once input comes over the
+ * ring, the socket is watched only for its hang-up. */
+static int shm_regs_update(seam__shm *s)
+{
+    bool rd = (s->want & SEAM_READ) != 0;
+    bool wr = (s->want & SEAM_WRITE) != 0;
+    uint32_t sock = 0;
+    if (rd) {
+        sock |= EPOLLRDHUP | (s->in_on ? 0 : EPOLLIN);
+    }
+    if (wr && !s->out_on) {
+        sock |= EPOLLOUT;
+    }
+    int r = shm_reg(s, SHM_REG_SOCK, s->sock, sock);
+    if (r == 0) {
+        r = shm_reg(s, SHM_REG_INBELL, s->in_bell, rd && s->in_on ? EPOLLIN : 0);
+    }
+    if (r == 0) {
+        r = shm_reg(s, SHM_REG_OUTROOM, s->out_room, wr && s->out_on ? EPOLLIN : 0);
+    }
+    if (r == 0) {
+        r = shm_reg(s, SHM_REG_SELF, s->self, s->want != 0 ? EPOLLIN : 0);
+    }
+    return r;
+}
+
+/* Readiness over a ring is a doorbell rung only to a reader (or writer)
+ * that said it sleeps: one that starts waiting again (reading resumed
+ * after a pause) looks once on its own. */
+static void shm_self_wake(seam__shm *s)
+{
+    uint64_t one = 1;
+    if (!s->self_set) {
+        s->self_set = true;
+        (void)!write(s->self, &one, sizeof(one));
+    }
+}
+
+static void shm_self_drain(seam__shm *s)
+{
+    uint64_t n;
+    if (s->self_set) {
+        s->self_set = false;
+        (void)!read(s->self, &n, sizeof(n));
+    }
+}
+
+unsigned seam__shm_watch_events(seam__shm *s, unsigned want)
+{
+    unsigned gained = want & ~s->want;
+    if (((gained & SEAM_READ) != 0 && s->in_on) || ((gained & SEAM_WRITE) != 0 && s->out_on)) {
+        shm_self_wake(s);
+    }
+    s->want = want;
+    /* A failure leaves the adapter watching: the next send or receive
+     * reports what is wrong. */
+    if (shm_regs_update(s) < 0) {
+        return SEAM_READ;
+    }
+    return want != 0 ? SEAM_READ : 0;
+}
+
+static int shm_memfd(size_t cap, uint8_t **base, int *fd)
+{
+    *fd = memfd_create("seam-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (*fd < 0) {
+        return -errno;
+    }
+    size_t size = SEAM__RING_HDR + cap;
+    if (ftruncate(*fd, (off_t)size) < 0 ||
+        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int r = -errno;
+        shm_close_fd(fd);
+        return r;
+    }
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (m == MAP_FAILED) {
+        int r = -errno;
+        shm_close_fd(fd);
+        return r;
+    }
+    *base = m;
+    return 0;
+}
+
+static int shm_pair(int *ours, int *theirs)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        return -errno;
+    }
+    *ours = sv[0];
+    *theirs = sv[1];
+    return 0;
+}
+
+int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
+{
+    if (s->out.base != NULL) {
+        return SEAM_EINVAL;
+    }
+    uint8_t *base = NULL;
+    int r = shm_memfd(SEAM__RING_DEFAULT, &base, &s->give[0]);
+    if (r == 0) {
+        seam__ring_init(&s->out, base, SEAM__RING_DEFAULT, true);
+        r = shm_pair(&s->out_bell, &s->give[1]);
+    }
+    if (r == 0) {
+        r = shm_pair(&s->out_room, &s->give[2]);
+    }
+    if (r == 0) {
+        r = shm_pair(&s->out_fdch, &s->give[3]);
+    }
+    if (r < 0) {
+        return r; /* what was made is freed with the pipe */
+    }
+    memcpy(fds, s->give, sizeof(s->give));
+    return 0;
+}
+
+void seam__shm_switch_send(seam__shm *s, size_t after)
+{
+    s->switching = true;
+    s->sock_left = after;
+    if (after == 0) {
+        s->out_on = true;
+        shm_give_close(s);
+        shm_regs_update(s);
+    }
+}
+
+/* The peer's ring: a memfd of exactly the announced size, sealed so that
+ * it can be neither shrunk under our mapping (SIGBUS) nor grown. */
+static int shm_map_peer(seam__shm *s, int fd, uint64_t size)
+{
+    struct stat st;
+    if (!seam__ring_size_ok(size) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != SEAM__RING_HDR + size) {
+        return SEAM_EPROTO;
+    }
+    int seals = fcntl(fd, F_GET_SEALS);
+    unsigned need = F_SEAL_SHRINK | F_SEAL_GROW;
+    if (seals < 0 || ((unsigned)seals & need) != need) {
+        return SEAM_EPROTO;
+    }
+    void *m = mmap(NULL, SEAM__RING_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        return SEAM_EPROTO;
+    }
+    seam__ring_init(&s->in, m, size, false);
+    if (!seam__ring_magic_ok(&s->in)) {
+        return SEAM_EPROTO;
+    }
+    return 0;
+}
+
+int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
+{
+    if (s->in_on || nfds != SEAM__SHM_SETUP_FDS) {
+        return SEAM_EPROTO;
+    }
+    int r = shm_map_peer(s, fds[0], size);
+    close(fds[0]);
+    s->in_bell = fds[1];
+    s->in_room = fds[2];
+    s->in_fdch = fds[3];
+    if (r < 0) {
+        return r;
+    }
+    s->in_on = true;
+    if (shm_regs_update(s) < 0) {
+        return SEAM_EPROTO; /* not a descriptor epoll takes */
+    }
+    return 0;
+}
+
+/* Rings a doorbell; a full one already wakes its reader. */
+static void shm_ring_bell(int fd)
+{
+    static const uint8_t b = 1;
+    struct iovec iov = {(void *)&b, 1};
+    (void)seam__unix_sendv(fd, &iov, 1, NULL, 0);
+}
+
+/* Whether the peer hung up (the socket's reading side ended). */
+static bool shm_hungup(const seam__shm *s)
+{
+    struct pollfd p = {s->sock, POLLRDHUP, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
+                             size_t nfds)
+{
+    ssize_t room = seam__ring_room(&s->out);
+    if (room == 0) {
+        shm_self_drain(s);
+        shm_drop(s->out_room);
+        if (!seam__ring_writer_arm(&s->out)) {
+            return shm_hungup(s) ? -EPIPE : SEAM_EAGAIN;
+        }
+        room = seam__ring_room(&s->out);
+    }
+    if (room <= 0) {
+        return room < 0 ? room : SEAM_EAGAIN;
+    }
+    if (nfds > 0) {
+        int ok = seam__ring_fds_room(&s->out, nfds);
+        if (ok <= 0) {
+            return ok < 0 ? ok : SEAM_EAGAIN; /* the reader rings once it took some */
+        }
+    }
+    if (nfds > 0) {
+        /* Before the record is published, so they wait when it is read. */
+        static const uint8_t b = 0;
+        struct iovec one = {(void *)&b, 1};
+        ssize_t n = seam__unix_sendv(s->out_fdch, &one, 1, fds, nfds);
+        if (n < 0) {
+            return n == SEAM_EAGAIN ? SEAM_EAGAIN : -EPIPE;
+        }
+        seam__ring_fds_sent(&s->out, nfds);
+    }
+    bool ring = false;
+    size_t n = seam__ring_write(&s->out, iov, iovcnt, (uint32_t)nfds, (size_t)room, &ring);
+    if (ring) {
+        shm_ring_bell(s->out_bell);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < iovcnt && total <= n; i++) {
+        total += iov[i].iov_len;
+    }
+    /* A short write is the core's cue to wait for room: say so first. */
+    if (n < total && seam__ring_writer_arm(&s->out)) {
+        shm_self_wake(s);
+    }
+    return (ssize_t)n;
+}
+
+ssize_t seam__shm_sendv(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
+                        size_t nfds)
+{
+    if (s->out_on) {
+        return shm_send_ring(s, iov, iovcnt, fds, nfds);
+    }
+    if (!s->switching) {
+        return seam__unix_sendv(s->sock, iov, iovcnt, fds, nfds);
+    }
+    /* Up to the switch point over the socket, not a byte further. */
+    struct iovec cut[64];
+    size_t n = 0;
+    size_t total = 0;
+    for (; n < iovcnt && n < 64 && total < s->sock_left; n++) {
+        cut[n] = iov[n];
+        if (cut[n].iov_len > s->sock_left - total) {
+            cut[n].iov_len = s->sock_left - total;
+        }
+        total += cut[n].iov_len;
+    }
+    ssize_t r = seam__unix_sendv(s->sock, cut, n, fds, nfds);
+    if (r > 0) {
+        s->sock_left -= (size_t)r;
+        if (s->sock_left == 0) {
+            seam__shm_switch_send(s, 0);
+        }
+    }
+    return r;
+}
+
+/* Reads the data doorbell's wake-ups (anything else on it is dropped). */
+static int shm_bell_drain(seam__shm *s)
+{
+    shm_drop(s->in_bell);
+    return 0;
+}
+
+/* Hands the descriptors of a record that announced nfds to the caller:
+ * one byte of the descriptor channel and what came with it, exactly nfds.
+ * They were sent before the record was published, so they are there. */
+static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, size_t *n,
+                        bool *truncated)
+{
+    uint8_t one;
+    int got[SEAM__TRAN_MAX_RECV_FDS];
+    size_t ngot = 0;
+    bool cut = false;
+    ssize_t r = seam__unix_recv(s->in_fdch, &one, 1, got, SEAM__TRAN_MAX_RECV_FDS, &ngot, &cut);
+    if (r != 1 || cut || ngot != nfds) {
+        shm_close_all(got, ngot);
+        return SEAM_EPROTO;
+    }
+    for (size_t i = 0; i < ngot; i++) {
+        if (*n < max_fds) {
+            fds[(*n)++] = got[i];
+        } else {
+            close(got[i]);
+            *truncated = true;
+        }
+    }
+    bool ring = false;
+    seam__ring_fds_taken(&s->in, nfds, &ring);
+    if (ring) {
+        shm_ring_bell(s->in_room);
+    }
+    return 0;
+}
+
+static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds,
+                             size_t *nfds, bool *truncated)
+{
+    seam__ring_reader_disarm(&s->in);
+    for (int round = 0; round < 2; round++) {
+        uint32_t recfds = 0;
+        bool ring = false;
+        ssize_t n = seam__ring_read(&s->in, buf, len, &recfds, &ring);
+        if (ring) {
+            shm_ring_bell(s->in_room);
+        }
+        if (n > 0 && recfds > 0) {
+            int r = shm_take_fds(s, recfds, fds, max_fds, nfds, truncated);
+            if (r < 0) {
+                return r;
+            }
+        }
+        if (n >= 0 && (size_t)n < len && seam__ring_reader_arm(&s->in)) {
+            /* A short read is the core's cue to wait: the reader sleeps
+             * (the writer will ring) unless more came meanwhile. */
+            seam__ring_reader_disarm(&s->in);
+            shm_self_wake(s);
+        }
+        if (n != SEAM_EAGAIN) {
+            return n;
+        }
+        /* Empty: a peer that hung up has published all it will (before
+         * its close, so before we saw the hang-up). */
+        if (shm_hungup(s)) {
+            if (round == 0) {
+                continue;
+            }
+            return 0;
+        }
+        shm_self_drain(s);
+        int r = shm_bell_drain(s);
+        if (r < 0) {
+            return r;
+        }
+        if (!seam__ring_reader_arm(&s->in)) {
+            return SEAM_EAGAIN;
+        }
+        seam__ring_reader_disarm(&s->in);
+    }
+    return SEAM_EAGAIN; /* the doorbell was drained: the next wake-up comes */
+}
+
+ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
+                       bool *truncated)
+{
+    if (!s->in_on) {
+        return seam__unix_recv(s->sock, buf, len, fds, max_fds, nfds, truncated);
+    }
+    return shm_recv_ring(s, buf, len, fds, max_fds, nfds, truncated);
+}
+
+int seam__shm_wait(seam__shm *s, unsigned events, int timeout_ms)
+{
+    unsigned ready = 0;
+    if ((events & SEAM_READ) != 0 && s->in_on) {
+        if (shm_bell_drain(s) < 0 || seam__ring_reader_arm(&s->in)) {
+            ready |= SEAM_READ;
+        }
+    }
+    if ((events & SEAM_WRITE) != 0 && s->out_on) {
+        shm_drop(s->out_room);
+        if (seam__ring_writer_arm(&s->out)) {
+            ready |= SEAM_WRITE;
+        }
+    }
+    if (ready != 0) {
+        timeout_ms = 0;
+    }
+    struct pollfd p[3] = {{s->sock, 0, 0}, {s->in_bell, 0, 0}, {s->out_room, 0, 0}};
+    if ((events & SEAM_READ) != 0) {
+        p[0].events |= POLLRDHUP | (s->in_on ? 0 : POLLIN);
+        p[1].events = s->in_on ? POLLIN : 0;
+    }
+    if ((events & SEAM_WRITE) != 0) {
+        p[0].events |= s->out_on ? 0 : POLLOUT;
+        p[2].events = s->out_on ? POLLIN : 0;
+    }
+    int n = poll(p, 3, timeout_ms);
+    if (n < 0) {
+        return errno == EINTR ? (int)ready : -errno;
+    }
+    if ((p[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0 ||
+        (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        ready |= SEAM_READ;
+    }
+    if ((p[0].revents & POLLOUT) != 0 || (p[2].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        ready |= SEAM_WRITE;
+    }
+    return (int)(ready & events);
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/* regress_shm.c - the shared-memory transport: negotiated when both hellos
+ * offer it, kept off by SEAM_NO_SHM, frames larger than a ring, a dead
+ * peer noticed at once, and the ring itself against a hostile peer
+ * (indices and lengths out of bounds), full and drained, asleep and busy. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "conn.h"
+#include "shm_ring.h"
+#include "support.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME    "t.shm"
+#define CALL_MS 10000
+
+typedef struct fixture {
+    char dir[256];
+    seam_loop *loop;
+    support_child server;
+    int interrupted;
+} fixture;
+
+static void echo_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    (void)userdata;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        seam_request_reply(ev->request, ev->value);
+    }
+}
+
+static const seam_server_config echo_server = {.conn.on_event = echo_event};
+
+static void client_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    fixture *f = userdata;
+    if (ev->type == SEAM_EVENT_INTERRUPTED) {
+        f->interrupted++;
+    }
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->loop = support_test_begin(f->dir, sizeof(f->dir));
+    f->server.chan = -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    unsetenv("SEAM_NO_SHM");
+    support_child_kill(&f->server);
+    support_test_end(f->loop, f->dir);
+    free(f);
+    return 0;
+}
+
+static seam_conn *connect_echo(fixture *f)
+{
+    support_spawn_server(&f->server, NAME, &echo_server);
+    seam_conn_config cfg = {.on_event = client_event, .userdata = f};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    return conn;
+}
+
+/* A call of size bytes that must come back as it went. */
+static void echo_call(seam_conn *conn, size_t size)
+{
+    uint8_t *bytes = malloc(size);
+    assert_non_null(bytes);
+    for (size_t i = 0; i < size; i++) {
+        bytes[i] = (uint8_t)(i * 7 + size);
+    }
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_take(m, "b", seam_value_new_data(bytes, size));
+    seam_value *reply = NULL;
+    assert_int_equal(seam_conn_call_sync(conn, m, CALL_MS, &reply), 0);
+    assert_true(seam_value_equal(reply, m));
+    seam_value_unref(reply);
+    seam_value_unref(m);
+    free(bytes);
+}
+
+static unsigned shm_active(const seam_conn *conn)
+{
+    return conn->pipe->tran->shm_active(conn->pipe);
+}
+
+/* ==== negotiation ======================================================== */
+
+static void test_both_offering_moves_both_directions_to_rings(void **state)
+{
+    fixture *f = *state;
+    seam_conn *conn = connect_echo(f);
+    echo_call(conn, 16);
+    assert_int_equal(shm_active(conn), 3);
+    for (int i = 0; i < 200; i++) {
+        echo_call(conn, 64);
+    }
+    seam_conn_close(conn);
+}
+
+static void test_no_shm_in_the_environment_keeps_the_socket(void **state)
+{
+    fixture *f = *state;
+    setenv("SEAM_NO_SHM", "1", 1);
+    seam_conn *conn = connect_echo(f); /* the server offers, we do not */
+    echo_call(conn, 16);
+    assert_int_equal(shm_active(conn), 0);
+    seam_conn_close(conn);
+}
+
+static void test_frames_larger_than_a_ring_cross_it_intact(void **state)
+{
+    fixture *f = *state;
+    seam_conn *conn = connect_echo(f);
+    echo_call(conn, 16);
+    assert_int_equal(shm_active(conn), 3);
+    echo_call(conn, 3 * SEAM__RING_DEFAULT + 5);
+    echo_call(conn, 1u << 20);
+    seam_conn_close(conn);
+}
+
+static bool interrupted(void *arg)
+{
+    return ((fixture *)arg)->interrupted > 0;
+}
+
+static void test_a_dead_peer_is_noticed_at_once_over_rings(void **state)
+{
+    fixture *f = *state;
+    seam_conn *conn = connect_echo(f);
+    echo_call(conn, 16);
+    assert_int_equal(shm_active(conn), 3);
+    kill(f->server.pid, SIGKILL);
+    assert_true(support_run_until(f->loop, interrupted, f, SUPPORT_DEADLINE_MS));
+    seam_conn_close(conn);
+}
+
+/* ==== the ring against its peer ========================================== */
+
+typedef struct ring_pair {
+    uint8_t *mem;
+    seam__ring w;
+    seam__ring r;
+} ring_pair;
+
+static void ring_pair_init(ring_pair *p, size_t cap)
+{
+    p->mem = aligned_alloc(4096, SEAM__RING_HDR + cap);
+    assert_non_null(p->mem);
+    memset(p->mem, 0, SEAM__RING_HDR + cap);
+    seam__ring_init(&p->w, p->mem, cap, true);
+    seam__ring_init(&p->r, p->mem, cap, false);
+}
+
+static size_t ring_put(ring_pair *p, const void *buf, size_t len, bool *ring)
+{
+    ssize_t room = seam__ring_room(&p->w);
+    assert_true(room > 0);
+    struct iovec iov = {(void *)buf, len};
+    return seam__ring_write(&p->w, &iov, 1, 0, (size_t)room, ring);
+}
+
+static void poke_u64(ring_pair *p, size_t off, uint64_t v)
+{
+    atomic_store((_Atomic uint64_t *)(void *)(p->mem + off), v);
+}
+
+static void test_ring_tail_beyond_the_ring_is_eproto(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    poke_u64(&p, SEAM__RING_OFF_TAIL, SEAM__RING_MIN + 8);
+    uint8_t buf[64];
+    uint32_t nfds;
+    bool ring;
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), SEAM_EPROTO);
+    poke_u64(&p, SEAM__RING_OFF_TAIL, 3); /* unaligned */
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), SEAM_EPROTO);
+    free(p.mem);
+}
+
+static void test_ring_record_longer_than_what_was_published_is_eproto(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    bool ring;
+    ring_put(&p, "abcdefgh", 8, &ring);
+    poke_u64(&p, SEAM__RING_HDR, 9); /* the header now claims 9 bytes of 8 */
+    uint8_t buf[64];
+    uint32_t nfds;
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), SEAM_EPROTO);
+    poke_u64(&p, SEAM__RING_HDR, 0); /* an empty record */
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), SEAM_EPROTO);
+    free(p.mem);
+}
+
+static void test_ring_record_with_more_descriptors_than_a_frame_is_eproto(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    bool ring;
+    ring_put(&p, "abcdefgh", 8, &ring);
+    poke_u64(&p, SEAM__RING_HDR, 8 | ((uint64_t)(SEAM__RING_MAX_FDS + 1) << 32));
+    uint8_t buf[64];
+    uint32_t nfds;
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), SEAM_EPROTO);
+    free(p.mem);
+}
+
+static void test_ring_head_past_the_tail_is_eproto_for_the_writer(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    poke_u64(&p, SEAM__RING_OFF_HEAD, 64);
+    assert_int_equal(seam__ring_room(&p.w), SEAM_EPROTO);
+    free(p.mem);
+}
+
+static void test_ring_full_waits_and_the_reader_rings_the_waiting_writer(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    static uint8_t big[SEAM__RING_MIN];
+    bool ring;
+    size_t n = ring_put(&p, big, sizeof(big), &ring);
+    assert_true(n < sizeof(big)); /* a record header's room is never payload */
+    assert_int_equal(seam__ring_room(&p.w), 0);
+    assert_false(seam__ring_writer_arm(&p.w)); /* still full: it sleeps */
+    uint8_t buf[SEAM__RING_MIN];
+    uint32_t nfds;
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), (ssize_t)n);
+    assert_true(ring); /* the writer said it waits */
+    assert_true(seam__ring_room(&p.w) > 0);
+    free(p.mem);
+}
+
+static void test_ring_rings_a_sleeping_reader_and_not_a_busy_one(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    bool ring;
+    ring_put(&p, "a", 1, &ring);
+    assert_true(ring); /* a new reader starts asleep */
+    uint8_t buf[64];
+    uint32_t nfds;
+    seam__ring_reader_disarm(&p.r);
+    ring_put(&p, "b", 1, &ring);
+    assert_false(ring); /* busy: no system call for this one */
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), 2);
+    assert_false(seam__ring_reader_arm(&p.r)); /* empty: it sleeps */
+    ring_put(&p, "c", 1, &ring);
+    assert_true(ring);
+    free(p.mem);
+}
+
+static void test_ring_records_wrap_around_intact(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    uint8_t out[1000];
+    uint8_t in[1000];
+    for (int round = 0; round < 50; round++) {
+        for (size_t i = 0; i < sizeof(out); i++) {
+            out[i] = (uint8_t)(i + (size_t)round);
+        }
+        bool ring;
+        assert_int_equal(ring_put(&p, out, sizeof(out), &ring), sizeof(out));
+        uint32_t nfds;
+        assert_int_equal(seam__ring_read(&p.r, in, sizeof(in), &nfds, &ring), sizeof(in));
+        assert_memory_equal(in, out, sizeof(out));
+    }
+    free(p.mem);
+}
+
+static void test_hello_ring_sizes_are_powers_of_two_within_bounds(void **state)
+{
+    (void)state;
+    assert_true(seam__ring_size_ok(SEAM__RING_MIN));
+    assert_true(seam__ring_size_ok(SEAM__RING_MAX));
+    assert_false(seam__ring_size_ok(SEAM__RING_MIN / 2));
+    assert_false(seam__ring_size_ok((uint64_t)SEAM__RING_MAX * 2));
+    assert_false(seam__ring_size_ok(SEAM__RING_MIN + 8));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    support_test_filter_from_env();
+    const struct CMUnitTest tests[] = {
+        T(test_both_offering_moves_both_directions_to_rings),
+        T(test_no_shm_in_the_environment_keeps_the_socket),
+        T(test_frames_larger_than_a_ring_cross_it_intact),
+        T(test_a_dead_peer_is_noticed_at_once_over_rings),
+        cmocka_unit_test(test_ring_tail_beyond_the_ring_is_eproto),
+        cmocka_unit_test(test_ring_record_longer_than_what_was_published_is_eproto),
+        cmocka_unit_test(test_ring_record_with_more_descriptors_than_a_frame_is_eproto),
+        cmocka_unit_test(test_ring_head_past_the_tail_is_eproto_for_the_writer),
+        cmocka_unit_test(test_ring_full_waits_and_the_reader_rings_the_waiting_writer),
+        cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
+        cmocka_unit_test(test_ring_records_wrap_around_intact),
+        cmocka_unit_test(test_hello_ring_sizes_are_powers_of_two_within_bounds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
