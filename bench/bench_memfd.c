@@ -23,16 +23,26 @@
 #define PAGE  4096u
 #define ROUND 20u
 
+typedef union cmsg_buf {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+} cmsg_buf;
+
+/* A one-byte message with room for one descriptor. */
+static void fd_msghdr(struct msghdr *m, struct iovec *iov, char *byte, cmsg_buf *u)
+{
+    *iov = (struct iovec){.iov_base = byte, .iov_len = 1};
+    *m = (struct msghdr){
+        .msg_iov = iov, .msg_iovlen = 1, .msg_control = u->buf, .msg_controllen = sizeof(u->buf)};
+}
+
 static int send_fd(int sock, int fd)
 {
     char byte = 0;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } u;
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct iovec iov;
+    cmsg_buf u;
+    struct msghdr m;
+    fd_msghdr(&m, &iov, &byte, &u);
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -44,13 +54,10 @@ static int send_fd(int sock, int fd)
 static int recv_fd(int sock)
 {
     char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } u;
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct iovec iov;
+    cmsg_buf u;
+    struct msghdr m;
+    fd_msghdr(&m, &iov, &byte, &u);
     if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
         return -1;
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
