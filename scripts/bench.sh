@@ -85,6 +85,8 @@ for p in "${placements[@]}"; do
         run bench_zmq --case tput --size "$size" --placement "$p"
         run bench_nng --case tput --size "$size" --placement "$p"
     done
+    echo "== placement $p: 16 MiB through the socket against as a sealed memfd" >&2
+    run bench_memfd --placement "$p"
     echo "== placement $p: broadcast to 1,000 clients" >&2
     run bench_fanout --case broadcast --clients 1000 --size 64 --placement "$p"
     run bench_fanout --case broadcast --clients 1000 --size 65536 --placement "$p"

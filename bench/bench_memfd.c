@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* bench_memfd.c - a 16 MiB payload between two processes over AF_UNIX, in
+ * one run: copied through the socket (the raw floor) against passed as a
+ * sealed memfd that the receiver checks and maps read-only (seam's memfd
+ * helpers, core/memfd.c). Each receiver reads one byte per page of what it
+ * got, so the memfd side pays its page faults. Two memfd rows: the sender
+ * fills a fresh memfd per transfer (one copy, the sender's), and the
+ * sender hands over one it filled once (no copy at all). Figures go to
+ * stderr, one line each, with the ratio to the raw row. */
+#include "common.h"
+#include "memfd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SIZE  (16u << 20)
+#define PAGE  4096u
+#define ROUND 20u
+
+typedef union cmsg_buf {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+} cmsg_buf;
+
+/* A one-byte message with room for one descriptor. */
+static void fd_msghdr(struct msghdr *m, struct iovec *iov, char *byte, cmsg_buf *u)
+{
+    *iov = (struct iovec){.iov_base = byte, .iov_len = 1};
+    *m = (struct msghdr){
+        .msg_iov = iov, .msg_iovlen = 1, .msg_control = u->buf, .msg_controllen = sizeof(u->buf)};
+}
+
+static int send_fd(int sock, int fd)
+{
+    char byte = 0;
+    struct iovec iov;
+    cmsg_buf u;
+    struct msghdr m;
+    fd_msghdr(&m, &iov, &byte, &u);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+    char byte;
+    struct iovec iov;
+    cmsg_buf u;
+    struct msghdr m;
+    fd_msghdr(&m, &iov, &byte, &u);
+    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (c == NULL || c->cmsg_type != SCM_RIGHTS)
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+static unsigned touch(const uint8_t *p)
+{
+    unsigned sum = 0;
+    for (size_t i = 0; i < SIZE; i += PAGE)
+        sum += p[i];
+    return sum;
+}
+
+enum mode { RAW, MEMFD_COPY, MEMFD_OWN };
+
+/* The sender: ROUND payloads, each acknowledged by one byte. */
+static int sender(int sock, enum mode mode, const uint8_t *bytes)
+{
+    int own = mode == MEMFD_OWN ? seam__memfd_from_bytes(bytes, SIZE) : -1;
+    for (unsigned r = 0; r < ROUND; r++) {
+        if (mode == RAW) {
+            if (bench_write_full(sock, bytes, SIZE) < 0)
+                return 1;
+        } else {
+            int fd = mode == MEMFD_OWN ? own : seam__memfd_from_bytes(bytes, SIZE);
+            if (fd < 0 || send_fd(sock, fd) < 0)
+                return 1;
+            if (mode == MEMFD_COPY)
+                close(fd);
+        }
+        char ack;
+        if (bench_read_full(sock, &ack, 1) < 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int receiver(int sock, enum mode mode, uint8_t *buf, unsigned *sum)
+{
+    for (unsigned r = 0; r < ROUND; r++) {
+        if (mode == RAW) {
+            if (bench_read_full(sock, buf, SIZE) < 0)
+                return -1;
+            *sum += touch(buf);
+        } else {
+            int fd = recv_fd(sock);
+            const void *p;
+            if (fd < 0 || seam__memfd_map(fd, SIZE, &p) < 0)
+                return -1;
+            *sum += touch(p);
+            seam__memfd_unmap(p, SIZE);
+            close(fd);
+        }
+        if (bench_write_full(sock, "", 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static double run(const bench_opts *o, enum mode mode, uint8_t *bytes, uint8_t *buf)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        bench_pin(bench_peer_cpu(o));
+        _exit(sender(sv[1], mode, bytes));
+    }
+    close(sv[1]);
+    unsigned sum = 0;
+    uint64_t t0 = bench_now_ns();
+    int rc = receiver(sv[0], mode, buf, &sum);
+    uint64_t ns = bench_now_ns() - t0;
+    close(sv[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || sum != ROUND * (SIZE / PAGE) * 7u)
+        return -1;
+    return (double)SIZE * ROUND / ((double)ns / 1e9) / 1e6; /* MB/s */
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    if (bench_parse(argc, argv, &o) < 0)
+        return 2;
+    bench_pin(0);
+    uint8_t *bytes = malloc(SIZE), *buf = malloc(SIZE);
+    if (bytes == NULL || buf == NULL)
+        return 1;
+    memset(bytes, 7, SIZE);
+    memset(buf, 0, SIZE);
+    static const char *const names[] = {"raw AF_UNIX copy", "sealed memfd, filled per transfer",
+                                        "sealed memfd, sender's own"};
+    double raw = 0;
+    for (int m = RAW; m <= MEMFD_OWN; m++) {
+        run(&o, (enum mode)m, bytes, buf); /* warm-up */
+        double mbs = run(&o, (enum mode)m, bytes, buf);
+        if (mbs < 0) {
+            fprintf(stderr, "bench_memfd: %s failed\n", names[m]);
+            return 1;
+        }
+        if (m == RAW)
+            raw = mbs;
+        fprintf(stderr, "memfd 16 MiB placement=%s %-34s %9.0f MB/s %6.2fx raw\n", o.placement,
+                names[m], mbs, mbs / raw);
+    }
+    free(bytes);
+    free(buf);
+    return 0;
+}
