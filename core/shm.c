@@ -51,6 +51,9 @@ struct seam__shm {
     int in_bell; /* the peer's data doorbell: we wait on it */
     int in_room; /* the peer's room doorbell: we ring the writer */
     int in_fdch; /* the peer's descriptor channel: we receive from it */
+    /* A violation the writer found in the peer's indices: every receive
+     * (and wait) reports it, so the connection ends instead of stalling. */
+    int broken;
 };
 
 static void shm_close_fd(int *fd)
@@ -333,6 +336,20 @@ static int shm_map_peer(seam__shm *s, int fd, uint64_t size)
     return 0;
 }
 
+/* Whether fd is a connected AF_UNIX stream socket, as every doorbell and
+ * the descriptor channel must be: a pipe or a datagram socket there would
+ * never be drained by our socket reads and keep the loop awake. */
+static bool shm_is_stream_socket(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof(v);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX) {
+        return false;
+    }
+    len = sizeof(v);
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM;
+}
+
 int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
 {
     if (s->in_on || nfds != SEAM__SHM_SETUP_FDS) {
@@ -345,6 +362,11 @@ int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
     s->in_fdch = fds[3];
     if (r < 0) {
         return r;
+    }
+    for (size_t i = 1; i < SEAM__SHM_SETUP_FDS; i++) {
+        if (!shm_is_stream_socket(fds[i])) {
+            return SEAM_EPROTO;
+        }
     }
     s->in_on = true;
     if (shm_regs_update(s) < 0) {
@@ -368,6 +390,17 @@ static bool shm_hungup(const seam__shm *s)
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/* The peer broke its side of the ring (err < 0, not SEAM_EAGAIN): from now
+ * on our reads fail with err, and the core is woken to read. */
+static ssize_t shm_broke(seam__shm *s, ssize_t err)
+{
+    if (err < 0 && err != SEAM_EAGAIN && s->broken == 0) {
+        s->broken = (int)err;
+        shm_self_wake(s);
+    }
+    return err;
+}
+
 static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
                              size_t nfds)
 {
@@ -381,12 +414,13 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
         room = seam__ring_room(&s->out);
     }
     if (room <= 0) {
-        return room < 0 ? room : SEAM_EAGAIN;
+        return room < 0 ? shm_broke(s, room) : SEAM_EAGAIN;
     }
     if (nfds > 0) {
         int ok = seam__ring_fds_room(&s->out, nfds);
         if (ok <= 0) {
-            return ok < 0 ? ok : SEAM_EAGAIN; /* the reader rings once it took some */
+            /* the reader rings once it took some */
+            return ok < 0 ? shm_broke(s, ok) : SEAM_EAGAIN;
         }
     }
     if (nfds > 0) {
@@ -533,6 +567,9 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
 ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds, size_t *nfds,
                        bool *truncated)
 {
+    if (s->broken != 0) {
+        return s->broken;
+    }
     if (!s->in_on) {
         return seam__unix_recv(s->sock, buf, len, fds, max_fds, nfds, truncated);
     }
@@ -542,6 +579,9 @@ ssize_t seam__shm_recv(seam__shm *s, void *buf, size_t len, int *fds, size_t max
 int seam__shm_wait(seam__shm *s, unsigned events, int timeout_ms)
 {
     unsigned ready = 0;
+    if ((events & SEAM_READ) != 0 && s->broken != 0) {
+        return SEAM_READ; /* the receive tells what broke */
+    }
     if ((events & SEAM_READ) != 0 && s->in_on) {
         if (shm_bell_drain(s) < 0 || seam__ring_reader_arm(&s->in)) {
             ready |= SEAM_READ;

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "shm.h"
 #include "shm_ring.h"
 #include "support.h"
 
@@ -18,6 +19,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define NAME    "t.shm"
 #define CALL_MS 10000
@@ -306,6 +310,104 @@ static void test_hello_ring_sizes_are_powers_of_two_within_bounds(void **state)
     assert_false(seam__ring_size_ok(SEAM__RING_MIN + 8));
 }
 
+/* ==== the transport's setup against a hostile peer ======================= */
+
+/* Two shm data paths over a socket pair: a offers its ring (the
+ * descriptors of its setup frame, duplicated as SCM_RIGHTS would), b is
+ * handed them in give. */
+typedef struct shm_pair {
+    int sv[2];
+    seam__shm *a;
+    seam__shm *b;
+    int give[SEAM__SHM_SETUP_FDS];
+} shm_pair;
+
+static void shm_pair_init(shm_pair *p)
+{
+    unsetenv("SEAM_NO_SHM");
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p->sv), 0);
+    assert_int_equal(seam__shm_new(p->sv[0], &p->a), 0);
+    assert_int_equal(seam__shm_new(p->sv[1], &p->b), 0);
+    assert_non_null(p->a);
+    assert_non_null(p->b);
+    int fds[SEAM__SHM_SETUP_FDS];
+    assert_int_equal(seam__shm_start(p->a, fds), 0);
+    for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
+        p->give[i] = dup(fds[i]);
+        assert_true(p->give[i] >= 0);
+    }
+}
+
+static void shm_pair_free(shm_pair *p)
+{
+    seam__shm_free(p->a);
+    seam__shm_free(p->b);
+    close(p->sv[0]);
+    close(p->sv[1]);
+}
+
+/* A pipe for the data doorbell: never drained by a socket read, it would
+ * keep the loop awake for good. */
+static void test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto(void **state)
+{
+    (void)state;
+    for (int which = 1; which < SEAM__SHM_SETUP_FDS; which++) {
+        shm_pair p;
+        shm_pair_init(&p);
+        int pp[2];
+        assert_int_equal(pipe(pp), 0);
+        close(p.give[which]);
+        p.give[which] = pp[0];
+        assert_int_equal(write(pp[1], "x", 1), 1);
+        assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                         SEAM_EPROTO);
+        close(pp[1]);
+        shm_pair_free(&p);
+    }
+}
+
+static void test_shm_setup_with_a_datagram_doorbell_is_eproto(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int dg[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg), 0);
+    close(p.give[1]);
+    p.give[1] = dg[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                     SEAM_EPROTO);
+    close(dg[1]);
+    shm_pair_free(&p);
+}
+
+/* The reader's head is the peer's to write: garbage there is found by the
+ * writer, and the connection must end (its reads fail), not stall with
+ * everything queued. */
+static void test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    size_t len = SEAM__RING_HDR + SEAM__RING_DEFAULT;
+    uint8_t *ring = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, p.give[0], 0);
+    assert_true(ring != MAP_FAILED);
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_switch_send(p.a, 0);
+    _Atomic uint64_t *head = (_Atomic uint64_t *)(void *)(ring + SEAM__RING_OFF_HEAD);
+    atomic_store(head, ((uint64_t)1 << 63) + 5);
+    struct iovec iov = {"hello", 5};
+    assert_true(seam__shm_sendv(p.a, &iov, 1, NULL, 0) < 0);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.a, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EPROTO);
+    assert_int_equal(seam__shm_wait(p.a, SEAM_READ, 0), SEAM_READ);
+    munmap(ring, len);
+    shm_pair_free(&p);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -325,6 +427,9 @@ int main(void)
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
         cmocka_unit_test(test_hello_ring_sizes_are_powers_of_two_within_bounds),
+        cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto),
+        cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
+        cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
