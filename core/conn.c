@@ -337,6 +337,9 @@ void seam__conn_on_ready(void *owner, unsigned events)
     if ((events & SEAM_WRITE) != 0) {
         seam__conn_flush(c);
     }
+    if ((events & SEAM_READ) != 0 && c->sync_call == NULL) {
+        run_done_calls(c); /* calls that ended already come before what arrives now */
+    }
     if ((events & SEAM_READ) != 0 && c->pipe != NULL) {
         if (c->held_head != NULL) {
             seam__conn_deliver_held(c); /* keep arrival order */

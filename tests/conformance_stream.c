@@ -14,6 +14,7 @@
 #include "support.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #ifdef SEAM_CONFORMANCE_INPROC
 #define NAME "inproc:t.stream"
@@ -120,6 +121,7 @@ typedef struct stream_log {
     int final;
     int status;
     int more_at_final; /* intermediate replies seen when the final came */
+    int messages_at_final;
     int64_t order[16];
     bool done;
     int64_t more_status;
@@ -158,6 +160,7 @@ static void on_stream_reply(seam_conn *conn, const seam_reply *r, void *userdata
     log->final++;
     log->status = r->status;
     log->more_at_final = log->more;
+    log->messages_at_final = log->messages;
     if (r->status == 0) {
         seam_dict_get_bool(r->value, "done", &log->done);
         seam_dict_get_int64(r->value, "more_status", &log->more_status);
@@ -338,9 +341,37 @@ void test_stream_cancel_tells_the_responder(void **state)
     seam_value_unref(m);
     assert_true(support_run_until_count(t.loop, &t.log.more, 1, SUPPORT_DEADLINE_MS));
     assert_int_equal(seam_conn_cancel(t.conn, id), 0);
+    /* The cancelled call ends from the loop, in a later turn: on some
+     * hosts after the responder's answer to the tick below has arrived. */
+    wait_final(&t);
+    assert_int_equal(t.log.status, SEAM_ECANCELED);
     assert_responder_told_cancelled(&t);
     assert_int_equal(t.log.final, 1);
+    stream_end(&t);
+}
+
+/* A call the caller cancelled ends before anything the peer sent after
+ * the cancel: here the responder's answer to a tick behind the cancel is
+ * in the socket, unread, when the loop next runs. */
+void test_stream_cancelled_call_ends_before_later_news_from_the_peer(void **state)
+{
+    (void)state;
+    stream_test t;
+    stream_begin(&t);
+    uint64_t id = 0;
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_string(m, "op", "follow");
+    assert_int_equal(seam_conn_call_stream(t.conn, m, &streaming, on_stream_reply, &t.log, &id), 0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(t.loop, &t.log.more, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(seam_conn_cancel(t.conn, id), 0);
+    send_op(t.conn, "tick");
+    usleep(300 * 1000); /* the responder reads both and answers */
+    assert_true(support_run_until_count(t.loop, &t.log.messages, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(t.log.told, SEAM_ECANCELED);
+    assert_int_equal(t.log.final, 1);
     assert_int_equal(t.log.status, SEAM_ECANCELED);
+    assert_int_equal(t.log.messages_at_final, 0);
     stream_end(&t);
 }
 

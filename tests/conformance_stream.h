@@ -10,6 +10,7 @@ void test_stream_responder_more_without_caller_asking_fails_locally(void **state
 void test_stream_plain_call_gets_one_reply_from_a_streaming_responder(void **state);
 void test_stream_cancel_mid_stream_ends_once_and_discards_later_replies(void **state);
 void test_stream_cancel_tells_the_responder(void **state);
+void test_stream_cancelled_call_ends_before_later_news_from_the_peer(void **state);
 void test_stream_overall_timeout_ends_a_stream_that_keeps_replying(void **state);
 void test_stream_idle_timeout_rearms_at_each_reply_and_expires_when_they_stop(void **state);
 void test_stream_server_close_mid_stream_ends_the_call_once(void **state);
@@ -22,6 +23,7 @@ void test_stream_bad_timeout_mode_is_einval(void **state);
         T(test_stream_plain_call_gets_one_reply_from_a_streaming_responder),                       \
         T(test_stream_cancel_mid_stream_ends_once_and_discards_later_replies),                     \
         T(test_stream_cancel_tells_the_responder),                                                 \
+        T(test_stream_cancelled_call_ends_before_later_news_from_the_peer),                        \
         T(test_stream_overall_timeout_ends_a_stream_that_keeps_replying),                          \
         T(test_stream_idle_timeout_rearms_at_each_reply_and_expires_when_they_stop),               \
         T(test_stream_server_close_mid_stream_ends_the_call_once),                                 \
