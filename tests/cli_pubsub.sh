@@ -62,5 +62,14 @@ status=0
 status=0
 "$seam" listen t.other --publish 'bad*topic=1' >/dev/null 2>"$dir/err" || status=$?
 [[ $status -eq 2 ]] || fail "bad --publish topic: exit $status $(cat "$dir/err")"
+# --publish given once per topic retains each, in order.
+"$seam" listen t.many --publish 'a=1' --publish 'b.c=2' --publish 'b.d="x"' >"$dir/many.out" &
+many=$!
+lines_in "$dir/many.out" 4
+"$seam" subscribe t.many '*' -n 3 >"$dir/many.sub"
+kill "$many"
+wait "$many" 2>/dev/null || true
+[[ "$(cat "$dir/many.sub")" == $'a seq=1 1\nb.c seq=1 2\nb.d seq=1 "x"' ]] \
+    || fail "repeated --publish: $(cat "$dir/many.sub")"
 exec 3>&-
 echo "cli_pubsub: ok"

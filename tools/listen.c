@@ -169,10 +169,10 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
     long idle_exit = 0;
     const char *exe = NULL;
     bool monitorable = false;
-    const char *publish = NULL;
+    tool_texts publish = {0};
     bool publish_stdin = false;
     const tool_opt opts[] = {
-        {"--publish", 0, "TOPIC=JSON", TOOL_TEXT, &publish},
+        {"--publish", 0, "TOPIC=JSON", TOOL_TEXTS, &publish},
         {"--publish-stdin", 0, NULL, 0, 0, &publish_stdin},
         {"--monitorable", 0, NULL, 0, 0, &monitorable},
         {"--echo", 0, NULL, 0, 0, &st.echo},
@@ -241,10 +241,12 @@ int tool_listen(tool_ctx *t, int argc, char **argv)
                activated ? ", socket passed by the service manager" : "");
         fflush(stdout);
     }
-    if (publish != NULL && tool_publish_arg(t, server, publish) < 0) {
-        seam_server_close(server);
-        seam_loop_free(loop);
-        return TOOL_EXIT_USAGE; /* publish_line said why */
+    for (int i = 0; i < publish.n; i++) {
+        if (tool_publish_arg(t, server, publish.v[i]) < 0) {
+            seam_server_close(server);
+            seam_loop_free(loop);
+            return TOOL_EXIT_USAGE; /* publish_line said why */
+        }
     }
     tool_lines *in = publish_stdin ? calloc(1, sizeof(*in)) : NULL;
     double next_tick = tool_now_ms() + (double)st.announce;

@@ -42,7 +42,7 @@ static const tool_cmd commands[] = {
      "  --idle-exit MS   exit once no peer has been connected for MS ms (for a\n"
      "                   service started by socket activation: a listening socket\n"
      "                   passed by systemd for NAME is served instead of a new one)\n"
-     "  --publish TOPIC=JSON  retain JSON as TOPIC's value (seam subscribe)\n"
+     "  --publish TOPIC=JSON  retain JSON as TOPIC's value (seam subscribe); repeatable\n"
      "  --publish-stdin  publish each line \"TOPIC JSON\" read from standard input\n"
      "Examples:\n"
      "  seam listen com.example.echo --echo\n"
@@ -282,7 +282,14 @@ bool tool_parse(tool_ctx *t, int argc, char **argv, const tool_opt *opts, const 
                 return false;
             }
             const char *value = eq != NULL ? eq + 1 : argv[++i];
-            if (o->min > o->max) {
+            if (o->min > o->max && o->min == 2) {
+                tool_texts *list = o->out;
+                if (list->n == TOOL_TEXTS_MAX) {
+                    *status = tool_usage_error(t, "%s at most %d times", name, TOOL_TEXTS_MAX);
+                    return false;
+                }
+                list->v[list->n++] = value;
+            } else if (o->min > o->max) {
                 *(const char **)o->out = value;
             } else if (!parse_number(t, o, name, value, status)) {
                 return false;

@@ -50,6 +50,16 @@ typedef struct tool_opt {
  * const char * (argv's own string). */
 #define TOOL_TEXT 1, 0
 
+/* In place of min and max: the option may be given again and again, each
+ * value text kept in order in a tool_texts (argv's own strings). */
+#define TOOL_TEXTS     2, 0
+#define TOOL_TEXTS_MAX 64
+
+typedef struct tool_texts {
+    const char *v[TOOL_TEXTS_MAX];
+    int n;
+} tool_texts;
+
 /* Parses argv against opts (terminated by a zeroed entry; --json, -j,
  * --help and -h are understood by every command) and stores up to maxpos
  * positional arguments in pos. Returns true to go on; false when the

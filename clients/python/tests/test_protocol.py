@@ -76,7 +76,14 @@ def raw_client(name):
 
 
 VIOLATIONS = [
-    ("unknown kind", frame(12), E.EFRAMEKIND),
+    ("unknown kind", frame(14), E.EFRAMEKIND),
+    ("kind 255", frame(255), E.EFRAMEKIND),
+    ("update sent to a server", frame(F.UPDATE, dumps({"topic": "t", "seq": 1, "missed": 0,
+                                                      "value": 1}), 5), E.EPROTO),
+    ("shm_setup never offered", frame(F.SHM_SETUP), E.EPROTO),
+    ("subscribe with id 0", frame(F.SUBSCRIBE, dumps({"topic": "t"}), 0), E.EFRAMEID),
+    ("payload on an unsubscribe", frame(F.UNSUBSCRIBE, b"\x01", 5), E.EFRAMELEN),
+    ("empty update", frame(F.UPDATE, b"", 5), E.EFRAMELEN),
     ("kind 0", frame(0), E.EFRAMEKIND),
     ("flags on a ping", frame(F.PING, flags=1), E.EFRAMEFLAGS),
     ("flag bit 1 on a message", frame(F.MESSAGE, b"\x01", flags=2), E.EFRAMEFLAGS),
@@ -312,6 +319,10 @@ def test_timed_out_call_sends_cancel(tmp_path):
     (frame(F.REPLY, b"\x01", 1, flags=F.FLAG_MORE), E.EPROTO),  # not asked for
     (frame(F.ERROR, dumps({"code": -1, "message": ""}), 1, flags=F.FLAG_MORE), E.EFRAMEFLAGS),
     (hello_frame(), E.EPROTO),
+    (frame(F.UPDATE, dumps({"topic": "t", "seq": 1, "value": 1}), 1), E.EPROTO),  # no missed
+    (frame(F.UPDATE, dumps({"topic": "t", "seq": -1, "missed": 0, "value": 1}), 1), E.EPROTO),
+    (frame(F.UPDATE, dumps(["t", 1, 0, 1]), 1), E.EPROTO),
+    (frame(F.SHM_SETUP), E.EPROTO),
 ])
 def test_client_fails_its_calls_when_the_server_breaks_the_protocol(tmp_path, bad, code):
     path = str(tmp_path / "fake.sock")

@@ -22,11 +22,12 @@ from .errors import (
     SeamError,
     code_name,
 )
+from .core import Update
 from .frame import Hello
 from .json import from_json, to_json
 from .names import runtime_dir, socket_path
 from .request import NO_REPLY, Request
-from .sync import Connection, Server, connect, connect_endpoint, listen
+from .sync import Connection, Server, Subscription, connect, connect_endpoint, listen
 from .values import Date, Fd, Raw, Timestamp
 from ._sock import Credentials
 
@@ -37,6 +38,6 @@ __all__ = [
     "AddressInUse", "CallTimeout", "Cancelled", "Connection", "ConnectionClosed", "Credentials",
     "Date", "DecodeError", "DecodeLimits", "EncodeError", "Fd", "Hello", "NO_REPLY", "NotFound",
     "PROTOCOL_VERSION", "ProtocolError", "Raw", "Refused", "RemoteError", "Request", "SeamError",
-    "Server", "Timestamp", "code_name", "connect", "connect_endpoint", "decode", "dumps", "encode", "from_json",
+    "Server", "Subscription", "Timestamp", "Update", "code_name", "connect", "connect_endpoint", "decode", "dumps", "encode", "from_json",
     "listen", "loads", "runtime_dir", "socket_path", "to_json",
 ]

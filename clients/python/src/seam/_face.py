@@ -146,6 +146,12 @@ class ConnectionBase:
     def _more_reply(self, ev):
         """An intermediate reply; only a face that streams asks for them."""
 
+    def _update(self, ev):
+        """An update for one of our subscriptions (``ev.value`` an Update)."""
+        sub = self._subs.get(ev.id)
+        if sub is not None:
+            sub._deliver(ev.value)
+
     def _violation(self, e: ProtocolError):
         self._core.violation(e)
         self._flush()
@@ -168,6 +174,8 @@ class ConnectionBase:
             self._cancelled(ev.id)
         elif t == "pong":
             self._ponged(ev.id)
+        elif t == "update":
+            self._update(ev)
         elif t == "goodbye":
             self._flush()  # answers to what came before it
             cls = E.Refused if ev.code is not None else ConnectionClosed
@@ -203,7 +211,7 @@ class ServerBase:
             except OSError:  # none waits (EAGAIN), or it went already
                 return None
             sock.setblocking(False)
-            core = Core(**self._opts)
+            core = Core(**self._opts, server=True)
             cred = _sock.peer_credentials(sock)
             creds = counted()
             why = refusal(self.accept, cred, len(creds), sum(1 for c in creds if c.uid == cred.uid),

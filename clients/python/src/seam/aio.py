@@ -45,6 +45,7 @@ class Connection(ConnectionBase):
         self._on_close = on_close
         self._calls: dict[int, asyncio.Future] = {}
         self._pings: dict[int, asyncio.Future] = {}
+        self._subs: dict[int, Subscription] = {}
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._requests: dict[int, tuple[Request, asyncio.Task | None]] = {}
         self._end: ConnectionClosed | None = None
@@ -83,6 +84,35 @@ class Connection(ConnectionBase):
 
     async def call_raw(self, msgid: int, data: bytes = b"", fds=(), timeout: float | None = 5.0):
         return await self.call(Raw(msgid, data, fds), timeout)
+
+    async def subscribe(self, pattern: str, timeout: float | None = 5.0, on_update=None):
+        """Subscribes to a retained topic or a prefix pattern ("net.*"), as
+        the blocking Connection.subscribe(); returns a Subscription once the
+        server answered, the matching topics' current values queued on it.
+        ``on_update(update)`` (it may be a coroutine function) takes each
+        update instead of the queue."""
+        self._check_open()
+        ident = self._core.send_subscribe(pattern)
+        sub = self._subs[ident] = Subscription(self, ident, pattern, on_update)
+        fut = self._loop.create_future()
+        self._calls[ident] = fut
+        self._write()
+        try:
+            if timeout is None:
+                answer = await asyncio.shield(fut)
+            else:
+                answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            self._calls.pop(ident, None)
+            sub.close()
+            raise E.CallTimeout(f"no answer to the subscribe within {timeout} s") from None
+        except BaseException:
+            self._calls.pop(ident, None)
+            sub.close()
+            raise
+        n = answer.get("retained") if isinstance(answer, dict) else None
+        sub.retained = n if type(n) is int else None
+        return sub
 
     def send(self, value) -> None:
         """Queues a one-way message (``await drain()`` to wait until written)."""
@@ -198,6 +228,8 @@ class Connection(ConnectionBase):
                 fut.exception()
         self._calls.clear()
         self._pings.clear()
+        for sub in self._subs.values():
+            sub._queue.put_nowait(end)
         for _req, task in self._requests.values():
             if task is not None:
                 task.cancel()
@@ -210,6 +242,8 @@ class Connection(ConnectionBase):
             self._on_close(self)
 
     def _answered(self, ev: Event):
+        if ev.type == "error":
+            self._subs.pop(ev.id, None)  # a refused subscription
         fut = self._calls.pop(ev.id, None)
         if fut is not None and not fut.done():
             if ev.type == "reply":
@@ -290,6 +324,69 @@ async def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_me
         conn._finish(ConnectionClosed(E.ETIMEDOUT, "no hello in time"))
         raise E.CallTimeout("no hello in time") from None
     return conn
+
+
+class Subscription:
+    """A live subscription of an asyncio Connection: ``await get()`` for
+    the next Update, ``async for`` over it until the connection ends,
+    ``close()`` to unsubscribe. ``retained``: the topics matched when the
+    server answered."""
+
+    def __init__(self, conn: Connection, ident: int, pattern: str, on_update):
+        self._conn = conn
+        self.id = ident
+        self.pattern = pattern
+        self.retained: int | None = None
+        self._on_update = on_update
+        self._queue: asyncio.Queue = asyncio.Queue()
+
+    @property
+    def active(self) -> bool:
+        return self.id in self._conn._subs and not self._conn.closed
+
+    async def get(self):
+        """The next update; raises ConnectionClosed once the connection
+        ended with nothing left, and SeamError ECLOSED once unsubscribed."""
+        if self._queue.empty() and not self.active:
+            if self._conn._end is not None:
+                raise self._conn._end
+            raise E.SeamError(E.ECLOSED, "unsubscribed")
+        item = await self._queue.get()
+        if isinstance(item, E.SeamError):
+            self._queue.put_nowait(item)
+            raise item
+        return item
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self.get()
+        except E.ConnectionClosed:
+            raise
+        except E.SeamError:  # unsubscribed
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        """Unsubscribes; updates not taken yet are dropped."""
+        c = self._conn
+        if c._subs.pop(self.id, None) is None:
+            return
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(E.SeamError(E.ECLOSED, "unsubscribed"))
+        if c._end is None:
+            c._core.unsubscribe(self.id)
+            c._write()
+
+    def _deliver(self, update) -> None:
+        if self._on_update is not None:
+            r = self._on_update(update)
+            if inspect.isawaitable(r):
+                self._conn._loop.create_task(r)
+        else:
+            self._queue.put_nowait(update)
 
 
 class Server(ServerBase):

@@ -19,7 +19,8 @@ from .values import Fd, Raw
 @dataclass
 class Event:
     """What a connection received. ``type`` is one of "message", "request", "ping",
-    "reply", "error", "cancel", "pong", "goodbye"."""
+    "more", "reply", "error", "cancel", "pong", "update" (``value`` an Update),
+    "goodbye"."""
 
     type: str
     id: int = 0
@@ -28,6 +29,47 @@ class Event:
     code: int | None = None
     reason: str | None = None
     rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """One value of a retained topic (docs/protocol.md, "Publish and
+    subscribe"): ``seq`` counts the topic's values from 1; ``missed`` is how
+    many of them this subscription did not receive just before this one."""
+
+    topic: str
+    seq: int
+    missed: int
+    value: object
+
+
+MAX_PATTERN = 4096  # longer patterns are refused locally, as the C client does
+
+
+def check_pattern(pattern) -> bytes:
+    """A subscription pattern as UTF-8: a topic name, or a prefix and a
+    single ``*`` at its end. Raises SeamError EINVAL / ETOOLONG."""
+    if not isinstance(pattern, str):
+        raise E.SeamError(E.EINVAL, "a pattern is a str")
+    try:
+        b = pattern.encode("utf-8")
+    except UnicodeEncodeError:
+        raise E.SeamError(E.EINVAL, "a pattern is valid UTF-8") from None
+    if not b or "\0" in pattern or "*" in pattern[:-1]:
+        raise E.SeamError(E.EINVAL, "a pattern is a topic name, or a prefix and one * at its end")
+    if len(b) > MAX_PATTERN:
+        raise E.SeamError(E.ETOOLONG, f"pattern over {MAX_PATTERN} bytes")
+    return b
+
+
+def _update(m) -> Update:
+    if not isinstance(m, dict):
+        raise ProtocolError(E.EPROTO, "update payload is not a map")
+    topic, seq, missed = m.get("topic"), m.get("seq"), m.get("missed")
+    if (not isinstance(topic, str) or type(seq) is not int or seq < 0 or type(missed) is not int
+            or missed < 0 or "value" not in m):
+        raise ProtocolError(E.EPROTO, "update is not {topic, seq, missed, value}")
+    return Update(topic, seq, missed, m["value"])
 
 
 @dataclass
@@ -46,7 +88,7 @@ def _close_all(fds) -> None:
 
 class Core:
     def __init__(self, *, max_frame: int = F.DEFAULT_MAX_FRAME, max_fds: int = F.MAX_FDS,
-                 limits: cbor.DecodeLimits = cbor.DEFAULT_LIMITS):
+                 limits: cbor.DecodeLimits = cbor.DEFAULT_LIMITS, server: bool = False):
         if max_frame < F.MIN_MAX_FRAME or max_frame > 0xFFFFFFFF:
             raise ValueError("max_frame is 4096 to 2^32-1")
         if not 0 <= max_fds <= F.MAX_FDS:
@@ -54,6 +96,7 @@ class Core:
         self.max_frame = max_frame
         self.max_fds = max_fds
         self.limits = limits
+        self.server = server  # a server's peers send no updates
         self.peer: F.Hello | None = None
         self.closed = False
         self.goodbye_sent = False
@@ -69,6 +112,7 @@ class Core:
         self.streaming: set[int] = set()  # ... those that accept intermediate replies
         self.pings: set[int] = set()  # our pings in flight
         self.incoming: set[int] = set()  # the peer's requests not yet answered
+        self.subs: set[int] = set()  # our subscriptions, live or awaiting their answer
         self._queue(F.HELLO, 0, 0, F.hello_payload(max_frame, max_fds), [])
 
     # ------------------------------------------------------------ output
@@ -124,7 +168,7 @@ class Core:
         while True:
             i = self._next_id
             self._next_id = i + 1 if i < (1 << 64) - 1 else 1
-            if i not in self.pending:
+            if i not in self.pending and i not in self.subs:
                 return i
 
     def send_request(self, value, more: bool = False) -> int:
@@ -136,6 +180,26 @@ class Core:
         if more:
             self.streaming.add(i)
         return i
+
+    def send_subscribe(self, pattern: str) -> int:
+        """Subscribes to ``pattern``; its answer comes as a "reply" (the map
+        {"retained": n}) or "error" event with the returned id, after the
+        updates of the topics it matches."""
+        payload, _ = cbor.encode({"topic": check_pattern(pattern).decode()}, allow_fds=False)
+        i = self.new_id()
+        self._send(F.SUBSCRIBE, 0, i, payload, [])
+        self.pending.add(i)
+        self.subs.add(i)
+        return i
+
+    def unsubscribe(self, ident: int) -> None:
+        """Ends subscription ``ident``; updates still on their way are dropped."""
+        if ident not in self.subs:
+            return
+        self.subs.discard(ident)
+        self.pending.discard(ident)
+        if self.ready and not self.goodbye_sent:
+            self._send(F.UNSUBSCRIBE, 0, ident, b"", [])
 
     def forget(self, ident: int, cancel: bool) -> None:
         """Our request ``ident`` needs no answer any more (timed out or
@@ -224,6 +288,7 @@ class Core:
         self.pending.clear()
         self.streaming.clear()
         self.incoming.clear()
+        self.subs.clear()
 
     def violation(self, err: ProtocolError) -> None:
         """We refuse what the peer sent: goodbye naming the reason, then close."""
@@ -325,7 +390,26 @@ class Core:
             err = self._error(payload)
             self.pending.discard(h.id)
             self.streaming.discard(h.id)
+            self.subs.discard(h.id)  # a refused subscription does not exist
             return Event("error", h.id, error=err)
+        if k == F.SUBSCRIBE:
+            # Nothing is published from Python: every subscribe is refused.
+            if not self.goodbye_sent:
+                body, _ = cbor.encode({"code": E.ENOTSUP, "message": "nothing is published here"},
+                                      allow_fds=False)
+                self._queue(F.ERROR, 0, h.id, body, [])
+            return None
+        if k == F.UNSUBSCRIBE:
+            return None  # no subscription of the peer's exists here
+        if k == F.UPDATE:
+            if self.server:
+                raise ProtocolError(E.EPROTO, "an update sent to a server")
+            u = _update(self._value(h, payload, fds))
+            if h.id not in self.subs:
+                return None  # unsubscribed, its updates still on the way
+            return Event("update", h.id, value=u)
+        if k == F.SHM_SETUP:
+            raise ProtocolError(E.EPROTO, "shm_setup, but shared memory was never offered")
         if k == F.CANCEL:
             if h.id not in self.incoming:
                 return None

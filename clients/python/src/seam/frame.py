@@ -21,8 +21,11 @@ PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 
 HELLO, MESSAGE, REQUEST, REPLY, ERROR, CANCEL, PING, PONG, GOODBYE = range(1, 10)
+# Publish and subscribe; shared memory (which this package never offers).
+SUBSCRIBE, UNSUBSCRIBE, UPDATE, SHM_SETUP = range(10, 14)
 KIND_NAMES = {1: "hello", 2: "message", 3: "request", 4: "reply", 5: "error", 6: "cancel",
-              7: "ping", 8: "pong", 9: "goodbye"}
+              7: "ping", 8: "pong", 9: "goodbye", 10: "subscribe", 11: "unsubscribe",
+              12: "update", 13: "shm_setup"}
 
 # kind: (id rule, RAW allowed, fds allowed, payload rule)
 # id rule: 0 = must be 0, 1 = must be non-zero, None = any
@@ -37,6 +40,10 @@ _KINDS = {
     PING: (None, False, False, "none"),
     PONG: (None, False, False, "none"),
     GOODBYE: (0, False, False, "opt"),
+    SUBSCRIBE: (1, False, False, "req"),
+    UNSUBSCRIBE: (1, False, False, "none"),
+    UPDATE: (1, False, False, "req"),
+    SHM_SETUP: (0, False, True, "none"),
 }
 
 

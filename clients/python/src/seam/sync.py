@@ -13,6 +13,7 @@ import socket
 import stat
 import threading
 import time
+from collections import deque
 
 from . import _sock
 from . import errors as E
@@ -51,6 +52,7 @@ class Connection(ConnectionBase):
         self._lock = threading.RLock()
         self._results: dict[int, Event] = {}
         self._streams: dict[int, list] = {}  # call_stream(): intermediate replies
+        self._subs: dict[int, Subscription] = {}
         self._inbox: list = []
         self._requests: dict[int, Request] = {}
         self._end: ConnectionClosed | None = None
@@ -124,6 +126,37 @@ class Connection(ConnectionBase):
 
     def call_raw(self, msgid: int, data: bytes = b"", fds=(), timeout: float | None = 5.0):
         return self.call(Raw(msgid, data, fds), timeout)
+
+    def subscribe(self, pattern: str, timeout: float | None = 5.0, on_update=None):
+        """Subscribes to a retained topic, or with a pattern ending in ``*``
+        to every topic under a prefix (docs/protocol.md, "Publish and
+        subscribe"). Returns a Subscription once the server answered: the
+        current value of every matching topic is then already queued on it.
+        ``on_update(update)``, when given, takes each update as it is read
+        instead. Raises SeamError EINVAL/ETOOLONG for a bad pattern (locally),
+        RemoteError when the server refuses (ENOBUFS, ETOOLONG, ENOTSUP...),
+        CallTimeout and ConnectionClosed as call()."""
+        with self._lock:
+            self._check_open()
+            ident = self._core.send_subscribe(pattern)
+            sub = self._subs[ident] = Subscription(self, ident, pattern, on_update)
+            try:
+                self._pump(_deadline(timeout), lambda: ident in self._results)
+            except BaseException:
+                self._unsubscribe(sub)
+                raise
+            ev = self._results.pop(ident, None)
+            if ev is None:
+                self._unsubscribe(sub)
+                if self._end is not None:
+                    raise self._end
+                raise E.CallTimeout(f"no answer to the subscribe within {timeout} s")
+            if ev.type == "error":
+                self._subs.pop(ident, None)
+                raise ev.error
+            n = ev.value.get("retained") if isinstance(ev.value, dict) else None
+            sub.retained = n if type(n) is int else None
+            return sub
 
     def send(self, value) -> None:
         """A one-way message; returns once it is written to the socket."""
@@ -251,6 +284,13 @@ class Connection(ConnectionBase):
         finally:
             sel.close()
 
+    def _unsubscribe(self, sub: "Subscription") -> None:
+        with self._lock:
+            self._subs.pop(sub.id, None)
+            if self._end is None:
+                self._core.unsubscribe(sub.id)
+                self._flush_quietly()
+
     def _more_reply(self, ev: Event):
         q = self._streams.get(ev.id)
         if q is not None:
@@ -274,6 +314,68 @@ class Connection(ConnectionBase):
         req = self._requests.pop(ident, None)
         if req is not None:
             req.cancelled = True
+
+
+class Subscription:
+    """A live subscription of a blocking Connection. ``get()`` returns the
+    next Update (the retained values first, then each change, in order for
+    each topic), iterating yields them until the connection ends;
+    ``close()`` (or leaving a ``with`` block) unsubscribes. ``retained`` is
+    the number of topics the pattern matched when the server answered."""
+
+    def __init__(self, conn: Connection, ident: int, pattern: str, on_update):
+        self._conn = conn
+        self.id = ident
+        self.pattern = pattern
+        self.retained: int | None = None
+        self._on_update = on_update
+        self._queue: deque = deque()
+
+    @property
+    def active(self) -> bool:
+        return self.id in self._conn._subs and not self._conn.closed
+
+    def get(self, timeout: float | None = None):
+        """The next update, waiting up to ``timeout`` seconds (None: no
+        limit); None on timeout or once unsubscribed. Raises
+        ConnectionClosed once the connection ended and nothing is left."""
+        c = self._conn
+        with c._lock:
+            if not self._queue and self.id in c._subs and c._end is None:
+                c._pump(_deadline(timeout), lambda: bool(self._queue) or self.id not in c._subs)
+            if self._queue:
+                return self._queue.popleft()
+            if c._end is not None and self.id in c._subs:
+                raise c._end
+            return None
+
+    def __iter__(self):
+        while self.active or self._queue:
+            u = self.get()
+            if u is None:
+                return
+            yield u
+        if self._conn._end is not None and self.id in self._conn._subs:
+            raise self._conn._end
+
+    def close(self) -> None:
+        """Unsubscribes; updates already read but not taken are dropped."""
+        self._queue.clear()
+        self._conn._unsubscribe(self)
+
+    unsubscribe = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _deliver(self, update) -> None:
+        if self._on_update is not None:
+            self._on_update(update)
+        else:
+            self._queue.append(update)
 
 
 def _dispatch(handler, req: Request) -> None:
