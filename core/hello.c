@@ -25,6 +25,9 @@ int seam__hello_write(const seam__hello *h, seam__buf *out)
     if (r == 0 && h->shm != 0) {
         r = put_u64(m, "shm", h->shm);
     }
+    if (r == 0 && h->memfd != 0) {
+        r = put_u64(m, "memfd", h->memfd);
+    }
     size_t start = out->len;
     if (r == 0) {
         r = seam__buf_reserve(out, SEAM__FRAME_HEADER_SIZE);
@@ -65,6 +68,10 @@ int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out)
     const seam_value *shm = seam_dict_get(m, "shm");
     if (ok && shm != NULL) {
         ok = seam_value_get_uint64(shm, &h.shm) && seam__ring_size_ok(h.shm);
+    }
+    const seam_value *memfd = seam_dict_get(m, "memfd");
+    if (ok && memfd != NULL) {
+        ok = seam_value_get_uint64(memfd, &h.memfd) && h.memfd >= SEAM__HELLO_MIN_MEMFD;
     }
     seam_value_unref(m);
     if (!ok) {

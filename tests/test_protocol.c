@@ -52,7 +52,7 @@ static void test_hello_example_matches_the_document(void **state)
                    "69 6d 61 78 5f 66 72 61 6d 65 1a 01 00 00 00"
                    "67 6d 61 78 5f 66 64 73 18 40",
                    want, sizeof(want));
-    seam__hello h = {1, 16777216, 64, 0};
+    seam__hello h = {1, 16777216, 64, 0, 0};
     seam__buf out = {0};
     assert_int_equal(seam__hello_write(&h, &out), 0);
     assert_int_equal(out.len, n);
