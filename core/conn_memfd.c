@@ -41,13 +41,11 @@ const seam__dec_memfd *seam__conn_memfd_in(const seam_conn *c, seam__dec_memfd *
     return mf;
 }
 
-const seam__enc_memfd *seam__conn_memfd_out(const seam_conn *c, uint8_t kind,
-                                               seam__enc_memfd *mf)
+const seam__enc_memfd *seam__conn_memfd_out(const seam_conn *c, uint8_t kind, seam__enc_memfd *mf)
 {
     bool carries_fds =
         kind == SEAM__KIND_MESSAGE || kind == SEAM__KIND_REQUEST || kind == SEAM__KIND_REPLY;
-    if (c->state != SEAM__CONN_OPEN || c->peer.memfd == 0 || c->peer.max_fds == 0 ||
-        !carries_fds) {
+    if (c->state != SEAM__CONN_OPEN || c->peer.memfd == 0 || c->peer.max_fds == 0 || !carries_fds) {
         return NULL;
     }
     *mf = (seam__enc_memfd){c->peer.memfd, (size_t)c->peer.max_fds};

@@ -108,7 +108,8 @@ static void look(seam_request *req, const seam_value *msg)
     seam_value *r = seam_value_new_dict();
     seam_dict_set_bool(r, "memfd", seam_value_get_memfd(d) >= 0);
     seam_dict_set_int64(r, "len", (int64_t)len);
-    seam_dict_set_take(r, "hash", seam_value_new_uint64(bytes != NULL ? bytes_hash(bytes, len) : 0));
+    seam_dict_set_take(r, "hash",
+                       seam_value_new_uint64(bytes != NULL ? bytes_hash(bytes, len) : 0));
     bool flag = false;
     if (seam_dict_get_bool(msg, "echo", &flag) && flag) {
         seam_dict_set(r, "data", d);
