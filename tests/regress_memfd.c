@@ -15,6 +15,7 @@
 #include "rawpeer.h"
 #include "support.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,7 +31,22 @@
 #define SERVER_BOUND (64u << 10)
 
 /* ---- the servers (children): every request is answered {"ok": n}, n
- * the bytes of the data under "data" when it came as a memfd. ---- */
+ * the bytes of its data when it came as a memfd, and "fds", the
+ * descriptors the server has open while the request's value lives. ---- */
+
+static int64_t open_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        return -1;
+    }
+    int64_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
 
 static void server_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
@@ -48,6 +64,7 @@ static void server_event(seam_conn *conn, const seam_event *ev, void *userdata)
     } else {
         seam_dict_set_int64(r, "ok", 0);
     }
+    seam_dict_set_int64(r, "fds", open_fd_count());
     seam_request_reply(ev->request, r);
     seam_value_unref(r);
 }
@@ -143,6 +160,8 @@ static void raw_send(int fd, uint8_t kind, uint64_t id, const uint8_t *payload, 
 
 /* A request answered by the server: its "ok", or -1 for an error
  * answer, whose code goes to *code. */
+static int64_t last_fds; /* the server's open descriptors at the last reply */
+
 static int64_t raw_ask(int fd, uint64_t id, const uint8_t *payload, size_t len, const int *fds,
                        size_t nfds, int *code)
 {
@@ -161,6 +180,7 @@ static int64_t raw_ask(int fd, uint64_t id, const uint8_t *payload, size_t len, 
     assert_int_equal(seam_value_decode(buf, (size_t)n, NULL, &v), 0);
     int64_t ok = -2;
     assert_true(seam_dict_get_int64(v, "ok", &ok));
+    assert_true(seam_dict_get_int64(v, "fds", &last_fds));
     seam_value_unref(v);
     return ok;
 }
@@ -343,6 +363,29 @@ static void test_one_memfd_named_twice_is_mapped_once_and_both_read_it(void **st
     close(fd);
 }
 
+static void test_memfds_refused_or_released_leave_no_descriptor_open(void **state)
+{
+    (void)state;
+    int fd = raw_peer(NAME, true);
+    assert_still_served(fd);
+    int64_t before = last_fds;
+    int seals[] = {0, F_SEAL_SHRINK | F_SEAL_GROW, SEALS_ALL};
+    for (size_t i = 0; i < 3; i++) {
+        int m = memfd_sealed(i == 2 ? 2 * SERVER_BOUND : LEN, seals[i]);
+        uint8_t p[16];
+        size_t n = put_memfd_tag(p, 0, i == 2 ? 2 * SERVER_BOUND : LEN);
+        int code = 0;
+        assert_int_equal(raw_ask(fd, 10 + i, p, n, &m, 1, &code), -1);
+        assert_int_equal(code, i == 2 ? SEAM_ENOBUFS : SEAM_EMEMFD);
+        close(m);
+        assert_still_served(fd);
+    }
+    /* The mapped one of each good request was there while it was
+     * answered, and gone after: the count is the same each time. */
+    assert_int_equal(last_fds, before);
+    close(fd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -364,6 +407,7 @@ int main(void)
         T(test_one_descriptor_named_by_the_fd_and_the_memfd_tag_is_etag),
         T(test_bad_memfd_in_a_request_is_answered_with_ememfd_and_the_connection_goes_on),
         T(test_one_memfd_named_twice_is_mapped_once_and_both_read_it),
+        T(test_memfds_refused_or_released_leave_no_descriptor_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
