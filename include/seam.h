@@ -164,7 +164,9 @@ SEAM_EXPORT seam_value *seam_value_new_fd(int fd);
  * takes memfds, when len is at least the peer's threshold, the descriptor
  * travels instead of the bytes and nothing is copied (docs/protocol.md,
  * "Data in sealed memfds"); to any other peer, or by seam_value_encode(),
- * it is an ordinary byte string. On failure NULL with errno set, and fd
+ * it is an ordinary byte string: so also when sent before the connection's
+ * handshake is done (the peer's threshold is not known yet; the bytes then
+ * count against max_frame). On failure NULL with errno set, and fd
  * stays the caller's (the seals may have been added): EBADF (not a memfd
  * that allows sealing, or fd < 0), EINVAL (its size is not len, or len is
  * 0), EBUSY (a writable shared mapping of it is still alive: unmap it
