@@ -7,9 +7,10 @@
 #include <cbor.h>
 #include <string.h>
 
-#define TAG_DATE 1u
-#define TAG_UUID 37u
-#define TAG_FD   0x7365616Du /* the ASCII bytes "seam": an unregistered tag, see protocol.md */
+#define TAG_DATE  1u
+#define TAG_UUID  37u
+#define TAG_FD    0x7365616Du /* the ASCII bytes "seam": an unregistered tag, see protocol.md */
+#define TAG_MEMFD 0x7365616Eu /* "sean": data in a sealed memfd, see protocol.md */
 
 #define DEFAULT_MAX_DEPTH 64u
 
@@ -26,6 +27,7 @@ typedef struct encoder {
     seam__gather_fn gather; /* NULL: every byte is copied into out */
     void *gather_ctx;
     size_t gather_min;
+    const seam__enc_memfd *memfd; /* NULL: memfd data is copied */
 } encoder;
 
 typedef size_t (*head_fn)(size_t, unsigned char *, size_t);
@@ -87,6 +89,43 @@ static int put_bytes(encoder *e, head_fn head, const void *bytes, size_t len)
     return 0;
 }
 
+/* The index of fd among the frame's descriptors, added if new while
+ * there are fewer than max; -1 when it does not fit. */
+static long fd_index(encoder *e, int fd, size_t max)
+{
+    size_t at = 0;
+    while (at < e->nfds && e->fds[at] != fd) {
+        at++;
+    }
+    if (at == e->nfds) {
+        if (e->nfds >= max) {
+            return -1;
+        }
+        e->fds[e->nfds++] = fd;
+    }
+    return (long)at;
+}
+
+/* Data in a sealed memfd as the memfd tag on [index, length]: 0, 1 when
+ * the frame has no descriptor left for it (its bytes are copied
+ * instead), or a negative code. */
+static int put_memfd(encoder *e, const seam_value *v)
+{
+    size_t max = e->memfd->max_fds < e->max_fds ? e->memfd->max_fds : e->max_fds;
+    long at = fd_index(e, seam__value_memfd(v), max);
+    if (at < 0) {
+        return 1;
+    }
+    int r = put_tag(e, TAG_MEMFD);
+    if (r == 0) {
+        r = put_head(e, cbor_encode_array_start, 2);
+    }
+    if (r == 0) {
+        r = put_uint(e, (uint64_t)at);
+    }
+    return r < 0 ? r : put_uint(e, v->as.blob.len);
+}
+
 static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
 {
     int r = 0;
@@ -123,6 +162,13 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
     case SEAM_TYPE_STRING:
         return put_bytes(e, cbor_encode_string_start, v->as.blob.bytes, v->as.blob.len);
     case SEAM_TYPE_DATA:
+        if (v->as.blob.memfd != NULL && e->memfd != NULL && e->fds != NULL &&
+            v->as.blob.len >= e->memfd->min) {
+            int handed = put_memfd(e, v);
+            if (handed != 1) {
+                return handed;
+            }
+        }
         if (e->gather != NULL && v->as.blob.len >= e->gather_min) {
             r = put_head(e, cbor_encode_bytestring_start, v->as.blob.len);
             return r < 0 ? r : e->gather(e->gather_ctx, v);
@@ -136,18 +182,12 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
             return SEAM_EFD;
         }
         /* A descriptor the value holds twice travels once. */
-        size_t at = 0;
-        while (at < e->nfds && e->fds[at] != v->as.fd) {
-            at++;
-        }
-        if (at == e->nfds) {
-            if (e->nfds == e->max_fds) {
-                return SEAM_EFRAMEFDS;
-            }
-            e->fds[e->nfds++] = v->as.fd;
+        long at = fd_index(e, v->as.fd, e->max_fds);
+        if (at < 0) {
+            return SEAM_EFRAMEFDS;
         }
         r = put_tag(e, TAG_FD);
-        return r < 0 ? r : put_uint(e, at);
+        return r < 0 ? r : put_uint(e, (uint64_t)at);
     }
     case SEAM_TYPE_ARRAY:
         if (depth >= DEFAULT_MAX_DEPTH) {
@@ -177,16 +217,18 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
 
 int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds)
 {
-    return seam__encode_gather(v, out, fds, max_fds, nfds, NULL, NULL, 0);
+    return seam__encode_gather(v, out, fds, max_fds, nfds, NULL, NULL, 0, NULL);
 }
 
 int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
-                        seam__gather_fn gather, void *ctx, size_t gather_min)
+                        seam__gather_fn gather, void *ctx, size_t gather_min,
+                        const seam__enc_memfd *mf)
 {
     if (v == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
-    encoder e = {out, fds, max_fds, 0, gather, ctx, gather_min};
+    encoder e = {out,    fds, max_fds,    0,
+                 gather, ctx, gather_min, mf != NULL && mf->min > 0 ? mf : NULL};
     size_t start = out->len;
     int r = encode_value(&e, v, 0);
     if (r < 0) {

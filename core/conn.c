@@ -49,6 +49,7 @@ static void conn_free(seam_conn *c)
     seam__pubsub_client_free(c);
     seam__pubsub_peer_free(c);
     free(c->path);
+    seam__memfd_account_unref(c->memfd_account);
     if (c->endpoint_fd >= 0) {
         close(c->endpoint_fd);
     }

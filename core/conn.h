@@ -103,9 +103,11 @@ struct seam_conn {
     seam__buf in_pending; /* input not handled yet because reading paused */
 
     seam__hello peer;
-    uint64_t shm_offer; /* the ring size our hello offered, 0: none */
-    unsigned want;      /* what the core waits for on the pipe */
-    int goodbye_code;   /* from the peer's goodbye, 0 if none */
+    uint64_t shm_offer;                 /* the ring size our hello offered, 0: none */
+    uint64_t memfd_offer;               /* the "memfd" threshold our hello announced, 0: none */
+    seam__memfd_account *memfd_account; /* the peer's memfds we map (conn_memfd.c) */
+    unsigned want;                      /* what the core waits for on the pipe */
+    int goodbye_code;                   /* from the peer's goodbye, 0 if none */
     bool goodbye_seen;
     char *goodbye_reason; /* ... its "reason" and "rule", NULL if none */
     char *goodbye_rule;

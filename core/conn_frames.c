@@ -184,7 +184,9 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
         r.raw_bytes = f->payload + SEAM__FRAME_RAW_ID_SIZE;
         r.raw_len = f->h.len - SEAM__FRAME_RAW_ID_SIZE;
     } else {
-        int d = seam__decode(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds, &v);
+        seam__dec_memfd mf;
+        int d = seam__decode_memfd(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds,
+                                   seam__conn_memfd_in(c, &mf), &v);
         if (d < 0) {
             seam__conn_close_fds(fds, f->h.nfds);
             seam__conn_fail(c, d);
@@ -230,7 +232,9 @@ void seam__conn_on_request_or_message(seam_conn *c, const seam__frame *f, const 
         ev.fds = fds;
         ev.nfds = f->h.nfds;
     } else {
-        int d = seam__decode(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds, &ev.value);
+        seam__dec_memfd mf;
+        int d = seam__decode_memfd(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds,
+                                   seam__conn_memfd_in(c, &mf), &ev.value);
         seam__conn_close_fds(fds, f->h.nfds);
         if (d < 0 && ev.type == SEAM_EVENT_REQUEST) {
             /* The frame itself was sound: the caller hears why, the

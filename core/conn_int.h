@@ -150,6 +150,18 @@ unsigned seam__conn_watch_events(seam_conn *c, seam__pipe *p, unsigned want);
 void seam__conn_shm_begin(seam_conn *c);
 void seam__conn_on_shm_setup(seam_conn *c, const seam__frame *f, const int *fds);
 
+/* conn_memfd.c */
+#define DEFAULT_MEMFD_MIN       (256u << 10)
+#define DEFAULT_MAX_MEMFD_BYTES ((size_t)1 << 30)
+void seam__conn_memfd_defaults(seam_conn_config *cfg);
+uint64_t seam__conn_memfd_offer(const seam_conn *c);
+/* How the peer's memfd tags are decoded: NULL (refused) unless our
+ * hello announced "memfd"; mf is the storage. */
+const seam__dec_memfd *seam__conn_memfd_in(const seam_conn *c, seam__dec_memfd *mf);
+/* How our memfd data goes to the peer in a frame of kind: NULL (copied)
+ * unless its hello announced "memfd" and the kind carries descriptors. */
+const seam__enc_memfd *seam__conn_memfd_out(const seam_conn *c, uint8_t kind, seam__enc_memfd *mf);
+
 /* conn_request.c */
 void seam__conn_request_unlink(seam_request *req);
 

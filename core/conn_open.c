@@ -28,12 +28,18 @@ static void config_defaults(seam_conn_config *cfg)
     if (cfg->handshake_timeout_ms <= 0) {
         cfg->handshake_timeout_ms = DEFAULT_HANDSHAKE;
     }
+    seam__conn_memfd_defaults(cfg);
 }
 
 static seam_conn *conn_new(seam_loop *loop, const seam_conn_config *cfg)
 {
     seam_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        return NULL;
+    }
+    c->memfd_account = seam__memfd_account_new();
+    if (c->memfd_account == NULL) {
+        free(c);
         return NULL;
     }
     c->loop = loop;
@@ -98,8 +104,9 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     c->out_off = 0;
     seam__conn_fdq_clear(c);
     c->shm_offer = seam__conn_shm_offer(pipe);
+    c->memfd_offer = seam__conn_memfd_offer(c);
     seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame,
-                         (uint32_t)seam__conn_our_max_fds(c), c->shm_offer};
+                         (uint32_t)seam__conn_our_max_fds(c), c->shm_offer, c->memfd_offer};
     int r = seam__hello_write(&hello, &c->out);
     if (r == 0) {
         /* With no descriptor (fd -1) the transport raises readiness. */

@@ -165,8 +165,9 @@ int seam__conn_queue_value_flags(seam_conn *c, uint8_t kind, uint8_t flags, uint
     gathering g = {c, 0, 0};
     bool gather =
         kind == SEAM__KIND_MESSAGE && bounded && c->state == SEAM__CONN_OPEN && !SEAM__MONITORED(c);
+    seam__enc_memfd mf;
     r = seam__encode_gather(v, &c->out, fds, MAX_FRAME_FDS, &nfds, gather ? gather_data : NULL, &g,
-                            NOCOPY_MIN);
+                            NOCOPY_MIN, seam__conn_memfd_out(c, kind, &mf));
     if (r == 0) {
         r = frame_end_gathered(c, start, kind, flags, id, fds, nfds, bounded, g.bytes);
     }

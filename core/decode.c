@@ -88,6 +88,10 @@ bool seam__dec_begin_item(decoder *d, bool is_text, uint64_t tag_accepting)
     if (d->err != 0) {
         return false;
     }
+    if (d->memfd_part != 0) {
+        seam__dec_fail(d, SEAM_ETAG); /* the memfd tag's array holds two integers */
+        return false;
+    }
     if (seam__dec_expecting_key(d) && !is_text) {
         seam__dec_fail(d, SEAM_EKEY);
         return false;
@@ -296,7 +300,8 @@ static int decode_run(decoder *d, const uint8_t *bytes, size_t len, seam_value *
     return 0;
 }
 
-static void decoder_init(decoder *d, const seam_decode_limits *limits, const int *fds, size_t nfds)
+static void decoder_init(decoder *d, const seam_decode_limits *limits, const int *fds, size_t nfds,
+                         const seam__dec_memfd *mf)
 {
     memset(d, 0, offsetof(decoder, inline_stack));
     if (limits != NULL) {
@@ -315,16 +320,23 @@ static void decoder_init(decoder *d, const seam_decode_limits *limits, const int
     }
     d->fds = fds;
     d->nfds = fds != NULL ? nfds : 0;
+    d->mf = mf;
 }
 
 int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *limits, const int *fds,
                  size_t nfds, seam_value **out)
 {
+    return seam__decode_memfd(bytes, len, limits, fds, nfds, NULL, out);
+}
+
+int seam__decode_memfd(const uint8_t *bytes, size_t len, const seam_decode_limits *limits,
+                       const int *fds, size_t nfds, const seam__dec_memfd *mf, seam_value **out)
+{
     if ((bytes == NULL && len > 0) || out == NULL) {
         return SEAM_EINVAL;
     }
     decoder d;
-    decoder_init(&d, limits, fds, nfds);
+    decoder_init(&d, limits, fds, nfds, mf);
     size_t values = 0;
     size_t rest = 0;
     if (seam__arena_estimate(bytes, len, d.lim.max_items, &values, &rest)) {
@@ -334,7 +346,7 @@ int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *lim
     if (r < 0 && d.arena_short) {
         /* The estimate is an upper bound, so this is only a safety net:
          * values on their own never run short. */
-        decoder_init(&d, limits, fds, nfds);
+        decoder_init(&d, limits, fds, nfds, mf);
         r = decode_run(&d, bytes, len, out);
     }
     return r;

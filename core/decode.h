@@ -8,9 +8,10 @@
 
 #include <cbor.h>
 
-#define TAG_DATE 1u
-#define TAG_UUID 37u
-#define TAG_FD   0x7365616Du /* the ASCII bytes "seam": an unregistered tag, see protocol.md */
+#define TAG_DATE  1u
+#define TAG_UUID  37u
+#define TAG_FD    0x7365616Du /* the ASCII bytes "seam": an unregistered tag, see protocol.md */
+#define TAG_MEMFD 0x7365616Eu /* "sean": data in a sealed memfd, see protocol.md */
 
 #define DEFAULT_MAX_DEPTH  64u
 #define DEFAULT_MAX_ITEMS  (1u << 20)
@@ -35,8 +36,14 @@ typedef struct decoder {
     size_t nfds;
     /* One value per passed descriptor, made on its first reference and
      * shared by every later one: a value referencing one descriptor a
-     * thousand times costs one duplicate. */
+     * thousand times costs one duplicate. An fd value for the fd tag, a
+     * data value for the memfd tag: one descriptor is never both. */
     seam_value **fd_values;
+    const seam__dec_memfd *mf; /* NULL: the memfd tag is refused */
+    /* Inside the memfd tag's [index, length]: 1 waiting for the index,
+     * 2 for the length; 0 outside. */
+    uint8_t memfd_part;
+    uint64_t memfd_index;
     /* Items the open containers still owe (the sum of their remaining
      * counts): each needs a byte of its own, so a new container's count
      * plus these must fit in the bytes left. */

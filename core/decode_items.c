@@ -89,8 +89,63 @@ static seam_value *make_blob(decoder *d, seam_type type, const uint8_t *bytes, s
     return v;
 }
 
+/* The memfd tag's [index, length], once both are read: one data value
+ * per descriptor, however often the payload names it. */
+static void finish_memfd(decoder *d, uint64_t len)
+{
+    seam_value *have = d->fd_values[d->memfd_index];
+    if (have != NULL && have->type != SEAM_TYPE_DATA) {
+        seam__dec_fail(d, SEAM_ETAG); /* the fd tag named it already */
+        return;
+    }
+    if (have != NULL) {
+        if (have->as.blob.len != len) {
+            seam__dec_fail(d, SEAM_EMEMFD);
+            return;
+        }
+        seam__dec_emit(d, seam_value_ref(have));
+        return;
+    }
+    int err = 0;
+    have = seam__value_from_memfd(d->fds[d->memfd_index], len, d->mf, &err);
+    if (have == NULL) {
+        seam__dec_fail(d, err);
+        return;
+    }
+    d->fd_values[d->memfd_index] = have;
+    seam__dec_emit(d, seam_value_ref(have));
+}
+
+/* An integer inside the memfd tag's array: not an item of its own (the
+ * tag and its content are one). */
+static void on_memfd_part(decoder *d, uint64_t u, bool negative)
+{
+    if (d->err != 0) {
+        return;
+    }
+    if (negative) {
+        seam__dec_fail(d, SEAM_ETAG);
+        return;
+    }
+    if (d->memfd_part == 1) {
+        if (u >= d->nfds) {
+            seam__dec_fail(d, SEAM_EFDINDEX);
+            return;
+        }
+        d->memfd_index = u;
+        d->memfd_part = 2;
+        return;
+    }
+    d->memfd_part = 0;
+    finish_memfd(d, u);
+}
+
 static void on_integer(decoder *d, uint64_t u, bool negative)
 {
+    if (d->memfd_part != 0) {
+        on_memfd_part(d, u, negative);
+        return;
+    }
     /* A date takes any integer, a descriptor index only an unsigned one. */
     uint64_t want = d->tagged ? d->tag : 0;
     if (want != TAG_DATE && (want != TAG_FD || negative)) {
@@ -109,6 +164,10 @@ static void on_integer(decoder *d, uint64_t u, bool negative)
         seam__dec_finish_tag(d);
         if (u >= d->nfds) {
             seam__dec_fail(d, SEAM_EFDINDEX);
+            return;
+        }
+        if (d->fd_values[u] != NULL && d->fd_values[u]->type != SEAM_TYPE_FD) {
+            seam__dec_fail(d, SEAM_ETAG); /* the memfd tag named it already */
             return;
         }
         if (d->fd_values[u] == NULL) {
@@ -289,6 +348,17 @@ static void cb_string(void *ctx, cbor_data data, size_t len)
 static void cb_array_start(void *ctx, size_t size)
 {
     decoder *d = ctx;
+    if (d->tagged && d->tag == TAG_MEMFD && d->memfd_part == 0) {
+        if (seam__dec_begin_item(d, false, TAG_MEMFD)) {
+            seam__dec_finish_tag(d);
+            if (size != 2) {
+                seam__dec_fail(d, SEAM_ETAG);
+                return;
+            }
+            d->memfd_part = 1;
+        }
+        return;
+    }
     if (seam__dec_begin_item(d, false, 0)) {
         seam__dec_open_container(d, SEAM_TYPE_ARRAY, size);
     }
@@ -312,7 +382,9 @@ void seam__dec_tag(void *ctx, uint64_t tag)
         seam__dec_fail(d, SEAM_EKEY);
         return;
     }
-    if (d->tagged || (tag != TAG_DATE && tag != TAG_UUID && tag != TAG_FD)) {
+    if (d->tagged || d->memfd_part != 0 ||
+        (tag != TAG_DATE && tag != TAG_UUID && tag != TAG_FD &&
+         (tag != TAG_MEMFD || d->mf == NULL))) {
         seam__dec_fail(d, SEAM_ETAG);
         return;
     }

@@ -471,7 +471,8 @@ static bool blob_overwrite(seam_value *dict, const char *key, seam_type type, co
                            size_t len)
 {
     seam_value *v = dict_reusable(dict, key, type);
-    if (v == NULL || len > v->as.blob.cap) {
+    /* A memfd's mapping is read-only, and its cap 0 still takes len 0. */
+    if (v == NULL || len > v->as.blob.cap || v->as.blob.memfd != NULL) {
         return false;
     }
     if (len > 0) {

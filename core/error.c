@@ -19,7 +19,8 @@ static const err_info errors[] = {
     {SEAM_ERANGE, "SEAM_ERANGE", "number out of range, or buffer too small"},
     {SEAM_EMSGSIZE, "SEAM_EMSGSIZE", "message larger than the allowed maximum"},
     {SEAM_ENOBUFS, "SEAM_ENOBUFS",
-     "a bound was reached: the peer left answers unread, or a sync call held all it may"},
+     "a bound was reached: the peer left answers unread, a sync call held all it may, or "
+     "the peer's memfds mapped at once"},
     {SEAM_EBADF, "SEAM_EBADF", "bad file descriptor"},
     {SEAM_ETIMEDOUT, "SEAM_ETIMEDOUT", "call timed out"},
     {SEAM_ECANCELED, "SEAM_ECANCELED", "call cancelled"},
@@ -59,6 +60,7 @@ static const err_info errors[] = {
     {SEAM_EREMOTE, "SEAM_EREMOTE", "the peer answered with an error"},
     {SEAM_ENOCALL, "SEAM_ENOCALL", "no call in flight with that id"},
     {SEAM_ENOTENDPOINT, "SEAM_ENOTENDPOINT", "descriptor is no endpoint of this process"},
+    {SEAM_EMEMFD, "SEAM_EMEMFD", "memfd not sealed as required or not of its stated size"},
 };
 
 /* Names of the system errors that reach seam's callers, so that a plain

@@ -12,10 +12,13 @@ static int put_u64(seam_value *dict, const char *key, uint64_t u)
 int seam__hello_write(const seam__hello *h, seam__buf *out)
 {
     seam_value *m = seam_value_new_dict();
-    if (m == NULL) {
-        return SEAM_ENOMEM;
+    /* Room for every key at once: one allocation, never a growth. */
+    int r = m != NULL ? seam__dict_reserve(m, 5) : SEAM_ENOMEM;
+    if (r < 0) {
+        seam_value_unref(m);
+        return r;
     }
-    int r = put_u64(m, "seam", h->version);
+    r = put_u64(m, "seam", h->version);
     if (r == 0) {
         r = put_u64(m, "max_frame", h->max_frame);
     }
@@ -25,9 +28,15 @@ int seam__hello_write(const seam__hello *h, seam__buf *out)
     if (r == 0 && h->shm != 0) {
         r = put_u64(m, "shm", h->shm);
     }
+    if (r == 0 && h->memfd != 0) {
+        r = put_u64(m, "memfd", h->memfd);
+    }
     size_t start = out->len;
     if (r == 0) {
-        r = seam__buf_reserve(out, SEAM__FRAME_HEADER_SIZE);
+        /* The longest hello: a map head, then five keys of at most 10
+         * bytes with a 9-byte integer each. Reserved at once, so writing
+         * a hello into an empty queue is one allocation. */
+        r = seam__buf_reserve(out, SEAM__FRAME_HEADER_SIZE + 1 + 5 * (10 + 9));
     }
     if (r == 0) {
         out->len += SEAM__FRAME_HEADER_SIZE;
@@ -65,6 +74,10 @@ int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out)
     const seam_value *shm = seam_dict_get(m, "shm");
     if (ok && shm != NULL) {
         ok = seam_value_get_uint64(shm, &h.shm) && seam__ring_size_ok(h.shm);
+    }
+    const seam_value *memfd = seam_dict_get(m, "memfd");
+    if (ok && memfd != NULL) {
+        ok = seam_value_get_uint64(memfd, &h.memfd) && h.memfd >= SEAM__HELLO_MIN_MEMFD;
     }
     seam_value_unref(m);
     if (!ok) {

@@ -19,7 +19,11 @@ typedef struct seam__hello {
     uint64_t max_frame; /* largest payload the sender accepts */
     uint64_t max_fds;   /* most descriptors per frame the sender accepts */
     uint64_t shm;       /* the sender's outgoing ring size when it offers shared memory, else 0 */
+    uint64_t memfd;     /* the shortest data the sender takes as a sealed memfd, else 0 */
 } seam__hello;
+
+/* The smallest "memfd" threshold a hello may announce: one page. */
+#define SEAM__HELLO_MIN_MEMFD 4096u
 
 /* Appends a complete hello frame (header and payload) to out. */
 int seam__hello_write(const seam__hello *h, seam__buf *out);
@@ -28,7 +32,8 @@ int seam__hello_write(const seam__hello *h, seam__buf *out);
  * some; a payload over 4096 bytes, a missing or zero "seam" key, or a
  * max_frame below the minimum, is SEAM_EHANDSHAKE; undecodable CBOR returns
  * the codec's error. A max_fds above 64 is read as 64. An "shm" key that
- * is not a ring size (a power of two, 4 KiB to 64 MiB) is SEAM_EHANDSHAKE. */
+ * is not a ring size (a power of two, 4 KiB to 64 MiB), or a "memfd" key
+ * that is not an unsigned integer of at least 4096, is SEAM_EHANDSHAKE. */
 int seam__hello_read(const uint8_t *payload, size_t len, seam__hello *out);
 
 #endif /* SEAM_HELLO_H */

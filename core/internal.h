@@ -63,6 +63,9 @@ struct seam_value {
             size_t len;
             uint8_t *bytes; /* string: NUL-terminated */
             size_t cap;     /* bytes there are, made on its own; 0 if it cannot grow */
+            /* data only: the sealed memfd whose read-only mapping bytes
+             * is (value_memfd.c), NULL for bytes in memory of their own */
+            struct seam__memfd_blob *memfd;
         } blob;
         struct {
             seam_value **items;
@@ -167,6 +170,49 @@ seam_value *seam__blob_new(seam_type type, const void *bytes, size_t len);
  * which case fd has been closed. */
 seam_value *seam__value_new_fd_owned(int fd);
 
+/* ---- data in sealed memfds (value_memfd.c) ---- */
+
+/* What a connection counts of the mappings its peer made it hold: shared
+ * by the values (which may be released on any thread) and the connection,
+ * freed with the last of them. */
+typedef struct seam__memfd_account seam__memfd_account;
+
+seam__memfd_account *seam__memfd_account_new(void);
+void seam__memfd_account_unref(seam__memfd_account *a);
+/* Bytes of mappings from this account still alive (pages counted whole). */
+uint64_t seam__memfd_account_live(const seam__memfd_account *a);
+
+/* What a decoder accepts of the memfd tag: NULL (the tag is SEAM_ETAG)
+ * when our hello did not announce "memfd". */
+typedef struct seam__dec_memfd {
+    uint64_t min;      /* our announced threshold: shorter ones are SEAM_EMEMFD */
+    uint64_t max_live; /* mapped bytes the account may hold: past it SEAM_ENOBUFS */
+    seam__memfd_account *account;
+} seam__dec_memfd;
+
+/* A data value over fd, a memfd a peer sent: checks its seals and size
+ * against len, within mf's bounds, then maps it read-only. fd is
+ * borrowed (the value keeps a duplicate). NULL with *err set: SEAM_EMEMFD
+ * (not a memfd sealed as required, of another size, shorter than mf->min),
+ * SEAM_ENOBUFS (over mf->max_live), another code. */
+seam_value *seam__value_from_memfd(int fd, uint64_t len, const seam__dec_memfd *mf, int *err);
+
+/* The memfd a data value lives in (borrowed), or -1. */
+int seam__value_memfd(const seam_value *v);
+
+/* Releases a memfd data value's mapping, descriptor and account share
+ * (the value's memory itself is the caller's to free). */
+void seam__value_memfd_drop(seam_value *v);
+
+/* What an encoder does with memfd data: NULL (or min 0) copies their
+ * bytes like any other. Else a memfd data value of at least min bytes
+ * goes as the memfd tag and a descriptor, while the frame has fewer than
+ * max_fds descriptors; the others are copied. */
+typedef struct seam__enc_memfd {
+    uint64_t min;
+    size_t max_fds;
+} seam__enc_memfd;
+
 /* Encodes v, appending to out. With fds non-NULL, fd values are appended to
  * fds (borrowed, up to max_fds) and encoded as indices; without, they fail
  * with SEAM_EFD. */
@@ -178,13 +224,18 @@ int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, 
 typedef int (*seam__gather_fn)(void *ctx, const seam_value *v);
 
 /* seam__encode() that hands data values of at least gather_min bytes to
- * gather instead of copying them into out. */
+ * gather instead of copying them into out, and memfd data as mf says. */
 int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
-                        seam__gather_fn gather, void *ctx, size_t gather_min);
+                        seam__gather_fn gather, void *ctx, size_t gather_min,
+                        const seam__enc_memfd *mf);
 
 /* Decodes one item spanning len bytes; fd values refer to fds[0..nfds) and
  * get their own duplicates, so the caller still closes what it passed. */
 int seam__decode(const uint8_t *bytes, size_t len, const seam_decode_limits *limits, const int *fds,
                  size_t nfds, seam_value **out);
+/* seam__decode() that also takes the memfd tag as mf says (NULL: it is
+ * SEAM_ETAG, as in seam__decode()). */
+int seam__decode_memfd(const uint8_t *bytes, size_t len, const seam_decode_limits *limits,
+                       const int *fds, size_t nfds, const seam__dec_memfd *mf, seam_value **out);
 
 #endif /* SEAM_INTERNAL_H */

@@ -94,7 +94,7 @@ void seam__monitor_hello_out(seam_conn *c)
 {
     /* The hello went straight into the queue and may be written already:
      * the record is made from the same fields again. */
-    seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame, SEAM__FRAME_MAX_FDS, 0};
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame, SEAM__FRAME_MAX_FDS, 0, 0};
     seam__buf b = {0};
     if (seam__hello_write(&hello, &b) == 0) {
         seam__monitor_frame(c, true, b.data, b.len, NULL, 0);

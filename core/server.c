@@ -32,7 +32,7 @@ static bool same_user(const seam_creds *creds, void *userdata)
 static void refuse(seam_server *s, seam__pipe *p, int code, const char *rule, const char *reason)
 {
     seam__buf out = {0};
-    seam__hello hello = {SEAM_PROTOCOL_VERSION, s->cfg.conn.max_frame, 0, 0};
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, s->cfg.conn.max_frame, 0, 0, 0};
     seam_value *bye = seam_value_new_dict();
     size_t start = 0;
     if (bye != NULL && seam_dict_set_int64(bye, "code", code) == 0 &&

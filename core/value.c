@@ -295,6 +295,11 @@ void seam__value_drop(seam_value *v, seam__arena *home, uint32_t *freed)
     case SEAM_TYPE_FD:
         close(v->as.fd);
         break;
+    case SEAM_TYPE_DATA:
+        if (v->as.blob.memfd != NULL) {
+            seam__value_memfd_drop(v);
+        }
+        break;
     default:
         break;
     }

@@ -86,7 +86,8 @@ SEAM_EXPORT const char *seam_version(void);
 #define SEAM_EREMOTE      (-3024) /* the peer answered a call with an error */
 #define SEAM_ENOCALL      (-3025) /* no call in flight with that id */
 #define SEAM_ENOTENDPOINT (-3040) /* descriptor is no endpoint of this process */
-#define SEAM__ELAST       (-3040)
+#define SEAM_EMEMFD       (-3041) /* memfd not sealed as required, or not its stated size */
+#define SEAM__ELAST       (-3041)
 
 /* Returns a short English description of a SEAM_E* code (or any negated
  * errno); 0 gives "success". Never NULL; unknown codes get "unknown
@@ -154,6 +155,24 @@ SEAM_EXPORT seam_value *seam_value_new_dict(void);
 /* Duplicates fd (close-on-exec); the value owns the duplicate and closes it
  * when freed. The caller keeps its own fd. NULL if fd is not open. */
 SEAM_EXPORT seam_value *seam_value_new_fd(int fd);
+/* Data in a memfd the caller filled itself (memfd_create() with
+ * MFD_ALLOW_SEALING): checks that it holds exactly len bytes, seals it
+ * against writing, shrinking and growing (F_SEAL_WRITE, F_SEAL_SHRINK,
+ * F_SEAL_GROW and F_SEAL_SEAL; seals it has already stay), maps it
+ * read-only and takes it: the value owns fd and closes it when freed, and
+ * its bytes (seam_value_get_data()) are the mapping. Sent to a peer that
+ * takes memfds, when len is at least the peer's threshold, the descriptor
+ * travels instead of the bytes and nothing is copied (docs/protocol.md,
+ * "Data in sealed memfds"); to any other peer, or by seam_value_encode(),
+ * it is an ordinary byte string: so also when sent before the connection's
+ * handshake is done (the peer's threshold is not known yet; the bytes then
+ * count against max_frame). On failure NULL with errno set, and fd
+ * stays the caller's (the seals may have been added): EBADF (not a memfd
+ * that allows sealing, or fd < 0), EINVAL (its size is not len, or len is
+ * 0), EBUSY (a writable shared mapping of it is still alive: unmap it
+ * first), EPERM (already sealed against further seals without these),
+ * ENOMEM, ENOSYS (no memfds on this system). */
+SEAM_EXPORT seam_value *seam_value_new_data_memfd(int fd, size_t len);
 
 SEAM_EXPORT seam_value *seam_value_ref(seam_value *v);
 SEAM_EXPORT void seam_value_unref(seam_value *v);
@@ -174,8 +193,16 @@ SEAM_EXPORT bool seam_value_get_uuid(const seam_value *v, uint8_t out[16]);
  * NULL) receives its length, which counts embedded NULs. NULL on mismatch. */
 SEAM_EXPORT const char *seam_value_get_string(const seam_value *v, size_t *len);
 /* Borrowed bytes and their length; NULL on mismatch (and for empty data,
- * where *len is set to 0 and the call returns a non-NULL pointer). */
+ * where *len is set to 0 and the call returns a non-NULL pointer). For
+ * data in a memfd (made by seam_value_new_data_memfd(), or received as
+ * one) the bytes are a read-only mapping: never write to them. */
 SEAM_EXPORT const void *seam_value_get_data(const seam_value *v, size_t *len);
+/* The sealed memfd whose mapping a data value's bytes are, borrowed
+ * (valid while v lives; seam_value_dup_fd() does not apply: dup() it to
+ * keep it), or -1 for any other value. Data received as a memfd has one:
+ * keeping a reference to the value keeps the mapping (no copy), and
+ * sending the value on passes the same memfd again. */
+SEAM_EXPORT int seam_value_get_memfd(const seam_value *v);
 /* Borrowed descriptor owned by v, or -1 on mismatch. */
 SEAM_EXPORT int seam_value_get_fd(const seam_value *v);
 /* A new close-on-exec duplicate the caller owns, or a negative code. */
@@ -508,6 +535,20 @@ typedef struct seam_conn_config {
      * on and the connect (or reconnect) fails with SEAM_EACCES. */
     bool expect_server_uid;
     uint32_t server_uid;
+    /* Data of at least this many bytes the peer may send as a sealed
+     * memfd, which is then mapped read-only here instead of copied
+     * (announced in our hello as "memfd": docs/protocol.md, "Data in
+     * sealed memfds"). 0: 256 KiB; less than 4096 is read as 4096;
+     * SIZE_MAX: never, as with SEAM_NO_MEMFD=1 in the environment. Only
+     * on transports that pass descriptors. */
+    size_t memfd_min;
+    /* Bytes of the peer's memfds this connection may hold mapped at once:
+     * a received memfd data value holds its mapping until its last
+     * reference goes, each counted in whole 4 KiB pages. A memfd past the
+     * bound is refused with SEAM_ENOBUFS before it is mapped (like a value
+     * over the decode limits: a request gets an error answer, any other
+     * frame closes the connection). 0: 1 GiB. */
+    size_t max_memfd_bytes;
 } seam_conn_config;
 
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0

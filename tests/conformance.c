@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "conformance_endpoint.h"
+#include "conformance_memfd.h"
 #include "conformance_pubsub.h"
 #include "conformance_stream.h"
 #include "rawpeer.h"
@@ -2733,6 +2734,6 @@ int main(void)
         T(test_post_never_touches_the_loop_once_its_work_can_run),
         T(test_call_timer_without_memory_never_runs_reply_inside_call),
         T(test_connect_timer_without_memory_never_reports_inside_connect),
-        CONFORMANCE_STREAM_TESTS};
+        CONFORMANCE_STREAM_TESTS CONFORMANCE_MEMFD_TESTS};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

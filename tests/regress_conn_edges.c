@@ -144,7 +144,7 @@ static int raw_listen(void)
 static void send_hello(int fd, uint64_t max_frame)
 {
     seam__buf b = {0};
-    seam__hello h = {SEAM_PROTOCOL_VERSION, max_frame, 64, 0};
+    seam__hello h = {SEAM_PROTOCOL_VERSION, max_frame, 64, 0, 0};
     assert_int_equal(seam__hello_write(&h, &b), 0);
     assert_true(support_write_full(fd, b.data, b.len));
     seam__buf_free(&b);

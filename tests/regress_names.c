@@ -1560,7 +1560,7 @@ static int raw_peer(const char *name)
     assert_true(s >= 0);
     assert_int_equal(connect(s, (struct sockaddr *)&addr, sizeof(addr)), 0);
     seam__buf out = {0};
-    seam__hello hello = {SEAM_PROTOCOL_VERSION, SEAM__FRAME_DEFAULT_MAX, 0, 0};
+    seam__hello hello = {SEAM_PROTOCOL_VERSION, SEAM__FRAME_DEFAULT_MAX, 0, 0, 0};
     assert_int_equal(seam__hello_write(&hello, &out), 0);
     assert_int_equal(send(s, out.data, out.len, MSG_NOSIGNAL), (ssize_t)out.len);
     seam__buf_free(&out);

@@ -51,7 +51,7 @@ static int read_hex(const char *text, seam__hello *out)
     return seam__hello_read(bytes, n, out);
 }
 
-static const seam__hello untouched = {0xAAAA, 0xBBBB, 0xCCCC, 0xDDDD};
+static const seam__hello untouched = {0xAAAA, 0xBBBB, 0xCCCC, 0xDDDD, 0xEEEE};
 
 static void assert_untouched(const seam__hello *h)
 {
@@ -62,10 +62,10 @@ static void test_written_hello_reads_back_through_header_and_payload(void **stat
 {
     (void)state;
     const seam__hello cases[] = {
-        {1, 16777216, 64, 0},
-        {1, SEAM__HELLO_MIN_FRAME, 0, 0},
-        {7, (uint64_t)1 << 40, 3, 1u << 16},
-        {UINT64_MAX, UINT64_MAX, UINT64_MAX, 0},
+        {1, 16777216, 64, 0, 0},
+        {1, SEAM__HELLO_MIN_FRAME, 0, 0, SEAM__HELLO_MIN_MEMFD},
+        {7, (uint64_t)1 << 40, 3, 1u << 16, 1u << 18},
+        {UINT64_MAX, UINT64_MAX, UINT64_MAX, 0, UINT64_MAX},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         seam__buf out = {0};
@@ -86,6 +86,7 @@ static void test_written_hello_reads_back_through_header_and_payload(void **stat
         assert_true(back.version == cases[i].version);
         assert_true(back.max_frame == cases[i].max_frame);
         assert_true(back.max_fds == (cases[i].max_fds < 64 ? cases[i].max_fds : 64));
+        assert_true(back.memfd == cases[i].memfd);
         seam__buf_free(&out);
     }
 }
@@ -93,7 +94,7 @@ static void test_written_hello_reads_back_through_header_and_payload(void **stat
 static void test_written_hello_passes_through_the_frame_parser(void **state)
 {
     (void)state;
-    const seam__hello hello = {1, 1u << 20, 16, 0};
+    const seam__hello hello = {1, 1u << 20, 16, 0, 0};
     seam__buf out = {0};
     assert_int_equal(seam__hello_write(&hello, &out), 0);
     seam__frame_parser p;
@@ -115,7 +116,7 @@ static void test_hello_write_appends_after_what_the_buffer_holds(void **state)
     (void)state;
     seam__buf out = {0};
     assert_int_equal(seam__buf_append(&out, "xyz", 3), 0);
-    const seam__hello hello = {1, 4096, 1, 0};
+    const seam__hello hello = {1, 4096, 1, 0, 0};
     assert_int_equal(seam__hello_write(&hello, &out), 0);
     assert_memory_equal(out.data, "xyz", 3);
     seam__frame_header h;
@@ -333,6 +334,34 @@ static void test_max_fds_above_64_is_read_as_64(void **state)
     assert_true(h.max_fds == 0);
 }
 
+static void test_memfd_threshold_reads_back_and_is_zero_when_absent(void **state)
+{
+    (void)state;
+    seam__hello h = untouched;
+    assert_int_equal(read_dict(hello_dict(1, 4096, 4), &h), 0);
+    assert_true(h.memfd == 0);
+    seam_value *d = hello_dict(1, 4096, 4);
+    assert_int_equal(seam_dict_set_int64(d, "memfd", 4096), 0);
+    assert_int_equal(read_dict(d, &h), 0);
+    assert_true(h.memfd == 4096);
+}
+
+static void test_memfd_threshold_below_4096_or_not_unsigned_is_ehandshake(void **state)
+{
+    (void)state;
+    seam__hello h = untouched;
+    const int64_t bad[] = {4095, 0, -1};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        seam_value *d = hello_dict(1, 4096, 4);
+        assert_int_equal(seam_dict_set_int64(d, "memfd", bad[i]), 0);
+        assert_int_equal(read_dict(d, &h), SEAM_EHANDSHAKE);
+    }
+    seam_value *d = hello_dict(1, 4096, 4);
+    assert_int_equal(seam_dict_set_string(d, "memfd", "65536"), 0);
+    assert_int_equal(read_dict(d, &h), SEAM_EHANDSHAKE);
+    assert_untouched(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +378,8 @@ int main(void)
         cmocka_unit_test(test_hello_takes_any_unknown_entries_within_4096_bytes),
         cmocka_unit_test(test_hello_beyond_4096_bytes_or_64_levels_is_refused),
         cmocka_unit_test(test_max_fds_above_64_is_read_as_64),
+        cmocka_unit_test(test_memfd_threshold_reads_back_and_is_zero_when_absent),
+        cmocka_unit_test(test_memfd_threshold_below_4096_or_not_unsigned_is_ehandshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

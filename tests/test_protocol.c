@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -52,7 +54,7 @@ static void test_hello_example_matches_the_document(void **state)
                    "69 6d 61 78 5f 66 72 61 6d 65 1a 01 00 00 00"
                    "67 6d 61 78 5f 66 64 73 18 40",
                    want, sizeof(want));
-    seam__hello h = {1, 16777216, 64, 0};
+    seam__hello h = {1, 16777216, 64, 0, 0};
     seam__buf out = {0};
     assert_int_equal(seam__hello_write(&h, &out), 0);
     assert_int_equal(out.len, n);
@@ -140,6 +142,41 @@ static void test_value_examples_match_the_document(void **state)
     seam_value_unref(fd);
 }
 
+static void test_memfd_example_matches_the_document(void **state)
+{
+    (void)state;
+    seam__hello h = {1, 16777216, 64, 0, 262144};
+    seam__buf out = {0};
+    assert_int_equal(seam__hello_write(&h, &out), 0);
+    uint8_t entry[16];
+    size_t n = hex("65 6d 65 6d 66 64 1a 00 04 00 00", entry, sizeof(entry));
+    assert_non_null(memmem(out.data, out.len, entry, n));
+    seam__buf_free(&out);
+
+    int fd = memfd_create("example", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 16777216), 0);
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_take(m, "blob", seam_value_new_data_memfd(fd, 16777216));
+    int fds[64];
+    size_t nfds = 0;
+    const seam__enc_memfd mf = {262144, 64};
+    assert_int_equal(seam__encode_gather(m, &out, fds, 64, &nfds, NULL, NULL, 0, &mf), 0);
+    uint8_t want[32];
+    n = hex("a1 64 62 6c 6f 62 da 73 65 61 6e 82 00 1a 01 00 00 00", want, sizeof(want));
+    assert_int_equal(out.len, n);
+    assert_memory_equal(out.data, want, n);
+    assert_int_equal(nfds, 1);
+    assert_int_equal(fds[0], fd);
+    seam__frame_header fh = {(uint32_t)n, SEAM__KIND_MESSAGE, 0, (uint16_t)nfds, 0};
+    uint8_t hdr[16];
+    seam__frame_header_write(hdr, &fh);
+    n = hex("12 00 00 00 02 00 01 00 00 00 00 00 00 00 00 00", want, sizeof(want));
+    assert_memory_equal(hdr, want, n);
+    seam__buf_free(&out);
+    seam_value_unref(m);
+}
+
 /* Every row "| −N | `NAME` |" of the error table names the code the library
  * calls SEAM_NAME, and every code the library names is in the table. */
 static void test_error_table_matches_the_library(void **state)
@@ -184,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_error_example_matches_the_document),
         cmocka_unit_test(test_raw_example_header_matches_the_document),
         cmocka_unit_test(test_value_examples_match_the_document),
+        cmocka_unit_test(test_memfd_example_matches_the_document),
         cmocka_unit_test(test_error_table_matches_the_library),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,10 @@
  * encode again and decode to an equal value; whatever fails must fail with a
  * seam error code, never a crash, a leak or a hang. Decoded values share an
  * arena: parts of them are kept past the whole, changed and moved between
- * two decodes, which must stay equal to copies made on their own. */
+ * two decodes, which must stay equal to copies made on their own. Data
+ * decoded from a memfd encodes as plain bytes and compares equal to them. */
 #include "internal.h"
+#include "memfd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +54,30 @@ static void change(seam_value *v, seam_value *other)
     }
 }
 
+/* Descriptor 0 of every input is a sealed memfd of one page, so that the
+ * memfd tag on [0, 4096] decodes (and everything else about it fails as
+ * it would from a peer). */
+static int sealed_page(void)
+{
+    static int fd = -2;
+    if (fd == -2) {
+        static const uint8_t page[4096] = {1, 2, 3};
+        fd = seam__memfd_from_bytes(page, sizeof(page));
+    }
+    return fd;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int fds[2] = {0, 1};
+    static seam__memfd_account *account;
+    if (account == NULL) {
+        account = seam__memfd_account_new();
+    }
+    const int fds[2] = {sealed_page(), 1};
+    const seam__dec_memfd mf = {4096, 1u << 20, account};
     seam_decode_limits lim = {.max_depth = 32, .max_items = 4096, .max_string = 65536};
     seam_value *v = NULL;
-    int r = seam__decode(data, size, &lim, fds, 2, &v);
+    int r = seam__decode_memfd(data, size, &lim, fds, 2, &mf, &v);
     if (r < 0) {
         if (v != NULL || r < SEAM__ELAST) {
             abort();
@@ -100,5 +120,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seam_value_unref(part_copy);
     seam_value_unref(part);
     seam__buf_free(&b);
+    /* Every mapping a decode made goes with its values. */
+    if (seam__memfd_account_live(account) != 0) {
+        abort();
+    }
     return 0;
 }

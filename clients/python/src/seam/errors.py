@@ -49,6 +49,7 @@ CODES = {
     -3024: "EREMOTE",
     -3025: "ENOCALL",
     -3040: "ENOTENDPOINT",
+    -3041: "EMEMFD",
 }
 
 # Module-level constants: seam.errors.ENOTSUP == -95 and so on.
