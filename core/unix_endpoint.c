@@ -39,8 +39,11 @@ int seam__unix_rendezvous_pair(int *listen_fd, int *endpoint_fd)
     return 0;
 }
 
-/* A connected AF_UNIX stream socket (an unconnected or listening one has
- * no peer, and so no credentials). */
+/* A connected AF_UNIX stream socket with no address at either end: one
+ * end of a socketpair(), whose credentials name the process that made
+ * it. An unconnected or listening one has no peer; one with an address
+ * is a connection to or from a named socket, whose credentials are those
+ * of a third process the holder would be lending. */
 static bool rendezvous_is_stream(int fd)
 {
     int type = 0;
@@ -48,10 +51,13 @@ static bool rendezvous_is_stream(int fd)
     socklen_t len = sizeof(type);
     socklen_t dlen = sizeof(domain);
     struct sockaddr_storage peer;
+    struct sockaddr_storage self;
     socklen_t plen = sizeof(peer);
+    socklen_t slen = sizeof(self);
     return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
            getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 && domain == AF_UNIX &&
-           getpeername(fd, (struct sockaddr *)&peer, &plen) == 0;
+           getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 && plen == sizeof(sa_family_t) &&
+           getsockname(fd, (struct sockaddr *)&self, &slen) == 0 && slen == sizeof(sa_family_t);
 }
 
 /* Reads one datagram: 1 with *fd when it is a valid connect, 0 when

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifdef SEAM_CONFORMANCE_INPROC
@@ -264,6 +265,44 @@ void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void *
     assert_true(rawpeer_wait_closed(sv[0], SUPPORT_DEADLINE_MS));
     close(p[0]);
     close(sv[0]);
+}
+
+/* A stream socket with an address at either end came from a named
+ * server's connection, not from a socketpair() of the connector: its
+ * credentials are those of whoever listened or connected there, lent by
+ * the holder. Refused like garbage, and the named server's connection is
+ * closed, not served. */
+void test_rendezvous_refuses_a_socket_with_an_address_at_either_end(void **state)
+{
+    ep_fixture *f = *state;
+    if (!EP_UNIX) {
+        skip(); /* the in-process endpoint is a pipe nobody reads */
+    }
+    ep_listen(f);
+    seam_server *named = NULL;
+    assert_int_equal(seam_server_listen(f->loop, EP_NAME, NULL, &named), 0);
+    int lent = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lent >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", seam_server_path(named));
+    assert_int_equal(connect(lent, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int bound[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bound), 0);
+    struct sockaddr_un ab = {.sun_family = AF_UNIX}; /* an abstract name */
+    int n = snprintf(ab.sun_path + 1, sizeof(ab.sun_path) - 1, "seam-test-%d", (int)getpid());
+    assert_int_equal(bind(bound[1], (struct sockaddr *)&ab,
+                          (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)),
+                     0);
+    assert_true(rawpeer_send_with_fds(seam_endpoint_fd(f->server), "\x01", 1, &lent, 1));
+    assert_true(rawpeer_send_with_fds(seam_endpoint_fd(f->server), "\x01", 1, &bound[1], 1));
+    close(lent);
+    close(bound[1]);
+    assert_int_equal(ep_connect(f, &f->conn), 0);
+    ep_call(f, f->conn, 7);
+    assert_int_equal(f->log.admitted, 1);
+    assert_true(rawpeer_wait_closed(bound[0], SUPPORT_DEADLINE_MS));
+    close(bound[0]);
+    seam_server_close(named);
 }
 
 static bool ep_has_peer(void *arg)

@@ -14,6 +14,7 @@ void test_connect_through_a_closed_endpoint_fails_with_enotfound(void **state);
 void test_connect_through_a_descriptor_that_is_no_endpoint_fails_with_enotendpoint(void **state);
 void test_named_server_has_no_endpoint(void **state);
 void test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed(void **state);
+void test_rendezvous_refuses_a_socket_with_an_address_at_either_end(void **state);
 void test_endpoint_passed_in_a_message_connects_the_receiver(void **state);
 void test_endpoint_client_reconnects_through_the_endpoint_after_the_server_drops_it(void **state);
 
@@ -26,6 +27,7 @@ void test_endpoint_client_reconnects_through_the_endpoint_after_the_server_drops
         ENDPOINT_T(test_connect_through_a_descriptor_that_is_no_endpoint_fails_with_enotendpoint), \
         ENDPOINT_T(test_named_server_has_no_endpoint),                                             \
         ENDPOINT_T(test_rendezvous_garbage_and_extra_descriptors_are_dropped_and_closed),          \
+        ENDPOINT_T(test_rendezvous_refuses_a_socket_with_an_address_at_either_end),                \
         ENDPOINT_T(test_endpoint_passed_in_a_message_connects_the_receiver),                       \
         ENDPOINT_T(                                                                                \
             test_endpoint_client_reconnects_through_the_endpoint_after_the_server_drops_it),
