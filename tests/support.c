@@ -71,8 +71,11 @@ seam_loop *support_loop_new(void)
     return loop;
 }
 
+static void live_end_all(void);
+
 void support_host_end(void)
 {
+    live_end_all();
     void *host = active_host;
     active_host = NULL;
     if (host != NULL) {
@@ -202,6 +205,68 @@ typedef struct support_thread {
 static bool children_as_threads;
 static _Thread_local support_thread *self_thread;
 
+/* Children not reaped yet. A test whose assertion failed jumps past its
+ * own cleanup: support_host_end() then ends what it left, so that its
+ * server does not hold its name (or its thread run on) into the tests
+ * after it, which would all fail for it. */
+#define SUPPORT_MAX_LIVE 64
+static struct live_child {
+    pid_t pid; /* 0: a free slot */
+    support_thread *thread;
+    int chan;
+} live[SUPPORT_MAX_LIVE];
+
+static void live_add(pid_t pid, support_thread *thread, int chan)
+{
+    for (size_t i = 0; i < SUPPORT_MAX_LIVE; i++) {
+        if (live[i].pid == 0) {
+            live[i] = (struct live_child){pid, thread, chan};
+            return;
+        }
+    }
+}
+
+static void live_remove(pid_t pid, const support_thread *thread)
+{
+    for (size_t i = 0; i < SUPPORT_MAX_LIVE; i++) {
+        if (live[i].pid != 0 && live[i].pid == pid && live[i].thread == thread) {
+            live[i].pid = 0;
+            return;
+        }
+    }
+}
+
+/* Ends every child left: a process is killed, a thread asked to stop and
+ * joined (one that does not stop within the deadline is left running). */
+static void live_end_all(void)
+{
+    for (size_t i = 0; i < SUPPORT_MAX_LIVE; i++) {
+        struct live_child l = live[i];
+        if (l.pid == 0) {
+            continue;
+        }
+        live[i].pid = 0;
+        fprintf(stderr, "support: ending a child the test left (its cleanup was skipped)\n");
+        close(l.chan);
+        if (l.thread == NULL) {
+            kill(l.pid, SIGKILL);
+            while (waitpid(l.pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+            continue;
+        }
+        atomic_store(&l.thread->stop, true);
+        long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+        while (!atomic_load(&l.thread->done) && support_now_ms() < deadline) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (atomic_load(&l.thread->done)) {
+            pthread_join(l.thread->tid, NULL);
+            free(l.thread);
+        }
+    }
+}
+
 void support_children_as_threads(bool on)
 {
     children_as_threads = on;
@@ -235,6 +300,7 @@ static void thread_fork(support_child *out, support_child_fn fn, void *arg, cons
     out->pid = getpid();
     out->chan = sv[0];
     out->thread = t;
+    live_add(out->pid, t, sv[0]);
 }
 
 /* Joins a thread child that is done; with wait, waits for it up to the
@@ -257,6 +323,7 @@ static bool thread_reap(support_child *c, bool wait, int *status)
     }
     pthread_join(t->tid, NULL);
     *status = t->status;
+    live_remove(c->pid, t);
     free(t);
     c->thread = NULL;
     return true;
@@ -296,6 +363,7 @@ void support_fork(support_child *out, support_child_fn fn, void *arg)
     close(sv[1]);
     out->pid = pid;
     out->chan = sv[0];
+    live_add(pid, NULL, sv[0]);
 }
 
 static int decode_status(int status)
@@ -336,6 +404,7 @@ bool support_child_exited(support_child *c, int *status)
         return false;
     }
     *status = decode_status(st);
+    live_remove(c->pid, NULL);
     child_forget(c);
     return true;
 }
@@ -373,6 +442,7 @@ void support_child_kill(support_child *c)
     kill(c->pid, SIGKILL);
     while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {
     }
+    live_remove(c->pid, NULL);
     child_forget(c);
 }
 
