@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "shm.h"
 #include "shm_ring.h"
+#include "shmpeer.h"
 #include "support.h"
 
 #include <signal.h>
@@ -408,6 +409,67 @@ static void test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto(vo
     shm_pair_free(&p);
 }
 
+/* ==== a hostile ring peer against a real server ========================== */
+
+/* A server in this process that records how its peers ended. */
+typedef struct hostile_server {
+    int invalid;
+    int error;
+} hostile_server;
+
+static void hostile_server_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    hostile_server *h = userdata;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        seam_request_reply(ev->request, ev->value);
+    } else if (ev->type == SEAM_EVENT_INVALID) {
+        h->invalid++;
+        h->error = ev->error;
+    }
+}
+
+static bool hostile_server_closed_one(void *arg)
+{
+    return ((hostile_server *)arg)->invalid > 0;
+}
+
+/* The raw peer's tail jumps past the end of its ring: the server's reader
+ * finds it. The child exits 0 when the server said goodbye with EPROTO
+ * over its own ring, 2 when it said goodbye otherwise or not at all. */
+static int bad_tail_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    shmpeer_poke_u64(&p, SEAM__RING_OFF_TAIL, 2 * SEAM__RING_MIN + 8);
+    shmpeer_ring(&p);
+    int code = shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS);
+    shmpeer_free(&p);
+    return code == SEAM_EPROTO ? 0 : 2;
+}
+
+/* A violation the reader finds in the peer's ring is a protocol error like
+ * any other: the peer is told why (a goodbye with EPROTO) and the user
+ * sees EPROTO, not a connection that was merely lost. */
+static void test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, bad_tail_main, NULL);
+    assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_EPROTO);
+    assert_int_equal(support_child_wait(&child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -430,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
+        T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
