@@ -16,6 +16,7 @@
 #include "shmpeer.h"
 #include "support.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -347,12 +348,14 @@ static void shm_pair_free(shm_pair *p)
     close(p->sv[1]);
 }
 
-/* A pipe for the data doorbell: never drained by a socket read, it would
- * keep the loop awake for good. */
-static void test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto(void **state)
+/* A doorbell of the wrong kind is refused: the room doorbell and the
+ * descriptor channel must be stream sockets (a pipe there, never drained by
+ * a socket read, kept the loop awake for good), the data doorbell the read
+ * end of a pipe. */
+static void test_shm_setup_with_a_pipe_for_a_socket_is_eproto(void **state)
 {
     (void)state;
-    for (int which = 1; which < SEAM__SHM_SETUP_FDS; which++) {
+    for (int which = 2; which < SEAM__SHM_SETUP_FDS; which++) {
         shm_pair p;
         shm_pair_init(&p);
         int pp[2];
@@ -367,6 +370,30 @@ static void test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto(void **state)
     }
 }
 
+static void test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        shm_pair p;
+        shm_pair_init(&p);
+        int two[2];
+        if (kind == 0) {
+            assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, two), 0);
+        } else {
+            assert_int_equal(pipe(two), 0);
+            int t = two[0];
+            two[0] = two[1]; /* the write end */
+            two[1] = t;
+        }
+        close(p.give[1]);
+        p.give[1] = two[0];
+        assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                         SEAM_EPROTO);
+        close(two[1]);
+        shm_pair_free(&p);
+    }
+}
+
 static void test_shm_setup_with_a_datagram_doorbell_is_eproto(void **state)
 {
     (void)state;
@@ -374,11 +401,71 @@ static void test_shm_setup_with_a_datagram_doorbell_is_eproto(void **state)
     shm_pair_init(&p);
     int dg[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg), 0);
-    close(p.give[1]);
-    p.give[1] = dg[0];
+    close(p.give[2]);
+    p.give[2] = dg[0];
     assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
                      SEAM_EPROTO);
     close(dg[1]);
+    shm_pair_free(&p);
+}
+
+/* Whether the shm path's descriptor reads as ready now. */
+static bool shm_fd_ready(seam__shm *s)
+{
+    struct pollfd pf = {seam__shm_fd(s), POLLIN, 0};
+    return poll(&pf, 1, 0) == 1;
+}
+
+/* A data doorbell rung (a pipe with bytes in it, whatever its flags: the
+ * writer shares the read end and may make it blocking) is drained by the
+ * reader without blocking, and leaves the loop asleep. */
+static void test_shm_a_rung_data_doorbell_is_drained_and_sleeps_again(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0); /* blocking both ways */
+    close(p.give[1]);
+    p.give[1] = pp[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_watch_events(p.b, SEAM_READ);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    assert_int_equal(write(pp[1], "xyz", 3), 3);
+    assert_true(shm_fd_ready(p.b));
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    assert_false(shm_fd_ready(p.b));
+    /* Empty again and blocking: still no read blocks. */
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    close(pp[1]);
+    shm_pair_free(&p);
+}
+
+/* A writer that closes its data doorbell is gone: the reader ends the
+ * stream instead of reading a doorbell that is ready for good. */
+static void test_shm_a_closed_data_doorbell_ends_the_stream(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    close(p.give[1]);
+    p.give[1] = pp[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_watch_events(p.b, SEAM_READ);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    close(pp[1]);
+    assert_true(shm_fd_ready(p.b));
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), 0);
     shm_pair_free(&p);
 }
 
@@ -489,7 +576,10 @@ int main(void)
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
         cmocka_unit_test(test_hello_ring_sizes_are_powers_of_two_within_bounds),
-        cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto),
+        cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_socket_is_eproto),
+        cmocka_unit_test(test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto),
+        cmocka_unit_test(test_shm_a_rung_data_doorbell_is_drained_and_sleeps_again),
+        cmocka_unit_test(test_shm_a_closed_data_doorbell_ends_the_stream),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),

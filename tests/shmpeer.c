@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define SHMPEER_SETUP 13
@@ -106,8 +107,8 @@ void shmpeer_free(shmpeer *p)
         munmap(p->in_mem, SEAM__RING_HDR + p->in_cap);
         p->in_mem = NULL;
     }
-    int *fds[] = {&p->sock,    &p->out_bell, &p->out_room, &p->out_fdch,
-                  &p->in_bell, &p->in_room,  &p->in_fdch};
+    int *fds[] = {&p->sock,     &p->out_bell, &p->out_bell_hold, &p->out_room,
+                  &p->out_fdch, &p->in_bell,  &p->in_room,       &p->in_fdch};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         shmpeer_close(fds[i]);
     }
@@ -129,8 +130,14 @@ static bool shmpeer_make_ring(shmpeer *p, uint32_t ring_size, int give[4])
     p->out_mem = m;
     p->out_cap = ring_size;
     seam__ring_init(&p->out, p->out_mem, ring_size, true);
-    return shmpeer_pair(&p->out_bell, &give[1]) && shmpeer_pair(&p->out_room, &give[2]) &&
-           shmpeer_pair(&p->out_fdch, &give[3]);
+    int pp[2];
+    if (pipe2(pp, O_NONBLOCK | O_CLOEXEC) < 0) {
+        return false;
+    }
+    p->out_bell = pp[1];
+    give[1] = pp[0];
+    p->out_bell_hold = dup(pp[0]); /* no SIGPIPE when ringing a closed reader */
+    return shmpeer_pair(&p->out_room, &give[2]) && shmpeer_pair(&p->out_fdch, &give[3]);
 }
 
 /* The server's setup frame: its ring mapped, its doorbells kept. */
@@ -174,6 +181,7 @@ bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size)
 {
     memset(p, 0, sizeof(*p));
     p->out_bell = p->out_room = p->out_fdch = p->in_bell = p->in_room = p->in_fdch = -1;
+    p->out_bell_hold = -1;
     int give[4] = {-1, -1, -1, -1};
     p->sock = rawpeer_connect(name);
     uint8_t hello[64];
@@ -210,7 +218,7 @@ static void shmpeer_bell(int fd)
 
 void shmpeer_ring(shmpeer *p)
 {
-    shmpeer_bell(p->out_bell);
+    (void)!write(p->out_bell, "x", 1);
 }
 
 bool shmpeer_send(shmpeer *p, const void *bytes, size_t len)
@@ -223,7 +231,7 @@ bool shmpeer_send(shmpeer *p, const void *bytes, size_t len)
     bool ring = false;
     seam__ring_write(&p->out, &iov, 1, 0, (size_t)room, &ring);
     if (ring) {
-        shmpeer_bell(p->out_bell);
+        shmpeer_ring(p);
     }
     return true;
 }
@@ -270,7 +278,8 @@ static bool shmpeer_fill(shmpeer *p, size_t want, long long deadline)
             return false;
         }
         uint8_t junk[64];
-        (void)!recv(p->in_bell, junk, sizeof(junk), MSG_DONTWAIT);
+        struct iovec io = {junk, sizeof(junk)};
+        (void)!preadv2(p->in_bell, &io, 1, -1, RWF_NOWAIT);
     }
     return true;
 }

@@ -20,8 +20,9 @@ typedef struct shmpeer {
     uint8_t *out_mem;
     size_t out_cap;
     seam__ring out;
-    int out_bell; /* we ring the server's reader */
-    int out_room; /* the server rings us for room */
+    int out_bell;      /* we ring the server's reader: a pipe's write end */
+    int out_bell_hold; /* its read end, held: ringing never raises SIGPIPE */
+    int out_room;      /* the server rings us for room */
     int out_fdch;
     /* The server's ring, which we read. */
     uint8_t *in_mem;
