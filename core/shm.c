@@ -17,6 +17,7 @@
  * blocks; a third pair carries the descriptors of the records that
  * announce some, read only when such a record is. */
 #include "shm.h"
+#include "shm_fds.h"
 #include "unix.h"
 
 #include <errno.h>
@@ -62,6 +63,7 @@ struct seam__shm {
     int in_fdch;   /* the peer's descriptor channel: we receive from it */
     bool in_armed; /* we said we sleep: a writer that saw it rang */
     bool bell_eof; /* the writer closed the data doorbell: it is gone */
+    bool room_eof; /* the reader closed the room doorbell: it is gone */
     /* A violation the writer found in the peer's indices: every receive
      * (and wait) reports it, so the connection ends instead of stalling. */
     int broken;
@@ -75,27 +77,11 @@ static void shm_close_fd(int *fd)
     }
 }
 
-/* Whether the kernel reads a pipe with RWF_NOWAIT: without it the data
- * doorbell could not be read safely, and shared memory is not offered. */
-static bool shm_nowait_reads(void)
-{
-    int pp[2];
-    if (pipe2(pp, O_CLOEXEC) < 0) {
-        return false;
-    }
-    uint8_t b;
-    struct iovec iov = {&b, 1};
-    bool ok = preadv2(pp[0], &iov, 1, -1, RWF_NOWAIT) < 0 && errno == EAGAIN;
-    close(pp[0]);
-    close(pp[1]);
-    return ok;
-}
-
 int seam__shm_new(int sock, seam__shm **out)
 {
     *out = NULL;
     const char *no = getenv("SEAM_NO_SHM");
-    if ((no != NULL && strcmp(no, "1") == 0) || !shm_nowait_reads()) {
+    if ((no != NULL && strcmp(no, "1") == 0) || !seam__shm_nowait_reads()) {
         return 0;
     }
     seam__shm *s = calloc(1, sizeof(*s));
@@ -125,23 +111,6 @@ static void shm_close_all(const int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         close(fds[i]);
-    }
-}
-
-/* Empties a doorbell we only wait on: bytes dropped, descriptors closed. */
-static void shm_drop(int fd)
-{
-    for (int i = 0; i < SHM_DRAIN_MAX; i++) {
-        uint8_t junk[64];
-        int got[SEAM__TRAN_MAX_RECV_FDS];
-        size_t ngot = 0;
-        bool truncated = false;
-        ssize_t n = seam__unix_recv(fd, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS, &ngot,
-                                    &truncated);
-        shm_close_all(got, ngot);
-        if (n < (ssize_t)sizeof(junk)) {
-            return; /* drained (or broken): no second read to learn it */
-        }
     }
 }
 
@@ -227,7 +196,7 @@ static int shm_regs_update(seam__shm *s)
         r = shm_reg(s, SHM_REG_INBELL, s->in_bell, rd && s->in_on && !s->bell_eof ? EPOLLIN : 0);
     }
     if (r == 0) {
-        r = shm_reg(s, SHM_REG_OUTROOM, s->out_room, wr && s->out_on ? EPOLLIN : 0);
+        r = shm_reg(s, SHM_REG_OUTROOM, s->out_room, wr && s->out_on && !s->room_eof ? EPOLLIN : 0);
     }
     if (r == 0) {
         r = shm_reg(s, SHM_REG_SELF, s->self, s->want != 0 ? EPOLLIN : 0);
@@ -271,40 +240,6 @@ unsigned seam__shm_watch_events(seam__shm *s, unsigned want)
     return want != 0 ? SEAM_READ : 0;
 }
 
-static int shm_memfd(size_t cap, uint8_t **base, int *fd)
-{
-    *fd = memfd_create("seam-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (*fd < 0) {
-        return -errno;
-    }
-    size_t size = SEAM__RING_HDR + cap;
-    if (ftruncate(*fd, (off_t)size) < 0 ||
-        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        int r = -errno;
-        shm_close_fd(fd);
-        return r;
-    }
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
-    if (m == MAP_FAILED) {
-        int r = -errno;
-        shm_close_fd(fd);
-        return r;
-    }
-    *base = m;
-    return 0;
-}
-
-static int shm_pair(int *ours, int *theirs)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        return -errno;
-    }
-    *ours = sv[0];
-    *theirs = sv[1];
-    return 0;
-}
-
 /* The data doorbell: the write end and a held read end stay here, the read
  * end goes to the reader. */
 static int shm_bell_pipe(seam__shm *s)
@@ -325,16 +260,16 @@ int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
         return SEAM_EINVAL;
     }
     uint8_t *base = NULL;
-    int r = shm_memfd(SEAM__RING_DEFAULT, &base, &s->give[0]);
+    int r = seam__shm_memfd(SEAM__RING_DEFAULT, &base, &s->give[0]);
     if (r == 0) {
         seam__ring_init(&s->out, base, SEAM__RING_DEFAULT, true);
         r = shm_bell_pipe(s);
     }
     if (r == 0) {
-        r = shm_pair(&s->out_room, &s->give[2]);
+        r = seam__shm_socketpair(&s->out_room, &s->give[2]);
     }
     if (r == 0) {
-        r = shm_pair(&s->out_fdch, &s->give[3]);
+        r = seam__shm_socketpair(&s->out_fdch, &s->give[3]);
     }
     if (r < 0) {
         return r; /* what was made is freed with the pipe */
@@ -354,52 +289,16 @@ void seam__shm_switch_send(seam__shm *s, size_t after)
     }
 }
 
-/* The peer's ring: a memfd of exactly the announced size, sealed so that
- * it can be neither shrunk under our mapping (SIGBUS) nor grown. */
+/* The peer's ring, checked and mapped (shm_fds.c), and its header. */
 static int shm_map_peer(seam__shm *s, int fd, uint64_t size)
 {
-    struct stat st;
-    if (!seam__ring_size_ok(size) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size != SEAM__RING_HDR + size) {
-        return SEAM_EPROTO;
+    uint8_t *base = NULL;
+    int r = seam__shm_map_checked(fd, size, &base);
+    if (r < 0) {
+        return r;
     }
-    int seals = fcntl(fd, F_GET_SEALS);
-    unsigned need = F_SEAL_SHRINK | F_SEAL_GROW;
-    if (seals < 0 || ((unsigned)seals & need) != need) {
-        return SEAM_EPROTO;
-    }
-    void *m = mmap(NULL, SEAM__RING_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        return SEAM_EPROTO;
-    }
-    seam__ring_init(&s->in, m, size, false);
-    if (!seam__ring_magic_ok(&s->in)) {
-        return SEAM_EPROTO;
-    }
-    return 0;
-}
-
-/* Whether fd is a connected AF_UNIX stream socket, as the room doorbell and
- * the descriptor channel must be: a pipe or a datagram socket there would
- * never be drained by our socket reads and keep the loop awake. */
-static bool shm_is_stream_socket(int fd)
-{
-    int v = 0;
-    socklen_t len = sizeof(v);
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX) {
-        return false;
-    }
-    len = sizeof(v);
-    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM;
-}
-
-/* Whether fd is the read end of a pipe, as the data doorbell must be:
- * anything else would not be drained by our pipe reads. */
-static bool shm_is_pipe_read_end(int fd)
-{
-    struct stat st;
-    int fl = fcntl(fd, F_GETFL);
-    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY;
+    seam__ring_init(&s->in, base, size, false);
+    return seam__ring_magic_ok(&s->in) ? 0 : SEAM_EPROTO;
 }
 
 int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
@@ -415,11 +314,11 @@ int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
     if (r < 0) {
         return r;
     }
-    if (!shm_is_pipe_read_end(fds[1])) {
+    if (!seam__shm_is_pipe_read_end(fds[1])) {
         return SEAM_EPROTO;
     }
     for (size_t i = 2; i < SEAM__SHM_SETUP_FDS; i++) {
-        if (!shm_is_stream_socket(fds[i])) {
+        if (!seam__shm_is_stream_socket(fds[i])) {
             return SEAM_EPROTO;
         }
     }
@@ -450,7 +349,7 @@ static void shm_ring_data(seam__shm *s)
 static bool shm_hungup(const seam__shm *s)
 {
     struct pollfd p = {s->sock, POLLRDHUP, 0};
-    return s->bell_eof ||
+    return s->bell_eof || s->room_eof ||
            (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
 }
 
@@ -465,13 +364,41 @@ static ssize_t shm_broke(seam__shm *s, ssize_t err)
     return err;
 }
 
+/* Empties the room doorbell: bytes dropped, descriptors closed. At end of
+ * file (or reset) the reader is gone: the doorbell is no longer watched (it
+ * would read as ready for good, and the loop spin while the ring is full),
+ * sends fail as after a hang-up, and a ring reader is woken to end its
+ * stream. */
+static void shm_room_drain(seam__shm *s)
+{
+    for (int i = 0; i < SHM_DRAIN_MAX && !s->room_eof; i++) {
+        uint8_t junk[64];
+        int got[SEAM__TRAN_MAX_RECV_FDS];
+        size_t ngot = 0;
+        bool truncated = false;
+        ssize_t n = seam__unix_recv(s->out_room, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS,
+                                    &ngot, &truncated);
+        shm_close_all(got, ngot);
+        if (n == 0 || (n < 0 && n != SEAM_EAGAIN)) {
+            s->room_eof = true;
+            (void)shm_regs_update(s);
+            if (s->in_on) {
+                shm_self_wake(s); /* the ring reader ends the stream */
+            }
+        }
+        if (n < (ssize_t)sizeof(junk)) {
+            return; /* drained (or broken): no second read to learn it */
+        }
+    }
+}
+
 static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
                              size_t nfds)
 {
     ssize_t room = seam__ring_room(&s->out);
     if (room == 0) {
         shm_self_drain(s);
-        shm_drop(s->out_room);
+        shm_room_drain(s);
         if (!seam__ring_writer_arm(&s->out)) {
             return shm_hungup(s) ? -EPIPE : SEAM_EAGAIN;
         }
@@ -687,7 +614,7 @@ int seam__shm_wait(seam__shm *s, unsigned events, int timeout_ms)
         }
     }
     if ((events & SEAM_WRITE) != 0 && s->out_on) {
-        shm_drop(s->out_room);
+        shm_room_drain(s);
         if (seam__ring_writer_arm(&s->out)) {
             ready |= SEAM_WRITE;
         }

@@ -16,6 +16,7 @@
 #include "shmpeer.h"
 #include "support.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -469,6 +470,36 @@ static void test_shm_a_closed_data_doorbell_ends_the_stream(void **state)
     shm_pair_free(&p);
 }
 
+/* A reader that closes its room doorbell is gone: a writer waiting for
+ * room fails its send as after a hang-up, instead of a doorbell at end of
+ * file keeping the loop awake while the ring is full. */
+static void test_shm_a_closed_room_doorbell_fails_the_full_writer(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    close(p.give[2]); /* the writer's room doorbell now reads end of file */
+    p.give[2] = sv[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_switch_send(p.a, 0);
+    seam__shm_watch_events(p.a, SEAM_READ | SEAM_WRITE);
+    static uint8_t chunk[4096];
+    struct iovec iov = {chunk, sizeof(chunk)};
+    ssize_t n;
+    size_t sent = 0;
+    while ((n = seam__shm_sendv(p.a, &iov, 1, NULL, 0)) > 0) {
+        sent += (size_t)n;
+        assert_true(sent <= 2 * SEAM__RING_DEFAULT);
+    }
+    assert_int_equal(n, -EPIPE);
+    assert_int_equal(seam__shm_sendv(p.a, &iov, 1, NULL, 0), -EPIPE);
+    assert_false(shm_fd_ready(p.a));
+    close(sv[1]);
+    shm_pair_free(&p);
+}
+
 /* The reader's head is the peer's to write: garbage there is found by the
  * writer, and the connection must end (its reads fail), not stall with
  * everything queued. */
@@ -580,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto),
         cmocka_unit_test(test_shm_a_rung_data_doorbell_is_drained_and_sleeps_again),
         cmocka_unit_test(test_shm_a_closed_data_doorbell_ends_the_stream),
+        cmocka_unit_test(test_shm_a_closed_room_doorbell_fails_the_full_writer),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
