@@ -97,7 +97,7 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     c->out.len = 0;
     c->out_off = 0;
     seam__conn_fdq_clear(c);
-    c->shm_offer = seam__conn_shm_offer(pipe);
+    c->shm_offer = seam__conn_shm_offer(pipe, c->cfg.shm_ring);
     seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame,
                          (uint32_t)seam__conn_our_max_fds(c), c->shm_offer};
     int r = seam__hello_write(&hello, &c->out);

@@ -58,12 +58,13 @@ struct seam__shm {
     /* Receiving. */
     bool in_on;
     seam__ring in;
-    int in_bell;   /* the peer's data doorbell: we wait on it */
-    int in_room;   /* the peer's room doorbell: we ring the writer */
-    int in_fdch;   /* the peer's descriptor channel: we receive from it */
-    bool in_armed; /* we said we sleep: a writer that saw it rang */
-    bool bell_eof; /* the writer closed the data doorbell: it is gone */
-    bool room_eof; /* the reader closed the room doorbell: it is gone */
+    int in_bell;      /* the peer's data doorbell: we wait on it */
+    int in_room;      /* the peer's room doorbell: we ring the writer */
+    int in_fdch;      /* the peer's descriptor channel: we receive from it */
+    bool in_armed;    /* we said we sleep: a writer that saw it rang */
+    bool bell_eof;    /* the writer closed the data doorbell: it is gone */
+    bool room_eof;    /* the reader closed the room doorbell: it is gone */
+    size_t ring_size; /* of the ring we write (our hello's offer) */
     /* A violation the writer found in the peer's indices: every receive
      * (and wait) reports it, so the connection ends instead of stalling. */
     int broken;
@@ -150,10 +151,17 @@ int seam__shm_fd(const seam__shm *s)
     return s->epfd;
 }
 
-uint64_t seam__shm_offer(const seam__shm *s)
+uint64_t seam__shm_offer(seam__shm *s, uint64_t want)
 {
-    (void)s;
-    return SEAM__RING_DEFAULT;
+    uint64_t size = SEAM__RING_MIN;
+    if (want == 0) {
+        size = SEAM__RING_DEFAULT;
+    }
+    while (size < want && size < SEAM__RING_MAX) {
+        size <<= 1;
+    }
+    s->ring_size = (size_t)size;
+    return size;
 }
 
 unsigned seam__shm_active(const seam__shm *s)
@@ -260,9 +268,10 @@ int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
         return SEAM_EINVAL;
     }
     uint8_t *base = NULL;
-    int r = seam__shm_memfd(SEAM__RING_DEFAULT, &base, &s->give[0]);
+    size_t size = s->ring_size != 0 ? s->ring_size : SEAM__RING_DEFAULT;
+    int r = seam__shm_memfd(size, &base, &s->give[0]);
     if (r == 0) {
-        seam__ring_init(&s->out, base, SEAM__RING_DEFAULT, true);
+        seam__ring_init(&s->out, base, size, true);
         r = shm_bell_pipe(s);
     }
     if (r == 0) {
@@ -564,6 +573,13 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
             /* A short read is the core's cue to wait: the reader sleeps
              * (the writer will ring) unless more came meanwhile. */
             shm_reader_wake(s);
+            shm_self_wake(s);
+        }
+        if (n > 0 && (size_t)n == len) {
+            /* The core may stop reading after a few full reads: a ring
+             * larger than they take (the peer picks its size) must still
+             * read as ready, or what is left waits for a doorbell that
+             * never comes (the writer saw us awake). */
             shm_self_wake(s);
         }
         if (n != SEAM_EAGAIN) {

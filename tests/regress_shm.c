@@ -143,6 +143,28 @@ static void test_frames_larger_than_a_ring_cross_it_intact(void **state)
     seam_conn_close(conn);
 }
 
+/* The ring a side writes is the size its config asks for, rounded up to
+ * a power of two; frames much larger than it cross intact. */
+static void test_the_ring_we_write_has_the_configured_size(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->server, NAME, &echo_server);
+    seam_conn_config cfg = {.on_event = client_event, .userdata = f, .shm_ring = 5000};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    echo_call(conn, 16);
+    assert_int_equal(shm_active(conn), 3);
+    assert_int_equal(conn->shm_offer, 8192);
+    echo_call(conn, 100000);
+    echo_call(conn, 64);
+    seam_conn_close(conn);
+    seam_conn_config dflt = {.on_event = client_event, .userdata = f};
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &dflt, &conn), 0);
+    echo_call(conn, 16);
+    assert_int_equal(conn->shm_offer, SEAM__RING_DEFAULT);
+    seam_conn_close(conn);
+}
+
 static bool interrupted(void *arg)
 {
     return ((fixture *)arg)->interrupted > 0;
@@ -500,6 +522,47 @@ static void test_shm_a_closed_room_doorbell_fails_the_full_writer(void **state)
     shm_pair_free(&p);
 }
 
+/* A ring holding more than the core reads per wake-up (the writer picks
+ * the size: up to 64 MiB) still reads as ready once the core stops after
+ * full reads, instead of leaving the rest for a doorbell that never comes:
+ * the writer saw its reader awake. */
+static void test_shm_a_full_read_leaves_the_ring_ready(void **state)
+{
+    (void)state;
+    shm_pair p;
+    unsetenv("SEAM_NO_SHM");
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.sv), 0);
+    assert_int_equal(seam__shm_new(p.sv[0], &p.a), 0);
+    assert_int_equal(seam__shm_new(p.sv[1], &p.b), 0);
+    size_t size = seam__shm_offer(p.a, 4u << 20);
+    int fds[SEAM__SHM_SETUP_FDS];
+    assert_int_equal(seam__shm_start(p.a, fds), 0);
+    for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
+        p.give[i] = dup(fds[i]);
+    }
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, size), 0);
+    seam__shm_switch_send(p.a, 0);
+    seam__shm_watch_events(p.b, SEAM_READ);
+    static uint8_t chunk[65536];
+    int got[4];
+    size_t ngot = 0;
+    bool truncated = false;
+    /* Empty: the reader sleeps, its wake-ups read. */
+    assert_int_equal(seam__shm_recv(p.b, chunk, sizeof(chunk), got, 4, &ngot, &truncated),
+                     SEAM_EAGAIN);
+    assert_false(shm_fd_ready(p.b));
+    struct iovec iov = {chunk, sizeof(chunk)};
+    for (int i = 0; i < 32; i++) {
+        assert_int_equal(seam__shm_sendv(p.a, &iov, 1, NULL, 0), (ssize_t)sizeof(chunk));
+    }
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(seam__shm_recv(p.b, chunk, sizeof(chunk), got, 4, &ngot, &truncated),
+                         (ssize_t)sizeof(chunk));
+    }
+    assert_true(shm_fd_ready(p.b));
+    shm_pair_free(&p);
+}
+
 /* The reader's head is the peer's to write: garbage there is found by the
  * writer, and the connection must end (its reads fail), not stall with
  * everything queued. */
@@ -598,6 +661,7 @@ int main(void)
         T(test_both_offering_moves_both_directions_to_rings),
         T(test_no_shm_in_the_environment_keeps_the_socket),
         T(test_frames_larger_than_a_ring_cross_it_intact),
+        T(test_the_ring_we_write_has_the_configured_size),
         T(test_a_dead_peer_is_noticed_at_once_over_rings),
         cmocka_unit_test(test_ring_tail_beyond_the_ring_is_eproto),
         cmocka_unit_test(test_ring_record_longer_than_what_was_published_is_eproto),
@@ -612,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_shm_a_rung_data_doorbell_is_drained_and_sleeps_again),
         cmocka_unit_test(test_shm_a_closed_data_doorbell_ends_the_stream),
         cmocka_unit_test(test_shm_a_closed_room_doorbell_fails_the_full_writer),
+        cmocka_unit_test(test_shm_a_full_read_leaves_the_ring_ready),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
