@@ -208,7 +208,8 @@ static int server_child(const bench_opts *o, bench_child *self, void *arg)
     }
     s.warmup = shape.warmup;
     bench_rtt_free(&shape);
-    seam_server_config cfg = {.conn = {.on_event = server_event, .userdata = &s}};
+    seam_server_config cfg = {
+        .conn = {.on_event = server_event, .userdata = &s, .shm_ring = o->shm_ring}};
     seam_server *srv;
     int r = seam_server_listen(b.loop, name, &cfg, &srv);
     if (r < 0) {
@@ -437,7 +438,10 @@ static int run(const bench_opts *o)
     if (c.payload == NULL || backend_open(&c.b) < 0) {
         return 1;
     }
-    seam_conn_config cfg = {.on_event = client_event, .userdata = &c, .max_queue = o->max_queue};
+    seam_conn_config cfg = {.on_event = client_event,
+                            .userdata = &c,
+                            .max_queue = o->max_queue,
+                            .shm_ring = o->shm_ring};
     int r = seam_conn_connect(c.b.loop, name, &cfg, &c.conn);
     if (r < 0) {
         fprintf(stderr, "connect: %s\n", seam_strerror(r));

@@ -26,7 +26,7 @@ static void usage(const char *prog)
     fprintf(stderr,
             "usage: %s [--case rtt|tput] [--placement same|split] [--size BYTES] [--runs N]\n"
             "          [--clients N] [--max-queue BYTES] [--timeout MS] [--quick] [--typed]\n"
-            "          [--direct] [--nocopy]\n",
+            "          [--direct] [--nocopy] [--shm-ring BYTES]\n",
             prog);
 }
 
@@ -58,6 +58,9 @@ int bench_parse(int argc, char **argv, bench_opts *o)
             i++;
         } else if (v != NULL && strcmp(a, "--max-queue") == 0) {
             o->max_queue = strtoull(v, NULL, 10);
+            i++;
+        } else if (v != NULL && strcmp(a, "--shm-ring") == 0) {
+            o->shm_ring = strtoull(v, NULL, 10);
             i++;
         } else if (v != NULL && strcmp(a, "--clients") == 0) {
             o->clients = (unsigned)strtoul(v, NULL, 10);

@@ -28,10 +28,11 @@ typedef struct bench_opts {
     bool quiet;       /* print no timing lines (allocation counting) */
     size_t max_queue; /* seam: the connection's queue bound, 0 for the default */
     int timeout_ms;   /* seam rtt: each call's timeout, 0 for none */
+    size_t shm_ring;  /* seam: the shared-memory ring each side writes, 0 for the default */
 } bench_opts;
 
 /* Parses --case, --placement, --size, --quick, --typed, --direct, --runs,
- * --nocopy, --clients, --max-queue, --timeout.
+ * --nocopy, --clients, --max-queue, --timeout, --shm-ring.
  * Returns 0, or -1 after printing usage. */
 int bench_parse(int argc, char **argv, bench_opts *o);
 

@@ -145,7 +145,7 @@ void seam__conn_run_reply_more(seam_conn *c, seam__call *k, seam_reply *r);
 void seam__conn_stream_cancelled(seam_conn *c, uint64_t id);
 
 /* conn_shm.c */
-uint64_t seam__conn_shm_offer(const seam__pipe *p);
+uint64_t seam__conn_shm_offer(const seam__pipe *p, uint64_t want);
 unsigned seam__conn_watch_events(seam_conn *c, seam__pipe *p, unsigned want);
 void seam__conn_shm_begin(seam_conn *c);
 void seam__conn_on_shm_setup(seam_conn *c, const seam__frame *f, const int *fds);

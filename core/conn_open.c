@@ -103,7 +103,7 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
     c->out.len = 0;
     c->out_off = 0;
     seam__conn_fdq_clear(c);
-    c->shm_offer = seam__conn_shm_offer(pipe);
+    c->shm_offer = seam__conn_shm_offer(pipe, c->cfg.shm_ring);
     c->memfd_offer = seam__conn_memfd_offer(c);
     seam__hello hello = {SEAM_PROTOCOL_VERSION, c->cfg.max_frame,
                          (uint32_t)seam__conn_our_max_fds(c), c->shm_offer, c->memfd_offer};

@@ -330,6 +330,12 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
             }
             return;
         }
+        if (n == SEAM_EPROTO) {
+            /* The transport found the peer breaking its rules (a shared
+             * ring's index or length): a violation like a bad frame. */
+            seam__conn_fail(c, SEAM_EPROTO);
+            return;
+        }
         if (n < 0) {
             seam__conn_lost(c, n == -EPIPE || n == -ECONNRESET ? SEAM_ECONNRESET : (int)n);
             return;

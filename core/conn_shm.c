@@ -5,9 +5,9 @@
  * The rings themselves are the transport's. */
 #include "conn_int.h"
 
-uint64_t seam__conn_shm_offer(const seam__pipe *p)
+uint64_t seam__conn_shm_offer(const seam__pipe *p, uint64_t want)
 {
-    return p->tran->shm_offer != NULL ? p->tran->shm_offer((seam__pipe *)p) : 0;
+    return p->tran->shm_offer != NULL ? p->tran->shm_offer((seam__pipe *)p, want) : 0;
 }
 
 unsigned seam__conn_watch_events(seam_conn *c, seam__pipe *p, unsigned want)

@@ -4,12 +4,20 @@
  * through one epoll descriptor, and the doorbell protocol around the
  * rings (shm_ring.c).
  *
- * Doorbells are Unix socket pairs, not eventfds: an eventfd passed to the
- * peer shares its file status flags with it, so a peer that cleared
- * O_NONBLOCK could make our reads of it block; a socket end stays ours and
- * MSG_DONTWAIT never blocks. A third socket pair carries the descriptors
- * of the records that announce some, read only when such a record is. */
+ * The data doorbell, rung for nearly every message when the reader keeps
+ * up, is a pipe: a write and a read of a byte cost far less than a Unix
+ * socket's (no buffer allocated per ring). Its write end stays ours alone,
+ * so its O_NONBLOCK cannot be cleared by the peer, and we keep the read
+ * end open too, so a ring never raises SIGPIPE. The read end is shared
+ * with the peer, which may clear O_NONBLOCK on it: the reader reads it
+ * with RWF_NOWAIT only, never blocking whatever its flags say. Not an
+ * eventfd: one object, flags and all, shared both ways, so a peer could
+ * make our ring block. The room doorbell (rung only when a ring was full)
+ * is a Unix socket pair, whose ends are ours alone and MSG_DONTWAIT never
+ * blocks; a third pair carries the descriptors of the records that
+ * announce some, read only when such a record is. */
 #include "shm.h"
+#include "shm_fds.h"
 #include "unix.h"
 
 #include <errno.h>
@@ -22,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define SHM_DRAIN_MAX 16 /* doorbell reads per drain (a flooding peer is read again later) */
@@ -41,16 +50,21 @@ struct seam__shm {
     bool out_on;
     size_t sock_left;
     seam__ring out;
-    int out_bell; /* our end of the data doorbell: we ring the reader */
-    int out_room; /* our end of the room doorbell: the reader rings us */
-    int out_fdch; /* our end of the descriptor channel: records' descriptors go here */
+    int out_bell;      /* the data doorbell's write end: we ring the reader */
+    int out_bell_hold; /* and its read end, held so that ringing never raises SIGPIPE */
+    int out_room;      /* our end of the room doorbell: the reader rings us */
+    int out_fdch;      /* our end of the descriptor channel: records' descriptors go here */
     int give[SEAM__SHM_SETUP_FDS]; /* for the setup frame, closed at the switch */
     /* Receiving. */
     bool in_on;
     seam__ring in;
-    int in_bell; /* the peer's data doorbell: we wait on it */
-    int in_room; /* the peer's room doorbell: we ring the writer */
-    int in_fdch; /* the peer's descriptor channel: we receive from it */
+    int in_bell;      /* the peer's data doorbell: we wait on it */
+    int in_room;      /* the peer's room doorbell: we ring the writer */
+    int in_fdch;      /* the peer's descriptor channel: we receive from it */
+    bool in_armed;    /* we said we sleep: a writer that saw it rang */
+    bool bell_eof;    /* the writer closed the data doorbell: it is gone */
+    bool room_eof;    /* the reader closed the room doorbell: it is gone */
+    size_t ring_size; /* of the ring we write (our hello's offer) */
     /* A violation the writer found in the peer's indices: every receive
      * (and wait) reports it, so the connection ends instead of stalling. */
     int broken;
@@ -68,7 +82,7 @@ int seam__shm_new(int sock, seam__shm **out)
 {
     *out = NULL;
     const char *no = getenv("SEAM_NO_SHM");
-    if (no != NULL && strcmp(no, "1") == 0) {
+    if ((no != NULL && strcmp(no, "1") == 0) || !seam__shm_nowait_reads()) {
         return 0;
     }
     seam__shm *s = calloc(1, sizeof(*s));
@@ -77,6 +91,7 @@ int seam__shm_new(int sock, seam__shm **out)
     }
     s->sock = sock;
     s->out_bell = s->out_room = s->in_bell = s->in_room = s->out_fdch = s->in_fdch = -1;
+    s->out_bell_hold = -1;
     for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
         s->give[i] = -1;
     }
@@ -100,23 +115,6 @@ static void shm_close_all(const int *fds, size_t n)
     }
 }
 
-/* Empties a doorbell we only wait on: bytes dropped, descriptors closed. */
-static void shm_drop(int fd)
-{
-    for (int i = 0; i < SHM_DRAIN_MAX; i++) {
-        uint8_t junk[64];
-        int got[SEAM__TRAN_MAX_RECV_FDS];
-        size_t ngot = 0;
-        bool truncated = false;
-        ssize_t n = seam__unix_recv(fd, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS, &ngot,
-                                    &truncated);
-        shm_close_all(got, ngot);
-        if (n <= 0) {
-            return;
-        }
-    }
-}
-
 static void shm_give_close(seam__shm *s)
 {
     for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
@@ -137,6 +135,7 @@ void seam__shm_free(seam__shm *s)
     }
     shm_give_close(s);
     shm_close_fd(&s->out_bell);
+    shm_close_fd(&s->out_bell_hold);
     shm_close_fd(&s->out_room);
     shm_close_fd(&s->in_bell);
     shm_close_fd(&s->in_room);
@@ -152,10 +151,17 @@ int seam__shm_fd(const seam__shm *s)
     return s->epfd;
 }
 
-uint64_t seam__shm_offer(const seam__shm *s)
+uint64_t seam__shm_offer(seam__shm *s, uint64_t want)
 {
-    (void)s;
-    return SEAM__RING_DEFAULT;
+    uint64_t size = SEAM__RING_MIN;
+    if (want == 0) {
+        size = SEAM__RING_DEFAULT;
+    }
+    while (size < want && size < SEAM__RING_MAX) {
+        size <<= 1;
+    }
+    s->ring_size = (size_t)size;
+    return size;
 }
 
 unsigned seam__shm_active(const seam__shm *s)
@@ -195,10 +201,10 @@ static int shm_regs_update(seam__shm *s)
     }
     int r = shm_reg(s, SHM_REG_SOCK, s->sock, sock);
     if (r == 0) {
-        r = shm_reg(s, SHM_REG_INBELL, s->in_bell, rd && s->in_on ? EPOLLIN : 0);
+        r = shm_reg(s, SHM_REG_INBELL, s->in_bell, rd && s->in_on && !s->bell_eof ? EPOLLIN : 0);
     }
     if (r == 0) {
-        r = shm_reg(s, SHM_REG_OUTROOM, s->out_room, wr && s->out_on ? EPOLLIN : 0);
+        r = shm_reg(s, SHM_REG_OUTROOM, s->out_room, wr && s->out_on && !s->room_eof ? EPOLLIN : 0);
     }
     if (r == 0) {
         r = shm_reg(s, SHM_REG_SELF, s->self, s->want != 0 ? EPOLLIN : 0);
@@ -242,38 +248,18 @@ unsigned seam__shm_watch_events(seam__shm *s, unsigned want)
     return want != 0 ? SEAM_READ : 0;
 }
 
-static int shm_memfd(size_t cap, uint8_t **base, int *fd)
+/* The data doorbell: the write end and a held read end stay here, the read
+ * end goes to the reader. */
+static int shm_bell_pipe(seam__shm *s)
 {
-    *fd = memfd_create("seam-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (*fd < 0) {
+    int pp[2];
+    if (pipe2(pp, O_NONBLOCK | O_CLOEXEC) < 0) {
         return -errno;
     }
-    size_t size = SEAM__RING_HDR + cap;
-    if (ftruncate(*fd, (off_t)size) < 0 ||
-        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        int r = -errno;
-        shm_close_fd(fd);
-        return r;
-    }
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
-    if (m == MAP_FAILED) {
-        int r = -errno;
-        shm_close_fd(fd);
-        return r;
-    }
-    *base = m;
-    return 0;
-}
-
-static int shm_pair(int *ours, int *theirs)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        return -errno;
-    }
-    *ours = sv[0];
-    *theirs = sv[1];
-    return 0;
+    s->out_bell = pp[1];
+    s->give[1] = pp[0];
+    s->out_bell_hold = dup(pp[0]);
+    return s->out_bell_hold < 0 ? -errno : 0;
 }
 
 int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
@@ -282,16 +268,17 @@ int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
         return SEAM_EINVAL;
     }
     uint8_t *base = NULL;
-    int r = shm_memfd(SEAM__RING_DEFAULT, &base, &s->give[0]);
+    size_t size = s->ring_size != 0 ? s->ring_size : SEAM__RING_DEFAULT;
+    int r = seam__shm_memfd(size, &base, &s->give[0]);
     if (r == 0) {
-        seam__ring_init(&s->out, base, SEAM__RING_DEFAULT, true);
-        r = shm_pair(&s->out_bell, &s->give[1]);
+        seam__ring_init(&s->out, base, size, true);
+        r = shm_bell_pipe(s);
     }
     if (r == 0) {
-        r = shm_pair(&s->out_room, &s->give[2]);
+        r = seam__shm_socketpair(&s->out_room, &s->give[2]);
     }
     if (r == 0) {
-        r = shm_pair(&s->out_fdch, &s->give[3]);
+        r = seam__shm_socketpair(&s->out_fdch, &s->give[3]);
     }
     if (r < 0) {
         return r; /* what was made is freed with the pipe */
@@ -311,43 +298,16 @@ void seam__shm_switch_send(seam__shm *s, size_t after)
     }
 }
 
-/* The peer's ring: a memfd of exactly the announced size, sealed so that
- * it can be neither shrunk under our mapping (SIGBUS) nor grown. */
+/* The peer's ring, checked and mapped (shm_fds.c), and its header. */
 static int shm_map_peer(seam__shm *s, int fd, uint64_t size)
 {
-    struct stat st;
-    if (!seam__ring_size_ok(size) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size != SEAM__RING_HDR + size) {
-        return SEAM_EPROTO;
+    uint8_t *base = NULL;
+    int r = seam__shm_map_checked(fd, size, &base);
+    if (r < 0) {
+        return r;
     }
-    int seals = fcntl(fd, F_GET_SEALS);
-    unsigned need = F_SEAL_SHRINK | F_SEAL_GROW;
-    if (seals < 0 || ((unsigned)seals & need) != need) {
-        return SEAM_EPROTO;
-    }
-    void *m = mmap(NULL, SEAM__RING_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        return SEAM_EPROTO;
-    }
-    seam__ring_init(&s->in, m, size, false);
-    if (!seam__ring_magic_ok(&s->in)) {
-        return SEAM_EPROTO;
-    }
-    return 0;
-}
-
-/* Whether fd is a connected AF_UNIX stream socket, as every doorbell and
- * the descriptor channel must be: a pipe or a datagram socket there would
- * never be drained by our socket reads and keep the loop awake. */
-static bool shm_is_stream_socket(int fd)
-{
-    int v = 0;
-    socklen_t len = sizeof(v);
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX) {
-        return false;
-    }
-    len = sizeof(v);
-    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM;
+    seam__ring_init(&s->in, base, size, false);
+    return seam__ring_magic_ok(&s->in) ? 0 : SEAM_EPROTO;
 }
 
 int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
@@ -363,8 +323,11 @@ int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
     if (r < 0) {
         return r;
     }
-    for (size_t i = 1; i < SEAM__SHM_SETUP_FDS; i++) {
-        if (!shm_is_stream_socket(fds[i])) {
+    if (!seam__shm_is_pipe_read_end(fds[1])) {
+        return SEAM_EPROTO;
+    }
+    for (size_t i = 2; i < SEAM__SHM_SETUP_FDS; i++) {
+        if (!seam__shm_is_stream_socket(fds[i])) {
             return SEAM_EPROTO;
         }
     }
@@ -375,7 +338,7 @@ int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
     return 0;
 }
 
-/* Rings a doorbell; a full one already wakes its reader. */
+/* Rings the room doorbell; a full one already wakes its reader. */
 static void shm_ring_bell(int fd)
 {
     static const uint8_t b = 1;
@@ -383,11 +346,20 @@ static void shm_ring_bell(int fd)
     (void)seam__unix_sendv(fd, &iov, 1, NULL, 0);
 }
 
-/* Whether the peer hung up (the socket's reading side ended). */
+/* Rings the data doorbell; a full pipe already wakes its reader. */
+static void shm_ring_data(seam__shm *s)
+{
+    static const uint8_t b = 1;
+    (void)!write(s->out_bell, &b, 1);
+}
+
+/* Whether the peer hung up (the socket's reading side ended, or it closed
+ * the data doorbell). */
 static bool shm_hungup(const seam__shm *s)
 {
     struct pollfd p = {s->sock, POLLRDHUP, 0};
-    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    return s->bell_eof || s->room_eof ||
+           (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
 }
 
 /* The peer broke its side of the ring (err < 0, not SEAM_EAGAIN): from now
@@ -401,13 +373,41 @@ static ssize_t shm_broke(seam__shm *s, ssize_t err)
     return err;
 }
 
+/* Empties the room doorbell: bytes dropped, descriptors closed. At end of
+ * file (or reset) the reader is gone: the doorbell is no longer watched (it
+ * would read as ready for good, and the loop spin while the ring is full),
+ * sends fail as after a hang-up, and a ring reader is woken to end its
+ * stream. */
+static void shm_room_drain(seam__shm *s)
+{
+    for (int i = 0; i < SHM_DRAIN_MAX && !s->room_eof; i++) {
+        uint8_t junk[64];
+        int got[SEAM__TRAN_MAX_RECV_FDS];
+        size_t ngot = 0;
+        bool truncated = false;
+        ssize_t n = seam__unix_recv(s->out_room, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS,
+                                    &ngot, &truncated);
+        shm_close_all(got, ngot);
+        if (n == 0 || (n < 0 && n != SEAM_EAGAIN)) {
+            s->room_eof = true;
+            (void)shm_regs_update(s);
+            if (s->in_on) {
+                shm_self_wake(s); /* the ring reader ends the stream */
+            }
+        }
+        if (n < (ssize_t)sizeof(junk)) {
+            return; /* drained (or broken): no second read to learn it */
+        }
+    }
+}
+
 static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
                              size_t nfds)
 {
     ssize_t room = seam__ring_room(&s->out);
     if (room == 0) {
         shm_self_drain(s);
-        shm_drop(s->out_room);
+        shm_room_drain(s);
         if (!seam__ring_writer_arm(&s->out)) {
             return shm_hungup(s) ? -EPIPE : SEAM_EAGAIN;
         }
@@ -436,7 +436,7 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
     bool ring = false;
     size_t n = seam__ring_write(&s->out, iov, iovcnt, (uint32_t)nfds, (size_t)room, &ring);
     if (ring) {
-        shm_ring_bell(s->out_bell);
+        shm_ring_data(s);
     }
     size_t total = 0;
     for (size_t i = 0; i < iovcnt && total <= n; i++) {
@@ -479,11 +479,46 @@ ssize_t seam__shm_sendv(seam__shm *s, const struct iovec *iov, size_t iovcnt, co
     return r;
 }
 
-/* Reads the data doorbell's wake-ups (anything else on it is dropped). */
+/* Reads the data doorbell's wake-ups, never blocking: the peer may have
+ * cleared O_NONBLOCK on the read end it shares with us. A flooding writer
+ * is read again on the next wake-up. End of file: the writer is gone; the
+ * doorbell is no longer watched (it would read as ready for good) and the
+ * reader ends the stream once the ring is empty. */
 static int shm_bell_drain(seam__shm *s)
 {
-    shm_drop(s->in_bell);
+    for (int i = 0; i < SHM_DRAIN_MAX && !s->bell_eof; i++) {
+        uint8_t junk[64];
+        struct iovec iov = {junk, sizeof(junk)};
+        ssize_t n = preadv2(s->in_bell, &iov, 1, -1, RWF_NOWAIT);
+        if (n == 0) {
+            s->bell_eof = true;
+            (void)shm_regs_update(s);
+            shm_self_wake(s);
+        }
+        if (n < (ssize_t)sizeof(junk)) {
+            break;
+        }
+    }
     return 0;
+}
+
+/* Says the reader sleeps unless a record came: true when one did. */
+static bool shm_reader_arm(seam__shm *s)
+{
+    s->in_armed = true;
+    return seam__ring_reader_arm(&s->in);
+}
+
+/* Awake again. A writer that took our flag rang the doorbell: it is read
+ * now, so that its byte does not wake the loop once more for nothing. */
+static void shm_reader_wake(seam__shm *s)
+{
+    if (s->in_armed) {
+        s->in_armed = false;
+        if (seam__ring_reader_disarm(&s->in)) {
+            shm_bell_drain(s);
+        }
+    }
 }
 
 /* Hands the descriptors of a record that announced nfds to the caller:
@@ -520,7 +555,7 @@ static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, s
 static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size_t max_fds,
                              size_t *nfds, bool *truncated)
 {
-    seam__ring_reader_disarm(&s->in);
+    shm_reader_wake(s);
     for (int round = 0; round < 2; round++) {
         uint32_t recfds = 0;
         bool ring = false;
@@ -534,14 +569,26 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
                 return r;
             }
         }
-        if (n >= 0 && (size_t)n < len && seam__ring_reader_arm(&s->in)) {
+        if (n >= 0 && (size_t)n < len && shm_reader_arm(s)) {
             /* A short read is the core's cue to wait: the reader sleeps
              * (the writer will ring) unless more came meanwhile. */
-            seam__ring_reader_disarm(&s->in);
+            shm_reader_wake(s);
+            shm_self_wake(s);
+        }
+        if (n > 0 && (size_t)n == len) {
+            /* The core may stop reading after a few full reads: a ring
+             * larger than they take (the peer picks its size) must still
+             * read as ready, or what is left waits for a doorbell that
+             * never comes (the writer saw us awake). */
             shm_self_wake(s);
         }
         if (n != SEAM_EAGAIN) {
             return n;
+        }
+        shm_self_drain(s);
+        int r = shm_bell_drain(s);
+        if (r < 0) {
+            return r;
         }
         /* Empty: a peer that hung up has published all it will (before
          * its close, so before we saw the hang-up). */
@@ -551,15 +598,10 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
             }
             return 0;
         }
-        shm_self_drain(s);
-        int r = shm_bell_drain(s);
-        if (r < 0) {
-            return r;
-        }
-        if (!seam__ring_reader_arm(&s->in)) {
+        if (!shm_reader_arm(s)) {
             return SEAM_EAGAIN;
         }
-        seam__ring_reader_disarm(&s->in);
+        shm_reader_wake(s);
     }
     return SEAM_EAGAIN; /* the doorbell was drained: the next wake-up comes */
 }
@@ -583,12 +625,12 @@ int seam__shm_wait(seam__shm *s, unsigned events, int timeout_ms)
         return SEAM_READ; /* the receive tells what broke */
     }
     if ((events & SEAM_READ) != 0 && s->in_on) {
-        if (shm_bell_drain(s) < 0 || seam__ring_reader_arm(&s->in)) {
+        if (shm_bell_drain(s) < 0 || shm_reader_arm(s)) {
             ready |= SEAM_READ;
         }
     }
     if ((events & SEAM_WRITE) != 0 && s->out_on) {
-        shm_drop(s->out_room);
+        shm_room_drain(s);
         if (seam__ring_writer_arm(&s->out)) {
             ready |= SEAM_WRITE;
         }

@@ -20,7 +20,9 @@ typedef struct seam__shm seam__shm;
 int seam__shm_new(int sock, seam__shm **out);
 void seam__shm_free(seam__shm *s);
 int seam__shm_fd(const seam__shm *s);
-uint64_t seam__shm_offer(const seam__shm *s);
+/* The ring size our hello offers, from the size wanted (0: the default),
+ * and the size of the ring seam__shm_start() makes. */
+uint64_t seam__shm_offer(seam__shm *s, uint64_t want);
 unsigned seam__shm_watch_events(seam__shm *s, unsigned want);
 int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS]);
 void seam__shm_switch_send(seam__shm *s, size_t after);

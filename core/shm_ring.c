@@ -257,10 +257,12 @@ bool seam__ring_reader_arm(seam__ring *r)
     return tail != r->pos; /* a bad index shows at the next read */
 }
 
-void seam__ring_reader_disarm(seam__ring *r)
+bool seam__ring_reader_disarm(seam__ring *r)
 {
     _Atomic uint32_t *rwait = ring_u32(r, SEAM__RING_OFF_RWAIT);
-    if (atomic_load_explicit(rwait, memory_order_relaxed) != 0) {
-        atomic_store_explicit(rwait, 0, memory_order_relaxed);
+    if (atomic_load_explicit(rwait, memory_order_relaxed) == 0) {
+        return true;
     }
+    atomic_store_explicit(rwait, 0, memory_order_relaxed);
+    return false;
 }

@@ -83,7 +83,8 @@ ssize_t seam__ring_read(seam__ring *r, void *buf, size_t len, uint32_t *nfds, bo
 /* Publishes that the reader is about to sleep, then looks again: true when
  * a record was published meanwhile. */
 bool seam__ring_reader_arm(seam__ring *r);
-/* The reader is awake: the writer need not ring. */
-void seam__ring_reader_disarm(seam__ring *r);
+/* The reader is awake: the writer need not ring. True when the flag was
+ * clear already: a writer took it, so it rang (or is about to). */
+bool seam__ring_reader_disarm(seam__ring *r);
 
 #endif /* SEAM_SHM_RING_H */

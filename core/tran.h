@@ -147,14 +147,15 @@ struct seam__tran {
 
     /* ---- switching the data path to shared memory (optional) ----
      * docs/protocol.md, "Shared memory". shm_offer: the ring size our hello
-     * announces (0: none). shm_start: makes our outgoing ring and
+     * announces (0: none), from the size the connection wants (0: the
+     * default). shm_start: makes our outgoing ring and
      * doorbells, lending the descriptors the setup frame carries.
      * shm_switch_send: after `after` more bytes over the socket, sends go
      * over the ring. shm_attach: the peer's setup frame arrived (fds taken
      * whatever the outcome): receives come from its ring, of the size its
      * hello announced. shm_active: bit 0 sending, bit 1 receiving over
      * rings. */
-    uint64_t (*shm_offer)(seam__pipe *p);
+    uint64_t (*shm_offer)(seam__pipe *p, uint64_t want);
     int (*shm_start)(seam__pipe *p, int fds[SEAM__TRAN_SHM_FDS]);
     void (*shm_switch_send)(seam__pipe *p, size_t after);
     int (*shm_attach)(seam__pipe *p, const int *fds, size_t nfds, uint64_t size);

@@ -367,10 +367,10 @@ static unsigned unix_watch_events(seam__pipe *base, unsigned want)
     return p->shm != NULL ? seam__shm_watch_events(p->shm, want) : want;
 }
 
-static uint64_t unix_shm_offer(seam__pipe *base)
+static uint64_t unix_shm_offer(seam__pipe *base, uint64_t want)
 {
     unix_pipe *p = (unix_pipe *)base;
-    return p->shm != NULL ? seam__shm_offer(p->shm) : 0;
+    return p->shm != NULL ? seam__shm_offer(p->shm, want) : 0;
 }
 
 static int unix_shm_start(seam__pipe *base, int fds[SEAM__TRAN_SHM_FDS])

@@ -549,6 +549,13 @@ typedef struct seam_conn_config {
      * over the decode limits: a request gets an error answer, any other
      * frame closes the connection). 0: 1 GiB. */
     size_t max_memfd_bytes;
+    /* The size of the shared-memory ring this side writes, when both peers
+     * offer shared memory (see seam_conn_connect()): rounded up to a power
+     * of two from 4096 to 64 MiB. A ring larger than the messages sent lets
+     * the writer fill it while the reader copies the last one out, with
+     * fewer wake-ups; it costs that much memory per connection once as
+     * many bytes went through. 0: 256 KiB. */
+    size_t shm_ring;
 } seam_conn_config;
 
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0

@@ -13,8 +13,11 @@
 #include "conn.h"
 #include "shm.h"
 #include "shm_ring.h"
+#include "shmpeer.h"
 #include "support.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -137,6 +140,28 @@ static void test_frames_larger_than_a_ring_cross_it_intact(void **state)
     assert_int_equal(shm_active(conn), 3);
     echo_call(conn, 3 * SEAM__RING_DEFAULT + 5);
     echo_call(conn, 1u << 20);
+    seam_conn_close(conn);
+}
+
+/* The ring a side writes is the size its config asks for, rounded up to
+ * a power of two; frames much larger than it cross intact. */
+static void test_the_ring_we_write_has_the_configured_size(void **state)
+{
+    fixture *f = *state;
+    support_spawn_server(&f->server, NAME, &echo_server);
+    seam_conn_config cfg = {.on_event = client_event, .userdata = f, .shm_ring = 5000};
+    seam_conn *conn = NULL;
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &cfg, &conn), 0);
+    echo_call(conn, 16);
+    assert_int_equal(shm_active(conn), 3);
+    assert_int_equal(conn->shm_offer, 8192);
+    echo_call(conn, 100000);
+    echo_call(conn, 64);
+    seam_conn_close(conn);
+    seam_conn_config dflt = {.on_event = client_event, .userdata = f};
+    assert_int_equal(seam_conn_connect(f->loop, NAME, &dflt, &conn), 0);
+    echo_call(conn, 16);
+    assert_int_equal(conn->shm_offer, SEAM__RING_DEFAULT);
     seam_conn_close(conn);
 }
 
@@ -346,12 +371,14 @@ static void shm_pair_free(shm_pair *p)
     close(p->sv[1]);
 }
 
-/* A pipe for the data doorbell: never drained by a socket read, it would
- * keep the loop awake for good. */
-static void test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto(void **state)
+/* A doorbell of the wrong kind is refused: the room doorbell and the
+ * descriptor channel must be stream sockets (a pipe there, never drained by
+ * a socket read, kept the loop awake for good), the data doorbell the read
+ * end of a pipe. */
+static void test_shm_setup_with_a_pipe_for_a_socket_is_eproto(void **state)
 {
     (void)state;
-    for (int which = 1; which < SEAM__SHM_SETUP_FDS; which++) {
+    for (int which = 2; which < SEAM__SHM_SETUP_FDS; which++) {
         shm_pair p;
         shm_pair_init(&p);
         int pp[2];
@@ -366,6 +393,30 @@ static void test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto(void **state)
     }
 }
 
+static void test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        shm_pair p;
+        shm_pair_init(&p);
+        int two[2];
+        if (kind == 0) {
+            assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, two), 0);
+        } else {
+            assert_int_equal(pipe(two), 0);
+            int t = two[0];
+            two[0] = two[1]; /* the write end */
+            two[1] = t;
+        }
+        close(p.give[1]);
+        p.give[1] = two[0];
+        assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                         SEAM_EPROTO);
+        close(two[1]);
+        shm_pair_free(&p);
+    }
+}
+
 static void test_shm_setup_with_a_datagram_doorbell_is_eproto(void **state)
 {
     (void)state;
@@ -373,11 +424,142 @@ static void test_shm_setup_with_a_datagram_doorbell_is_eproto(void **state)
     shm_pair_init(&p);
     int dg[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg), 0);
-    close(p.give[1]);
-    p.give[1] = dg[0];
+    close(p.give[2]);
+    p.give[2] = dg[0];
     assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
                      SEAM_EPROTO);
     close(dg[1]);
+    shm_pair_free(&p);
+}
+
+/* Whether the shm path's descriptor reads as ready now. */
+static bool shm_fd_ready(seam__shm *s)
+{
+    struct pollfd pf = {seam__shm_fd(s), POLLIN, 0};
+    return poll(&pf, 1, 0) == 1;
+}
+
+/* A data doorbell rung (a pipe with bytes in it, whatever its flags: the
+ * writer shares the read end and may make it blocking) is drained by the
+ * reader without blocking, and leaves the loop asleep. */
+static void test_shm_a_rung_data_doorbell_is_drained_and_sleeps_again(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0); /* blocking both ways */
+    close(p.give[1]);
+    p.give[1] = pp[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_watch_events(p.b, SEAM_READ);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    assert_int_equal(write(pp[1], "xyz", 3), 3);
+    assert_true(shm_fd_ready(p.b));
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    assert_false(shm_fd_ready(p.b));
+    /* Empty again and blocking: still no read blocks. */
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    close(pp[1]);
+    shm_pair_free(&p);
+}
+
+/* A writer that closes its data doorbell is gone: the reader ends the
+ * stream instead of reading a doorbell that is ready for good. */
+static void test_shm_a_closed_data_doorbell_ends_the_stream(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    close(p.give[1]);
+    p.give[1] = pp[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_watch_events(p.b, SEAM_READ);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EAGAIN);
+    close(pp[1]);
+    assert_true(shm_fd_ready(p.b));
+    assert_int_equal(seam__shm_recv(p.b, buf, sizeof(buf), fds, 4, &nfds, &truncated), 0);
+    shm_pair_free(&p);
+}
+
+/* A reader that closes its room doorbell is gone: a writer waiting for
+ * room fails its send as after a hang-up, instead of a doorbell at end of
+ * file keeping the loop awake while the ring is full. */
+static void test_shm_a_closed_room_doorbell_fails_the_full_writer(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    close(p.give[2]); /* the writer's room doorbell now reads end of file */
+    p.give[2] = sv[0];
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_switch_send(p.a, 0);
+    seam__shm_watch_events(p.a, SEAM_READ | SEAM_WRITE);
+    static uint8_t chunk[4096];
+    struct iovec iov = {chunk, sizeof(chunk)};
+    ssize_t n;
+    size_t sent = 0;
+    while ((n = seam__shm_sendv(p.a, &iov, 1, NULL, 0)) > 0) {
+        sent += (size_t)n;
+        assert_true(sent <= 2 * SEAM__RING_DEFAULT);
+    }
+    assert_int_equal(n, -EPIPE);
+    assert_int_equal(seam__shm_sendv(p.a, &iov, 1, NULL, 0), -EPIPE);
+    assert_false(shm_fd_ready(p.a));
+    close(sv[1]);
+    shm_pair_free(&p);
+}
+
+/* A ring holding more than the core reads per wake-up (the writer picks
+ * the size: up to 64 MiB) still reads as ready once the core stops after
+ * full reads, instead of leaving the rest for a doorbell that never comes:
+ * the writer saw its reader awake. */
+static void test_shm_a_full_read_leaves_the_ring_ready(void **state)
+{
+    (void)state;
+    shm_pair p;
+    unsetenv("SEAM_NO_SHM");
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.sv), 0);
+    assert_int_equal(seam__shm_new(p.sv[0], &p.a), 0);
+    assert_int_equal(seam__shm_new(p.sv[1], &p.b), 0);
+    size_t size = seam__shm_offer(p.a, 4u << 20);
+    int fds[SEAM__SHM_SETUP_FDS];
+    assert_int_equal(seam__shm_start(p.a, fds), 0);
+    for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
+        p.give[i] = dup(fds[i]);
+    }
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, size), 0);
+    seam__shm_switch_send(p.a, 0);
+    seam__shm_watch_events(p.b, SEAM_READ);
+    static uint8_t chunk[65536];
+    int got[4];
+    size_t ngot = 0;
+    bool truncated = false;
+    /* Empty: the reader sleeps, its wake-ups read. */
+    assert_int_equal(seam__shm_recv(p.b, chunk, sizeof(chunk), got, 4, &ngot, &truncated),
+                     SEAM_EAGAIN);
+    assert_false(shm_fd_ready(p.b));
+    struct iovec iov = {chunk, sizeof(chunk)};
+    for (int i = 0; i < 32; i++) {
+        assert_int_equal(seam__shm_sendv(p.a, &iov, 1, NULL, 0), (ssize_t)sizeof(chunk));
+    }
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(seam__shm_recv(p.b, chunk, sizeof(chunk), got, 4, &ngot, &truncated),
+                         (ssize_t)sizeof(chunk));
+    }
+    assert_true(shm_fd_ready(p.b));
     shm_pair_free(&p);
 }
 
@@ -408,6 +590,67 @@ static void test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto(vo
     shm_pair_free(&p);
 }
 
+/* ==== a hostile ring peer against a real server ========================== */
+
+/* A server in this process that records how its peers ended. */
+typedef struct hostile_server {
+    int invalid;
+    int error;
+} hostile_server;
+
+static void hostile_server_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    hostile_server *h = userdata;
+    if (ev->type == SEAM_EVENT_REQUEST) {
+        seam_request_reply(ev->request, ev->value);
+    } else if (ev->type == SEAM_EVENT_INVALID) {
+        h->invalid++;
+        h->error = ev->error;
+    }
+}
+
+static bool hostile_server_closed_one(void *arg)
+{
+    return ((hostile_server *)arg)->invalid > 0;
+}
+
+/* The raw peer's tail jumps past the end of its ring: the server's reader
+ * finds it. The child exits 0 when the server said goodbye with EPROTO
+ * over its own ring, 2 when it said goodbye otherwise or not at all. */
+static int bad_tail_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    shmpeer_poke_u64(&p, SEAM__RING_OFF_TAIL, 2 * SEAM__RING_MIN + 8);
+    shmpeer_ring(&p);
+    int code = shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS);
+    shmpeer_free(&p);
+    return code == SEAM_EPROTO ? 0 : 2;
+}
+
+/* A violation the reader finds in the peer's ring is a protocol error like
+ * any other: the peer is told why (a goodbye with EPROTO) and the user
+ * sees EPROTO, not a connection that was merely lost. */
+static void test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, bad_tail_main, NULL);
+    assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_EPROTO);
+    assert_int_equal(support_child_wait(&child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -418,6 +661,7 @@ int main(void)
         T(test_both_offering_moves_both_directions_to_rings),
         T(test_no_shm_in_the_environment_keeps_the_socket),
         T(test_frames_larger_than_a_ring_cross_it_intact),
+        T(test_the_ring_we_write_has_the_configured_size),
         T(test_a_dead_peer_is_noticed_at_once_over_rings),
         cmocka_unit_test(test_ring_tail_beyond_the_ring_is_eproto),
         cmocka_unit_test(test_ring_record_longer_than_what_was_published_is_eproto),
@@ -427,9 +671,15 @@ int main(void)
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
         cmocka_unit_test(test_hello_ring_sizes_are_powers_of_two_within_bounds),
-        cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_doorbell_is_eproto),
+        cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_socket_is_eproto),
+        cmocka_unit_test(test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto),
+        cmocka_unit_test(test_shm_a_rung_data_doorbell_is_drained_and_sleeps_again),
+        cmocka_unit_test(test_shm_a_closed_data_doorbell_ends_the_stream),
+        cmocka_unit_test(test_shm_a_closed_room_doorbell_fails_the_full_writer),
+        cmocka_unit_test(test_shm_a_full_read_leaves_the_ring_ready),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
+        T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* shm_fds.c - the descriptors of the shared-memory setup: making our
+ * ring's memfd and socket pairs, and checking what the peer sent before
+ * it is used (docs/protocol.md, "Checks before mapping"). */
+#include "shm_fds.h"
+#include "shm_ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Whether the kernel reads a pipe with RWF_NOWAIT: without it the data
+ * doorbell could not be read safely, and shared memory is not offered. */
+bool seam__shm_nowait_reads(void)
+{
+    int pp[2];
+    if (pipe2(pp, O_CLOEXEC) < 0) {
+        return false;
+    }
+    uint8_t b;
+    struct iovec iov = {&b, 1};
+    bool ok = preadv2(pp[0], &iov, 1, -1, RWF_NOWAIT) < 0 && errno == EAGAIN;
+    close(pp[0]);
+    close(pp[1]);
+    return ok;
+}
+
+int seam__shm_memfd(size_t cap, uint8_t **base, int *fd)
+{
+    *fd = memfd_create("seam-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (*fd < 0) {
+        return -errno;
+    }
+    size_t size = SEAM__RING_HDR + cap;
+    if (ftruncate(*fd, (off_t)size) < 0 ||
+        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int r = -errno;
+        close(*fd);
+        *fd = -1;
+        return r;
+    }
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (m == MAP_FAILED) {
+        int r = -errno;
+        close(*fd);
+        *fd = -1;
+        return r;
+    }
+    *base = m;
+    return 0;
+}
+
+int seam__shm_socketpair(int *ours, int *theirs)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        return -errno;
+    }
+    *ours = sv[0];
+    *theirs = sv[1];
+    return 0;
+}
+
+/* The peer's ring: a memfd of exactly the announced size, sealed so that
+ * it can be neither shrunk under our mapping (SIGBUS) nor grown. */
+int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base)
+{
+    struct stat st;
+    if (!seam__ring_size_ok(size) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != SEAM__RING_HDR + size) {
+        return SEAM_EPROTO;
+    }
+    int seals = fcntl(fd, F_GET_SEALS);
+    unsigned need = F_SEAL_SHRINK | F_SEAL_GROW;
+    if (seals < 0 || ((unsigned)seals & need) != need) {
+        return SEAM_EPROTO;
+    }
+    void *m = mmap(NULL, SEAM__RING_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        return SEAM_EPROTO;
+    }
+    *base = m;
+    return 0;
+}
+
+/* Whether fd is a connected AF_UNIX stream socket, as the room doorbell and
+ * the descriptor channel must be: a pipe or a datagram socket there would
+ * never be drained by our socket reads and keep the loop awake. */
+bool seam__shm_is_stream_socket(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof(v);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX) {
+        return false;
+    }
+    len = sizeof(v);
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM;
+}
+
+/* Whether fd is the read end of a pipe, as the data doorbell must be:
+ * anything else would not be drained by our pipe reads. */
+bool seam__shm_is_pipe_read_end(int fd)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY;
+}
