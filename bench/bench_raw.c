@@ -204,12 +204,14 @@ static int run_tput(const bench_opts *o)
     return bench_wait(&child) == 0 && r == 0 ? 0 : 1;
 }
 
-static int run(const bench_opts *o)
+int bench_raw_run(const bench_opts *o)
 {
     return strcmp(o->kase, "tput") == 0 ? run_tput(o) : run_rtt(o);
 }
 
+#if !defined(BENCH_NO_MAIN)
 int main(int argc, char **argv)
 {
-    return bench_main(argc, argv, run);
+    return bench_main(argc, argv, bench_raw_run);
 }
+#endif
