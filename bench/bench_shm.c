@@ -402,6 +402,15 @@ static void ice_runtime(const char *role)
     iox_runtime_init(name);
 }
 
+/* Ends an iceoryx process with exit(), not _exit(): the runtime's socket
+ * files are removed by its destructors. */
+static _Noreturn void ice_exit(int status)
+{
+    iox_runtime_shutdown();
+    fflush(stdout);
+    exit(status);
+}
+
 static int ice_sub_open(ice_sub *s, const char *event, size_t size)
 {
     iox_sub_options_t opt;
@@ -517,8 +526,7 @@ static int ice_echo(const bench_opts *o, bench_child *self, void *arg)
     }
     iox_pub_deinit(pong.pub);
     ice_sub_close(&ping);
-    iox_runtime_shutdown();
-    return status;
+    ice_exit(status);
 }
 
 static int ice_sink(const bench_opts *o, bench_child *self, void *arg)
@@ -546,8 +554,7 @@ static int ice_sink(const bench_opts *o, bench_child *self, void *arg)
         }
     }
     ice_sub_close(&data);
-    iox_runtime_shutdown();
-    return status;
+    ice_exit(status);
 }
 
 typedef struct ice_sender {
@@ -618,9 +625,9 @@ static int ice_run(const bench_opts *o)
     if (have_pong) {
         ice_sub_close(&pong);
     }
-    iox_runtime_shutdown();
     free((void *)s.payload);
-    return status;
+    bench_cleanup(); /* what bench_collect() would have done */
+    ice_exit(status);
 }
 
 /* The daemon: started with a configuration of its own in a directory of
