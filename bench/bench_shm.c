@@ -63,16 +63,22 @@
 /* A record at most a quarter of the ring: on two CPUs the reader copies
  * one out while the writer fills the next. */
 #define FLOOR_REC_MAX (FLOOR_CAP / 4)
+/* A stream of small messages is published (the index stored, the flag
+ * looked at) once per this many bytes, as a socket writer batches its
+ * writes; a message that ends a run, and a side about to sleep, publish
+ * at once. */
+#define FLOOR_PUBLISH (16u << 10)
 /* The spinning variant polls this long before it publishes that it
  * sleeps (0: it never polls, as seam's rings). */
 static uint64_t floor_spin_ns;
 
 typedef struct floor_ring {
-    uint8_t *base; /* header page, then FLOOR_CAP data bytes */
-    uint64_t pos;  /* ours: the writer's tail or the reader's head */
-    uint64_t peer; /* the other index as last loaded (each load may miss the cache) */
-    int bell[2];   /* data doorbell: the writer rings [0], the reader sleeps on [1] */
-    int room[2];   /* room doorbell: the reader rings [0], the writer sleeps on [1] */
+    uint8_t *base;  /* header page, then FLOOR_CAP data bytes */
+    uint64_t pos;   /* ours: the writer's tail or the reader's head */
+    uint64_t peer;  /* the other index as last loaded (each load may miss the cache) */
+    uint64_t shown; /* pos as last published */
+    int bell[2];    /* data doorbell: the writer rings [0], the reader sleeps on [1] */
+    int room[2];    /* room doorbell: the reader rings [0], the writer sleeps on [1] */
 } floor_ring;
 
 static _Atomic uint64_t *floor_u64(const floor_ring *r, size_t off)
@@ -177,8 +183,20 @@ static uint8_t *floor_at(const floor_ring *r, uint64_t at)
     return r->base + FLOOR_HDR + (at & (FLOOR_CAP - 1));
 }
 
-/* Writes one message, in as many records as the free space takes. */
-static int floor_write(floor_ring *r, const uint8_t *msg, size_t len)
+/* Stores our index (tail or head) and rings the other side if it sleeps. */
+static void floor_publish(floor_ring *r, size_t index, size_t flag, int fd)
+{
+    if (r->shown != r->pos) {
+        r->shown = r->pos;
+        atomic_store_explicit(floor_u64(r, index), r->pos, memory_order_release);
+        atomic_thread_fence(memory_order_seq_cst);
+        floor_wake(r, flag, fd);
+    }
+}
+
+/* Writes one message, in as many records as the free space takes; flush:
+ * published at once. */
+static int floor_write(floor_ring *r, const uint8_t *msg, size_t len, bool flush)
 {
     size_t off = 0;
     while (off < len) {
@@ -187,6 +205,7 @@ static int floor_write(floor_ring *r, const uint8_t *msg, size_t len)
             free_bytes = floor_free(r);
         }
         if (free_bytes < FLOOR_REC + 8) {
+            floor_publish(r, FLOOR_TAIL, FLOOR_RWAIT, r->bell[0]);
             if (floor_wait(r, FLOOR_WWAIT, r->room[1], floor_has_room) < 0) {
                 return -1;
             }
@@ -205,9 +224,9 @@ static int floor_write(floor_ring *r, const uint8_t *msg, size_t len)
         atomic_store_explicit((_Atomic uint64_t *)(void *)floor_at(r, r->pos), hdr,
                               memory_order_relaxed);
         r->pos += FLOOR_REC + ((take + 7) & ~(size_t)7);
-        atomic_store_explicit(floor_u64(r, FLOOR_TAIL), r->pos, memory_order_release);
-        atomic_thread_fence(memory_order_seq_cst);
-        floor_wake(r, FLOOR_RWAIT, r->bell[0]);
+        if (flush || r->pos - r->shown >= FLOOR_PUBLISH) {
+            floor_publish(r, FLOOR_TAIL, FLOOR_RWAIT, r->bell[0]);
+        }
     }
     return 0;
 }
@@ -218,6 +237,7 @@ static ssize_t floor_read(floor_ring *r, uint8_t *buf, size_t cap)
     size_t got = 0;
     for (;;) {
         if (r->peer == r->pos && !floor_has_data(r)) {
+            floor_publish(r, FLOOR_HEAD, FLOOR_WWAIT, r->room[0]);
             if (floor_wait(r, FLOOR_RWAIT, r->bell[1], floor_has_data) < 0) {
                 return -1;
             }
@@ -236,9 +256,9 @@ static ssize_t floor_read(floor_ring *r, uint8_t *buf, size_t cap)
         memcpy(buf + got + first, floor_at(r, at + first), len - first);
         got += len;
         r->pos += FLOOR_REC + ((len + 7) & ~(size_t)7);
-        atomic_store_explicit(floor_u64(r, FLOOR_HEAD), r->pos, memory_order_release);
-        atomic_thread_fence(memory_order_seq_cst);
-        floor_wake(r, FLOOR_WWAIT, r->room[0]);
+        if (r->pos - r->shown >= FLOOR_PUBLISH) {
+            floor_publish(r, FLOOR_HEAD, FLOOR_WWAIT, r->room[0]);
+        }
         if ((hdr >> 32) != 0) {
             return (ssize_t)got;
         }
@@ -260,7 +280,7 @@ static int floor_echo(const bench_opts *o, bench_child *self, void *arg)
         if (n <= 0 || p->buf[0] == BENCH_MARK_END) {
             return n <= 0;
         }
-        if (floor_write(&p->back, p->buf, (size_t)n) < 0) {
+        if (floor_write(&p->back, p->buf, (size_t)n, true) < 0) {
             return 1;
         }
     }
@@ -286,21 +306,22 @@ typedef struct floor_sender {
     uint8_t *msg;
 } floor_sender;
 
-static int floor_send_one(floor_sender *s, uint8_t mark)
+/* A data message of a stream is published with the next batch. */
+static int floor_send_one(floor_sender *s, uint8_t mark, bool flush)
 {
     s->msg[0] = mark;
-    return floor_write(&s->p->out, s->msg, s->p->size);
+    return floor_write(&s->p->out, s->msg, s->p->size, flush);
 }
 
 static int floor_send_run(void *arg, size_t n)
 {
     floor_sender *s = arg;
     for (size_t i = 0; i < n; i++) {
-        if (floor_send_one(s, BENCH_MARK_DATA) < 0) {
+        if (floor_send_one(s, BENCH_MARK_DATA, false) < 0) {
             return -1;
         }
     }
-    return floor_send_one(s, BENCH_MARK_END);
+    return floor_send_one(s, BENCH_MARK_END, true);
 }
 
 static int floor_run(const bench_opts *o)
@@ -324,7 +345,7 @@ static int floor_run(const bench_opts *o)
         bool done = false;
         while (!done && status == 0) {
             r.t0 = bench_now_ns();
-            status = floor_send_one(&s, BENCH_MARK_DATA) < 0 ||
+            status = floor_send_one(&s, BENCH_MARK_DATA, true) < 0 ||
                      floor_read(&p.back, p.buf, p.size) != (ssize_t)p.size;
             done = bench_rtt_record(&r);
         }
@@ -332,10 +353,10 @@ static int floor_run(const bench_opts *o)
             bench_rtt_emit(&r, o, "floor");
         }
         bench_rtt_free(&r);
-        floor_send_one(&s, BENCH_MARK_END);
+        floor_send_one(&s, BENCH_MARK_END, true);
     } else {
         status = bench_tput_drive(o, &child, "floor", floor_send_run, &s) < 0;
-        floor_send_one(&s, MARK_QUIT);
+        floor_send_one(&s, MARK_QUIT, true);
     }
     if (bench_wait(&child) != 0) {
         status = 1;
