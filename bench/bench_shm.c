@@ -324,6 +324,16 @@ static int floor_send_run(void *arg, size_t n)
     return floor_send_one(s, BENCH_MARK_END, true);
 }
 
+static int floor_round(void *arg)
+{
+    floor_sender *s = arg;
+    floor_pair *p = s->p;
+    return floor_send_one(s, BENCH_MARK_DATA, true) < 0 ||
+                   floor_read(&p->back, p->buf, p->size) != (ssize_t)p->size
+               ? -1
+               : 0;
+}
+
 static int floor_run(const bench_opts *o)
 {
     floor_pair p = {.size = o->size, .buf = malloc(o->size)};
@@ -338,21 +348,7 @@ static int floor_run(const bench_opts *o)
     }
     int status = 0;
     if (rtt) {
-        bench_rtt r;
-        if (bench_rtt_init(&r, o) < 0) {
-            return 1;
-        }
-        bool done = false;
-        while (!done && status == 0) {
-            r.t0 = bench_now_ns();
-            status = floor_send_one(&s, BENCH_MARK_DATA, true) < 0 ||
-                     floor_read(&p.back, p.buf, p.size) != (ssize_t)p.size;
-            done = bench_rtt_record(&r);
-        }
-        if (status == 0) {
-            bench_rtt_emit(&r, o, "floor");
-        }
-        bench_rtt_free(&r);
+        status = bench_rtt_loop(o, "floor", floor_round, &s) < 0;
         floor_send_one(&s, BENCH_MARK_END, true);
     } else {
         status = bench_tput_drive(o, &child, "floor", floor_send_run, &s) < 0;
@@ -580,9 +576,24 @@ static int ice_sink(const bench_opts *o, bench_child *self, void *arg)
 
 typedef struct ice_sender {
     ice_pub pub;
+    ice_sub *pong; /* round trips: where the answers come */
     const uint8_t *payload;
     size_t size;
 } ice_sender;
+
+static int ice_round(void *arg)
+{
+    ice_sender *s = arg;
+    if (ice_send(&s->pub, s->payload, s->size, BENCH_MARK_DATA) < 0) {
+        return -1;
+    }
+    const uint8_t *m = ice_take(s->pong);
+    if (m == NULL) {
+        return -1;
+    }
+    iox_sub_release_chunk(s->pong->sub, m);
+    return 0;
+}
 
 static int ice_send_run(void *arg, size_t n)
 {
@@ -605,32 +616,14 @@ static int ice_run(const bench_opts *o)
         return 1;
     }
     ice_runtime(rtt ? "ping" : "source");
-    ice_sender s = {.size = o->size, .payload = calloc(1, o->size)};
     ice_sub pong;
+    ice_sender s = {.size = o->size, .payload = calloc(1, o->size), .pong = &pong};
     bool have_pong = rtt && ice_sub_open(&pong, "pong", o->size) == 0;
     ice_pub_open(&s.pub, rtt ? "ping" : "data");
     int status =
         s.payload == NULL || (rtt && !have_pong) || ice_connected(&s.pub, rtt ? &pong : NULL) < 0;
     if (status == 0 && rtt) {
-        bench_rtt r;
-        if (bench_rtt_init(&r, o) < 0) {
-            return 1;
-        }
-        bool done = false;
-        while (!done && status == 0) {
-            r.t0 = bench_now_ns();
-            const uint8_t *m = NULL;
-            status = ice_send(&s.pub, s.payload, o->size, BENCH_MARK_DATA) < 0 ||
-                     (m = ice_take(&pong)) == NULL;
-            if (m != NULL) {
-                iox_sub_release_chunk(pong.sub, m);
-            }
-            done = bench_rtt_record(&r);
-        }
-        if (status == 0) {
-            bench_rtt_emit(&r, o, "iceoryx");
-        }
-        bench_rtt_free(&r);
+        status = bench_rtt_loop(o, "iceoryx", ice_round, &s) < 0;
     } else if (status == 0) {
         status = bench_tput_drive(o, &child, "iceoryx", ice_send_run, &s) < 0;
     }

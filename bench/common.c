@@ -351,6 +351,27 @@ void bench_rtt_free(bench_rtt *r)
     r->us = NULL;
 }
 
+int bench_rtt_loop(const bench_opts *o, const char *transport, int (*round_trip)(void *arg),
+                   void *arg)
+{
+    bench_rtt r;
+    if (bench_rtt_init(&r, o) < 0) {
+        return -1;
+    }
+    int rc = 0;
+    bool done = false;
+    while (!done && rc == 0) {
+        r.t0 = bench_now_ns();
+        rc = round_trip(arg) < 0 ? -1 : 0;
+        done = bench_rtt_record(&r);
+    }
+    if (rc == 0) {
+        bench_rtt_emit(&r, o, transport);
+    }
+    bench_rtt_free(&r);
+    return rc;
+}
+
 /* ---- throughput ---- */
 
 int bench_tput_drive(const bench_opts *o, bench_child *child, const char *transport,

@@ -98,6 +98,10 @@ bool bench_rtt_record(bench_rtt *r);
  * per-run medians and p99s). */
 void bench_rtt_emit(bench_rtt *r, const bench_opts *o, const char *transport);
 void bench_rtt_free(bench_rtt *r);
+/* Times round_trip(arg) (0 or -1) until every sample is taken, then emits
+ * them as transport. 0, or -1 at the first failed round trip. */
+int bench_rtt_loop(const bench_opts *o, const char *transport, int (*round_trip)(void *arg),
+                   void *arg);
 
 /* One-way throughput: the sender sends n messages and an end marker; the
  * receiver reports (end time, messages received). The driver runs a
