@@ -32,6 +32,21 @@ static int echo_child(const bench_opts *o, bench_child *self, void *arg)
     return 0;
 }
 
+typedef struct echo_end {
+    int fd;
+    uint8_t *buf;
+    size_t size;
+} echo_end;
+
+static int echo_round(void *arg)
+{
+    echo_end *e = arg;
+    return bench_write_full(e->fd, e->buf, e->size) < 0 ||
+                   bench_read_full(e->fd, e->buf, e->size) < 0
+               ? -1
+               : 0;
+}
+
 static int run_rtt(const bench_opts *o)
 {
     int sv[2];
@@ -43,23 +58,12 @@ static int run_rtt(const bench_opts *o)
         return 1;
     }
     close(sv[1]);
-    bench_rtt rtt;
-    uint8_t *buf = calloc(1, o->size);
-    if (buf == NULL || bench_rtt_init(&rtt, o) < 0) {
+    echo_end end = {sv[0], calloc(1, o->size), o->size};
+    if (end.buf == NULL || bench_rtt_loop(o, "raw-unix", echo_round, &end) < 0) {
         return 1;
     }
-    bool done = false;
-    while (!done) {
-        rtt.t0 = bench_now_ns();
-        if (bench_write_full(sv[0], buf, o->size) < 0 || bench_read_full(sv[0], buf, o->size) < 0) {
-            return 1;
-        }
-        done = bench_rtt_record(&rtt);
-    }
     close(sv[0]);
-    bench_rtt_emit(&rtt, o, "raw-unix");
-    bench_rtt_free(&rtt);
-    free(buf);
+    free(end.buf);
     return bench_wait(&child) == 0 ? 0 : 1;
 }
 
@@ -204,12 +208,14 @@ static int run_tput(const bench_opts *o)
     return bench_wait(&child) == 0 && r == 0 ? 0 : 1;
 }
 
-static int run(const bench_opts *o)
+int bench_raw_run(const bench_opts *o)
 {
     return strcmp(o->kase, "tput") == 0 ? run_tput(o) : run_rtt(o);
 }
 
+#if !defined(BENCH_NO_MAIN)
 int main(int argc, char **argv)
 {
-    return bench_main(argc, argv, run);
+    return bench_main(argc, argv, bench_raw_run);
 }
+#endif

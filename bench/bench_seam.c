@@ -419,7 +419,7 @@ static void on_reply(seam_conn *conn, const seam_reply *reply, void *userdata)
     }
 }
 
-static int run(const bench_opts *o)
+int bench_seam_run(const bench_opts *o)
 {
     char path[256];
     char name[300];
@@ -500,6 +500,7 @@ static int run(const bench_opts *o)
     return status;
 }
 
+#if !defined(BENCH_NO_MAIN)
 int main(int argc, char **argv)
 {
     bench_opts o;
@@ -509,7 +510,8 @@ int main(int argc, char **argv)
 #if defined(BENCH_COUNT_ALLOCS)
     o.quiet = true;
 #endif
-    int r = run(&o);
+    int r = bench_seam_run(&o);
     bench_cleanup();
     return r;
 }
+#endif

@@ -354,6 +354,27 @@ void bench_rtt_free(bench_rtt *r)
     r->us = NULL;
 }
 
+int bench_rtt_loop(const bench_opts *o, const char *transport, int (*round_trip)(void *arg),
+                   void *arg)
+{
+    bench_rtt r;
+    if (bench_rtt_init(&r, o) < 0) {
+        return -1;
+    }
+    int rc = 0;
+    bool done = false;
+    while (!done && rc == 0) {
+        r.t0 = bench_now_ns();
+        rc = round_trip(arg) < 0 ? -1 : 0;
+        done = bench_rtt_record(&r);
+    }
+    if (rc == 0) {
+        bench_rtt_emit(&r, o, transport);
+    }
+    bench_rtt_free(&r);
+    return rc;
+}
+
 /* ---- throughput ---- */
 
 int bench_tput_drive(const bench_opts *o, bench_child *child, const char *transport,
@@ -426,17 +447,86 @@ int bench_tput_report(bench_child *self, uint64_t received)
     return 0;
 }
 
-void bench_emit(const char *kase, const char *transport, size_t size, const char *placement,
-                const char *metric, double value, double min, double max, unsigned runs)
+static bench_sink_fn emit_sink;
+static void *emit_sink_arg;
+
+void bench_set_sink(bench_sink_fn fn, void *arg)
+{
+    emit_sink = fn;
+    emit_sink_arg = arg;
+}
+
+void bench_print(const bench_result *r)
 {
     printf("{\"case\":\"%s\",\"transport\":\"%s\",\"size\":%zu,\"placement\":\"%s\","
            "\"metric\":\"%s\",\"value\":%.6g",
-           kase, transport, size, placement, metric, value);
-    if (min >= 0 && max >= 0) {
-        printf(",\"min\":%.6g,\"max\":%.6g", min, max);
+           r->kase, r->transport, r->size, r->placement, r->metric, r->value);
+    if (r->min >= 0 && r->max >= 0) {
+        printf(",\"min\":%.6g,\"max\":%.6g", r->min, r->max);
     }
-    printf(",\"runs\":%u}\n", runs);
+    printf(",\"runs\":%u}\n", r->runs);
     fflush(stdout);
+}
+
+void bench_emit(const char *kase, const char *transport, size_t size, const char *placement,
+                const char *metric, double value, double min, double max, unsigned runs)
+{
+    bench_result r = {.size = size, .value = value, .min = min, .max = max, .runs = runs};
+    snprintf(r.kase, sizeof(r.kase), "%s", kase);
+    snprintf(r.transport, sizeof(r.transport), "%s", transport);
+    snprintf(r.placement, sizeof(r.placement), "%s", placement);
+    snprintf(r.metric, sizeof(r.metric), "%s", metric);
+    if (emit_sink != NULL) {
+        emit_sink(&r, emit_sink_arg);
+    } else {
+        bench_print(&r);
+    }
+}
+
+static void collect_to_pipe(const bench_result *r, void *arg)
+{
+    bench_write_full(*(int *)arg, r, sizeof(*r));
+}
+
+int bench_collect(const bench_opts *o, int (*run)(const bench_opts *o), bench_sink_fn sink,
+                  void *arg)
+{
+    int p[2];
+    if (pipe(p) < 0) {
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(p[0]);
+        scratch_dir[0] = '\0'; /* a directory of its own, removed by it */
+        bench_set_sink(collect_to_pipe, &p[1]);
+        bench_watchdog("bench case", 300);
+        int status = bench_pin(0) < 0 ? 1 : run(o);
+        bench_cleanup();
+        fflush(stdout);
+        _exit(status);
+    }
+    close(p[1]);
+    bench_result r;
+    while (bench_read_full(p[0], &r, sizeof(r)) == 0) {
+        sink(&r, arg);
+    }
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 long bench_raise_nofile(long want)

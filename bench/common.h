@@ -99,6 +99,10 @@ bool bench_rtt_record(bench_rtt *r);
  * per-run medians and p99s). */
 void bench_rtt_emit(bench_rtt *r, const bench_opts *o, const char *transport);
 void bench_rtt_free(bench_rtt *r);
+/* Times round_trip(arg) (0 or -1) until every sample is taken, then emits
+ * them as transport. 0, or -1 at the first failed round trip. */
+int bench_rtt_loop(const bench_opts *o, const char *transport, int (*round_trip)(void *arg),
+                   void *arg);
 
 /* One-way throughput: the sender sends n messages and an end marker; the
  * receiver reports (end time, messages received). The driver runs a
@@ -126,9 +130,41 @@ int bench_pingpong(const bench_opts *o, const char *transport, bench_pingpong_fn
  * and cleans up; returns the exit status. */
 int bench_main(int argc, char **argv, int (*run)(const bench_opts *o));
 
-/* Prints one result line (JSON) on stdout. min/max < 0 are left out. */
+/* Prints one result line (JSON) on stdout, or hands it to the sink when
+ * one is set. min/max < 0 are left out. */
 void bench_emit(const char *kase, const char *transport, size_t size, const char *placement,
                 const char *metric, double value, double min, double max, unsigned runs);
+
+/* One result, as bench_emit() takes it. */
+typedef struct bench_result {
+    char kase[32];
+    char transport[64];
+    size_t size;
+    char placement[16];
+    char metric[48];
+    double value;
+    double min;
+    double max;
+    unsigned runs;
+} bench_result;
+
+/* Prints a result line for r (never to a sink). */
+void bench_print(const bench_result *r);
+
+/* Where bench_emit() sends results instead of stdout (NULL: stdout). */
+typedef void (*bench_sink_fn)(const bench_result *r, void *arg);
+void bench_set_sink(bench_sink_fn fn, void *arg);
+
+/* Runs run(o) in a forked process of its own (pinned as bench_fork()
+ * pins, its own scratch directory, environment changes its own) and hands
+ * each result it emits to sink here. Returns its exit status, or -1. */
+int bench_collect(const bench_opts *o, int (*run)(const bench_opts *o), bench_sink_fn sink,
+                  void *arg);
+
+/* The cases of bench_raw.c and bench_seam.c, linked into bench_shm too
+ * (built there with BENCH_NO_MAIN). */
+int bench_raw_run(const bench_opts *o);
+int bench_seam_run(const bench_opts *o);
 
 /* Raises RLIMIT_NOFILE to its hard limit, or to want if that is higher and
  * the process may raise the hard limit; returns the new soft limit. */

@@ -65,11 +65,13 @@ static const row *baseline(const row *rows, size_t n, const row *r)
     if (strcmp(r->kase, "rtt") != 0 && strcmp(r->kase, "tput") != 0) {
         return NULL;
     }
+    /* bench_shm's rows against its own raw row, measured beside them. */
+    const char *raw = strncmp(r->transport, "shm-", 4) == 0 ? "shm-raw-unix" : "raw-unix";
     for (size_t i = 0; i < n; i++) {
         const row *b = &rows[i];
-        if (strcmp(b->transport, "raw-unix") == 0 && strcmp(b->kase, r->kase) == 0 &&
-            b->size == r->size && strcmp(b->placement, r->placement) == 0 &&
-            strcmp(b->metric, r->metric) == 0 && b->value > 0) {
+        if (strcmp(b->transport, raw) == 0 && strcmp(b->kase, r->kase) == 0 && b->size == r->size &&
+            strcmp(b->placement, r->placement) == 0 && strcmp(b->metric, r->metric) == 0 &&
+            b->value > 0) {
             return b;
         }
     }
@@ -175,6 +177,48 @@ static void typed_summary(FILE *md, const row *rows, size_t n)
     }
 }
 
+/* The shared-memory targets (issue 13), seam's rings against the raw
+ * socket of the same bench_shm run; set for the same CPU, shown for both. */
+static void shm_summary(FILE *md, const row *rows, size_t n)
+{
+    static const struct {
+        const char *kase;
+        size_t size;
+        const char *metric;
+        const char *what;
+        double target;
+        int lower;
+    } t[] = {
+        {"rtt", 64, "median_us", "64 B call RTT", 0.6, 1},
+        {"tput", 64, "msgs_per_s", "64 B one-way msgs/s", 1.0, 0},
+        {"tput", 1u << 20, "MB_per_s", "1 MiB one-way MB/s", 2.0, 0},
+    };
+    const char *placements[] = {"same", "split"};
+    int any = 0;
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+            const row *r =
+                find(rows, n, t[i].kase, "shm-seam-rings", t[i].size, placements[p], t[i].metric);
+            const row *b = r != NULL ? baseline(rows, n, r) : NULL;
+            if (b == NULL) {
+                continue;
+            }
+            if (!any) {
+                fprintf(md, "\n## Shared memory (bench_shm, same run)\n\n"
+                            "| measure | rings / raw | target (set for `same`) |\n"
+                            "|---|---:|---|\n");
+                any = 1;
+            }
+            char a[64];
+            double ratio = r->value / b->value;
+            fmt_target(a, sizeof(a), r, ratio,
+                       t[i].lower ? ratio <= t[i].target : ratio >= t[i].target);
+            fprintf(md, "| %s, `%s` | %s | %s %.1fx |\n", t[i].what, placements[p], a,
+                    t[i].lower ? "<=" : ">=", t[i].target);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -268,6 +312,7 @@ int main(int argc, char **argv)
         }
     }
     typed_summary(md, rows, n);
+    shm_summary(md, rows, n);
     fclose(js);
     fclose(md);
     free(rows);

@@ -35,6 +35,7 @@ bin=$build/bench
 mkdir -p "$out"
 raw=$out/raw.jsonl
 : >"$raw"
+: >"$out/shm.md"
 failed=0
 
 # run PROGRAM ARGS...: appends the program's result lines, if it was built.
@@ -85,6 +86,11 @@ for p in "${placements[@]}"; do
         run bench_zmq --case tput --size "$size" --placement "$p"
         run bench_nng --case tput --size "$size" --placement "$p"
     done
+    # Raw AF_UNIX, a bare shared ring, seam over its rings and over the
+    # socket, and iceoryx (with its own RouDi), side by side: the table
+    # goes to stderr and to shm.md beside the results.
+    echo "== placement $p: shared memory (bench_shm)" >&2
+    run bench_shm --placement "$p" 2> >(tee -a "$out/shm.md" >&2)
     echo "== placement $p: 16 MiB through the socket against as a sealed memfd" >&2
     run bench_memfd --placement "$p"
     echo "== placement $p: broadcast to 1,000 clients" >&2

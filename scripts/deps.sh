@@ -8,7 +8,7 @@ pkgs=(cmake ninja-build pkg-config gcc libc6-dev libcbor-dev libjansson-dev libc
       libuv1-dev libev-dev valgrind clang libclang-rt-14-dev clang-format
       scdoc make dpkg-dev python3-venv jq zsh)
 if [[ "${1:-}" == "--bench" ]]; then
-    pkgs+=(libzmq3-dev libnng-dev libsystemd-dev linux-perf)
+    pkgs+=(libzmq3-dev libnng-dev libsystemd-dev linux-perf iceoryx libiceoryx-binding-c-dev)
 fi
 
 missing=()
