@@ -109,8 +109,8 @@ void seam__conn_call_expired(seam__timer *t)
     seam__conn_unref(c);
 }
 
-static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, const void *bytes,
-                      size_t len, const seam_call_options *o, seam_reply_fn cb, void *userdata,
+static int call_start(seam_conn *c, const seam_value *msg, const seam__raw_out *raw,
+                      const seam_call_options *o, seam_reply_fn cb, void *userdata,
                       uint64_t *call_id, bool ping)
 {
     int timeout_ms = o->timeout_ms;
@@ -137,7 +137,7 @@ static int call_start(seam_conn *c, const seam_value *msg, uint32_t raw_id, cons
             r = seam__conn_queue_value_flags(c, SEAM__KIND_REQUEST, o->more ? SEAM__FLAG_MORE : 0,
                                              k->id, msg, true);
         } else {
-            r = seam__conn_queue_raw(c, SEAM__KIND_REQUEST, k->id, raw_id, bytes, len, true);
+            r = seam__conn_queue_raw_out(c, SEAM__KIND_REQUEST, k->id, raw, true);
         }
     }
     if (r == 0) {
@@ -162,7 +162,7 @@ int seam_conn_call(seam_conn *conn, const seam_value *msg, int timeout_ms, seam_
         return SEAM_EINVAL;
     }
     seam_call_options o = {.timeout_ms = timeout_ms};
-    return call_start(conn, msg, 0, NULL, 0, &o, cb, userdata, call_id, false);
+    return call_start(conn, msg, NULL, &o, cb, userdata, call_id, false);
 }
 
 int seam_conn_call_stream(seam_conn *conn, const seam_value *msg, const seam_call_options *opts,
@@ -171,7 +171,7 @@ int seam_conn_call_stream(seam_conn *conn, const seam_value *msg, const seam_cal
     if (conn == NULL || msg == NULL || opts == NULL || cb == NULL) {
         return SEAM_EINVAL;
     }
-    return call_start(conn, msg, 0, NULL, 0, opts, cb, userdata, call_id, false);
+    return call_start(conn, msg, NULL, opts, cb, userdata, call_id, false);
 }
 
 int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len, int timeout_ms,
@@ -181,7 +181,23 @@ int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t l
         return SEAM_EINVAL;
     }
     seam_call_options o = {.timeout_ms = timeout_ms};
-    return call_start(conn, NULL, id, bytes, len, &o, cb, userdata, call_id, false);
+    return call_start(conn, NULL, &(seam__raw_out){id, bytes, len, -1}, &o, cb, userdata, call_id,
+                      false);
+}
+
+int seam_conn_call_raw_memfd(seam_conn *conn, uint32_t id, int fd, size_t len, int timeout_ms,
+                             seam_reply_fn cb, void *userdata, uint64_t *call_id)
+{
+    if (conn == NULL || cb == NULL) {
+        return SEAM_EINVAL;
+    }
+    int r = seam__conn_raw_memfd_seal(fd, len);
+    if (r < 0) {
+        return r;
+    }
+    seam_call_options o = {.timeout_ms = timeout_ms};
+    return call_start(conn, NULL, &(seam__raw_out){id, NULL, len, fd}, &o, cb, userdata, call_id,
+                      false);
 }
 
 int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *userdata)
@@ -190,7 +206,7 @@ int seam_conn_ping(seam_conn *conn, int timeout_ms, seam_reply_fn cb, void *user
         return SEAM_EINVAL;
     }
     seam_call_options o = {.timeout_ms = timeout_ms};
-    return call_start(conn, NULL, 0, NULL, 0, &o, cb, userdata, NULL, true);
+    return call_start(conn, NULL, NULL, &o, cb, userdata, NULL, true);
 }
 
 int seam_conn_cancel(seam_conn *conn, uint64_t call_id)

@@ -178,6 +178,17 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
         r.remote_code = (int)code;
         r.remote_message = msg;
         r.value = seam_dict_get(v, "data");
+    } else if ((f->h.flags & SEAM__FLAG_MEMFD) != 0) {
+        int d = seam__conn_raw_memfd_in(c, f, fds, &v); /* v: the bytes' mapping */
+        if (d < 0) {
+            seam__conn_close_fds(fds, f->h.nfds);
+            seam__conn_fail(c, d);
+            return;
+        }
+        r.raw = true;
+        r.raw_id = raw_id_of(f);
+        r.raw_bytes = seam_value_get_data(v, &r.raw_len);
+        r.raw_memfd = v;
     } else if ((f->h.flags & SEAM__FLAG_RAW) != 0) {
         r.raw = true;
         r.raw_id = raw_id_of(f);
@@ -208,7 +219,7 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
     if (k == c->sync_call) {
         k->done = true;
         k->status = r.status;
-        if (r.raw) {
+        if (r.raw && r.raw_memfd == NULL) {
             k->result = seam_value_new_data(r.raw_bytes, r.raw_len);
         } else {
             k->result = v != NULL ? seam_value_ref(v) : NULL;
@@ -218,6 +229,18 @@ static void on_reply(seam_conn *c, const seam__frame *f, const int *fds)
     }
     seam__conn_run_reply(c, k, &r);
     seam_value_unref(v);
+}
+
+/* A payload refused (docs/protocol.md, "A refused value"): the frame
+ * itself was sound, so a caller hears why and the connection goes on; a
+ * message's refusal, or a violation, ends it. */
+static void payload_refused(seam_conn *c, const seam__frame *f, int code)
+{
+    if (f->h.kind == SEAM__KIND_REQUEST && code != SEAM_EPROTO) {
+        seam__conn_queue_error(c, f->h.id, code, seam_strerror(code), NULL);
+    } else {
+        seam__conn_fail(c, code);
+    }
 }
 
 void seam__conn_on_request_or_message(seam_conn *c, const seam__frame *f, const int *fds)
@@ -236,16 +259,22 @@ void seam__conn_on_request_or_message(seam_conn *c, const seam__frame *f, const 
         int d = seam__decode_memfd(f->payload, f->h.len, &c->cfg.limits, fds, f->h.nfds,
                                    seam__conn_memfd_in(c, &mf), &ev.value);
         seam__conn_close_fds(fds, f->h.nfds);
-        if (d < 0 && ev.type == SEAM_EVENT_REQUEST) {
-            /* The frame itself was sound: the caller hears why, the
-             * connection goes on. */
-            seam__conn_queue_error(c, f->h.id, d, seam_strerror(d), NULL);
-            return;
-        }
         if (d < 0) {
-            seam__conn_fail(c, d);
+            payload_refused(c, f, d);
             return;
         }
+    }
+    if ((f->h.flags & SEAM__FLAG_MEMFD) != 0) {
+        /* The bytes are the first descriptor's; the others follow it. */
+        int d = seam__conn_raw_memfd_in(c, f, fds, &ev.raw_memfd);
+        if (d < 0) {
+            seam__conn_close_fds(fds, f->h.nfds);
+            payload_refused(c, f, d);
+            return;
+        }
+        ev.raw_bytes = seam_value_get_data(ev.raw_memfd, &ev.raw_len);
+        ev.fds = fds + 1;
+        ev.nfds = f->h.nfds - 1;
     }
     seam_request *req = NULL;
     if (ev.type == SEAM_EVENT_REQUEST) {
@@ -258,6 +287,7 @@ void seam__conn_on_request_or_message(seam_conn *c, const seam__frame *f, const 
         }
         if (req == NULL) {
             seam_value_unref(ev.value);
+            seam_value_unref(ev.raw_memfd);
             if (ev.raw) {
                 seam__conn_close_fds(fds, f->h.nfds);
             }
@@ -278,6 +308,7 @@ void seam__conn_on_request_or_message(seam_conn *c, const seam__frame *f, const 
         seam__conn_close_fds(fds, f->h.nfds);
     }
     seam_value_unref(ev.value);
+    seam_value_unref(ev.raw_memfd);
     if (req == NULL) {
         return;
     }

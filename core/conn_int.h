@@ -99,6 +99,10 @@ int seam__conn_queue_value_flags(seam_conn *c, uint8_t kind, uint8_t flags, uint
                                  const seam_value *v, bool bounded);
 int seam__conn_queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id,
                          const void *bytes, size_t len, bool bounded);
+/* A RAW|MEMFD frame (docs/protocol.md, "Raw bytes in a sealed memfd"):
+ * the raw id and len in its payload, a duplicate of fd its descriptor. */
+int seam__conn_queue_raw_memfd(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id, int fd,
+                               uint64_t len, bool bounded);
 int seam__conn_queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id);
 int seam__conn_queue_ping(seam_conn *c, uint64_t id);
 int seam__conn_queue_fds_frame(seam_conn *c, uint8_t kind, const int *fds, size_t nfds);
@@ -161,6 +165,28 @@ const seam__dec_memfd *seam__conn_memfd_in(const seam_conn *c, seam__dec_memfd *
 /* How our memfd data goes to the peer in a frame of kind: NULL (copied)
  * unless its hello announced "memfd" and the kind carries descriptors. */
 const seam__enc_memfd *seam__conn_memfd_out(const seam_conn *c, uint8_t kind, seam__enc_memfd *mf);
+/* A raw payload to send: len bytes at bytes, or (memfd >= 0) the len
+ * bytes of memfd, sealed by seam__conn_raw_memfd_seal(). */
+typedef struct seam__raw_out {
+    uint32_t id;
+    const void *bytes;
+    size_t len;
+    int memfd;
+} seam__raw_out;
+/* The argument checks of the *_raw_memfd() sends: fd sealed as a
+ * payload memfd of exactly len bytes, or the code why not (fd is left
+ * open either way). */
+int seam__conn_raw_memfd_seal(int fd, size_t len);
+/* Queues raw as a frame of kind: a memfd as its descriptor where the peer
+ * takes it (open, "memfd" announced, len at least its threshold), else as
+ * bytes read from it. A memfd is closed once queued, kept on failure. */
+int seam__conn_queue_raw_out(seam_conn *c, uint8_t kind, uint64_t id, const seam__raw_out *raw,
+                             bool bounded);
+/* The bytes of a RAW|MEMFD frame: its first descriptor checked and mapped
+ * as a memfd tag's (seam__value_from_memfd), *out the data value. 0, or a
+ * refusal as for a value, or SEAM_EPROTO when our hello announced no
+ * "memfd" (a violation: the connection ends). */
+int seam__conn_raw_memfd_in(seam_conn *c, const seam__frame *f, const int *fds, seam_value **out);
 
 /* conn_request.c */
 void seam__conn_request_unlink(seam_request *req);

@@ -65,15 +65,12 @@ int seam_request_reply(seam_request *req, const seam_value *reply)
     return r;
 }
 
-int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes, size_t len)
+static int reply_raw_out(seam_request *req, const seam__raw_out *raw)
 {
-    if (req == NULL || (bytes == NULL && len > 0)) {
-        return SEAM_EINVAL;
-    }
     int r = request_answerable(req);
     if (r == 0) {
         seam__loop_enter(req->conn->loop);
-        r = seam__conn_queue_raw(req->conn, SEAM__KIND_REPLY, req->id, id, bytes, len, false);
+        r = seam__conn_queue_raw_out(req->conn, SEAM__KIND_REPLY, req->id, raw, false);
         if (r < 0) {
             seam__conn_queue_error(req->conn, req->id, r, "reply could not be sent", NULL);
         }
@@ -81,6 +78,23 @@ int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes, si
     }
     request_done(req);
     return r;
+}
+
+int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes, size_t len)
+{
+    if (req == NULL || (bytes == NULL && len > 0)) {
+        return SEAM_EINVAL;
+    }
+    return reply_raw_out(req, &(seam__raw_out){id, bytes, len, -1});
+}
+
+int seam_request_reply_raw_memfd(seam_request *req, uint32_t id, int fd, size_t len)
+{
+    if (req == NULL) {
+        return SEAM_EINVAL;
+    }
+    int r = seam__conn_raw_memfd_seal(fd, len);
+    return r < 0 ? r : reply_raw_out(req, &(seam__raw_out){id, NULL, len, fd});
 }
 
 int seam_request_reply_error(seam_request *req, int code, const char *message,

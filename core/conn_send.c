@@ -178,6 +178,13 @@ int seam__conn_queue_value_flags(seam_conn *c, uint8_t kind, uint8_t flags, uint
     return r;
 }
 
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
 int seam__conn_queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id,
                          const void *bytes, size_t len, bool bounded)
 {
@@ -194,14 +201,31 @@ int seam__conn_queue_raw(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_i
         return r;
     }
     uint8_t *p = c->out.data + c->out.len;
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(raw_id >> (8 * i));
-    }
+    put_le(p, raw_id, SEAM__FRAME_RAW_ID_SIZE);
     if (len > 0) {
         memcpy(p + 4, bytes, len);
     }
     c->out.len += SEAM__FRAME_RAW_ID_SIZE + len;
     return frame_end(c, start, kind, SEAM__FLAG_RAW, id, NULL, 0, bounded);
+}
+
+int seam__conn_queue_raw_memfd(seam_conn *c, uint8_t kind, uint64_t id, uint32_t raw_id, int fd,
+                               uint64_t len, bool bounded)
+{
+    size_t start = c->out.len;
+    int r = frame_begin(c, &start);
+    if (r == 0) {
+        r = seam__buf_reserve(&c->out, SEAM__FRAME_MEMFD_SIZE);
+    }
+    if (r < 0) {
+        c->out.len = start;
+        return r;
+    }
+    uint8_t *p = c->out.data + c->out.len;
+    put_le(p, raw_id, SEAM__FRAME_RAW_ID_SIZE);
+    put_le(p + SEAM__FRAME_RAW_ID_SIZE, len, SEAM__FRAME_MEMFD_SIZE - SEAM__FRAME_RAW_ID_SIZE);
+    c->out.len += SEAM__FRAME_MEMFD_SIZE;
+    return frame_end(c, start, kind, SEAM__FLAG_RAW | SEAM__FLAG_MEMFD, id, &fd, 1, bounded);
 }
 
 int seam__conn_queue_empty_frame(seam_conn *c, uint8_t kind, uint64_t id)
@@ -311,18 +335,32 @@ int seam_conn_send(seam_conn *conn, const seam_value *msg)
     return r;
 }
 
+static int send_raw_out(seam_conn *conn, const seam__raw_out *raw)
+{
+    seam__loop_enter(conn->loop);
+    int r = seam__conn_ready_to_send(conn);
+    if (r == 0) {
+        r = seam__conn_queue_raw_out(conn, SEAM__KIND_MESSAGE, 0, raw, true);
+    }
+    seam__loop_leave(conn->loop);
+    return r;
+}
+
 int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len)
 {
     if (conn == NULL || (bytes == NULL && len > 0)) {
         return SEAM_EINVAL;
     }
-    seam__loop_enter(conn->loop);
-    int r = seam__conn_ready_to_send(conn);
-    if (r == 0) {
-        r = seam__conn_queue_raw(conn, SEAM__KIND_MESSAGE, 0, id, bytes, len, true);
+    return send_raw_out(conn, &(seam__raw_out){id, bytes, len, -1});
+}
+
+int seam_conn_send_raw_memfd(seam_conn *conn, uint32_t id, int fd, size_t len)
+{
+    if (conn == NULL) {
+        return SEAM_EINVAL;
     }
-    seam__loop_leave(conn->loop);
-    return r;
+    int r = seam__conn_raw_memfd_seal(fd, len);
+    return r < 0 ? r : send_raw_out(conn, &(seam__raw_out){id, NULL, len, fd});
 }
 
 /* Room for one more no-copy payload record. */
@@ -405,10 +443,7 @@ static int queue_raw_external(seam_conn *c, uint32_t raw_id, const void *bytes, 
     if (r < 0) {
         return r;
     }
-    uint8_t *p = c->out.data + c->out.len;
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(raw_id >> (8 * i));
-    }
+    put_le(c->out.data + c->out.len, raw_id, SEAM__FRAME_RAW_ID_SIZE);
     c->out.len += SEAM__FRAME_RAW_ID_SIZE;
     seam__frame_header h = {(uint32_t)(SEAM__FRAME_RAW_ID_SIZE + len), SEAM__KIND_MESSAGE,
                             SEAM__FLAG_RAW, 0, 0};

@@ -64,9 +64,11 @@ typedef struct kind_rule {
 
 static const kind_rule rules[] = {
     [SEAM__KIND_HELLO] = {0, false, ID_ZERO, 1, false},
-    [SEAM__KIND_MESSAGE] = {SEAM__FLAG_RAW, true, ID_ZERO, 1, false},
-    [SEAM__KIND_REQUEST] = {SEAM__FLAG_RAW | SEAM__FLAG_MORE, true, ID_NONZERO, 1, false},
-    [SEAM__KIND_REPLY] = {SEAM__FLAG_RAW | SEAM__FLAG_MORE, true, ID_NONZERO, 1, false},
+    [SEAM__KIND_MESSAGE] = {SEAM__FLAG_RAW | SEAM__FLAG_MEMFD, true, ID_ZERO, 1, false},
+    [SEAM__KIND_REQUEST] = {SEAM__FLAG_RAW | SEAM__FLAG_MORE | SEAM__FLAG_MEMFD, true, ID_NONZERO,
+                            1, false},
+    [SEAM__KIND_REPLY] = {SEAM__FLAG_RAW | SEAM__FLAG_MORE | SEAM__FLAG_MEMFD, true, ID_NONZERO, 1,
+                          false},
     [SEAM__KIND_ERROR] = {0, false, ID_NONZERO, 1, false},
     [SEAM__KIND_CANCEL] = {0, false, ID_NONZERO, 0, true},
     [SEAM__KIND_PING] = {0, false, ID_ANY, 0, true},
@@ -84,10 +86,11 @@ int seam__frame_header_check(const seam__frame_header *h, uint32_t max_payload)
         return SEAM_EFRAMEKIND;
     }
     const kind_rule *r = &rules[h->kind];
-    if ((h->flags & ~r->flags) != 0) {
+    bool memfd = (h->flags & SEAM__FLAG_MEMFD) != 0;
+    if ((h->flags & ~r->flags) != 0 || (memfd && (h->flags & SEAM__FLAG_RAW) == 0)) {
         return SEAM_EFRAMEFLAGS;
     }
-    if (h->nfds > 0 && (!r->fds || h->nfds > SEAM__FRAME_MAX_FDS)) {
+    if ((h->nfds > 0 && (!r->fds || h->nfds > SEAM__FRAME_MAX_FDS)) || (memfd && h->nfds == 0)) {
         return SEAM_EFRAMEFDS;
     }
     if ((r->id == ID_ZERO && h->id != 0) || (r->id == ID_NONZERO && h->id == 0)) {
@@ -97,7 +100,7 @@ int seam__frame_header_check(const seam__frame_header *h, uint32_t max_payload)
         return SEAM_EMSGSIZE;
     }
     uint32_t min = (h->flags & SEAM__FLAG_RAW) ? SEAM__FRAME_RAW_ID_SIZE : r->min_len;
-    if (h->len < min || (r->empty && h->len != 0)) {
+    if (h->len < min || (r->empty && h->len != 0) || (memfd && h->len != SEAM__FRAME_MEMFD_SIZE)) {
         return SEAM_EFRAMELEN;
     }
     return 0;

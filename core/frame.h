@@ -10,6 +10,8 @@
 #define SEAM__FRAME_MAX_FDS     64
 #define SEAM__FRAME_DEFAULT_MAX (16u << 20)
 #define SEAM__FRAME_RAW_ID_SIZE 4
+/* A MEMFD payload: the raw id and the 64-bit length of the memfd's bytes. */
+#define SEAM__FRAME_MEMFD_SIZE  12
 
 typedef enum seam__frame_kind {
     SEAM__KIND_HELLO = 1,
@@ -28,10 +30,14 @@ typedef enum seam__frame_kind {
 } seam__frame_kind;
 
 /* The payload is a 32-bit message id and opaque bytes instead of CBOR. */
-#define SEAM__FLAG_RAW  0x01u
+#define SEAM__FLAG_RAW   0x01u
 /* A request: the caller accepts intermediate replies. A reply: one of
  * them, more follow (docs/protocol.md, "Streaming replies"). */
-#define SEAM__FLAG_MORE 0x02u
+#define SEAM__FLAG_MORE  0x02u
+/* With RAW only: the raw bytes are the frame's first descriptor, a sealed
+ * memfd; the payload says their length (docs/protocol.md, "Raw bytes in a
+ * sealed memfd"). */
+#define SEAM__FLAG_MEMFD 0x04u
 
 typedef struct seam__frame_header {
     uint32_t len; /* payload bytes after the header */

@@ -471,6 +471,17 @@ typedef struct seam_event {
      * "max_conns_per_uid", "descriptors": docs/protocol.md, "Transport"). */
     const char *reason;
     const char *rule;
+    /* MESSAGE, REQUEST with raw bytes that came in a sealed memfd
+     * (docs/protocol.md, "Raw bytes in a sealed memfd"): raw_bytes and
+     * raw_len are its read-only mapping, and this is the same bytes as a
+     * memfd data value, borrowed for the callback. Take a reference to
+     * keep the bytes past the callback without copying them (the mapping
+     * then stays, counted against config.max_memfd_bytes until the last
+     * reference goes); seam_value_get_memfd() gives the memfd itself
+     * (dup() it to keep it), which may be sent on with
+     * seam_conn_send_raw_memfd() or in a value. The memfd is not among
+     * fds, which are the frame's other descriptors. NULL otherwise. */
+    seam_value *raw_memfd;
 } seam_event;
 
 typedef void (*seam_event_fn)(seam_conn *conn, const seam_event *event, void *userdata);
@@ -495,6 +506,11 @@ typedef struct seam_reply {
      * raw as above); the call goes on and its final outcome comes later,
      * with more false (seam_conn_call_stream). */
     bool more;
+    /* Raw bytes that came in a sealed memfd, as for seam_event's
+     * raw_memfd: raw_bytes is its mapping; take a reference to keep it.
+     * NULL otherwise. seam_conn_call_sync() returns such a reply as this
+     * value, not a copy. */
+    seam_value *raw_memfd;
 } seam_reply;
 
 /* Every call ends with exactly one invocation of its seam_reply_fn with
@@ -595,6 +611,22 @@ SEAM_EXPORT int seam_conn_send(seam_conn *conn, const seam_value *msg);
  * as seam_conn_send(). */
 SEAM_EXPORT int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len);
 
+/* Sends a raw message whose bytes are the len bytes of fd, a memfd the
+ * caller filled (memfd_create() with MFD_ALLOW_SEALING). fd is first
+ * sealed and checked as by seam_value_new_data_memfd() (same codes:
+ * SEAM_EBADF not a memfd that allows sealing or fd < 0, SEAM_EINVAL its
+ * size is not len or len is 0, SEAM_EBUSY a writable shared mapping of it
+ * is alive, SEAM_EPERM sealed against the seals it needs). To a peer that
+ * takes memfds (its hello announced "memfd") and for len at least its
+ * threshold, only the descriptor travels: the frame is 28 bytes whatever
+ * len, and max_frame does not bound it (docs/protocol.md, "Raw bytes in a
+ * sealed memfd"). To any other peer, and before the handshake is done
+ * (the peer's threshold is not known yet), the bytes are read from the
+ * memfd and sent as by seam_conn_send_raw(), counted against max_frame.
+ * Returns 0 and owns fd (closes it when it is no longer needed), or an
+ * error as seam_conn_send() and fd stays the caller's (sealed, perhaps). */
+SEAM_EXPORT int seam_conn_send_raw_memfd(seam_conn *conn, uint32_t id, int fd, size_t len);
+
 /* Gives back the bytes of a seam_conn_send_raw_nocopy() once seam no longer
  * needs them. */
 typedef void (*seam_release_fn)(const void *bytes, void *userdata);
@@ -623,6 +655,15 @@ SEAM_EXPORT int seam_conn_call(seam_conn *conn, const seam_value *msg, int timeo
 SEAM_EXPORT int seam_conn_call_raw(seam_conn *conn, uint32_t id, const void *bytes, size_t len,
                                    int timeout_ms, seam_reply_fn cb, void *userdata,
                                    uint64_t *call_id);
+
+/* seam_conn_call() with a raw request whose bytes are the len bytes of
+ * the memfd fd, sent as by seam_conn_send_raw_memfd() (in a memfd, or as
+ * bytes to a peer that takes none). Returns 0 and owns fd, or a code as
+ * seam_conn_send_raw_memfd() - then cb is not called and fd stays the
+ * caller's. */
+SEAM_EXPORT int seam_conn_call_raw_memfd(seam_conn *conn, uint32_t id, int fd, size_t len,
+                                         int timeout_ms, seam_reply_fn cb, void *userdata,
+                                         uint64_t *call_id);
 
 /* Abandons a call: its callback runs with SEAM_ECANCELED (on the loop,
  * after this returns) and the peer is told; during the handshake the
@@ -783,6 +824,13 @@ SEAM_EXPORT seam_server *seam_conn_server(const seam_conn *conn);
 SEAM_EXPORT int seam_request_reply(seam_request *req, const seam_value *reply);
 SEAM_EXPORT int seam_request_reply_raw(seam_request *req, uint32_t id, const void *bytes,
                                        size_t len);
+/* Answers with raw bytes that are the len bytes of the memfd fd, sent as
+ * by seam_conn_send_raw_memfd() (in a memfd, or as bytes to a peer that
+ * takes none). Returns 0 and owns fd; fd stays the caller's on any error.
+ * A memfd that fails the seal checks (SEAM_EBADF, SEAM_EINVAL,
+ * SEAM_EBUSY, SEAM_EPERM) leaves the request unanswered; other errors as
+ * seam_request_reply(). */
+SEAM_EXPORT int seam_request_reply_raw_memfd(seam_request *req, uint32_t id, int fd, size_t len);
 /* Answers with an error: code is negative; message may be NULL; data may
  * be NULL. Returns as seam_request_reply(). A code >= 0 is a programmer's
  * mistake: SEAM_EINVAL, and the request is left as it was (unanswered,

@@ -128,6 +128,18 @@ static void memfd_server_event(seam_conn *conn, const seam_event *ev, void *user
     if (ev->type != SEAM_EVENT_REQUEST) {
         return;
     }
+    if (ev->raw) {
+        /* Raw bytes: whether they came in a memfd, their length and hash. */
+        seam_value *r = seam_value_new_dict();
+        seam_dict_set_bool(r, "memfd",
+                           ev->raw_memfd != NULL && seam_value_get_memfd(ev->raw_memfd) >= 0);
+        seam_dict_set_int64(r, "len", (int64_t)ev->raw_len);
+        seam_dict_set_take(r, "hash",
+                           seam_value_new_uint64(bytes_hash(ev->raw_bytes, ev->raw_len)));
+        seam_request_reply(ev->request, r);
+        seam_value_unref(r);
+        return;
+    }
     const char *op = seam_dict_get_string(ev->value, "op");
     if (op != NULL && strcmp(op, "look") == 0) {
         look(ev->request, ev->value);
@@ -454,4 +466,69 @@ void test_memfd_data_encodes_as_a_plain_byte_string_outside_a_connection(void **
     seam_value_unref(copy);
     seam_value_unref(plain);
     seam_value_unref(v);
+}
+
+typedef struct raw_call {
+    int done;
+    int status;
+    bool memfd;
+    int64_t len;
+    uint64_t hash;
+} raw_call;
+
+static void raw_reply(seam_conn *conn, const seam_reply *r, void *userdata)
+{
+    (void)conn;
+    raw_call *rc = userdata;
+    rc->status = r->status;
+    if (r->status == 0) {
+        seam_dict_get_bool(r->value, "memfd", &rc->memfd);
+        seam_dict_get_int64(r->value, "len", &rc->len);
+        seam_value_get_uint64(seam_dict_get(r->value, "hash"), &rc->hash);
+    }
+    rc->done++;
+}
+
+/* Calls the server with len raw bytes of pattern seed in a memfd; whether
+ * it saw a memfd, asserting it saw every byte. */
+static bool server_saw_raw_memfd(memfd_test *t, size_t len, unsigned seed)
+{
+    raw_call rc = {0};
+    int fd = filled_memfd(len, seed);
+    assert_int_equal(seam_conn_call_raw_memfd(t->conn, 9, fd, len, CALL_MS, raw_reply, &rc, NULL),
+                     0);
+    assert_true(support_run_until_count(t->loop, &rc.done, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(rc.status, 0);
+    assert_int_equal(rc.len, (int64_t)len);
+    assert_true(rc.hash == pattern_hash(len, seed));
+    return rc.memfd;
+}
+
+void test_raw_memfd_call_reaches_the_server_as_a_mapping_of_its_bytes(void **state)
+{
+    (void)state;
+    memfd_test t;
+    memfd_begin(&t, &default_server);
+    assert_true(server_saw_raw_memfd(&t, MIB, 21));
+    /* Larger than a frame may be: only the descriptor travels. */
+    assert_true(server_saw_raw_memfd(&t, 20 * MIB, 22));
+    memfd_end(&t);
+}
+
+void test_raw_memfd_to_a_peer_that_takes_none_travels_as_bytes(void **state)
+{
+    (void)state;
+    memfd_test t;
+    memfd_begin(&t, &memfdless_server);
+    assert_false(server_saw_raw_memfd(&t, MIB, 23));
+    memfd_end(&t);
+}
+
+void test_raw_memfd_below_the_peer_threshold_travels_as_bytes(void **state)
+{
+    (void)state;
+    memfd_test t;
+    memfd_begin(&t, &default_server);
+    assert_false(server_saw_raw_memfd(&t, 64u << 10, 24));
+    memfd_end(&t);
 }

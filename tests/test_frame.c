@@ -239,6 +239,68 @@ static void test_more_flag_is_valid_on_request_and_reply_also_with_raw(void **st
     assert_check(0, SEAM__KIND_REPLY, SEAM__FLAG_MORE | SEAM__FLAG_RAW, 0, 1, 4);
 }
 
+static void test_memfd_flag_with_raw_is_valid_on_message_request_and_reply(void **state)
+{
+    (void)state;
+    const uint8_t raw_memfd = SEAM__FLAG_RAW | SEAM__FLAG_MEMFD;
+    assert_check(0, SEAM__KIND_MESSAGE, raw_memfd, 1, 0, 12);
+    assert_check(0, SEAM__KIND_MESSAGE, raw_memfd, 64, 0, 12);
+    assert_check(0, SEAM__KIND_REQUEST, raw_memfd, 1, 7, 12);
+    assert_check(0, SEAM__KIND_REPLY, raw_memfd, 3, 7, 12);
+    assert_check(0, SEAM__KIND_REPLY, raw_memfd | SEAM__FLAG_MORE, 1, 7, 12);
+    assert_check(0, SEAM__KIND_REQUEST, raw_memfd | SEAM__FLAG_MORE, 1, 7, 12);
+}
+
+static void test_memfd_flag_without_raw_is_eframeflags(void **state)
+{
+    (void)state;
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_MESSAGE, SEAM__FLAG_MEMFD, 1, 0, 12);
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_REQUEST, SEAM__FLAG_MEMFD, 1, 1, 12);
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_REPLY, SEAM__FLAG_MEMFD | SEAM__FLAG_MORE, 1, 1, 12);
+}
+
+static void test_memfd_flag_is_eframeflags_on_every_other_kind(void **state)
+{
+    (void)state;
+    for (uint8_t kind = SEAM__KIND_HELLO; kind <= SEAM__KIND_SHM_SETUP; kind++) {
+        if (kind < SEAM__KIND_MESSAGE || kind > SEAM__KIND_REPLY) {
+            assert_check(SEAM_EFRAMEFLAGS, kind, SEAM__FLAG_RAW | SEAM__FLAG_MEMFD, 1, 1, 12);
+        }
+    }
+}
+
+static void test_memfd_frame_without_a_descriptor_is_eframefds(void **state)
+{
+    (void)state;
+    const uint8_t raw_memfd = SEAM__FLAG_RAW | SEAM__FLAG_MEMFD;
+    assert_check(SEAM_EFRAMEFDS, SEAM__KIND_MESSAGE, raw_memfd, 0, 0, 12);
+    assert_check(SEAM_EFRAMEFDS, SEAM__KIND_REQUEST, raw_memfd, 0, 1, 12);
+    assert_check(SEAM_EFRAMEFDS, SEAM__KIND_REPLY, raw_memfd, 65, 1, 12);
+}
+
+static void test_memfd_payload_other_than_12_bytes_is_eframelen(void **state)
+{
+    (void)state;
+    const uint8_t raw_memfd = SEAM__FLAG_RAW | SEAM__FLAG_MEMFD;
+    const uint32_t lens[] = {0, 3, 4, 11, 13, 4096};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        assert_check(SEAM_EFRAMELEN, SEAM__KIND_MESSAGE, raw_memfd, 1, 0, lens[i]);
+        assert_check(SEAM_EFRAMELEN, SEAM__KIND_REPLY, raw_memfd, 1, 1, lens[i]);
+    }
+}
+
+static void test_memfd_frame_breaks_its_rules_in_document_order(void **state)
+{
+    (void)state;
+    const uint8_t raw_memfd = SEAM__FLAG_RAW | SEAM__FLAG_MEMFD;
+    /* flags (MEMFD without RAW), then fds, then id, then size, then length */
+    assert_check(SEAM_EFRAMEFLAGS, SEAM__KIND_MESSAGE, SEAM__FLAG_MEMFD, 0, 1, UINT32_MAX);
+    assert_check(SEAM_EFRAMEFDS, SEAM__KIND_MESSAGE, raw_memfd, 0, 1, UINT32_MAX);
+    assert_check(SEAM_EFRAMEID, SEAM__KIND_MESSAGE, raw_memfd, 1, 1, UINT32_MAX);
+    assert_check(SEAM_EMSGSIZE, SEAM__KIND_MESSAGE, raw_memfd, 1, 0, UINT32_MAX);
+    assert_check(SEAM_EFRAMELEN, SEAM__KIND_MESSAGE, raw_memfd, 1, 0, 4);
+}
+
 static void test_payload_above_max_is_emsgsize(void **state)
 {
     (void)state;
@@ -742,6 +804,12 @@ int main(void)
         cmocka_unit_test(test_flag_bits_2_to_7_are_eframeflags_on_every_kind),
         cmocka_unit_test(test_more_flag_is_eframeflags_but_on_request_and_reply),
         cmocka_unit_test(test_more_flag_is_valid_on_request_and_reply_also_with_raw),
+        cmocka_unit_test(test_memfd_flag_with_raw_is_valid_on_message_request_and_reply),
+        cmocka_unit_test(test_memfd_flag_without_raw_is_eframeflags),
+        cmocka_unit_test(test_memfd_flag_is_eframeflags_on_every_other_kind),
+        cmocka_unit_test(test_memfd_frame_without_a_descriptor_is_eframefds),
+        cmocka_unit_test(test_memfd_payload_other_than_12_bytes_is_eframelen),
+        cmocka_unit_test(test_memfd_frame_breaks_its_rules_in_document_order),
         cmocka_unit_test(test_payload_above_max_is_emsgsize),
         cmocka_unit_test(test_first_broken_rule_in_document_order_gives_the_error),
         cmocka_unit_test(test_stream_given_whole_yields_every_frame_without_copying),

@@ -350,6 +350,9 @@ class Core:
             del buf[:pos]
 
     def _value(self, h: F.Header, payload: bytes, fds):
+        if h.flags & F.FLAG_MEMFD:
+            # This package never announces "memfd": the peer broke the rule.
+            raise ProtocolError(E.EPROTO, "a MEMFD frame, but memfd was never announced")
         if h.raw:
             return Raw(int.from_bytes(payload[:4], "little"), payload[4:],
                        [Fd(os.dup(n)) for n in fds])

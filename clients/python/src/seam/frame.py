@@ -14,6 +14,10 @@ HEADER_SIZE = 16
 FLAG_RAW = 0x01
 # A request: the caller accepts intermediate replies; a reply: one of them.
 FLAG_MORE = 0x02
+# With RAW only: the raw bytes are the frame's first descriptor, a sealed
+# memfd; the 12-byte payload is the message id and their 64-bit length.
+FLAG_MEMFD = 0x04
+MEMFD_PAYLOAD = 12
 MAX_FDS = 64
 MIN_MAX_FRAME = 4096
 HELLO_MAX = 4096
@@ -71,16 +75,19 @@ def check_header(b, max_frame: int) -> Header:
     if rule is None:
         raise ProtocolError(E.EFRAMEKIND, f"unknown frame kind {kind}")
     id_rule, raw_ok, fds_ok, payload = rule
-    allowed = (FLAG_RAW if raw_ok else 0) | (FLAG_MORE if kind in (REQUEST, REPLY) else 0)
-    if flags & ~allowed:
+    allowed = (FLAG_RAW | FLAG_MEMFD if raw_ok else 0) | (FLAG_MORE if kind in (REQUEST, REPLY) else 0)
+    memfd = bool(flags & FLAG_MEMFD)
+    if flags & ~allowed or (memfd and not flags & FLAG_RAW):
         raise ProtocolError(E.EFRAMEFLAGS, f"flags 0x{flags:02x} not valid for {KIND_NAMES[kind]}")
-    if nfds != 0 and (not fds_ok or nfds > MAX_FDS):
+    if (nfds != 0 and (not fds_ok or nfds > MAX_FDS)) or (memfd and nfds == 0):
         raise ProtocolError(E.EFRAMEFDS, f"{nfds} descriptors not valid for {KIND_NAMES[kind]}")
     if (id_rule == 0 and ident != 0) or (id_rule == 1 and ident == 0):
         raise ProtocolError(E.EFRAMEID, f"id {ident} not valid for {KIND_NAMES[kind]}")
     if length > max_frame:
         raise ProtocolError(E.EMSGSIZE, f"frame of {length} bytes exceeds max_frame {max_frame}")
-    if flags & FLAG_RAW:
+    if memfd:
+        ok = length == MEMFD_PAYLOAD
+    elif flags & FLAG_RAW:
         ok = length >= 4
     elif payload == "req":
         ok = length >= 1
