@@ -329,18 +329,25 @@ void test_stream_cancel_mid_stream_ends_once_and_discards_later_replies(void **s
     stream_end(&t);
 }
 
+/* A "follow" stream, cancelled at its first intermediate reply. */
+static void follow_then_cancel(stream_test *t)
+{
+    uint64_t id = 0;
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_string(m, "op", "follow");
+    assert_int_equal(seam_conn_call_stream(t->conn, m, &streaming, on_stream_reply, &t->log, &id),
+                     0);
+    seam_value_unref(m);
+    assert_true(support_run_until_count(t->loop, &t->log.more, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(seam_conn_cancel(t->conn, id), 0);
+}
+
 void test_stream_cancel_tells_the_responder(void **state)
 {
     (void)state;
     stream_test t;
     stream_begin(&t);
-    uint64_t id = 0;
-    seam_value *m = seam_value_new_dict();
-    seam_dict_set_string(m, "op", "follow");
-    assert_int_equal(seam_conn_call_stream(t.conn, m, &streaming, on_stream_reply, &t.log, &id), 0);
-    seam_value_unref(m);
-    assert_true(support_run_until_count(t.loop, &t.log.more, 1, SUPPORT_DEADLINE_MS));
-    assert_int_equal(seam_conn_cancel(t.conn, id), 0);
+    follow_then_cancel(&t);
     /* The cancelled call ends from the loop, in a later turn: on some
      * hosts after the responder's answer to the tick below has arrived. */
     wait_final(&t);
@@ -358,13 +365,7 @@ void test_stream_cancelled_call_ends_before_later_news_from_the_peer(void **stat
     (void)state;
     stream_test t;
     stream_begin(&t);
-    uint64_t id = 0;
-    seam_value *m = seam_value_new_dict();
-    seam_dict_set_string(m, "op", "follow");
-    assert_int_equal(seam_conn_call_stream(t.conn, m, &streaming, on_stream_reply, &t.log, &id), 0);
-    seam_value_unref(m);
-    assert_true(support_run_until_count(t.loop, &t.log.more, 1, SUPPORT_DEADLINE_MS));
-    assert_int_equal(seam_conn_cancel(t.conn, id), 0);
+    follow_then_cancel(&t);
     send_op(t.conn, "tick");
     usleep(300 * 1000); /* the responder reads both and answers */
     assert_true(support_run_until_count(t.loop, &t.log.messages, 1, SUPPORT_DEADLINE_MS));
