@@ -183,6 +183,25 @@ class ConnectionBase:
                              goodbye_code=ev.code, reason=ev.reason, rule=ev.rule))
 
 
+class SubscriptionBase:
+    """What a subscription of either face holds: its connection, id,
+    pattern, the topics matched when the server answered (``retained``)
+    and where its updates go. A face provides the queue (``_queue``, with
+    ``append`` or ``put_nowait``) and how to wait on it."""
+
+    def __init__(self, conn, ident: int, pattern: str, on_update, queue):
+        self._conn = conn
+        self.id = ident
+        self.pattern = pattern
+        self.retained: int | None = None
+        self._on_update = on_update
+        self._queue = queue
+
+    @property
+    def active(self) -> bool:
+        return self.id in self._conn._subs and not self._conn.closed
+
+
 class ServerBase:
     """The part of a server that does not depend on how it waits: its
     settings, and admitting or refusing whom it accepts. A face binds the

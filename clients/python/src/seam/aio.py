@@ -19,7 +19,7 @@ import socket
 from . import _sock
 from . import errors as E
 from . import frame as F
-from ._face import ConnectionBase, ServerBase, run_handler, write_ready
+from ._face import ConnectionBase, ServerBase, SubscriptionBase, run_handler, write_ready
 from .cbor import DEFAULT_LIMITS, DecodeLimits
 from .core import Core, Event
 from .errors import ConnectionClosed, ProtocolError
@@ -326,23 +326,14 @@ async def connect(name: str, *, timeout: float | None = 5.0, handler=None, on_me
     return conn
 
 
-class Subscription:
+class Subscription(SubscriptionBase):
     """A live subscription of an asyncio Connection: ``await get()`` for
     the next Update, ``async for`` over it until the connection ends,
     ``close()`` to unsubscribe. ``retained``: the topics matched when the
     server answered."""
 
     def __init__(self, conn: Connection, ident: int, pattern: str, on_update):
-        self._conn = conn
-        self.id = ident
-        self.pattern = pattern
-        self.retained: int | None = None
-        self._on_update = on_update
-        self._queue: asyncio.Queue = asyncio.Queue()
-
-    @property
-    def active(self) -> bool:
-        return self.id in self._conn._subs and not self._conn.closed
+        super().__init__(conn, ident, pattern, on_update, asyncio.Queue())
 
     async def get(self):
         """The next update; raises ConnectionClosed once the connection

@@ -18,7 +18,7 @@ from collections import deque
 from . import _sock
 from . import errors as E
 from . import frame as F
-from ._face import ConnectionBase, ServerBase, run_handler, write_all, write_ready
+from ._face import ConnectionBase, ServerBase, SubscriptionBase, run_handler, write_all, write_ready
 from .core import Core, Event
 from .cbor import DecodeLimits, DEFAULT_LIMITS
 from .errors import ConnectionClosed, ProtocolError
@@ -316,7 +316,7 @@ class Connection(ConnectionBase):
             req.cancelled = True
 
 
-class Subscription:
+class Subscription(SubscriptionBase):
     """A live subscription of a blocking Connection. ``get()`` returns the
     next Update (the retained values first, then each change, in order for
     each topic), iterating yields them until the connection ends;
@@ -324,16 +324,7 @@ class Subscription:
     the number of topics the pattern matched when the server answered."""
 
     def __init__(self, conn: Connection, ident: int, pattern: str, on_update):
-        self._conn = conn
-        self.id = ident
-        self.pattern = pattern
-        self.retained: int | None = None
-        self._on_update = on_update
-        self._queue: deque = deque()
-
-    @property
-    def active(self) -> bool:
-        return self.id in self._conn._subs and not self._conn.closed
+        super().__init__(conn, ident, pattern, on_update, deque())
 
     def get(self, timeout: float | None = None):
         """The next update, waiting up to ``timeout`` seconds (None: no
