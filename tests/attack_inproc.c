@@ -99,7 +99,8 @@ static void *churn_client(void *arg)
  * test_call_after_closing_a_connection_with_input_raised_is_answered. */
 static void test_threads_connecting_and_closing_in_a_tight_loop_all_succeed(void **state)
 {
-    tserver t = {0};
+    static tserver t;
+    t = (tserver){0};
     tserver_start(&t);
     churn ch = {.pattern = -1};
     int nthreads = NTHREADS;
@@ -133,7 +134,8 @@ static void test_threads_connecting_and_closing_in_a_tight_loop_all_succeed(void
  * made it found. */
 static void test_call_on_a_fresh_connection_to_a_server_thread_is_answered(void **state)
 {
-    tserver t = {0};
+    static tserver t;
+    t = (tserver){0};
     tserver_start(&t);
     seam_loop *loop = poll_loop();
     counts n;
@@ -174,7 +176,8 @@ static void test_call_on_a_fresh_connection_to_a_server_thread_is_answered(void 
  * watch raised was unlinked. */
 static void test_call_after_closing_a_connection_with_input_raised_is_answered(void **state)
 {
-    tserver t = {.slow_ms = 30};
+    static tserver t;
+    t = (tserver){.slow_ms = 30};
     tserver_start(&t);
     seam_loop *loop = poll_loop();
     counts n;
@@ -219,7 +222,8 @@ static void test_call_after_closing_a_connection_with_input_raised_is_answered(v
 
 static void test_client_loop_freed_while_the_server_thread_floods_it(void **state)
 {
-    tserver t = {.flood = true};
+    static tserver t;
+    t = (tserver){.flood = true};
     tserver_start(&t);
     for (int i = 0; i < scaled(40); i++) {
         seam_loop *loop = poll_loop();
@@ -244,7 +248,8 @@ static void test_client_loop_freed_while_the_server_thread_floods_it(void **stat
 static void
 test_sync_call_under_a_flood_from_a_server_thread_ends_with_reply_or_enobufs(void **state)
 {
-    tserver t = {.flood = true};
+    static tserver t;
+    t = (tserver){.flood = true};
     tserver_start(&t);
     seam_loop *loop = poll_loop();
     counts n;
@@ -324,7 +329,8 @@ static void *sender_main(void *arg)
 static void test_server_loop_freed_while_clients_on_threads_send_and_call(void **state)
 {
     for (int round = 0; round < scaled(10); round++) {
-        tserver t = {0};
+        static tserver t;
+        t = (tserver){0};
         tserver_start(&t);
         sender s[NTHREADS];
         pthread_t tid[NTHREADS];

@@ -254,7 +254,8 @@ static void test_nocopy_bytes_released_once_when_the_reader_never_reads(void **s
 
 static void test_pings_cross_to_a_server_thread_and_idle_peers_time_out(void **state)
 {
-    tserver t = {0};
+    static tserver t;
+    t = (tserver){0};
     tserver_start(&t);
     seam_loop *loop = poll_loop();
     counts n;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 static char dir[PATH_MAX];
+static tserver *running[8]; /* started and not yet stopped */
 
 int attack_setup(void **state)
 {
@@ -33,6 +34,11 @@ int attack_setup(void **state)
 
 int attack_teardown(void **state)
 {
+    for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++) {
+        if (running[i] != NULL) {
+            tserver_stop(running[i], STOP_CLOSE); /* a failed test left it */
+        }
+    }
     support_runtime_dir_remove(dir);
     (void)state;
     return 0;
@@ -77,6 +83,25 @@ bool run_until(seam_loop *a, seam_loop *b, const atomic_int *counter, int target
 
 /* ---- what each end counts ---- */
 
+/* Answers the kept "slow" requests of conn: late, since conn sent a
+ * request after them. */
+static void answer_kept_of(counts *n, seam_conn *conn)
+{
+    int keep = 0;
+    for (int i = 0; i < n->nkept; i++) {
+        if (n->kept_conn[i] == conn) {
+            seam_value *late = seam_value_new_string("late");
+            seam_request_reply(n->kept[i], late);
+            seam_value_unref(late);
+        } else {
+            n->kept[keep] = n->kept[i];
+            n->kept_conn[keep] = n->kept_conn[i];
+            n->kept_at[keep++] = n->kept_at[i];
+        }
+    }
+    n->nkept = keep;
+}
+
 void count_event(seam_conn *conn, const seam_event *ev, void *userdata)
 {
     counts *n = userdata;
@@ -92,8 +117,14 @@ void count_event(seam_conn *conn, const seam_event *ev, void *userdata)
         atomic_fetch_add(&n->requests, 1);
         if (ev->value != NULL && seam_dict_get(ev->value, "slow") != NULL && n->nkept < 64) {
             n->kept_at[n->nkept] = support_now_ms();
+            n->kept_conn[n->nkept] = conn;
             n->kept[n->nkept++] = seam_request_keep(ev->request);
-        } else if (ev->raw) {
+            break;
+        }
+        if (n->late_on_next) {
+            answer_kept_of(n, conn);
+        }
+        if (ev->raw) {
             seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
         } else {
             seam_request_reply(ev->request, ev->value);
@@ -127,6 +158,7 @@ void answer_kept(counts *n, int ms)
             seam_value_unref(late);
         } else {
             n->kept[keep] = n->kept[i];
+            n->kept_conn[keep] = n->kept_conn[i];
             n->kept_at[keep++] = n->kept_at[i];
         }
     }
@@ -192,6 +224,12 @@ void *tserver_main(void *arg)
 void tserver_start(tserver *t)
 {
     assert_int_equal(pthread_create(&t->tid, NULL, tserver_main, t), 0);
+    for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++) {
+        if (running[i] == NULL) {
+            running[i] = t;
+            break;
+        }
+    }
     long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
     while (!atomic_load(&t->ready) && support_now_ms() < deadline) {
         usleep(1000);
@@ -201,6 +239,11 @@ void tserver_start(tserver *t)
 
 void tserver_stop(tserver *t, int how)
 {
+    for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++) {
+        if (running[i] == t) {
+            running[i] = NULL;
+        }
+    }
     atomic_store(&t->stop, how);
     assert_int_equal(pthread_join(t->tid, NULL), 0);
 }

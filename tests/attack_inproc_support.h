@@ -26,8 +26,10 @@ typedef struct counts {
     atomic_int twice;     /* a call completed more than once */
     seam_conn *last_peer; /* the server's newest peer */
     seam_request *kept[64];
+    seam_conn *kept_conn[64];
     long long kept_at[64];
     int nkept;
+    bool late_on_next; /* a connection's next request answers its kept ones first */
 } counts;
 
 /* A call's outcome, counted once; a second completion is counted apart. */
@@ -37,6 +39,9 @@ typedef struct call {
     counts *n;
 } call;
 
+/* A server thread's state: static in the test that starts it, so that a
+ * failed test, left by a jump, leaves it valid for attack_teardown, which
+ * stops the servers still running. */
 typedef struct tserver {
     seam_loop *loop;
     seam_server *server;
