@@ -12,6 +12,7 @@ typedef struct seam__topic {
     struct seam__topic *next;  /* in its bucket */
     struct seam__topic *later; /* the next topic published first after it */
     uint64_t seq;
+    size_t index; /* topics published before it first */
     uint8_t *enc; /* the retained value, encoded */
     size_t enc_len;
     size_t len;
@@ -31,6 +32,8 @@ struct seam__sub {
     uint64_t id;
     seam__pend *pend; /* in the order they fell behind */
     seam__pend **pend_tail;
+    uint64_t *owed; /* a bit per topic index: the topic is in pend */
+    size_t owed_words;
     size_t len;  /* of the pattern without its '*' */
     bool prefix; /* a trailing '*' */
     char pattern[];
@@ -160,6 +163,7 @@ static seam__topic *topic_add(seam_server *s, const char *name, size_t len)
     }
     memcpy(t->name, name, len);
     t->len = len;
+    t->index = ps->ntopics;
     seam__topic **b = &ps->buckets[topic_hash(name, len) & (ps->nbuckets - 1)];
     t->next = *b;
     *b = t;
@@ -239,10 +243,36 @@ static int send_update(seam_conn *c, uint64_t id, const seam__topic *t, uint64_t
     return r;
 }
 
+static bool owed(const struct seam__sub *sub, const seam__topic *t)
+{
+    size_t w = t->index / 64;
+    return w < sub->owed_words && (sub->owed[w] >> (t->index % 64) & 1u) != 0;
+}
+
+/* Marks t owed to sub (its bit set, grown as topics are added: at most
+ * max_topics bits a subscription). */
+static int owe(struct seam__sub *sub, const seam__topic *t)
+{
+    size_t w = t->index / 64;
+    if (w >= sub->owed_words) {
+        size_t n = w + 1 > 2 * sub->owed_words ? w + 1 : 2 * sub->owed_words;
+        uint64_t *grown = realloc(sub->owed, n * sizeof(*grown));
+        if (grown == NULL) {
+            return SEAM_ENOMEM;
+        }
+        memset(grown + sub->owed_words, 0, (n - sub->owed_words) * sizeof(*grown));
+        sub->owed = grown;
+        sub->owed_words = n;
+    }
+    sub->owed[w] |= (uint64_t)1 << (t->index % 64);
+    return 0;
+}
+
 static void pend_add(seam_conn *c, struct seam__sub *sub, seam__topic *t, uint64_t first_owed)
 {
     seam__pend *p = malloc(sizeof(*p));
-    if (p == NULL) {
+    if (p == NULL || owe(sub, t) < 0) {
+        free(p);
         seam__log(c->loop, SEAM_LOG_WARN, "out of memory: an update of %s is lost", t->name);
         return;
     }
@@ -253,10 +283,14 @@ static void pend_add(seam_conn *c, struct seam__sub *sub, seam__topic *t, uint64
 
 static void deliver(seam_conn *c, struct seam__sub *sub, seam__topic *t)
 {
-    for (const seam__pend *p = sub->pend; p != NULL; p = p->next) {
-        if (p->t == t) {
-            return; /* behind already: the latest goes when the queue drains */
-        }
+    if (owed(sub, t)) {
+        return; /* behind already: the latest goes when the queue drains */
+    }
+    if (sub->pend != NULL) {
+        /* Others wait for the queue to drain: this one goes after them,
+         * and the queue is full anyway. */
+        pend_add(c, sub, t, t->seq);
+        return;
     }
     int r = send_update(c, sub->id, t, 0);
     if (r == SEAM_EAGAIN) {
@@ -280,6 +314,7 @@ void seam__pubsub_drained(seam_conn *c)
             if (sub->pend == NULL) {
                 sub->pend_tail = &sub->pend;
             }
+            sub->owed[p->t->index / 64] &= ~((uint64_t)1 << (p->t->index % 64));
             free(p);
         }
     }
@@ -358,6 +393,7 @@ static void sub_free(struct seam__sub *sub)
         n = p->next;
         free(p);
     }
+    free(sub->owed);
     free(sub);
 }
 

@@ -98,6 +98,8 @@ for p in "${placements[@]}"; do
     run bench_fanout --case broadcast --clients 1000 --size 65536 --placement "$p"
 done
 
+echo "== a subscription storm: 200 peers x 64 patterns over 1,024 retained topics" >&2
+run bench_pubsub --clients 200 --placement same
 echo "== idle connections" >&2
 run bench_fanout --case idle --clients 10000 --placement same
 echo "== allocations per message (counted, steady state)" >&2

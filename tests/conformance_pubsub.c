@@ -319,6 +319,133 @@ void test_slow_subscriber_gets_the_latest_value_with_its_missed_count(void **sta
     assert_true(rep.updates < final);
 }
 
+/* A subscriber to "*" that stops reading while many topics change, new
+ * ones among them: each topic's updates are coalesced on its own (the
+ * owed set spans several words and grows while the subscriber is
+ * behind), and each arrives at its latest value with every update
+ * counted. Topic i is published in rounds i % MANY_ROUNDS .. the last. */
+#define MANY_TOPICS 300
+#define MANY_ROUNDS 8
+
+typedef struct many_sub {
+    uint64_t last_seq[MANY_TOPICS];
+    uint64_t counted[MANY_TOPICS]; /* updates plus their missed counts */
+    int last_round[MANY_TOPICS];
+    int strays; /* updates of a topic not published, or a refusal */
+    bool started;
+} many_sub;
+
+static uint64_t many_final_seq(int i)
+{
+    return (uint64_t)(MANY_ROUNDS - i % MANY_ROUNDS);
+}
+
+static void many_on_update(seam_conn *conn, const seam_update *u, void *userdata)
+{
+    (void)conn;
+    many_sub *s = userdata;
+    int i = -1;
+    size_t len = 0;
+    const uint8_t *bytes = u->status == 0 ? seam_value_get_data(u->value, &len) : NULL;
+    if (bytes == NULL || len == 0 || sscanf(u->topic, "m.%d", &i) != 1 || i < 0 ||
+        i >= MANY_TOPICS) {
+        s->strays++;
+        return;
+    }
+    s->started = true;
+    s->last_seq[i] = u->seq;
+    s->counted[i] += 1 + u->missed;
+    s->last_round[i] = bytes[0];
+}
+
+static bool many_has_first(void *arg)
+{
+    const many_sub *s = arg;
+    return s->started || s->strays > 0;
+}
+
+static bool many_has_final(void *arg)
+{
+    const many_sub *s = arg;
+    for (int i = 0; i < MANY_TOPICS; i++) {
+        if (s->last_seq[i] < many_final_seq(i)) {
+            return s->strays > 0;
+        }
+    }
+    return true;
+}
+
+/* Subscribes to "*", says so, stops reading until the parent says go,
+ * then reads until every topic's last seq arrived; writes how many
+ * topics came wrong. */
+static int many_subscriber_main(int chan, void *arg)
+{
+    (void)arg;
+    many_sub *s = calloc(1, sizeof(*s));
+    seam_loop *loop = NULL;
+    seam_conn *conn = NULL;
+    char go = 0;
+    if (s == NULL || seam_poll_new(0, &loop) < 0 ||
+        seam_conn_connect(loop, PS_NAME, NULL, &conn) < 0 ||
+        seam_conn_subscribe(conn, "*", many_on_update, s) < 0 ||
+        !support_run_until(loop, many_has_first, s, SUPPORT_DEADLINE_MS) ||
+        !support_write_full(chan, "r", 1) ||
+        !support_read_full(chan, &go, 1, 10 * SUPPORT_DEADLINE_MS)) {
+        return 1;
+    }
+    bool done = support_run_until(loop, many_has_final, s, 10 * SUPPORT_DEADLINE_MS);
+    int wrong = s->strays;
+    for (int i = 0; i < MANY_TOPICS; i++) {
+        wrong += s->last_seq[i] != many_final_seq(i) || s->counted[i] != many_final_seq(i) ||
+                 s->last_round[i] != MANY_ROUNDS;
+    }
+    seam_conn_close(conn);
+    seam_loop_free(loop);
+    free(s);
+    return done && support_write_full(chan, &wrong, sizeof(wrong)) ? 0 : 2;
+}
+
+void test_slow_subscriber_to_many_topics_gets_each_latest_value_with_every_update_counted(
+    void **state)
+{
+    ps_fixture *f = *state;
+    seam_server_config cfg = {.conn.max_queue = 16 << 10};
+    serve(f, &cfg);
+    uint8_t *bytes = calloc(1, SLOW_VALUE);
+    assert_non_null(bytes);
+    char topic[32];
+    /* Round 1 publishes topic 0 only: the subscriber's first update. */
+    bytes[0] = 1;
+    seam_value *v = seam_value_new_data(bytes, SLOW_VALUE);
+    assert_int_equal(seam_server_publish(f->server, "m.000", v), 0);
+    seam_value_unref(v);
+    support_fork(&f->child, many_subscriber_main, NULL);
+    serve_until_child_says(f);
+    char ready = 0;
+    assert_true(support_read_full(f->child.chan, &ready, 1, SUPPORT_DEADLINE_MS));
+    for (int round = 1; round <= MANY_ROUNDS; round++) {
+        bytes[0] = (uint8_t)round;
+        v = seam_value_new_data(bytes, SLOW_VALUE);
+        for (int i = round == 1 ? 1 : 0; i < MANY_TOPICS; i++) {
+            if (i % MANY_ROUNDS < round) {
+                snprintf(topic, sizeof(topic), "m.%03d", i);
+                assert_int_equal(seam_server_publish(f->server, topic, v), 0);
+            }
+        }
+        seam_value_unref(v);
+        support_run_once(f->loop, 0);
+    }
+    free(bytes);
+    assert_int_equal(seam_server_topic_seq(f->server, "m.007"), 1);
+    assert_int_equal(seam_server_topic_seq(f->server, "m.008"), MANY_ROUNDS);
+    assert_true(support_write_full(f->child.chan, "g", 1));
+    serve_until_child_says(f);
+    int wrong = -1;
+    assert_true(support_read_full(f->child.chan, &wrong, sizeof(wrong), SUPPORT_DEADLINE_MS));
+    assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
+    assert_int_equal(wrong, 0);
+}
+
 /* ---- limits ---- */
 
 void test_subscriptions_past_the_peer_limit_are_refused_with_enobufs(void **state)

@@ -12,6 +12,8 @@ void test_subscription_before_any_publish_gets_the_first_value_with_seq_1(void *
 void test_prefix_pattern_gets_every_topic_under_it_and_no_other(void **state);
 void test_unsubscribed_subscription_gets_no_more_updates(void **state);
 void test_slow_subscriber_gets_the_latest_value_with_its_missed_count(void **state);
+void test_slow_subscriber_to_many_topics_gets_each_latest_value_with_every_update_counted(
+    void **state);
 void test_subscriptions_past_the_peer_limit_are_refused_with_enobufs(void **state);
 void test_pattern_longer_than_the_server_limit_is_refused_with_etoolong(void **state);
 void test_publish_past_max_topics_fails_with_enobufs_and_keeps_the_others(void **state);
@@ -28,6 +30,8 @@ void test_subscription_is_renewed_after_the_server_restarts(void **state);
         PUBSUB_T(test_prefix_pattern_gets_every_topic_under_it_and_no_other),                      \
         PUBSUB_T(test_unsubscribed_subscription_gets_no_more_updates),                             \
         PUBSUB_T(test_slow_subscriber_gets_the_latest_value_with_its_missed_count),                \
+        PUBSUB_T(                                                                                  \
+            test_slow_subscriber_to_many_topics_gets_each_latest_value_with_every_update_counted), \
         PUBSUB_T(test_subscriptions_past_the_peer_limit_are_refused_with_enobufs),                 \
         PUBSUB_T(test_pattern_longer_than_the_server_limit_is_refused_with_etoolong),              \
         PUBSUB_T(test_publish_past_max_topics_fails_with_enobufs_and_keeps_the_others),            \
