@@ -306,6 +306,14 @@ void seam__conn_fail(seam_conn *c, int err)
     seam__conn_lost(c, err);
 }
 
+void seam__conn_fail_ours(seam_conn *c, int err)
+{
+    seam__log(c->loop, SEAM_LOG_WARN, "the connection cannot go on: %s (%s)", seam_strerror(err),
+              seam_errname(err));
+    say_goodbye(c, err);
+    seam__conn_lost(c, err);
+}
+
 void seam__conn_handshake_expired(seam__timer *t)
 {
     seam_conn *c = (seam_conn *)((char *)t - offsetof(seam_conn, handshake_timer));

@@ -97,6 +97,8 @@ struct seam_conn {
      * while the peer leaves too many of them unread. */
     size_t ans_queued;
     size_t ans_largest;
+    size_t fdq_fds; /* descriptors in fdq */
+    size_t ans_fds; /* of those, an answer's (an estimate from above) */
     bool read_paused;
     bool draining;        /* the peer's input ended: writing what is queued, then done */
     bool shrink_due;      /* the drained send buffer is large: shrink it if it stays empty */

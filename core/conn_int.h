@@ -13,6 +13,7 @@
 #define READ_BUF_SIZE     (64u << 10)
 #define READS_PER_READY   16
 #define DEFAULT_MAX_QUEUE (8u << 20)
+#define DEFAULT_MAX_QUEUE_FDS 128u
 #define DEFAULT_HANDSHAKE 10000
 #define OUT_COMPACT_MIN   (64u << 10)
 #define OUT_KEEP_MAX      (256u << 10) /* a drained send buffer keeps no more */
@@ -64,6 +65,9 @@ void seam__conn_emit(seam_conn *c, seam_event *ev);
 void seam__conn_drop_transport(seam_conn *c);
 void seam__conn_lost(seam_conn *c, int err);
 void seam__conn_fail(seam_conn *c, int err);
+/* Ends c for a shortage of ours (err, e.g. -EMFILE), not the peer's fault:
+ * a goodbye with err, then as seam__conn_lost(). */
+void seam__conn_fail_ours(seam_conn *c, int err);
 /* Forgets what the last goodbye said (conn_frames.c). */
 void seam__conn_goodbye_clear(seam_conn *c);
 void seam__conn_handshake_expired(seam__timer *t);

@@ -25,6 +25,9 @@ static void config_defaults(seam_conn_config *cfg)
     } else if (cfg->max_frame < SEAM__HELLO_MIN_FRAME) {
         cfg->max_frame = SEAM__HELLO_MIN_FRAME;
     }
+    if (cfg->max_queue_fds == 0) {
+        cfg->max_queue_fds = DEFAULT_MAX_QUEUE_FDS;
+    }
     if (cfg->handshake_timeout_ms <= 0) {
         cfg->handshake_timeout_ms = DEFAULT_HANDSHAKE;
     }

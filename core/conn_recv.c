@@ -64,9 +64,10 @@ size_t seam__conn_answers_cap_with(const seam_conn *c, size_t len)
 void seam__conn_read_pause_update(seam_conn *c)
 {
     size_t at = seam__conn_answers_pause_at(c);
-    if (c->ans_queued > at) {
+    if (c->ans_queued > at || c->ans_fds > c->cfg.max_queue_fds) {
         c->read_paused = true;
-    } else if (c->ans_queued <= at / 2 && c->read_paused) {
+    } else if (c->ans_queued <= at / 2 && c->ans_fds <= c->cfg.max_queue_fds / 2 &&
+               c->read_paused) {
         c->read_paused = false;
         if (c->in_pending.len > 0) {
             seam__conn_kick(c); /* what was read already will not show as readable */
@@ -100,6 +101,18 @@ void seam__conn_answers_overflow(seam_conn *c)
     }
     c->read_paused = true;
     seam__conn_kick(c);
+}
+
+/* Whether this process has no descriptor left (its own limit or the
+ * system's): a truncated receive then is ours, not the peer's. */
+static bool out_of_descriptors(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == EMFILE || errno == ENFILE;
+    }
+    close(fd);
+    return false;
 }
 
 static int take_fds(seam_conn *c, size_t n, int *out)
@@ -338,6 +351,13 @@ static void read_frames(seam_conn *c, uint8_t *rbuf)
         }
         if (n < 0) {
             seam__conn_lost(c, n == -EPIPE || n == -ECONNRESET ? SEAM_ECONNRESET : (int)n);
+            return;
+        }
+        if (truncated && out_of_descriptors()) {
+            /* The kernel dropped descriptors this process had no room
+             * for: which frames lost them is unknown, so the connection
+             * ends, but the peer broke no rule. */
+            seam__conn_fail_ours(c, -EMFILE);
             return;
         }
         if (truncated) {

@@ -46,10 +46,16 @@ static int frame_end_gathered(seam_conn *c, size_t start, uint8_t kind, uint8_t 
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
         c->want_writable = true;
         r = SEAM_EAGAIN;
-    } else if (!bounded && c->ans_queued > 0 &&
-               c->ans_queued + len + SEAM__FRAME_HEADER_SIZE >
-                   ANSWERS_HARD_CAP *
-                       seam__conn_answers_cap_with(c, len + SEAM__FRAME_HEADER_SIZE)) {
+    } else if (bounded && nfds > 0 && c->fdq_fds > 0 &&
+               c->fdq_fds + nfds > c->cfg.max_queue_fds) {
+        c->want_writable = true;
+        r = SEAM_EAGAIN;
+    } else if (!bounded && ((c->ans_queued > 0 &&
+                             c->ans_queued + len + SEAM__FRAME_HEADER_SIZE >
+                                 ANSWERS_HARD_CAP * seam__conn_answers_cap_with(
+                                                        c, len + SEAM__FRAME_HEADER_SIZE)) ||
+                            (nfds > 0 && c->ans_fds > 0 &&
+                             c->ans_fds + nfds > ANSWERS_HARD_CAP * c->cfg.max_queue_fds))) {
         r = SEAM_ENOBUFS;
         seam__conn_answers_overflow(c);
     }
@@ -76,6 +82,8 @@ static int frame_end_gathered(seam_conn *c, size_t start, uint8_t kind, uint8_t 
         rec->offset = start;
         rec->nfds = nfds;
         c->fdq[c->fdq_len++] = rec;
+        c->fdq_fds += nfds;
+        c->ans_fds += bounded ? 0 : nfds;
     }
     seam__frame_header h = {(uint32_t)len, kind, flags, (uint16_t)nfds, id};
     seam__frame_header_write(c->out.data + start, &h);

@@ -33,6 +33,8 @@ void seam__conn_fdq_clear(seam_conn *c)
     }
     c->fdq_head = 0;
     c->fdq_len = 0;
+    c->fdq_fds = 0;
+    c->ans_fds = 0;
 }
 
 size_t seam__conn_queued(const seam_conn *c)
@@ -204,6 +206,7 @@ int seam__conn_flush(seam_conn *c)
         }
         if (nfds > 0) {
             seam__fdrec *rec = c->fdq[c->fdq_head++];
+            c->fdq_fds -= rec->nfds;
             for (size_t i = 0; i < rec->nfds; i++) {
                 close(rec->fds[i]);
             }
@@ -261,9 +264,13 @@ int seam__conn_flush(seam_conn *c)
     if (c->ans_queued == 0) {
         c->ans_largest = 0;
     }
+    if (c->ans_fds > c->fdq_fds) {
+        c->ans_fds = c->fdq_fds;
+    }
     seam__conn_read_pause_update(c);
     seam__conn_drain_check(c);
-    if (c->want_writable && seam__conn_queued(c) <= c->cfg.max_queue / 2) {
+    if (c->want_writable && seam__conn_queued(c) <= c->cfg.max_queue / 2 &&
+        c->fdq_fds <= c->cfg.max_queue_fds / 2) {
         c->want_writable = false;
         c->writable_due = true;
         seam__conn_kick(c);
@@ -280,6 +287,7 @@ void seam__conn_queue_cut(seam_conn *c, size_t off, size_t len)
     for (size_t i = c->fdq_head; i < c->fdq_len; i++) {
         seam__fdrec *rec = c->fdq[i];
         if (rec->offset == off) {
+            c->fdq_fds -= rec->nfds;
             seam__conn_close_fds(rec->fds, rec->nfds);
             free(rec);
             continue;

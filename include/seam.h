@@ -572,6 +572,16 @@ typedef struct seam_conn_config {
      * fewer wake-ups; it costs that much memory per connection once as
      * many bytes went through. 0: 256 KiB. */
     size_t shm_ring;
+    /* Descriptors a connection may hold queued for sending (duplicates of
+     * those its sends and answers carry, held until written), as max_queue
+     * bounds bytes: past it a send with descriptors fails with SEAM_EAGAIN
+     * (a frame always fits an empty queue) and SEAM_EVENT_WRITABLE
+     * follows; while answers hold more than it, the peer's frames wait
+     * unhandled until half that is left; answers holding four times that
+     * close the connection (SEAM_ENOBUFS). So a peer that sends requests
+     * whose answers carry descriptors, and reads nothing, cannot fill the
+     * process's descriptor table. 0: 128. */
+    unsigned max_queue_fds;
 } seam_conn_config;
 
 /* Connects to a server by name (see "Names"). config may be NULL. Returns 0
