@@ -307,33 +307,42 @@ static int shm_map_peer(seam__shm *s, int fd, uint64_t size)
         return r;
     }
     seam__ring_init(&s->in, base, size, false);
-    return seam__ring_magic_ok(&s->in) ? 0 : SEAM_EPROTO;
-}
-
-int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
-{
-    if (s->in_on || nfds != SEAM__SHM_SETUP_FDS) {
+    if (!seam__ring_magic_ok(&s->in)) {
+        munmap(base, SEAM__RING_HDR + size);
+        memset(&s->in, 0, sizeof(s->in));
         return SEAM_EPROTO;
     }
-    int r = shm_map_peer(s, fds[0], size);
-    close(fds[0]);
+    return 0;
+}
+
+/* Whether the three doorbell descriptors are what they must be. */
+static bool shm_bells_ok(const int *fds)
+{
+    return seam__shm_is_pipe_read_end(fds[1]) && seam__shm_is_stream_socket(fds[2]) &&
+           seam__shm_is_stream_socket(fds[3]);
+}
+
+/* The descriptors are ours whatever happens: the ones refused are closed
+ * at once, never kept until the connection ends (a peer that sends setup
+ * after setup on new connections would fill our table). */
+int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
+{
+    if (s->in_on || s->in.base != NULL || nfds != SEAM__SHM_SETUP_FDS) {
+        shm_close_all(fds, nfds);
+        return SEAM_EPROTO;
+    }
+    int r = shm_bells_ok(fds) ? shm_map_peer(s, fds[0], size) : SEAM_EPROTO;
+    close(fds[0]); /* the mapping keeps the ring */
+    if (r < 0) {
+        shm_close_all(fds + 1, nfds - 1);
+        return r;
+    }
     s->in_bell = fds[1];
     s->in_room = fds[2];
     s->in_fdch = fds[3];
-    if (r < 0) {
-        return r;
-    }
-    if (!seam__shm_is_pipe_read_end(fds[1])) {
-        return SEAM_EPROTO;
-    }
-    for (size_t i = 2; i < SEAM__SHM_SETUP_FDS; i++) {
-        if (!seam__shm_is_stream_socket(fds[i])) {
-            return SEAM_EPROTO;
-        }
-    }
     s->in_on = true;
     if (shm_regs_update(s) < 0) {
-        return SEAM_EPROTO; /* not a descriptor epoll takes */
+        return SEAM_EPROTO; /* not a descriptor epoll takes: closed with the pipe */
     }
     return 0;
 }

@@ -11,12 +11,15 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "rawpeer.h"
 #include "shm.h"
 #include "shm_ring.h"
 #include "shmpeer.h"
 #include "support.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -651,6 +654,88 @@ static void test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto(v
     seam_server_close(srv);
 }
 
+/* ==== descriptors a hostile setup leaves behind ========================== */
+
+/* Every descriptor open in this process (the server's). */
+static int open_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+            n++;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+        n--; /* the directory's own */
+    }
+    return n;
+}
+
+static bool fds_back_to(void *arg)
+{
+    return open_fd_count() <= *(const int *)arg;
+}
+
+#define SETUP 13
+
+/* After its own setup, a second shm_setup frame through the ring with
+ * *arg descriptors (a well-formed set for 4, descriptors of /dev/null for
+ * another count). Exit status 0 when the server said goodbye with EPROTO
+ * over its ring. */
+static int second_setup_main(int chan, void *arg)
+{
+    (void)chan;
+    int n = *(const int *)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    int give[8];
+    bool ok = true;
+    if (n == 4) {
+        ok = shmpeer_setup_fds(SEAM__RING_MIN, give);
+    } else {
+        for (int i = 0; i < n; i++) {
+            give[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+    }
+    uint8_t setup[16];
+    rawpeer_put_header(setup, 0, SETUP, 0, (uint16_t)n, 0);
+    ok = ok && shmpeer_send_fds(&p, setup, sizeof(setup), give, (size_t)n);
+    for (int i = 0; ok && i < n; i++) {
+        close(give[i]);
+    }
+    int code = ok ? shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS) : 0;
+    shmpeer_free(&p);
+    return !ok ? 3 : code == SEAM_EPROTO ? 0 : 2;
+}
+
+/* A second setup, or one with the wrong count, is EPROTO and ends the
+ * connection; whatever descriptors it brought are closed, so a peer that
+ * reconnects and does it again cannot fill the server's table. */
+static void test_repeated_setups_through_the_ring_leave_no_descriptors(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    static const int counts[] = {4, 4, 4, 3, 5, 4, 0, 1, 4, 4};
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        support_child child = {.chan = -1};
+        support_fork(&child, second_setup_main, (void *)&counts[i]);
+        assert_true(support_run_until_count(f->loop, &h.invalid, (int)i + 1, SUPPORT_DEADLINE_MS));
+        assert_int_equal(h.error, SEAM_EPROTO);
+        assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    }
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -680,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
+        T(test_repeated_setups_through_the_ring_leave_no_descriptors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,7 +177,32 @@ static bool shmpeer_take_setup(shmpeer *p)
     return ok;
 }
 
+bool shmpeer_setup_fds(uint32_t ring_size, int give[4])
+{
+    shmpeer scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    scratch.sock = scratch.out_bell = scratch.out_bell_hold = scratch.out_room = -1;
+    scratch.out_fdch = scratch.in_bell = scratch.in_room = scratch.in_fdch = -1;
+    for (int i = 0; i < 4; i++) {
+        give[i] = -1;
+    }
+    bool ok = shmpeer_make_ring(&scratch, ring_size, give);
+    shmpeer_free(&scratch);
+    if (!ok) {
+        for (int i = 0; i < 4; i++) {
+            shmpeer_close(&give[i]);
+        }
+    }
+    return ok;
+}
+
 bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size)
+{
+    return shmpeer_connect_tampered(p, name, ring_size, NULL, NULL);
+}
+
+bool shmpeer_connect_tampered(shmpeer *p, const char *name, uint32_t ring_size,
+                              void (*tamper)(int give[4], void *arg), void *arg)
 {
     memset(p, 0, sizeof(*p));
     p->out_bell = p->out_room = p->out_fdch = p->in_bell = p->in_room = p->in_fdch = -1;
@@ -188,9 +213,12 @@ bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size)
     size_t hlen = shmpeer_hello(hello, ring_size);
     uint8_t setup[16];
     rawpeer_put_header(setup, 0, SHMPEER_SETUP, 0, 4, 0);
-    bool ok = p->sock >= 0 && shmpeer_make_ring(p, ring_size, give) &&
-              support_write_full(p->sock, hello, hlen) &&
-              rawpeer_send_with_fds(p->sock, setup, sizeof(setup), give, 4);
+    bool ok = p->sock >= 0 && shmpeer_make_ring(p, ring_size, give);
+    if (ok && tamper != NULL) {
+        tamper(give, arg);
+    }
+    ok = ok && support_write_full(p->sock, hello, hlen) &&
+         rawpeer_send_with_fds(p->sock, setup, sizeof(setup), give, 4);
     for (int i = 0; i < 4; i++) {
         shmpeer_close(&give[i]);
     }
@@ -230,6 +258,22 @@ bool shmpeer_send(shmpeer *p, const void *bytes, size_t len)
     struct iovec iov = {(void *)bytes, len};
     bool ring = false;
     seam__ring_write(&p->out, &iov, 1, 0, (size_t)room, &ring);
+    if (ring) {
+        shmpeer_ring(p);
+    }
+    return true;
+}
+
+bool shmpeer_send_fds(shmpeer *p, const void *bytes, size_t len, const int *fds, size_t nfds)
+{
+    ssize_t room = seam__ring_room(&p->out);
+    if (room <= 0 || (size_t)room < len ||
+        (nfds > 0 && !rawpeer_send_with_fds(p->out_fdch, "", 1, fds, nfds))) {
+        return false;
+    }
+    struct iovec iov = {(void *)bytes, len};
+    bool ring = false;
+    seam__ring_write(&p->out, &iov, 1, (uint32_t)nfds, (size_t)room, &ring);
     if (ring) {
         shmpeer_ring(p);
     }
