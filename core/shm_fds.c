@@ -87,9 +87,12 @@ int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base)
     return 0;
 }
 
-/* Whether fd is a connected AF_UNIX stream socket, as the room doorbell and
- * the descriptor channel must be: a pipe or a datagram socket there would
- * never be drained by our socket reads and keep the loop awake. */
+/* Whether fd is one end of an AF_UNIX stream socket pair, as the room
+ * doorbell and the descriptor channel must be: a pipe or a datagram socket
+ * there would never be drained by our socket reads and keep the loop
+ * awake; one with no peer (unconnected, listening) is never rung and fails
+ * every read; one with an address at either end is a connection to or
+ * from a named socket, another process's, not the writer's pair. */
 bool seam__shm_is_stream_socket(int fd)
 {
     int v = 0;
@@ -98,7 +101,15 @@ bool seam__shm_is_stream_socket(int fd)
         return false;
     }
     len = sizeof(v);
-    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM) {
+        return false;
+    }
+    struct sockaddr_storage peer;
+    struct sockaddr_storage self;
+    socklen_t plen = sizeof(peer);
+    socklen_t slen = sizeof(self);
+    return getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 && plen == sizeof(sa_family_t) &&
+           getsockname(fd, (struct sockaddr *)&self, &slen) == 0 && slen == sizeof(sa_family_t);
 }
 
 /* Whether fd is the read end of a pipe, as the data doorbell must be:

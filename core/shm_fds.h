@@ -15,7 +15,8 @@ int seam__shm_socketpair(int *ours, int *theirs);
 /* The peer's ring memfd checked (a regular file of exactly the size,
  * sealed against shrinking and growing) and mapped; SEAM_EPROTO if not. */
 int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base);
-/* What the room doorbell and descriptor channel must be. */
+/* What the room doorbell and descriptor channel must be: one end of an
+ * AF_UNIX stream socket pair (connected, no address at either end). */
 bool seam__shm_is_stream_socket(int fd);
 /* What the data doorbell must be. */
 bool seam__shm_is_pipe_read_end(int fd);

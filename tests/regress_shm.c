@@ -23,10 +23,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define NAME    "t.shm"
@@ -736,6 +738,80 @@ static void test_repeated_setups_through_the_ring_leave_no_descriptors(void **st
     seam_server_close(srv);
 }
 
+/* Descriptor *arg of the setup (2: room doorbell, 3: descriptor channel)
+ * swapped for an AF_UNIX stream socket that has no peer: unconnected, or
+ * listening on an abstract address. */
+static void swap_for_unconnected(int give[4], void *arg)
+{
+    int which = *(const int *)arg;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if ((which & 4) != 0 && fd >= 0) {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "seam-test-%d", (int)getpid());
+        (void)!bind(fd, (struct sockaddr *)&a, sizeof(a));
+        (void)!listen(fd, 1);
+    }
+    close(give[which & 3]);
+    give[which & 3] = fd;
+}
+
+static int unconnected_bell_main(int chan, void *arg)
+{
+    (void)chan;
+    shmpeer p;
+    if (!shmpeer_connect_tampered(&p, NAME, SEAM__RING_MIN, swap_for_unconnected, arg)) {
+        return 1;
+    }
+    int code = shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS);
+    shmpeer_free(&p);
+    return code == SEAM_EPROTO ? 0 : 2;
+}
+
+/* The room doorbell and the descriptor channel must be connected socket
+ * pair ends, as protocol.md says: one with no peer (never rung, its reads
+ * fail) is refused as any wrong descriptor is, with EPROTO. */
+static void test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    static const int which[] = {2, 3, 2 | 4, 3 | 4};
+    for (size_t i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
+        support_child child = {.chan = -1};
+        support_fork(&child, unconnected_bell_main, (void *)&which[i]);
+        assert_true(support_run_until_count(f->loop, &h.invalid, (int)i + 1, SUPPORT_DEADLINE_MS));
+        assert_int_equal(h.error, SEAM_EPROTO);
+        assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    }
+    seam_server_close(srv);
+}
+
+/* A socket pair end passes; one connected to a named socket (whose
+ * peer is a third process) does not. */
+static void test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "seam-test-named-%d", (int)getpid());
+    socklen_t alen =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+    assert_int_equal(bind(l, (struct sockaddr *)&a, alen), 0);
+    assert_int_equal(listen(l, 1), 0);
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, alen), 0);
+    close(p.give[3]);
+    p.give[3] = c;
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                     SEAM_EPROTO);
+    close(l);
+    shm_pair_free(&p);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -766,6 +842,8 @@ int main(void)
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
         T(test_repeated_setups_through_the_ring_leave_no_descriptors),
+        T(test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto),
+        cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
