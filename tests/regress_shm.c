@@ -330,6 +330,26 @@ static void test_ring_records_wrap_around_intact(void **state)
     free(p.mem);
 }
 
+/* A record's descriptor count is that of the first record a read takes,
+ * whatever records without descriptors it takes after it (their count of
+ * 0 used to overwrite it, and the descriptors were never claimed). */
+static void test_ring_read_keeps_the_count_of_its_first_record(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    bool ring;
+    struct iovec iov = {"abcdefgh", 8};
+    ssize_t room = seam__ring_room(&p.w);
+    seam__ring_write(&p.w, &iov, 1, 2, (size_t)room, &ring);
+    ring_put(&p, "ijkl", 4, &ring);
+    uint8_t buf[64];
+    uint32_t nfds = 0;
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), 12);
+    assert_int_equal(nfds, 2);
+    free(p.mem);
+}
+
 static void test_hello_ring_sizes_are_powers_of_two_within_bounds(void **state)
 {
     (void)state;
@@ -812,6 +832,80 @@ static void test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto(void
     shm_pair_free(&p);
 }
 
+#define UNKNOWN_REPLIES 120
+
+/* Replies carrying a descriptor for calls the server never made, laid
+ * out in the ring three ways (the frame in one record with its
+ * descriptor; its header alone, then its payload with the descriptor;
+ * behind a ping in one record that carries it), each followed by a ping.
+ * Exit status 0 when every ping was answered. */
+static int unknown_replies_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    int status = 0;
+    for (uint64_t i = 1; i <= UNKNOWN_REPLIES && status == 0; i++) {
+        uint8_t frames[16 + 17];
+        rawpeer_put_header(frames, 0, RAWPEER_PING, 0, 0, 5000 + i);
+        rawpeer_put_header(frames + 16, 1, RAWPEER_REPLY, 0, 1, 1000 + i);
+        frames[32] = 0xf6; /* null */
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        bool ok;
+        switch (i % 3) {
+        case 0:
+            ok = shmpeer_send_fds(&p, frames + 16, 17, &fd, 1);
+            break;
+        case 1:
+            ok = shmpeer_send(&p, frames + 16, 16) && shmpeer_send_fds(&p, frames + 32, 1, &fd, 1);
+            break;
+        default:
+            ok = shmpeer_send_fds(&p, frames, sizeof(frames), &fd, 1);
+            break;
+        }
+        close(fd);
+        uint8_t ping[16];
+        rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, i);
+        uint8_t hdr[16];
+        ok = ok && shmpeer_send(&p, ping, sizeof(ping));
+        shmpeer_ring(&p);
+        while (ok) {
+            ok = shmpeer_read_frame(&p, hdr, NULL, 0, SUPPORT_DEADLINE_MS) == 0 &&
+                 hdr[4] == RAWPEER_PONG;
+            if (ok && rawpeer_get_id(hdr) == i) {
+                break;
+            }
+        }
+        status = ok ? 0 : 2;
+    }
+    shmpeer_free(&p);
+    return status;
+}
+
+/* A reply for an id with no call in flight is dropped, its descriptors
+ * closed, over the ring as over the socket (docs/protocol.md,
+ * "Conversation"): the connection goes on. */
+static void test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    support_child child = {.chan = -1};
+    support_fork(&child, unknown_replies_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, 4 * SUPPORT_DEADLINE_MS), 0);
+    /* It ended when the peer hung up, not before. */
+    assert_true(support_run_until_count(f->loop, &h.invalid, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_ECONNRESET);
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -831,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_ring_full_waits_and_the_reader_rings_the_waiting_writer),
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
+        cmocka_unit_test(test_ring_read_keeps_the_count_of_its_first_record),
         cmocka_unit_test(test_hello_ring_sizes_are_powers_of_two_within_bounds),
         cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_socket_is_eproto),
         cmocka_unit_test(test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto),
@@ -843,6 +938,7 @@ int main(void)
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
         T(test_repeated_setups_through_the_ring_leave_no_descriptors),
         T(test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto),
+        T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
         cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
