@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* shm.h - the shared-memory data path a Unix pipe switches to once both
- * hellos offered it (docs/protocol.md, "Shared memory"): a ring each way,
- * a doorbell socket pair each way, and one epoll descriptor the adapter
- * watches holding the socket (for its hang-up) and the doorbells. */
+ * hellos offered it (docs/protocol.md, "Shared memory"): a ring, a
+ * doorbell pipe and a channel socket pair each way, and one epoll
+ * descriptor the adapter watches holding the socket (for its hang-up) and
+ * the doorbells. */
 #ifndef SEAM_SHM_H
 #define SEAM_SHM_H
 
@@ -10,7 +11,8 @@
 #include "tran.h"
 
 /* Descriptors a setup frame carries: the ring's memfd, the reader's ends
- * of the data doorbell, the room doorbell and the descriptor channel. */
+ * of the data doorbell and of the channel (room doorbell one way, the
+ * records' descriptors the other). */
 #define SEAM__SHM_SETUP_FDS SEAM__TRAN_SHM_FDS
 
 typedef struct seam__shm seam__shm;

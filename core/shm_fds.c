@@ -81,7 +81,9 @@ int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base)
     }
     void *m = mmap(NULL, SEAM__RING_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
-        return SEAM_EPROTO;
+        /* Our own lack of memory is no fault of the peer's; anything else
+         * is what it sent (read-only, sealed against writing). */
+        return errno == ENOMEM ? SEAM_ENOMEM : SEAM_EPROTO;
     }
     *base = m;
     return 0;

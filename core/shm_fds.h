@@ -13,7 +13,8 @@ int seam__shm_memfd(size_t cap, uint8_t **base, int *fd);
 /* A non-blocking AF_UNIX stream socket pair. */
 int seam__shm_socketpair(int *ours, int *theirs);
 /* The peer's ring memfd checked (a regular file of exactly the size,
- * sealed against shrinking and growing) and mapped; SEAM_EPROTO if not. */
+ * sealed against shrinking and growing) and mapped; SEAM_EPROTO if not,
+ * SEAM_ENOMEM when we lack the memory to map it. */
 int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base);
 /* What the room doorbell and descriptor channel must be: one end of an
  * AF_UNIX stream socket pair (connected, no address at either end). */

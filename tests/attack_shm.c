@@ -119,12 +119,12 @@ static void hostile_noise(shmpeer *p, uint64_t *rng)
         break;
     case 3: {
         int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        rawpeer_send_with_fds(p->in_room, "x", 1, &fd, 1);
+        rawpeer_send_with_fds(p->in_chan, "x", 1, &fd, 1);
         close(fd);
         break;
     }
     default:
-        (void)!send(p->in_room, "yy", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)!send(p->in_chan, "yy", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
         break;
     }
 }
