@@ -17,8 +17,9 @@
 
 typedef struct seam__shm seam__shm;
 
-/* The data path over sock, or NULL (*out) when SEAM_NO_SHM=1 is set: the
- * pipe then stays a plain socket. */
+/* The data path over sock, or NULL (*out) when SEAM_NO_SHM=1 is set or
+ * the process is short of descriptors: the pipe then stays a plain
+ * socket. */
 int seam__shm_new(int sock, seam__shm **out);
 void seam__shm_free(seam__shm *s);
 int seam__shm_fd(const seam__shm *s);

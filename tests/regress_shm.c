@@ -1034,6 +1034,80 @@ static void test_an_idle_shm_connection_holds_a_bounded_number_of_descriptors(vo
     seam_server_close(srv);
 }
 
+/* A client given only k descriptors more than it holds, for each k from
+ * none to more than a shared-memory connection needs: a connect either
+ * fails at once for want of a socket (EMFILE), or its call works, over
+ * the socket when the rest does not fit, over rings when it does. Exit
+ * status 0 when so (and the last went over rings), 10 + k for the first
+ * k whose call failed. */
+static int few_descriptors_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) < 0) {
+        return 1;
+    }
+    struct rlimit old;
+    if (getrlimit(RLIMIT_NOFILE, &old) < 0) {
+        return 2;
+    }
+    int base = open_fd_count();
+    unsigned active = 0;
+    for (int k = 0; k <= 16; k++) {
+        struct rlimit lim = {(rlim_t)(base + k), old.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &lim) < 0) {
+            return 3;
+        }
+        seam_conn_config cfg = {0};
+        seam_conn *conn = NULL;
+        int r = seam_conn_connect(loop, NAME, &cfg, &conn);
+        if (r == 0) {
+            seam_value *m = seam_value_new_int64(k);
+            seam_value *reply = NULL;
+            r = seam_conn_call_sync(conn, m, CALL_MS, &reply);
+            if (r == 0 && (reply == NULL || !seam_value_equal(reply, m))) {
+                r = SEAM_EPROTO;
+            }
+            active = r == 0 ? conn->pipe->tran->shm_active(conn->pipe) : 0;
+            seam_value_unref(reply);
+            seam_value_unref(m);
+            seam_conn_close(conn);
+        } else if (r == -EMFILE) {
+            r = 0;
+        }
+        setrlimit(RLIMIT_NOFILE, &old);
+        for (int i = 0; i < 50 && open_fd_count() > base; i++) {
+            support_run_once(loop, 10);
+        }
+        if (r != 0) {
+            return 10 + k;
+        }
+    }
+    seam_loop_free(loop);
+    return active == 3 ? 0 : 4;
+}
+
+/* A client short of descriptors for shared memory keeps to the socket
+ * instead of failing half-way through the switch (the peer's setup frame
+ * came with descriptors the kernel could not give it: the connection
+ * ended), and never hangs. */
+static void test_a_client_short_of_descriptors_keeps_to_the_socket(void **state)
+{
+    fixture *f = *state;
+    if (support_children_are_threads()) {
+        skip();
+    }
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, few_descriptors_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, 4 * SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1070,6 +1144,7 @@ int main(void)
         T(test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto),
         T(test_an_idle_shm_connection_holds_a_bounded_number_of_descriptors),
         T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
+        T(test_a_client_short_of_descriptors_keeps_to_the_socket),
         cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
