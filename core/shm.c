@@ -567,7 +567,7 @@ static void shm_reader_wake(seam__shm *s)
 }
 
 /* Hands the descriptors of a record that announced nfds to the caller:
- * one byte of the descriptor channel and what came with it, exactly nfds.
+ * one byte of the channel and what came with it, exactly nfds.
  * They were sent before the record was published, so they are there. */
 static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, size_t *n,
                         bool *truncated)

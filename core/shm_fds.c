@@ -89,8 +89,8 @@ int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base)
     return 0;
 }
 
-/* Whether fd is one end of an AF_UNIX stream socket pair, as the room
- * doorbell and the descriptor channel must be: a pipe or a datagram socket
+/* Whether fd is one end of an AF_UNIX stream socket pair, as the channel
+ * (room doorbell one way, descriptors the other) must be: a pipe or a datagram socket
  * there would never be drained by our socket reads and keep the loop
  * awake; one with no peer (unconnected, listening) is never rung and fails
  * every read; one with an address at either end is a connection to or

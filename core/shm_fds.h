@@ -16,7 +16,7 @@ int seam__shm_socketpair(int *ours, int *theirs);
  * sealed against shrinking and growing) and mapped; SEAM_EPROTO if not,
  * SEAM_ENOMEM when we lack the memory to map it. */
 int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base);
-/* What the room doorbell and descriptor channel must be: one end of an
+/* What the channel (room doorbell, descriptors) must be: one end of an
  * AF_UNIX stream socket pair (connected, no address at either end). */
 bool seam__shm_is_stream_socket(int fd);
 /* What the data doorbell must be. */
