@@ -83,29 +83,6 @@ static void shm_close_fd(int *fd)
     }
 }
 
-/* Whether the process has room for the descriptors a switch takes beyond
- * the epoll set and its wake-up: our ring's five (memfd, pipe, socket
- * pair) and the setup frame's copies of three while it is queued, then
- * the peer's three, with one to spare. Short of them, the connection is
- * better off never offering shared memory (it keeps the socket) than
- * failing half-way: the peer's setup frame, once it comes, must be taken
- * or the connection ends. The kernel gives lowest numbers first, so the
- * probe's copies come and go in slots the switch will use. */
-#define SHM_HEADROOM 12
-
-static bool shm_headroom(int sock)
-{
-    int got[SHM_HEADROOM];
-    int n = 0;
-    while (n < SHM_HEADROOM && (got[n] = fcntl(sock, F_DUPFD_CLOEXEC, 0)) >= 0) {
-        n++;
-    }
-    for (int i = 0; i < n; i++) {
-        close(got[i]);
-    }
-    return n == SHM_HEADROOM;
-}
-
 int seam__shm_new(int sock, seam__shm **out)
 {
     *out = NULL;
@@ -124,7 +101,7 @@ int seam__shm_new(int sock, seam__shm **out)
     }
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->self = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->epfd < 0 || s->self < 0 || !shm_headroom(sock)) {
+    if (s->epfd < 0 || s->self < 0 || !seam__shm_fds_room(sock)) {
         /* Out of descriptors (or memory): the socket alone, which works. */
         shm_close_fd(&s->epfd);
         shm_close_fd(&s->self);

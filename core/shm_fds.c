@@ -89,6 +89,29 @@ int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base)
     return 0;
 }
 
+/* Whether the process has room for the descriptors a switch takes beyond
+ * the epoll set and its wake-up: our ring's five (memfd, pipe, socket
+ * pair) and the setup frame's copies of three while it is queued, then
+ * the peer's three, with one to spare. Short of them, the connection is
+ * better off never offering shared memory (it keeps the socket) than
+ * failing half-way: the peer's setup frame, once it comes, must be taken
+ * or the connection ends. The kernel gives lowest numbers first, so the
+ * probe's copies come and go in slots the switch will use. */
+#define SHM_HEADROOM 12
+
+bool seam__shm_fds_room(int sock)
+{
+    int got[SHM_HEADROOM];
+    int n = 0;
+    while (n < SHM_HEADROOM && (got[n] = fcntl(sock, F_DUPFD_CLOEXEC, 0)) >= 0) {
+        n++;
+    }
+    for (int i = 0; i < n; i++) {
+        close(got[i]);
+    }
+    return n == SHM_HEADROOM;
+}
+
 /* Whether fd is one end of an AF_UNIX stream socket pair, as the channel
  * (room doorbell one way, descriptors the other) must be: a pipe or a datagram socket
  * there would never be drained by our socket reads and keep the loop

@@ -8,6 +8,9 @@
 /* Whether the kernel reads a pipe with RWF_NOWAIT (the data doorbell is
  * read no other way). */
 bool seam__shm_nowait_reads(void);
+/* Whether the process has room for the descriptors a switch to shared
+ * memory takes (probed with copies of sock, closed again). */
+bool seam__shm_fds_room(int sock);
 /* Our ring: a sealed memfd of SEAM__RING_HDR + cap bytes, mapped. */
 int seam__shm_memfd(size_t cap, uint8_t **base, int *fd);
 /* A non-blocking AF_UNIX stream socket pair. */
