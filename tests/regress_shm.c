@@ -817,6 +817,47 @@ static void test_repeated_setups_through_the_ring_leave_no_descriptors(void **st
     seam_server_close(srv);
 }
 
+/* A second setup whose header announces 3 descriptors while its record
+ * brings 2: the descriptors do not match the frame, EFRAMEFDS as for any
+ * frame (protocol.md: the count check of shm_setup is the header's). */
+static int short_setup_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    int give[SHMPEER_SETUP_FDS];
+    bool ok = shmpeer_setup_fds(SEAM__RING_MIN, give);
+    uint8_t setup[16];
+    rawpeer_put_header(setup, 0, SETUP, 0, SHMPEER_SETUP_FDS, 0);
+    ok = ok && shmpeer_send_fds(&p, setup, sizeof(setup), give, SHMPEER_SETUP_FDS - 1);
+    for (int i = 0; ok && i < SHMPEER_SETUP_FDS; i++) {
+        close(give[i]);
+    }
+    int code = ok ? shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS) : 0;
+    shmpeer_free(&p);
+    return !ok ? 3 : code == SEAM_EFRAMEFDS ? 0 : 2;
+}
+
+static void test_a_setup_short_of_its_descriptors_is_eframefds(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    support_child child = {.chan = -1};
+    support_fork(&child, short_setup_main, NULL);
+    assert_true(support_run_until_count(f->loop, &h.invalid, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_EFRAMEFDS);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
 /* Descriptor *arg of the setup (2: the channel, room doorbell and descriptors)
  * swapped for an AF_UNIX stream socket that has no peer: unconnected, or
  * listening on an abstract address. */
@@ -1141,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
         T(test_repeated_setups_through_the_ring_leave_no_descriptors),
+        T(test_a_setup_short_of_its_descriptors_is_eframefds),
         T(test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto),
         T(test_an_idle_shm_connection_holds_a_bounded_number_of_descriptors),
         T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
