@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,8 @@ static _Atomic uint32_t *floor_u32(const floor_ring *r, size_t off)
     return (_Atomic uint32_t *)(void *)(r->base + off);
 }
 
+#define FLOOR_SLEEP_MAX_S 10 /* a sleep of the bare ring, at most */
+
 static int floor_open(floor_ring *r)
 {
     *r = (floor_ring){0};
@@ -104,6 +107,14 @@ static int floor_open(floor_ring *r)
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, r->room) < 0) {
         return -1;
     }
+    /* Both processes hold both ends, so a peer that died never reads as
+     * end of file: a sleep is bounded instead (a lost wake-up or a dead
+     * peer fails the run rather than waiting for the watchdog). */
+    struct timeval most = {FLOOR_SLEEP_MAX_S, 0};
+    if (setsockopt(r->bell[1], SOL_SOCKET, SO_RCVTIMEO, &most, sizeof(most)) < 0 ||
+        setsockopt(r->room[1], SOL_SOCKET, SO_RCVTIMEO, &most, sizeof(most)) < 0) {
+        return -1;
+    }
     r->base = p;
     return 0;
 }
@@ -115,6 +126,9 @@ static int floor_sleep(int fd)
     do {
         n = recv(fd, &b, 1, 0);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        fprintf(stderr, "bare ring: no wake-up within %d s\n", FLOOR_SLEEP_MAX_S);
+    }
     return n == 1 ? 0 : -1;
 }
 
@@ -480,21 +494,34 @@ static int ice_connected(ice_pub *p, ice_sub *s)
     return -1;
 }
 
-/* The next chunk, sleeping in the wait set while there is none. */
+/* The longest wait for a chunk, or for a chunk to loan: a peer that died
+ * (RouDi runs without monitoring, so nothing reclaims what it held) fails
+ * the run instead of holding it until the watchdog. */
+#define ICE_WAIT_MAX_S 10
+
+/* The next chunk, sleeping in the wait set while there is none (at most
+ * ICE_WAIT_MAX_S in all). */
 static const uint8_t *ice_take(ice_sub *s)
 {
+    uint64_t until = bench_now_ns() + (uint64_t)ICE_WAIT_MAX_S * 1000000000u;
     for (;;) {
         const void *chunk = NULL;
         ENUM iox_ChunkReceiveResult r = iox_sub_take_chunk(s->sub, &chunk);
         if (r == ChunkReceiveResult_SUCCESS) {
             return chunk;
         }
-        if (r != ChunkReceiveResult_NO_CHUNK_AVAILABLE) {
+        uint64_t now = bench_now_ns();
+        if (r != ChunkReceiveResult_NO_CHUNK_AVAILABLE || now >= until) {
+            if (now >= until) {
+                fprintf(stderr, "iceoryx: no chunk within %d s\n", ICE_WAIT_MAX_S);
+            }
             return NULL;
         }
         iox_notification_info_t info[1];
         uint64_t missed = 0;
-        iox_ws_wait(s->ws, info, 1, &missed);
+        uint64_t left = until - now;
+        struct timespec most = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+        iox_ws_timed_wait(s->ws, most, info, 1, &missed);
     }
 }
 
@@ -502,12 +529,20 @@ static const uint8_t *ice_take(ice_sub *s)
 static int ice_send(ice_pub *p, const uint8_t *bytes, size_t len, uint8_t mark)
 {
     void *chunk = NULL;
+    uint64_t until = 0;
     for (;;) {
         ENUM iox_AllocationResult r = iox_pub_loan_chunk(p->pub, &chunk, (uint32_t)len);
         if (r == AllocationResult_SUCCESS) {
             break;
         }
         if (r != AllocationResult_RUNNING_OUT_OF_CHUNKS) {
+            return -1;
+        }
+        uint64_t now = bench_now_ns();
+        if (until == 0) {
+            until = now + (uint64_t)ICE_WAIT_MAX_S * 1000000000u;
+        } else if (now >= until) {
+            fprintf(stderr, "iceoryx: no chunk to loan within %d s\n", ICE_WAIT_MAX_S);
             return -1;
         }
         sched_yield();

@@ -191,10 +191,24 @@ int bench_wait(bench_child *child)
     if (child->pid <= 0) {
         return -1; /* already reaped by bench_child_alive() */
     }
-    while (waitpid(child->pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            return -1;
+    /* A child that waits for what never comes (a lost wake-up, a daemon
+     * gone) fails the run after BENCH_WAIT_S, not at the watchdog. */
+    struct timespec nap = {0, 1000000};
+    pid_t got = 0;
+    for (long i = 0; i < BENCH_WAIT_S * 1000L && (got = waitpid(child->pid, &status, WNOHANG)) == 0;
+         i++) {
+        nanosleep(&nap, NULL);
+    }
+    if (got == 0) {
+        fprintf(stderr, "bench: the peer did not exit within %d s: killed\n", BENCH_WAIT_S);
+        kill(child->pid, SIGKILL);
+        while (waitpid(child->pid, &status, 0) < 0 && errno == EINTR) {
         }
+        child->pid = 0;
+        return -1;
+    }
+    if (got < 0) {
+        return -1;
     }
     if (child->report_fd >= 0) {
         close(child->report_fd);

@@ -62,7 +62,9 @@ typedef struct bench_child {
 typedef int (*bench_child_fn)(const bench_opts *o, bench_child *self, void *arg);
 
 int bench_fork(const bench_opts *o, bench_child *child, bench_child_fn fn, void *arg);
-/* Waits for the child; returns its exit status or -1. */
+/* Waits for the child, at most BENCH_WAIT_S seconds (then kills it);
+ * returns its exit status or -1. */
+#define BENCH_WAIT_S 60
 int bench_wait(bench_child *child);
 
 /* Whole reads and writes on blocking descriptors; 0 or -1. */

@@ -40,7 +40,9 @@ void seam__conn_shm_begin(seam_conn *c)
 
 /* The peer's setup frame: from here on its bytes come from its ring. One
  * that was not offered for, comes twice, or brings the wrong descriptors
- * or a ring that breaks the rules is a protocol error. */
+ * or a ring that breaks the rules is a protocol error; a ring we lack the
+ * memory to map ends the connection with ENOMEM. The transport closes
+ * whatever descriptors it refuses. */
 void seam__conn_on_shm_setup(seam_conn *c, const seam__frame *f, const int *fds)
 {
     c->stats.messages_in--; /* the transport's, not a message */
@@ -51,7 +53,7 @@ void seam__conn_on_shm_setup(seam_conn *c, const seam__frame *f, const int *fds)
     }
     int r = c->pipe->tran->shm_attach(c->pipe, fds, f->h.nfds, c->peer.shm);
     if (r < 0) {
-        seam__conn_fail(c, SEAM_EPROTO);
+        seam__conn_fail(c, r == SEAM_ENOMEM ? SEAM_ENOMEM : SEAM_EPROTO);
         return;
     }
     seam__conn_update_interest(c);

@@ -12,10 +12,12 @@
  * with the peer, which may clear O_NONBLOCK on it: the reader reads it
  * with RWF_NOWAIT only, never blocking whatever its flags say. Not an
  * eventfd: one object, flags and all, shared both ways, so a peer could
- * make our ring block. The room doorbell (rung only when a ring was full)
- * is a Unix socket pair, whose ends are ours alone and MSG_DONTWAIT never
- * blocks; a third pair carries the descriptors of the records that
- * announce some, read only when such a record is. */
+ * make our ring block. The channel is a Unix socket pair, whose ends are
+ * ours alone and MSG_DONTWAIT never blocks, used both ways: the reader
+ * rings the writer over it when a ring was full (the room doorbell), and
+ * the writer sends over it the descriptors of the records that announce
+ * some, read only when such a record is. One pair, not two: a connection
+ * holds two descriptors fewer on each side. */
 #include "shm.h"
 #include "shm_fds.h"
 #include "unix.h"
@@ -35,6 +37,9 @@
 
 #define SHM_DRAIN_MAX 16 /* doorbell reads per drain (a flooding peer is read again later) */
 
+/* The descriptors of a setup frame, in order (docs/protocol.md). */
+enum { SHM_GIVE_RING, SHM_GIVE_BELL, SHM_GIVE_CHAN };
+
 /* The descriptors in the epoll set. */
 enum { SHM_REG_SOCK, SHM_REG_INBELL, SHM_REG_OUTROOM, SHM_REG_SELF, SHM_REGS };
 
@@ -50,17 +55,17 @@ struct seam__shm {
     bool out_on;
     size_t sock_left;
     seam__ring out;
-    int out_bell;      /* the data doorbell's write end: we ring the reader */
-    int out_bell_hold; /* and its read end, held so that ringing never raises SIGPIPE */
-    int out_room;      /* our end of the room doorbell: the reader rings us */
-    int out_fdch;      /* our end of the descriptor channel: records' descriptors go here */
-    int give[SEAM__SHM_SETUP_FDS]; /* for the setup frame, closed at the switch */
+    int out_bell;                  /* the data doorbell's write end: we ring the reader */
+    int out_bell_hold;             /* and its read end, held so that ringing never raises SIGPIPE */
+    int out_chan;                  /* our end of the channel: the reader rings us for room here, and
+                                    * the records' descriptors go out here */
+    int give[SEAM__SHM_SETUP_FDS]; /* for the setup frame, closed at the switch (but the
+                                    * data doorbell's read end: it is out_bell_hold) */
     /* Receiving. */
     bool in_on;
     seam__ring in;
     int in_bell;      /* the peer's data doorbell: we wait on it */
-    int in_room;      /* the peer's room doorbell: we ring the writer */
-    int in_fdch;      /* the peer's descriptor channel: we receive from it */
+    int in_chan;      /* the peer's channel: we ring the writer, its descriptors come */
     bool in_armed;    /* we said we sleep: a writer that saw it rang */
     bool bell_eof;    /* the writer closed the data doorbell: it is gone */
     bool room_eof;    /* the reader closed the room doorbell: it is gone */
@@ -90,19 +95,18 @@ int seam__shm_new(int sock, seam__shm **out)
         return SEAM_ENOMEM;
     }
     s->sock = sock;
-    s->out_bell = s->out_room = s->in_bell = s->in_room = s->out_fdch = s->in_fdch = -1;
-    s->out_bell_hold = -1;
+    s->out_bell = s->out_bell_hold = s->out_chan = s->in_bell = s->in_chan = -1;
     for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
         s->give[i] = -1;
     }
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->self = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->epfd < 0 || s->self < 0) {
-        int r = -errno;
+    if (s->epfd < 0 || s->self < 0 || !seam__shm_fds_room(sock)) {
+        /* Out of descriptors (or memory): the socket alone, which works. */
         shm_close_fd(&s->epfd);
         shm_close_fd(&s->self);
         free(s);
-        return r;
+        return 0;
     }
     *out = s;
     return 0;
@@ -117,6 +121,7 @@ static void shm_close_all(const int *fds, size_t n)
 
 static void shm_give_close(seam__shm *s)
 {
+    s->give[SHM_GIVE_BELL] = -1; /* out_bell_hold's */
     for (int i = 0; i < SEAM__SHM_SETUP_FDS; i++) {
         shm_close_fd(&s->give[i]);
     }
@@ -136,11 +141,9 @@ void seam__shm_free(seam__shm *s)
     shm_give_close(s);
     shm_close_fd(&s->out_bell);
     shm_close_fd(&s->out_bell_hold);
-    shm_close_fd(&s->out_room);
+    shm_close_fd(&s->out_chan);
     shm_close_fd(&s->in_bell);
-    shm_close_fd(&s->in_room);
-    shm_close_fd(&s->in_fdch);
-    shm_close_fd(&s->out_fdch);
+    shm_close_fd(&s->in_chan);
     close(s->epfd);
     close(s->self);
     free(s);
@@ -204,7 +207,7 @@ static int shm_regs_update(seam__shm *s)
         r = shm_reg(s, SHM_REG_INBELL, s->in_bell, rd && s->in_on && !s->bell_eof ? EPOLLIN : 0);
     }
     if (r == 0) {
-        r = shm_reg(s, SHM_REG_OUTROOM, s->out_room, wr && s->out_on && !s->room_eof ? EPOLLIN : 0);
+        r = shm_reg(s, SHM_REG_OUTROOM, s->out_chan, wr && s->out_on && !s->room_eof ? EPOLLIN : 0);
     }
     if (r == 0) {
         r = shm_reg(s, SHM_REG_SELF, s->self, s->want != 0 ? EPOLLIN : 0);
@@ -248,8 +251,8 @@ unsigned seam__shm_watch_events(seam__shm *s, unsigned want)
     return want != 0 ? SEAM_READ : 0;
 }
 
-/* The data doorbell: the write end and a held read end stay here, the read
- * end goes to the reader. */
+/* The data doorbell: the write end stays here, the read end goes to the
+ * reader and is held here too. */
 static int shm_bell_pipe(seam__shm *s)
 {
     int pp[2];
@@ -257,31 +260,42 @@ static int shm_bell_pipe(seam__shm *s)
         return -errno;
     }
     s->out_bell = pp[1];
-    s->give[1] = pp[0];
-    s->out_bell_hold = dup(pp[0]);
-    return s->out_bell_hold < 0 ? -errno : 0;
+    s->out_bell_hold = s->give[SHM_GIVE_BELL] = pp[0];
+    return 0;
+}
+
+/* Undoes a start that failed half-way (out of descriptors or memory): the
+ * direction stays on the socket, holding nothing. */
+static void shm_start_undo(seam__shm *s)
+{
+    if (s->out.base != NULL) {
+        munmap(s->out.base, SEAM__RING_HDR + s->out.cap);
+        memset(&s->out, 0, sizeof(s->out));
+    }
+    shm_give_close(s);
+    shm_close_fd(&s->out_bell);
+    shm_close_fd(&s->out_bell_hold);
+    shm_close_fd(&s->out_chan);
 }
 
 int seam__shm_start(seam__shm *s, int fds[SEAM__SHM_SETUP_FDS])
 {
-    if (s->out.base != NULL) {
+    if (s->out.base != NULL || s->switching) {
         return SEAM_EINVAL;
     }
     uint8_t *base = NULL;
     size_t size = s->ring_size != 0 ? s->ring_size : SEAM__RING_DEFAULT;
-    int r = seam__shm_memfd(size, &base, &s->give[0]);
+    int r = seam__shm_memfd(size, &base, &s->give[SHM_GIVE_RING]);
     if (r == 0) {
         seam__ring_init(&s->out, base, size, true);
         r = shm_bell_pipe(s);
     }
     if (r == 0) {
-        r = seam__shm_socketpair(&s->out_room, &s->give[2]);
-    }
-    if (r == 0) {
-        r = seam__shm_socketpair(&s->out_fdch, &s->give[3]);
+        r = seam__shm_socketpair(&s->out_chan, &s->give[SHM_GIVE_CHAN]);
     }
     if (r < 0) {
-        return r; /* what was made is freed with the pipe */
+        shm_start_undo(s);
+        return r;
     }
     memcpy(fds, s->give, sizeof(s->give));
     return 0;
@@ -307,33 +321,41 @@ static int shm_map_peer(seam__shm *s, int fd, uint64_t size)
         return r;
     }
     seam__ring_init(&s->in, base, size, false);
-    return seam__ring_magic_ok(&s->in) ? 0 : SEAM_EPROTO;
+    if (!seam__ring_magic_ok(&s->in)) {
+        munmap(base, SEAM__RING_HDR + size);
+        memset(&s->in, 0, sizeof(s->in));
+        return SEAM_EPROTO;
+    }
+    return 0;
 }
 
+/* Whether the data doorbell and the channel are what they must be. */
+static bool shm_bells_ok(const int *fds)
+{
+    return seam__shm_is_pipe_read_end(fds[SHM_GIVE_BELL]) &&
+           seam__shm_is_stream_socket(fds[SHM_GIVE_CHAN]);
+}
+
+/* The descriptors are ours whatever happens: the ones refused are closed
+ * at once, never kept until the connection ends (a peer that sends setup
+ * after setup on new connections would fill our table). */
 int seam__shm_attach(seam__shm *s, const int *fds, size_t nfds, uint64_t size)
 {
-    if (s->in_on || nfds != SEAM__SHM_SETUP_FDS) {
+    if (s->in_on || s->in.base != NULL || nfds != SEAM__SHM_SETUP_FDS) {
+        shm_close_all(fds, nfds);
         return SEAM_EPROTO;
     }
-    int r = shm_map_peer(s, fds[0], size);
-    close(fds[0]);
-    s->in_bell = fds[1];
-    s->in_room = fds[2];
-    s->in_fdch = fds[3];
+    int r = shm_bells_ok(fds) ? shm_map_peer(s, fds[SHM_GIVE_RING], size) : SEAM_EPROTO;
+    close(fds[SHM_GIVE_RING]); /* the mapping keeps the ring */
     if (r < 0) {
+        shm_close_all(fds + 1, nfds - 1);
         return r;
     }
-    if (!seam__shm_is_pipe_read_end(fds[1])) {
-        return SEAM_EPROTO;
-    }
-    for (size_t i = 2; i < SEAM__SHM_SETUP_FDS; i++) {
-        if (!seam__shm_is_stream_socket(fds[i])) {
-            return SEAM_EPROTO;
-        }
-    }
+    s->in_bell = fds[SHM_GIVE_BELL];
+    s->in_chan = fds[SHM_GIVE_CHAN];
     s->in_on = true;
     if (shm_regs_update(s) < 0) {
-        return SEAM_EPROTO; /* not a descriptor epoll takes */
+        return SEAM_ENOMEM; /* epoll's memory or watches (checked: it takes both) */
     }
     return 0;
 }
@@ -385,7 +407,7 @@ static void shm_room_drain(seam__shm *s)
         int got[SEAM__TRAN_MAX_RECV_FDS];
         size_t ngot = 0;
         bool truncated = false;
-        ssize_t n = seam__unix_recv(s->out_room, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS,
+        ssize_t n = seam__unix_recv(s->out_chan, junk, sizeof(junk), got, SEAM__TRAN_MAX_RECV_FDS,
                                     &ngot, &truncated);
         shm_close_all(got, ngot);
         if (n == 0 || (n < 0 && n != SEAM_EAGAIN)) {
@@ -427,7 +449,7 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
         /* Before the record is published, so they wait when it is read. */
         static const uint8_t b = 0;
         struct iovec one = {(void *)&b, 1};
-        ssize_t n = seam__unix_sendv(s->out_fdch, &one, 1, fds, nfds);
+        ssize_t n = seam__unix_sendv(s->out_chan, &one, 1, fds, nfds);
         if (n < 0) {
             return n == SEAM_EAGAIN ? SEAM_EAGAIN : -EPIPE;
         }
@@ -522,7 +544,7 @@ static void shm_reader_wake(seam__shm *s)
 }
 
 /* Hands the descriptors of a record that announced nfds to the caller:
- * one byte of the descriptor channel and what came with it, exactly nfds.
+ * one byte of the channel and what came with it, exactly nfds.
  * They were sent before the record was published, so they are there. */
 static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, size_t *n,
                         bool *truncated)
@@ -531,7 +553,7 @@ static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, s
     int got[SEAM__TRAN_MAX_RECV_FDS];
     size_t ngot = 0;
     bool cut = false;
-    ssize_t r = seam__unix_recv(s->in_fdch, &one, 1, got, SEAM__TRAN_MAX_RECV_FDS, &ngot, &cut);
+    ssize_t r = seam__unix_recv(s->in_chan, &one, 1, got, SEAM__TRAN_MAX_RECV_FDS, &ngot, &cut);
     if (r != 1 || cut || ngot != nfds) {
         shm_close_all(got, ngot);
         return SEAM_EPROTO;
@@ -547,7 +569,7 @@ static int shm_take_fds(seam__shm *s, uint32_t nfds, int *fds, size_t max_fds, s
     bool ring = false;
     seam__ring_fds_taken(&s->in, nfds, &ring);
     if (ring) {
-        shm_ring_bell(s->in_room);
+        shm_ring_bell(s->in_chan);
     }
     return 0;
 }
@@ -561,7 +583,7 @@ static ssize_t shm_recv_ring(seam__shm *s, void *buf, size_t len, int *fds, size
         bool ring = false;
         ssize_t n = seam__ring_read(&s->in, buf, len, &recfds, &ring);
         if (ring) {
-            shm_ring_bell(s->in_room);
+            shm_ring_bell(s->in_chan);
         }
         if (n > 0 && recfds > 0) {
             int r = shm_take_fds(s, recfds, fds, max_fds, nfds, truncated);
@@ -638,7 +660,7 @@ int seam__shm_wait(seam__shm *s, unsigned events, int timeout_ms)
     if (ready != 0) {
         timeout_ms = 0;
     }
-    struct pollfd p[3] = {{s->sock, 0, 0}, {s->in_bell, 0, 0}, {s->out_room, 0, 0}};
+    struct pollfd p[3] = {{s->sock, 0, 0}, {s->in_bell, 0, 0}, {s->out_chan, 0, 0}};
     if ((events & SEAM_READ) != 0) {
         p[0].events |= POLLRDHUP | (s->in_on ? 0 : POLLIN);
         p[1].events = s->in_on ? POLLIN : 0;

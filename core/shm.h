@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* shm.h - the shared-memory data path a Unix pipe switches to once both
- * hellos offered it (docs/protocol.md, "Shared memory"): a ring each way,
- * a doorbell socket pair each way, and one epoll descriptor the adapter
- * watches holding the socket (for its hang-up) and the doorbells. */
+ * hellos offered it (docs/protocol.md, "Shared memory"): a ring, a
+ * doorbell pipe and a channel socket pair each way, and one epoll
+ * descriptor the adapter watches holding the socket (for its hang-up) and
+ * the doorbells. */
 #ifndef SEAM_SHM_H
 #define SEAM_SHM_H
 
@@ -10,13 +11,15 @@
 #include "tran.h"
 
 /* Descriptors a setup frame carries: the ring's memfd, the reader's ends
- * of the data doorbell, the room doorbell and the descriptor channel. */
+ * of the data doorbell and of the channel (room doorbell one way, the
+ * records' descriptors the other). */
 #define SEAM__SHM_SETUP_FDS SEAM__TRAN_SHM_FDS
 
 typedef struct seam__shm seam__shm;
 
-/* The data path over sock, or NULL (*out) when SEAM_NO_SHM=1 is set: the
- * pipe then stays a plain socket. */
+/* The data path over sock, or NULL (*out) when SEAM_NO_SHM=1 is set or
+ * the process is short of descriptors: the pipe then stays a plain
+ * socket. */
 int seam__shm_new(int sock, seam__shm **out);
 void seam__shm_free(seam__shm *s);
 int seam__shm_fd(const seam__shm *s);

@@ -81,15 +81,43 @@ int seam__shm_map_checked(int fd, uint64_t size, uint8_t **base)
     }
     void *m = mmap(NULL, SEAM__RING_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
-        return SEAM_EPROTO;
+        /* Our own lack of memory is no fault of the peer's; anything else
+         * is what it sent (read-only, sealed against writing). */
+        return errno == ENOMEM ? SEAM_ENOMEM : SEAM_EPROTO;
     }
     *base = m;
     return 0;
 }
 
-/* Whether fd is a connected AF_UNIX stream socket, as the room doorbell and
- * the descriptor channel must be: a pipe or a datagram socket there would
- * never be drained by our socket reads and keep the loop awake. */
+/* Whether the process has room for the descriptors a switch takes beyond
+ * the epoll set and its wake-up: our ring's five (memfd, pipe, socket
+ * pair) and the setup frame's copies of three while it is queued, then
+ * the peer's three, with one to spare. Short of them, the connection is
+ * better off never offering shared memory (it keeps the socket) than
+ * failing half-way: the peer's setup frame, once it comes, must be taken
+ * or the connection ends. The kernel gives lowest numbers first, so the
+ * probe's copies come and go in slots the switch will use. */
+#define SHM_HEADROOM 12
+
+bool seam__shm_fds_room(int sock)
+{
+    int got[SHM_HEADROOM];
+    int n = 0;
+    while (n < SHM_HEADROOM && (got[n] = fcntl(sock, F_DUPFD_CLOEXEC, 0)) >= 0) {
+        n++;
+    }
+    for (int i = 0; i < n; i++) {
+        close(got[i]);
+    }
+    return n == SHM_HEADROOM;
+}
+
+/* Whether fd is one end of an AF_UNIX stream socket pair, as the channel
+ * (room doorbell one way, descriptors the other) must be: a pipe or a datagram socket
+ * there would never be drained by our socket reads and keep the loop
+ * awake; one with no peer (unconnected, listening) is never rung and fails
+ * every read; one with an address at either end is a connection to or
+ * from a named socket, another process's, not the writer's pair. */
 bool seam__shm_is_stream_socket(int fd)
 {
     int v = 0;
@@ -98,7 +126,15 @@ bool seam__shm_is_stream_socket(int fd)
         return false;
     }
     len = sizeof(v);
-    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM) {
+        return false;
+    }
+    struct sockaddr_storage peer;
+    struct sockaddr_storage self;
+    socklen_t plen = sizeof(peer);
+    socklen_t slen = sizeof(self);
+    return getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 && plen == sizeof(sa_family_t) &&
+           getsockname(fd, (struct sockaddr *)&self, &slen) == 0 && slen == sizeof(sa_family_t);
 }
 
 /* Whether fd is the read end of a pipe, as the data doorbell must be:

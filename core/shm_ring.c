@@ -232,7 +232,9 @@ ssize_t seam__ring_read(seam__ring *r, void *buf, size_t len, uint32_t *nfds, bo
                 r->in_rec = false;
                 break;
             }
-            *nfds = fds;
+            if (fds > 0) {
+                *nfds = fds; /* not undone by the records without any after it */
+            }
         }
         size_t n = r->rec_left < len - got ? r->rec_left : len - got;
         ring_copy_out(r, r->rec_at, out + got, n);

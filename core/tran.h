@@ -34,8 +34,9 @@
  * shorter: sockaddr_un's sun_path, 108). */
 #define SEAM__TRAN_ADDR_MAX 208
 
-/* Descriptors a shared-memory setup frame carries. */
-#define SEAM__TRAN_SHM_FDS 4
+/* Descriptors a shared-memory setup frame carries: the ring, the data
+ * doorbell, the channel (docs/protocol.md, "Shared memory"). */
+#define SEAM__TRAN_SHM_FDS 3
 
 typedef struct seam__tran seam__tran;
 

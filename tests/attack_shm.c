@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* attack_shm.c - a hostile peer on a shared-memory connection: a second
  * process that scribbles on both rings (indices, lengths, sleep flags),
- * floods the doorbells, makes the doorbell it shares blocking and sends
- * descriptors where none belong, while a well-behaved client keeps
- * calling the same server. The server must not crash or hang, must end
- * only the hostile connection, with EPROTO, and must answer every call of
- * the other client. */
+ * floods the doorbells, makes the doorbell it shares blocking, sends
+ * descriptors where none belong and batches of them through its ring, while a well-behaved client
+ * keeps calling the same server. The server must not crash or hang, must end only the hostile
+ * connection, with EPROTO, and must answer every call of the other client. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +18,7 @@
 
 #include <seam/poll.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -119,21 +119,38 @@ static void hostile_noise(shmpeer *p, uint64_t *rng)
         break;
     case 3: {
         int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        rawpeer_send_with_fds(p->in_room, "x", 1, &fd, 1);
+        rawpeer_send_with_fds(p->in_chan, "x", 1, &fd, 1);
         close(fd);
         break;
     }
     default:
-        (void)!send(p->in_room, "yy", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)!send(p->in_chan, "yy", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
         break;
     }
 }
 
-/* Pings over its ring amid the noise, each answered by a pong; then the
- * data zeroed (so that whatever header the server reads from now on
- * breaks a rule: a zero length, or descriptors that never come) and the
- * indices scribbled on until the server hangs up. Exit status: 0 when it
- * did, else what went wrong first. */
+/* A message whose payload names none of the n descriptors it brings
+ * through the ring: the server closes them all. */
+static bool hostile_fd_batch(shmpeer *p, size_t n)
+{
+    int fds[16];
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    uint8_t frame[17];
+    rawpeer_put_header(frame, 1, RAWPEER_MESSAGE, 0, (uint16_t)n, 0);
+    frame[16] = 0xf6; /* null */
+    bool ok = shmpeer_send_fds(p, frame, sizeof(frame), fds, n);
+    for (size_t i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+    return ok;
+}
+
+/* Pings over its ring amid the noise (and batches of descriptors), each answered by a pong; then
+ * the data zeroed (so that whatever header the server reads from now on breaks a rule: a zero
+ * length, or descriptors that never come) and the indices scribbled on until the server hangs up.
+ * Exit status: 0 when it did, else what went wrong first. */
 static int hostile_main(int chan, void *arg)
 {
     (void)chan;
@@ -151,6 +168,10 @@ static int hostile_main(int chan, void *arg)
         uint8_t ping[16];
         rawpeer_put_header(ping, 0, RAW_PING, 0, 0, id);
         hostile_noise(&p, &rng);
+        if (id % 4 == 0 && !hostile_fd_batch(&p, 1 + (size_t)(rng_next(&rng) % 16))) {
+            shmpeer_free(&p);
+            return 5;
+        }
         if (!shmpeer_send(&p, ping, sizeof(ping))) {
             shmpeer_free(&p);
             return 2; /* the server stopped reading */
@@ -205,6 +226,30 @@ static int hostile_main(int chan, void *arg)
     }
     shmpeer_free(&p);
     return status;
+}
+
+/* ---- the server's descriptors ---- */
+
+static int open_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+            n++;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+        n--; /* the directory's own */
+    }
+    return n;
+}
+
+static bool fds_back_to(void *arg)
+{
+    return open_fd_count() <= *(const int *)arg;
 }
 
 /* ---- the well-behaved client ---- */
@@ -279,6 +324,7 @@ static void test_a_peer_scribbling_on_its_rings_is_closed_alone_with_eproto(void
     seam_server_config cfg = {.conn = {.on_event = server_event, .userdata = &log}};
     seam_server *srv = NULL;
     assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
     support_child hostile = {.chan = -1};
     support_child caller = {.chan = -1};
     support_fork(&hostile, hostile_main, NULL);
@@ -294,6 +340,8 @@ static void test_a_peer_scribbling_on_its_rings_is_closed_alone_with_eproto(void
     assert_int_equal(b.caller_status, 0);
     assert_int_equal(log.eproto, 1);
     assert_int_equal(log.other, 0);
+    /* Nothing the hostile peer sent is left open. */
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
     seam_server_close(srv);
 }
 

@@ -11,19 +11,28 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "rawpeer.h"
 #include "shm.h"
+#include "shm_fds.h"
 #include "shm_ring.h"
 #include "shmpeer.h"
 #include "support.h"
 
+#include <seam/poll.h>
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define NAME    "t.shm"
@@ -325,6 +334,26 @@ static void test_ring_records_wrap_around_intact(void **state)
     free(p.mem);
 }
 
+/* A record's descriptor count is that of the first record a read takes,
+ * whatever records without descriptors it takes after it (their count of
+ * 0 used to overwrite it, and the descriptors were never claimed). */
+static void test_ring_read_keeps_the_count_of_its_first_record(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    bool ring;
+    struct iovec iov = {"abcdefgh", 8};
+    ssize_t room = seam__ring_room(&p.w);
+    seam__ring_write(&p.w, &iov, 1, 2, (size_t)room, &ring);
+    ring_put(&p, "ijkl", 4, &ring);
+    uint8_t buf[64];
+    uint32_t nfds = 0;
+    assert_int_equal(seam__ring_read(&p.r, buf, sizeof(buf), &nfds, &ring), 12);
+    assert_int_equal(nfds, 2);
+    free(p.mem);
+}
+
 static void test_hello_ring_sizes_are_powers_of_two_within_bounds(void **state)
 {
     (void)state;
@@ -590,6 +619,61 @@ static void test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto(vo
     shm_pair_free(&p);
 }
 
+/* A ring the peer sent opened read-only cannot be mapped for writing
+ * head: that is the peer's fault, EPROTO. */
+static void test_shm_a_ring_sent_read_only_is_eproto(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", p.give[0]);
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(ro >= 0);
+    close(p.give[0]);
+    p.give[0] = ro;
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                     SEAM_EPROTO);
+    shm_pair_free(&p);
+}
+
+/* In a child whose address space is nearly used up: mapping a large ring
+ * fails for want of memory, which is ENOMEM, not the peer's violation. */
+static int map_without_memory_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    int fd = -1;
+    uint8_t *base = NULL;
+    if (seam__shm_memfd(SEAM__RING_MAX, &base, &fd) < 0) {
+        return 1;
+    }
+    munmap(base, SEAM__RING_HDR + SEAM__RING_MAX);
+    unsigned long pages = 0;
+    FILE *st = fopen("/proc/self/statm", "r");
+    if (st == NULL || fscanf(st, "%lu", &pages) != 1) {
+        return 2;
+    }
+    fclose(st);
+    struct rlimit lim = {(rlim_t)pages * 4096u + (8u << 20), (rlim_t)pages * 4096u + (8u << 20)};
+    if (setrlimit(RLIMIT_AS, &lim) < 0) {
+        return 3;
+    }
+    int r = seam__shm_map_checked(fd, SEAM__RING_MAX, &base);
+    return r == SEAM_ENOMEM ? 0 : 4;
+}
+
+static void test_shm_a_ring_we_lack_the_memory_to_map_is_enomem(void **state)
+{
+    (void)state;
+    if (support_children_are_threads()) {
+        skip();
+    }
+    support_child child = {.chan = -1};
+    support_fork(&child, map_without_memory_main, NULL);
+    assert_int_equal(support_child_wait(&child, SUPPORT_DEADLINE_MS), 0);
+}
+
 /* ==== a hostile ring peer against a real server ========================== */
 
 /* A server in this process that records how its peers ended. */
@@ -651,6 +735,420 @@ static void test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto(v
     seam_server_close(srv);
 }
 
+/* ==== descriptors a hostile setup leaves behind ========================== */
+
+/* Every descriptor open in this process (the server's). */
+static int open_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+            n++;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+        n--; /* the directory's own */
+    }
+    return n;
+}
+
+static bool fds_back_to(void *arg)
+{
+    return open_fd_count() <= *(const int *)arg;
+}
+
+#define SETUP 13
+
+/* After its own setup, a second shm_setup frame through the ring with
+ * *arg descriptors (a well-formed set for 3, descriptors of /dev/null for
+ * another count). Exit status 0 when the server said goodbye with EPROTO
+ * over its ring. */
+static int second_setup_main(int chan, void *arg)
+{
+    (void)chan;
+    int n = *(const int *)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    int give[8];
+    bool ok = true;
+    if (n == SHMPEER_SETUP_FDS) {
+        ok = shmpeer_setup_fds(SEAM__RING_MIN, give);
+    } else {
+        for (int i = 0; i < n; i++) {
+            give[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+    }
+    uint8_t setup[16];
+    rawpeer_put_header(setup, 0, SETUP, 0, (uint16_t)n, 0);
+    ok = ok && shmpeer_send_fds(&p, setup, sizeof(setup), give, (size_t)n);
+    for (int i = 0; ok && i < n; i++) {
+        close(give[i]);
+    }
+    int code = ok ? shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS) : 0;
+    shmpeer_free(&p);
+    return !ok ? 3 : code == SEAM_EPROTO ? 0 : 2;
+}
+
+/* A second setup, or one with the wrong count, is EPROTO and ends the
+ * connection; whatever descriptors it brought are closed, so a peer that
+ * reconnects and does it again cannot fill the server's table. */
+static void test_repeated_setups_through_the_ring_leave_no_descriptors(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    static const int counts[] = {3, 3, 3, 4, 2, 3, 0, 1, 3, 3};
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        support_child child = {.chan = -1};
+        support_fork(&child, second_setup_main, (void *)&counts[i]);
+        assert_true(support_run_until_count(f->loop, &h.invalid, (int)i + 1, SUPPORT_DEADLINE_MS));
+        assert_int_equal(h.error, SEAM_EPROTO);
+        assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    }
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
+/* A second setup whose header announces 3 descriptors while its record
+ * brings 2: the descriptors do not match the frame, EFRAMEFDS as for any
+ * frame (protocol.md: the count check of shm_setup is the header's). */
+static int short_setup_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    int give[SHMPEER_SETUP_FDS];
+    bool ok = shmpeer_setup_fds(SEAM__RING_MIN, give);
+    uint8_t setup[16];
+    rawpeer_put_header(setup, 0, SETUP, 0, SHMPEER_SETUP_FDS, 0);
+    ok = ok && shmpeer_send_fds(&p, setup, sizeof(setup), give, SHMPEER_SETUP_FDS - 1);
+    for (int i = 0; ok && i < SHMPEER_SETUP_FDS; i++) {
+        close(give[i]);
+    }
+    int code = ok ? shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS) : 0;
+    shmpeer_free(&p);
+    return !ok ? 3 : code == SEAM_EFRAMEFDS ? 0 : 2;
+}
+
+static void test_a_setup_short_of_its_descriptors_is_eframefds(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    support_child child = {.chan = -1};
+    support_fork(&child, short_setup_main, NULL);
+    assert_true(support_run_until_count(f->loop, &h.invalid, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_EFRAMEFDS);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
+/* Descriptor *arg of the setup (2: the channel, room doorbell and descriptors)
+ * swapped for an AF_UNIX stream socket that has no peer: unconnected, or
+ * listening on an abstract address. */
+static void swap_for_unconnected(int give[4], void *arg)
+{
+    int which = *(const int *)arg;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if ((which & 4) != 0 && fd >= 0) {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "seam-test-%d", (int)getpid());
+        (void)!bind(fd, (struct sockaddr *)&a, sizeof(a));
+        (void)!listen(fd, 1);
+    }
+    close(give[which & 3]);
+    give[which & 3] = fd;
+}
+
+static int unconnected_bell_main(int chan, void *arg)
+{
+    (void)chan;
+    shmpeer p;
+    if (!shmpeer_connect_tampered(&p, NAME, SEAM__RING_MIN, swap_for_unconnected, arg)) {
+        return 1;
+    }
+    int code = shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS);
+    shmpeer_free(&p);
+    return code == SEAM_EPROTO ? 0 : 2;
+}
+
+/* The room doorbell and the descriptor channel must be connected socket
+ * pair ends, as protocol.md says: one with no peer (never rung, its reads
+ * fail) is refused as any wrong descriptor is, with EPROTO. */
+static void test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    static const int which[] = {2, 2 | 4};
+    for (size_t i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
+        support_child child = {.chan = -1};
+        support_fork(&child, unconnected_bell_main, (void *)&which[i]);
+        assert_true(support_run_until_count(f->loop, &h.invalid, (int)i + 1, SUPPORT_DEADLINE_MS));
+        assert_int_equal(h.error, SEAM_EPROTO);
+        assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    }
+    seam_server_close(srv);
+}
+
+/* A socket pair end passes; one connected to a named socket (whose
+ * peer is a third process) does not. */
+static void test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "seam-test-named-%d", (int)getpid());
+    socklen_t alen =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+    assert_int_equal(bind(l, (struct sockaddr *)&a, alen), 0);
+    assert_int_equal(listen(l, 1), 0);
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, alen), 0);
+    close(p.give[2]);
+    p.give[2] = c;
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT),
+                     SEAM_EPROTO);
+    close(l);
+    shm_pair_free(&p);
+}
+
+#define UNKNOWN_REPLIES 120
+
+/* Replies carrying a descriptor for calls the server never made, laid
+ * out in the ring three ways (the frame in one record with its
+ * descriptor; its header alone, then its payload with the descriptor;
+ * behind a ping in one record that carries it), each followed by a ping.
+ * Exit status 0 when every ping was answered. */
+static int unknown_replies_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    int status = 0;
+    for (uint64_t i = 1; i <= UNKNOWN_REPLIES && status == 0; i++) {
+        uint8_t frames[16 + 17];
+        rawpeer_put_header(frames, 0, RAWPEER_PING, 0, 0, 5000 + i);
+        rawpeer_put_header(frames + 16, 1, RAWPEER_REPLY, 0, 1, 1000 + i);
+        frames[32] = 0xf6; /* null */
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        bool ok;
+        switch (i % 3) {
+        case 0:
+            ok = shmpeer_send_fds(&p, frames + 16, 17, &fd, 1);
+            break;
+        case 1:
+            ok = shmpeer_send(&p, frames + 16, 16) && shmpeer_send_fds(&p, frames + 32, 1, &fd, 1);
+            break;
+        default:
+            ok = shmpeer_send_fds(&p, frames, sizeof(frames), &fd, 1);
+            break;
+        }
+        close(fd);
+        uint8_t ping[16];
+        rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, i);
+        uint8_t hdr[16];
+        ok = ok && shmpeer_send(&p, ping, sizeof(ping));
+        shmpeer_ring(&p);
+        while (ok) {
+            ok = shmpeer_read_frame(&p, hdr, NULL, 0, SUPPORT_DEADLINE_MS) == 0 &&
+                 hdr[4] == RAWPEER_PONG;
+            if (ok && rawpeer_get_id(hdr) == i) {
+                break;
+            }
+        }
+        status = ok ? 0 : 2;
+    }
+    shmpeer_free(&p);
+    return status;
+}
+
+/* A reply for an id with no call in flight is dropped, its descriptors
+ * closed, over the ring as over the socket (docs/protocol.md,
+ * "Conversation"): the connection goes on. */
+static void test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    support_child child = {.chan = -1};
+    support_fork(&child, unknown_replies_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, 4 * SUPPORT_DEADLINE_MS), 0);
+    /* It ended when the peer hung up, not before. */
+    assert_true(support_run_until_count(f->loop, &h.invalid, 1, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_ECONNRESET);
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
+#define IDLE_CONNS 16
+
+/* IDLE_CONNS clients, each past one call (both directions on rings), then
+ * idle: a byte on chan says so, and they stay until the parent answers. */
+static int idle_clients_main(int chan, void *arg)
+{
+    (void)arg;
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) < 0) {
+        return 1;
+    }
+    seam_conn *conns[IDLE_CONNS] = {0};
+    int status = 0;
+    for (int i = 0; i < IDLE_CONNS && status == 0; i++) {
+        seam_conn_config cfg = {0};
+        seam_value *m = seam_value_new_int64(i);
+        seam_value *reply = NULL;
+        if (seam_conn_connect(loop, NAME, &cfg, &conns[i]) < 0 ||
+            seam_conn_call_sync(conns[i], m, CALL_MS, &reply) < 0 ||
+            conns[i]->pipe->tran->shm_active(conns[i]->pipe) != 3) {
+            status = 2;
+        }
+        seam_value_unref(reply);
+        seam_value_unref(m);
+    }
+    uint8_t b = (uint8_t)status;
+    (void)!write(chan, &b, 1);
+    (void)!read(chan, &b, 1);
+    for (int i = 0; i < IDLE_CONNS; i++) {
+        if (conns[i] != NULL) {
+            seam_conn_close(conns[i]);
+        }
+    }
+    seam_loop_free(loop);
+    return status;
+}
+
+/* Descriptors a server holds per idle shared-memory connection: the
+ * socket, the epoll set and its wake-up, our data doorbell's write end
+ * and held read end, the peer's data doorbell, and the two channels (one
+ * socket pair end each way: room doorbell one way, descriptors the other).
+ * The rings' memfds are closed once mapped. A bound: a server with many
+ * idle clients runs out of descriptors this many times sooner than with
+ * sockets alone (it was 10, with a socket pair for each of the two jobs). */
+#define SHM_FDS_PER_CONN 8
+
+static void test_an_idle_shm_connection_holds_a_bounded_number_of_descriptors(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int before = open_fd_count();
+    support_child child = {.chan = -1};
+    support_fork(&child, idle_clients_main, NULL);
+    assert_true(support_run_until_readable(f->loop, child.chan, SUPPORT_DEADLINE_MS));
+    uint8_t b = 0xff;
+    assert_int_equal(read(child.chan, &b, 1), 1);
+    assert_int_equal(b, 0);
+    int held = open_fd_count() - before - 1; /* the channel to the child */
+    print_message("      %d descriptors per idle connection\n", held / IDLE_CONNS);
+    assert_true(held <= SHM_FDS_PER_CONN * IDLE_CONNS);
+    assert_int_equal(write(child.chan, &b, 1), 1);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    assert_true(support_run_until(f->loop, fds_back_to, &before, SUPPORT_DEADLINE_MS));
+    seam_server_close(srv);
+}
+
+/* A client given only k descriptors more than it holds, for each k from
+ * none to more than a shared-memory connection needs: a connect either
+ * fails at once for want of a socket (EMFILE), or its call works, over
+ * the socket when the rest does not fit, over rings when it does. Exit
+ * status 0 when so (and the last went over rings), 10 + k for the first
+ * k whose call failed. */
+static int few_descriptors_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    seam_loop *loop = NULL;
+    if (seam_poll_new(0, &loop) < 0) {
+        return 1;
+    }
+    struct rlimit old;
+    if (getrlimit(RLIMIT_NOFILE, &old) < 0) {
+        return 2;
+    }
+    int base = open_fd_count();
+    unsigned active = 0;
+    for (int k = 0; k <= 16; k++) {
+        struct rlimit lim = {(rlim_t)(base + k), old.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &lim) < 0) {
+            return 3;
+        }
+        seam_conn_config cfg = {0};
+        seam_conn *conn = NULL;
+        int r = seam_conn_connect(loop, NAME, &cfg, &conn);
+        if (r == 0) {
+            seam_value *m = seam_value_new_int64(k);
+            seam_value *reply = NULL;
+            r = seam_conn_call_sync(conn, m, CALL_MS, &reply);
+            if (r == 0 && (reply == NULL || !seam_value_equal(reply, m))) {
+                r = SEAM_EPROTO;
+            }
+            active = r == 0 ? conn->pipe->tran->shm_active(conn->pipe) : 0;
+            seam_value_unref(reply);
+            seam_value_unref(m);
+            seam_conn_close(conn);
+        } else if (r == -EMFILE) {
+            r = 0;
+        }
+        setrlimit(RLIMIT_NOFILE, &old);
+        for (int i = 0; i < 50 && open_fd_count() > base; i++) {
+            support_run_once(loop, 10);
+        }
+        if (r != 0) {
+            return 10 + k;
+        }
+    }
+    seam_loop_free(loop);
+    return active == 3 ? 0 : 4;
+}
+
+/* A client short of descriptors for shared memory keeps to the socket
+ * instead of failing half-way through the switch (the peer's setup frame
+ * came with descriptors the kernel could not give it: the connection
+ * ended), and never hangs. */
+static void test_a_client_short_of_descriptors_keeps_to_the_socket(void **state)
+{
+    fixture *f = *state;
+    if (support_children_are_threads()) {
+        skip();
+    }
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, few_descriptors_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, 4 * SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -670,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_ring_full_waits_and_the_reader_rings_the_waiting_writer),
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
+        cmocka_unit_test(test_ring_read_keeps_the_count_of_its_first_record),
         cmocka_unit_test(test_hello_ring_sizes_are_powers_of_two_within_bounds),
         cmocka_unit_test(test_shm_setup_with_a_pipe_for_a_socket_is_eproto),
         cmocka_unit_test(test_shm_setup_with_a_data_doorbell_not_a_pipe_read_end_is_eproto),
@@ -678,8 +1177,17 @@ int main(void)
         cmocka_unit_test(test_shm_a_closed_room_doorbell_fails_the_full_writer),
         cmocka_unit_test(test_shm_a_full_read_leaves_the_ring_ready),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
+        cmocka_unit_test(test_shm_a_ring_sent_read_only_is_eproto),
+        cmocka_unit_test(test_shm_a_ring_we_lack_the_memory_to_map_is_enomem),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
+        T(test_repeated_setups_through_the_ring_leave_no_descriptors),
+        T(test_a_setup_short_of_its_descriptors_is_eframefds),
+        T(test_a_setup_with_an_unconnected_socket_for_a_doorbell_is_eproto),
+        T(test_an_idle_shm_connection_holds_a_bounded_number_of_descriptors),
+        T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
+        T(test_a_client_short_of_descriptors_keeps_to_the_socket),
+        cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

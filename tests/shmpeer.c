@@ -107,15 +107,16 @@ void shmpeer_free(shmpeer *p)
         munmap(p->in_mem, SEAM__RING_HDR + p->in_cap);
         p->in_mem = NULL;
     }
-    int *fds[] = {&p->sock,     &p->out_bell, &p->out_bell_hold, &p->out_room,
-                  &p->out_fdch, &p->in_bell,  &p->in_room,       &p->in_fdch};
+    int *fds[] = {&p->sock,     &p->out_bell, &p->out_bell_hold,
+                  &p->out_chan, &p->in_bell,  &p->in_chan};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         shmpeer_close(fds[i]);
     }
 }
 
-/* Our ring and the ends we give: a sealed memfd and three socket pairs. */
-static bool shmpeer_make_ring(shmpeer *p, uint32_t ring_size, int give[4])
+/* Our ring and the ends we give: a sealed memfd, a pipe's read end and a
+ * socket pair's end. */
+static bool shmpeer_make_ring(shmpeer *p, uint32_t ring_size, int give[SHMPEER_SETUP_FDS])
 {
     give[0] = memfd_create("shmpeer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (give[0] < 0 || ftruncate(give[0], SEAM__RING_HDR + ring_size) < 0 ||
@@ -137,7 +138,7 @@ static bool shmpeer_make_ring(shmpeer *p, uint32_t ring_size, int give[4])
     p->out_bell = pp[1];
     give[1] = pp[0];
     p->out_bell_hold = dup(pp[0]); /* no SIGPIPE when ringing a closed reader */
-    return shmpeer_pair(&p->out_room, &give[2]) && shmpeer_pair(&p->out_fdch, &give[3]);
+    return shmpeer_pair(&p->out_chan, &give[2]);
 }
 
 /* The server's setup frame: its ring mapped, its doorbells kept. */
@@ -153,15 +154,14 @@ static bool shmpeer_take_setup(shmpeer *p)
         !shmpeer_recv_full(p->sock, hdr, 16, fds, &nfds, SUPPORT_DEADLINE_MS)) {
         return false;
     }
-    if (hdr[4] != SHMPEER_SETUP || nfds != 4) {
+    if (hdr[4] != SHMPEER_SETUP || nfds != SHMPEER_SETUP_FDS) {
         for (size_t i = 0; i < nfds; i++) {
             close(fds[i]);
         }
         return false;
     }
     p->in_bell = fds[1];
-    p->in_room = fds[2];
-    p->in_fdch = fds[3];
+    p->in_chan = fds[2];
     struct stat st;
     bool ok = fstat(fds[0], &st) == 0 && st.st_size > (off_t)SEAM__RING_HDR;
     if (ok) {
@@ -177,21 +177,48 @@ static bool shmpeer_take_setup(shmpeer *p)
     return ok;
 }
 
+bool shmpeer_setup_fds(uint32_t ring_size, int give[SHMPEER_SETUP_FDS])
+{
+    shmpeer scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    scratch.sock = scratch.out_bell = scratch.out_bell_hold = scratch.out_chan = -1;
+    scratch.in_bell = scratch.in_chan = -1;
+    for (int i = 0; i < SHMPEER_SETUP_FDS; i++) {
+        give[i] = -1;
+    }
+    bool ok = shmpeer_make_ring(&scratch, ring_size, give);
+    shmpeer_free(&scratch);
+    if (!ok) {
+        for (int i = 0; i < SHMPEER_SETUP_FDS; i++) {
+            shmpeer_close(&give[i]);
+        }
+    }
+    return ok;
+}
+
 bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size)
 {
+    return shmpeer_connect_tampered(p, name, ring_size, NULL, NULL);
+}
+
+bool shmpeer_connect_tampered(shmpeer *p, const char *name, uint32_t ring_size,
+                              void (*tamper)(int give[SHMPEER_SETUP_FDS], void *arg), void *arg)
+{
     memset(p, 0, sizeof(*p));
-    p->out_bell = p->out_room = p->out_fdch = p->in_bell = p->in_room = p->in_fdch = -1;
-    p->out_bell_hold = -1;
-    int give[4] = {-1, -1, -1, -1};
+    p->out_bell = p->out_bell_hold = p->out_chan = p->in_bell = p->in_chan = -1;
+    int give[SHMPEER_SETUP_FDS] = {-1, -1, -1};
     p->sock = rawpeer_connect(name);
     uint8_t hello[64];
     size_t hlen = shmpeer_hello(hello, ring_size);
     uint8_t setup[16];
-    rawpeer_put_header(setup, 0, SHMPEER_SETUP, 0, 4, 0);
-    bool ok = p->sock >= 0 && shmpeer_make_ring(p, ring_size, give) &&
-              support_write_full(p->sock, hello, hlen) &&
-              rawpeer_send_with_fds(p->sock, setup, sizeof(setup), give, 4);
-    for (int i = 0; i < 4; i++) {
+    rawpeer_put_header(setup, 0, SHMPEER_SETUP, 0, SHMPEER_SETUP_FDS, 0);
+    bool ok = p->sock >= 0 && shmpeer_make_ring(p, ring_size, give);
+    if (ok && tamper != NULL) {
+        tamper(give, arg);
+    }
+    ok = ok && support_write_full(p->sock, hello, hlen) &&
+         rawpeer_send_with_fds(p->sock, setup, sizeof(setup), give, SHMPEER_SETUP_FDS);
+    for (int i = 0; i < SHMPEER_SETUP_FDS; i++) {
         shmpeer_close(&give[i]);
     }
     ok = ok && shmpeer_take_setup(p);
@@ -236,6 +263,22 @@ bool shmpeer_send(shmpeer *p, const void *bytes, size_t len)
     return true;
 }
 
+bool shmpeer_send_fds(shmpeer *p, const void *bytes, size_t len, const int *fds, size_t nfds)
+{
+    ssize_t room = seam__ring_room(&p->out);
+    if (room <= 0 || (size_t)room < len ||
+        (nfds > 0 && !rawpeer_send_with_fds(p->out_chan, "", 1, fds, nfds))) {
+        return false;
+    }
+    struct iovec iov = {(void *)bytes, len};
+    bool ring = false;
+    seam__ring_write(&p->out, &iov, 1, (uint32_t)nfds, (size_t)room, &ring);
+    if (ring) {
+        shmpeer_ring(p);
+    }
+    return true;
+}
+
 static bool shmpeer_hungup(const shmpeer *p)
 {
     struct pollfd pf = {p->sock, POLLRDHUP, 0};
@@ -251,7 +294,7 @@ static bool shmpeer_fill(shmpeer *p, size_t want, long long deadline)
         ssize_t n =
             seam__ring_read(&p->in, p->buf + p->have, sizeof(p->buf) - p->have, &nfds, &ring);
         if (ring) {
-            shmpeer_bell(p->in_room);
+            shmpeer_bell(p->in_chan);
         }
         if (n > 0) {
             p->have += (size_t)n;

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A setup frame's descriptors: the ring, the data doorbell, the channel. */
+#define SHMPEER_SETUP_FDS 3
+
 typedef struct shmpeer {
     int sock;
     /* Our ring, which the server reads: mapped here, ours to scribble on. */
@@ -22,15 +25,13 @@ typedef struct shmpeer {
     seam__ring out;
     int out_bell;      /* we ring the server's reader: a pipe's write end */
     int out_bell_hold; /* its read end, held: ringing never raises SIGPIPE */
-    int out_room;      /* the server rings us for room */
-    int out_fdch;
+    int out_chan;      /* the server rings us for room; our descriptors go out */
     /* The server's ring, which we read. */
     uint8_t *in_mem;
     size_t in_cap;
     seam__ring in;
     int in_bell;
-    int in_room;
-    int in_fdch;
+    int in_chan;
     /* Ring bytes read and not yet taken as frames. */
     uint8_t buf[4096];
     size_t have;
@@ -39,7 +40,16 @@ typedef struct shmpeer {
 /* Connects to name, offers a ring of ring_size bytes, sends its setup and
  * takes the server's; false if any step failed (p is then freed). */
 bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size);
+/* As shmpeer_connect, with tamper (if not NULL) called on the
+ * descriptors of our setup frame before they are sent: it may close one
+ * and put another in its place. */
+bool shmpeer_connect_tampered(shmpeer *p, const char *name, uint32_t ring_size,
+                              void (*tamper)(int give[SHMPEER_SETUP_FDS], void *arg), void *arg);
 void shmpeer_free(shmpeer *p);
+/* The descriptors of a well-formed setup frame for a fresh ring of
+ * ring_size bytes (the ends we would keep are closed); false if one could
+ * not be made. */
+bool shmpeer_setup_fds(uint32_t ring_size, int give[SHMPEER_SETUP_FDS]);
 
 /* Our ring's shared field at off (SEAM__RING_OFF_*), for scribbling. */
 void shmpeer_poke_u64(shmpeer *p, size_t off, uint64_t v);
@@ -50,6 +60,10 @@ void shmpeer_ring(shmpeer *p);
 /* Writes bytes (a whole frame or any part) as one record into our ring
  * and rings when the server sleeps; false when the ring has no room. */
 bool shmpeer_send(shmpeer *p, const void *bytes, size_t len);
+
+/* As shmpeer_send, the record carrying nfds descriptors: they go over the
+ * descriptor channel with one byte before the record is published. */
+bool shmpeer_send_fds(shmpeer *p, const void *bytes, size_t len, const int *fds, size_t nfds);
 
 /* Reads one frame from the server's ring as rawpeer_read_frame does:
  * the payload length, or -1 when none came within timeout_ms, the ring
