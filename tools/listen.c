@@ -4,9 +4,11 @@
 
 #include <seam/poll.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* A message or request as a JSON line: when, from whom, what. */
 static void print_value_json(const char *what, seam_conn *c, const seam_event *ev)
@@ -61,6 +63,22 @@ typedef struct listen_state {
     size_t nkept;
     size_t cap;
 } listen_state;
+
+/* Echoes raw bytes as they came: bytes that came in a memfd go back in
+ * the same memfd (no copy, and past the peer's max_frame), others as
+ * bytes. */
+static void echo_raw(const seam_event *ev)
+{
+    int fd = ev->raw_memfd != NULL ? seam_value_get_memfd(ev->raw_memfd) : -1;
+    fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (fd >= 0 && seam_request_reply_raw_memfd(ev->request, ev->raw_id, fd, ev->raw_len) == 0) {
+        return;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
+}
 
 /* A peer that went will never read the answers to the requests kept for
  * it: they are dropped with it, not kept for the server's life. */
@@ -121,7 +139,7 @@ static void on_listen_event(seam_conn *c, const seam_event *ev, void *userdata)
         } else if (st->stream > 0 && !ev->raw) {
             tool_stream_answer(ev->request, ev->value, st->stream);
         } else if (st->echo && ev->raw) {
-            seam_request_reply_raw(ev->request, ev->raw_id, ev->raw_bytes, ev->raw_len);
+            echo_raw(ev);
         } else if (st->echo) {
             seam_request_reply(ev->request, ev->value);
         }
