@@ -51,6 +51,11 @@ static int size_is(int fd, uint64_t len)
         return -errno;
     if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size != len)
         return -EINVAL;
+    /* Every page of it allocated: a hole costs its sender nothing, and
+     * the receiver reading it would allocate the page (charged to the
+     * receiver, held as long as the sender keeps the memfd). */
+    if (st.st_blocks < 0 || (uint64_t)st.st_blocks < (len + 511) / 512)
+        return -EINVAL;
     return 0;
 }
 

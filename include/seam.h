@@ -168,8 +168,9 @@ SEAM_EXPORT seam_value *seam_value_new_fd(int fd);
  * handshake is done (the peer's threshold is not known yet; the bytes then
  * count against max_frame). On failure NULL with errno set, and fd
  * stays the caller's (the seals may have been added): EBADF (not a memfd
- * that allows sealing, or fd < 0), EINVAL (its size is not len, or len is
- * 0), EBUSY (a writable shared mapping of it is still alive: unmap it
+ * that allows sealing, or fd < 0), EINVAL (its size is not len, len is 0, or
+ * it has holes: every page must be written or fallocate()d, since a
+ * receiver refuses a memfd with holes), EBUSY (a writable shared mapping of it is still alive: unmap it
  * first), EPERM (already sealed against further seals without these),
  * ENOMEM, ENOSYS (no memfds on this system). */
 SEAM_EXPORT seam_value *seam_value_new_data_memfd(int fd, size_t len);

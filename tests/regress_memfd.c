@@ -129,7 +129,7 @@ static int memfd_sealed(size_t len, int seals)
 {
     int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     assert_true(fd >= 0);
-    assert_int_equal(ftruncate(fd, (off_t)len), 0);
+    assert_int_equal(fallocate(fd, 0, 0, (off_t)len), 0);
     if (seals != 0) {
         assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
     }
@@ -242,6 +242,20 @@ static void test_memfd_whose_length_is_not_the_tags_is_ememfd(void **state)
     assert_int_equal(hostile_message(NAME, 0, LEN + 4096, memfd_sealed(LEN, SEALS_ALL)),
                      SEAM_EMEMFD);
     assert_int_equal(hostile_message(NAME, 0, LEN - 1, memfd_sealed(LEN, SEALS_ALL)), SEAM_EMEMFD);
+}
+
+/* Sealed at its length, but with holes (never written, only sized): the
+ * pages the receiver would read are allocated by reading them, to the
+ * receiver's cost, and stay as long as the sender keeps the memfd. */
+static void test_memfd_with_holes_is_ememfd(void **state)
+{
+    (void)state;
+    int fd = memfd_create("sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, LEN), 0);
+    assert_int_equal(pwrite(fd, "x", 1, 0), 1); /* its first page only */
+    assert_int_equal(fcntl(fd, F_ADD_SEALS, SEALS_ALL), 0);
+    assert_int_equal(hostile_message(NAME, 0, LEN, fd), SEAM_EMEMFD);
 }
 
 static void test_memfd_shorter_than_the_announced_threshold_is_ememfd(void **state)
@@ -396,6 +410,7 @@ int main(void)
         T(test_memfd_without_the_write_seal_is_ememfd),
         T(test_memfd_without_the_shrink_seal_is_ememfd),
         T(test_memfd_whose_length_is_not_the_tags_is_ememfd),
+        T(test_memfd_with_holes_is_ememfd),
         T(test_memfd_shorter_than_the_announced_threshold_is_ememfd),
         T(test_pipe_instead_of_a_memfd_is_ememfd),
         T(test_regular_file_instead_of_a_memfd_is_ememfd),
