@@ -28,7 +28,17 @@ typedef struct encoder {
     void *gather_ctx;
     size_t gather_min;
     const seam__enc_memfd *memfd; /* NULL: memfd data is copied */
+    uint64_t max_len;             /* 0: no limit */
+    size_t start;                 /* out->len when the encoding began */
+    uint64_t gathered;            /* bytes handed to gather */
 } encoder;
+
+/* Whether n more bytes keep the encoding within max_len. */
+static bool fits(const encoder *e, uint64_t n)
+{
+    uint64_t have = (uint64_t)(e->out->len - e->start) + e->gathered;
+    return e->max_len == 0 || (n <= e->max_len && have <= e->max_len - n);
+}
 
 typedef size_t (*head_fn)(size_t, unsigned char *, size_t);
 
@@ -76,6 +86,9 @@ static int put_bytes(encoder *e, head_fn head, const void *bytes, size_t len)
 {
     if (len > SIZE_MAX - HEAD_MAX) {
         return SEAM_ENOMEM;
+    }
+    if (!fits(e, (uint64_t)len + HEAD_MAX)) {
+        return SEAM_EMSGSIZE;
     }
     int r = seam__buf_room(e->out, HEAD_MAX + len);
     if (r < 0) {
@@ -170,7 +183,11 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
             }
         }
         if (e->gather != NULL && v->as.blob.len >= e->gather_min) {
+            if (!fits(e, (uint64_t)v->as.blob.len + HEAD_MAX)) {
+                return SEAM_EMSGSIZE;
+            }
             r = put_head(e, cbor_encode_bytestring_start, v->as.blob.len);
+            e->gathered += v->as.blob.len;
             return r < 0 ? r : e->gather(e->gather_ctx, v);
         }
         return put_bytes(e, cbor_encode_bytestring_start, v->as.blob.bytes, v->as.blob.len);
@@ -217,19 +234,20 @@ static int encode_value(encoder *e, const seam_value *v, uint32_t depth)
 
 int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds)
 {
-    return seam__encode_gather(v, out, fds, max_fds, nfds, NULL, NULL, 0, NULL);
+    return seam__encode_gather(v, out, fds, max_fds, nfds, NULL, NULL, 0, NULL, 0);
 }
 
 int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
                         seam__gather_fn gather, void *ctx, size_t gather_min,
-                        const seam__enc_memfd *mf)
+                        const seam__enc_memfd *mf, uint64_t max_len)
 {
     if (v == NULL || out == NULL) {
         return SEAM_EINVAL;
     }
-    encoder e = {out,    fds, max_fds,    0,
-                 gather, ctx, gather_min, mf != NULL && mf->min > 0 ? mf : NULL};
     size_t start = out->len;
+    encoder e = {out,     fds,   max_fds,    0,
+                 gather,  ctx,   gather_min, mf != NULL && mf->min > 0 ? mf : NULL,
+                 max_len, start, 0};
     int r = encode_value(&e, v, 0);
     if (r < 0) {
         out->len = start;

@@ -46,8 +46,7 @@ static int frame_end_gathered(seam_conn *c, size_t start, uint8_t kind, uint8_t 
     } else if (bounded && before > 0 && before + len + SEAM__FRAME_HEADER_SIZE > c->cfg.max_queue) {
         c->want_writable = true;
         r = SEAM_EAGAIN;
-    } else if (bounded && nfds > 0 && c->fdq_fds > 0 &&
-               c->fdq_fds + nfds > c->cfg.max_queue_fds) {
+    } else if (bounded && nfds > 0 && c->fdq_fds > 0 && c->fdq_fds + nfds > c->cfg.max_queue_fds) {
         c->want_writable = true;
         r = SEAM_EAGAIN;
     } else if (!bounded && ((c->ans_queued > 0 &&
@@ -175,7 +174,7 @@ int seam__conn_queue_value_flags(seam_conn *c, uint8_t kind, uint8_t flags, uint
         kind == SEAM__KIND_MESSAGE && bounded && c->state == SEAM__CONN_OPEN && !SEAM__MONITORED(c);
     seam__enc_memfd mf;
     r = seam__encode_gather(v, &c->out, fds, MAX_FRAME_FDS, &nfds, gather ? gather_data : NULL, &g,
-                            NOCOPY_MIN, seam__conn_memfd_out(c, kind, &mf));
+                            NOCOPY_MIN, seam__conn_memfd_out(c, kind, &mf), peer_max_frame(c));
     if (r == 0) {
         r = frame_end_gathered(c, start, kind, flags, id, fds, nfds, bounded, g.bytes);
     }

@@ -224,10 +224,14 @@ int seam__encode(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, 
 typedef int (*seam__gather_fn)(void *ctx, const seam_value *v);
 
 /* seam__encode() that hands data values of at least gather_min bytes to
- * gather instead of copying them into out, and memfd data as mf says. */
+ * gather instead of copying them into out, and memfd data as mf says;
+ * SEAM_EMSGSIZE as soon as the encoding (gathered bytes included) would
+ * pass max_len (0: no limit), before the bytes past it are copied: one
+ * value a tree references many times (a memfd named by many tags) would
+ * otherwise be copied out as often. */
 int seam__encode_gather(const seam_value *v, seam__buf *out, int *fds, size_t max_fds, size_t *nfds,
                         seam__gather_fn gather, void *ctx, size_t gather_min,
-                        const seam__enc_memfd *mf);
+                        const seam__enc_memfd *mf, uint64_t max_len);
 
 /* Decodes one item spanning len bytes; fd values refer to fds[0..nfds) and
  * get their own duplicates, so the caller still closes what it passed. */

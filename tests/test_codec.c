@@ -1613,6 +1613,43 @@ static void test_scalars_add_no_depth(void **state)
 
 #define fd_checked_test(f) cmocka_unit_test_setup_teardown(f, setup_count_fds, teardown_check_fds)
 
+/* One large data value referenced many times (as a peer's memfd named by
+ * many tags decodes): an encoding limited to max_len fails with
+ * SEAM_EMSGSIZE before copying past it, instead of copying the value out
+ * once per reference (4000 x 256 KiB took an echo server to 840 MB). */
+static void test_limited_encode_of_a_value_referenced_many_times_stops_at_the_limit(void **state)
+{
+    (void)state;
+    size_t big = 256u << 10;
+    uint8_t *bytes = calloc(1, big);
+    assert_non_null(bytes);
+    seam_value *d = seam_value_new_data(bytes, big);
+    free(bytes);
+    seam_value *a = seam_value_new_array();
+    for (int i = 0; i < 4000; i++) {
+        assert_int_equal(seam_array_append(a, d), 0);
+    }
+    seam__buf out = {0};
+    assert_int_equal(seam__buf_append(&out, (const uint8_t *)"hdr", 3), 0);
+    size_t nfds = 0;
+    assert_int_equal(seam__encode_gather(a, &out, NULL, 0, &nfds, NULL, NULL, 0, NULL, 16u << 20),
+                     SEAM_EMSGSIZE);
+    assert_int_equal(out.len, 3);        /* left as it was */
+    assert_true(out.cap <= (33u << 20)); /* never grown far past the limit */
+    /* Within the limit it is the plain encoding. */
+    seam__buf_free(&out);
+    seam_value *small = seam_value_new_array();
+    assert_int_equal(seam_array_append(small, d), 0);
+    assert_int_equal(seam_array_append(small, d), 0);
+    assert_int_equal(
+        seam__encode_gather(small, &out, NULL, 0, &nfds, NULL, NULL, 0, NULL, 16u << 20), 0);
+    assert_true(out.len > 2 * big);
+    seam__buf_free(&out);
+    seam_value_unref(small);
+    seam_value_unref(a);
+    seam_value_unref(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1635,6 +1672,7 @@ int main(void)
         fd_checked_test(test_fd_without_fd_array_is_refused_with_efd),
         fd_checked_test(test_more_fds_than_the_fd_array_holds_is_eframefds),
         fd_checked_test(test_failed_encode_leaves_the_buffer_as_it_was),
+        fd_checked_test(test_limited_encode_of_a_value_referenced_many_times_stops_at_the_limit),
         fd_checked_test(test_fd_index_of_a_closed_descriptor_is_ebadf),
         fd_checked_test(test_integers_encode_in_shortest_form),
         fd_checked_test(test_doubles_always_encode_as_float64),

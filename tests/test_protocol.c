@@ -162,7 +162,7 @@ static void test_memfd_example_matches_the_document(void **state)
     int fds[64];
     size_t nfds = 0;
     const seam__enc_memfd mf = {262144, 64};
-    assert_int_equal(seam__encode_gather(m, &out, fds, 64, &nfds, NULL, NULL, 0, &mf), 0);
+    assert_int_equal(seam__encode_gather(m, &out, fds, 64, &nfds, NULL, NULL, 0, &mf, 0), 0);
     uint8_t want[32];
     n = hex("a1 64 62 6c 6f 62 da 73 65 61 6e 82 00 1a 01 00 00 00", want, sizeof(want));
     assert_int_equal(out.len, n);
