@@ -128,14 +128,16 @@ int seam_value_get_memfd(const seam_value *v)
 
 seam_value *seam__value_from_memfd(int fd, uint64_t len, const seam__dec_memfd *mf, int *err)
 {
-    if (len < mf->min || len > SIZE_MAX - PAGE) {
+    if (len < mf->min) {
         *err = SEAM_EMEMFD;
         return NULL;
     }
-    /* Checked before anything is mapped: the peer makes us hold this. */
-    uint64_t charged = (len + PAGE - 1) / PAGE * PAGE;
+    /* Checked before anything is mapped: the peer makes us hold this. A
+     * length whose whole pages do not fit 64 bits (or this address space)
+     * fits no bound. */
+    uint64_t charged = len > UINT64_MAX - (PAGE - 1) ? UINT64_MAX : (len + PAGE - 1) / PAGE * PAGE;
     uint64_t live = seam__memfd_account_live(mf->account);
-    if (charged > mf->max_live || live > mf->max_live - charged) {
+    if (charged > mf->max_live || live > mf->max_live - charged || len > SIZE_MAX - PAGE) {
         *err = SEAM_ENOBUFS;
         return NULL;
     }
@@ -148,9 +150,10 @@ seam_value *seam__value_from_memfd(int fd, uint64_t len, const seam__dec_memfd *
     int r = seam__memfd_map(own, len, &map);
     if (r < 0) {
         close(own);
-        /* A descriptor that is not a sealed memfd of that size is the
-         * peer's fault; running out of address space is ours. */
-        *err = r == -EPERM || r == -EINVAL || r == -EBADF ? SEAM_EMEMFD : r;
+        /* A descriptor that is not a sealed memfd of that size, or one
+         * not open for reading (mmap: EACCES), is the peer's fault;
+         * running out of address space is ours. */
+        *err = r == -EPERM || r == -EINVAL || r == -EBADF || r == -EACCES ? SEAM_EMEMFD : r;
         return NULL;
     }
     seam_value *v = memfd_value(own, map, (size_t)len, mf->account, charged);

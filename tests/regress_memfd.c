@@ -137,16 +137,17 @@ static int memfd_sealed(size_t len, int seals)
 }
 
 /* The memfd tag's CBOR on [index, length], appended at p; its size. */
-static size_t put_memfd_tag(uint8_t *p, uint8_t index, uint32_t len)
+static size_t put_memfd_tag(uint8_t *p, uint8_t index, uint64_t len)
 {
     static const uint8_t tag[] = {0xda, 0x73, 0x65, 0x61, 0x6e, 0x82};
     memcpy(p, tag, sizeof(tag));
     p[6] = index; /* 0-23: one byte */
-    p[7] = 0x1a;
-    for (int i = 0; i < 4; i++) {
-        p[8 + i] = (uint8_t)(len >> (24 - 8 * i));
+    int width = len > UINT32_MAX ? 8 : 4;
+    p[7] = width == 8 ? 0x1b : 0x1a;
+    for (int i = 0; i < width; i++) {
+        p[8 + i] = (uint8_t)(len >> (8 * (width - 1 - i)));
     }
-    return 12;
+    return 8 + (size_t)width;
 }
 
 static void raw_send(int fd, uint8_t kind, uint64_t id, const uint8_t *payload, size_t len,
@@ -201,7 +202,7 @@ static void assert_still_served(int other)
 /* Sends a message whose payload is one memfd tag on [index, len] with
  * pass as its one descriptor (closed here), and returns the code of the
  * goodbye that ends the connection; another peer is served after. */
-static int hostile_message(const char *name, uint8_t index, uint32_t len, int pass)
+static int hostile_message(const char *name, uint8_t index, uint64_t len, int pass)
 {
     int other = raw_peer(NAME, true);
     int fd = raw_peer(name, strcmp(name, NAME) == 0);
@@ -214,6 +215,31 @@ static int hostile_message(const char *name, uint8_t index, uint32_t len, int pa
     assert_still_served(other);
     close(other);
     return code;
+}
+
+/* A length no bound holds is over the bound (ENOBUFS, checked before the
+ * seals and size), also where rounding it to pages would wrap. */
+static void test_memfd_length_near_2_to_the_64_is_enobufs(void **state)
+{
+    (void)state;
+    assert_int_equal(hostile_message(NAME, 0, UINT64_MAX, memfd_sealed(LEN, SEALS_ALL)),
+                     SEAM_ENOBUFS);
+    assert_int_equal(hostile_message(NAME, 0, UINT64_MAX - 4095, memfd_sealed(LEN, SEALS_ALL)),
+                     SEAM_ENOBUFS);
+}
+
+/* A sealed memfd opened for writing only cannot be mapped for reading:
+ * the peer's fault (EMEMFD), not an access refusal of ours. */
+static void test_memfd_opened_write_only_is_ememfd(void **state)
+{
+    (void)state;
+    int m = memfd_sealed(LEN, SEALS_ALL);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", m);
+    int wo = open(path, O_WRONLY | O_CLOEXEC);
+    assert_true(wo >= 0);
+    close(m);
+    assert_int_equal(hostile_message(NAME, 0, LEN, wo), SEAM_EMEMFD);
 }
 
 static void test_unsealed_memfd_is_ememfd(void **state)
@@ -411,6 +437,8 @@ int main(void)
         T(test_memfd_without_the_shrink_seal_is_ememfd),
         T(test_memfd_whose_length_is_not_the_tags_is_ememfd),
         T(test_memfd_with_holes_is_ememfd),
+        T(test_memfd_length_near_2_to_the_64_is_enobufs),
+        T(test_memfd_opened_write_only_is_ememfd),
         T(test_memfd_shorter_than_the_announced_threshold_is_ememfd),
         T(test_pipe_instead_of_a_memfd_is_ememfd),
         T(test_regular_file_instead_of_a_memfd_is_ememfd),
