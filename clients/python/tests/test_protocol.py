@@ -8,6 +8,7 @@ exactly once."""
 from __future__ import annotations
 
 import array
+import asyncio
 import os
 import socket
 import struct
@@ -101,7 +102,9 @@ VIOLATIONS = [
     ("payload on a ping", frame(F.PING, b"\x00", 1), E.EFRAMELEN),
     ("second hello", hello_frame(), E.EPROTO),
     ("trailing bytes", frame(F.MESSAGE, b"\x01\x02"), E.ETRAILING),
-    ("undefined", frame(F.REQUEST, b"\xf7", 3), E.ESIMPLE),
+    ("undefined", frame(F.MESSAGE, b"\xf7"), E.ESIMPLE),
+    ("memfd request never announced", frame(F.REQUEST, bytes(12), 3, nfds=1, flags=5),
+     E.EFRAMEFDS),  # the descriptor announced never came: found first
     ("unknown tag", frame(F.MESSAGE, b"\xc2\x41\x01"), E.ETAG),
     ("fd index without descriptors", frame(F.MESSAGE, bytes.fromhex("da7365616d00")), E.EFDINDEX),
     ("indefinite array", frame(F.MESSAGE, b"\x9f\xff"), E.EINDEF),
@@ -120,6 +123,78 @@ def test_python_server_closes_on_violation_with_the_code(py_server, what, data, 
     assert goodbye_code(frames) == code
 
 
+REFUSED_REQUESTS = [
+    ("undefined", b"\xf7", E.ESIMPLE),
+    ("unknown tag", b"\xc2\x41\x01", E.ETAG),
+    ("fd index without descriptors", bytes.fromhex("da7365616d00"), E.EFDINDEX),
+    ("trailing bytes", b"\x01\x02", E.ETRAILING),
+    ("indefinite array", b"\x9f\xff", E.EINDEF),
+    ("duplicate key", bytes.fromhex("a2616101616102"), E.EDUPKEY),
+    ("truncated", b"\x82\x01", E.ETRUNCATED),
+]
+
+
+def refused_request_answers(name):
+    """What a server answers to refused request values, each followed by
+    a sound request: [(kind, id, payload)] up to its close."""
+    s = raw_client(name)
+    data = hello_frame()
+    for n, (_, payload, _) in enumerate(REFUSED_REQUESTS):
+        data += frame(F.REQUEST, payload, 10 + n) + frame(F.REQUEST, dumps(n), 100 + n)
+    s.sendall(data + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    return frames
+
+
+def aio_refused_request_answers(name):
+    async def main():
+        async with await seam.aio.serve(name, lambda req: req.value):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, refused_request_answers, name)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("server", ["python", "python-aio", "c"])
+def test_a_refused_request_value_gets_an_error_answer_and_the_connection_goes_on(
+        py_server, c_listen, server):
+    # docs/protocol.md, "A refused value": the request is answered with an
+    # error carrying the decode error; nothing closes.
+    if server == "python":
+        py_server("t.refused")
+    elif server == "c":
+        c_listen("t.refused", "--echo")
+    frames = (aio_refused_request_answers("t.refused") if server == "python-aio"
+              else refused_request_answers("t.refused"))
+    assert goodbye_code(frames) in ("no goodbye", None)
+    for n, (what, _, code) in enumerate(REFUSED_REQUESTS):
+        err = [seam.loads(p) for k, i, p in frames if (k, i) == (F.ERROR, 10 + n)]
+        assert len(err) == 1 and err[0]["code"] == code, what
+        assert (F.REPLY, 100 + n, dumps(n)) in frames, what
+
+
+def test_a_request_over_our_own_decode_limits_is_answered_with_the_limit_code(py_server):
+    py_server("t.limits", limits=seam.cbor.DecodeLimits(max_string=8))
+    s = raw_client("t.limits")
+    s.sendall(hello_frame() + frame(F.REQUEST, dumps("x" * 9), 3)
+              + frame(F.REQUEST, dumps("x" * 8), 4) + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    assert [seam.loads(p)["code"] for k, i, p in frames if (k, i) == (F.ERROR, 3)] == [E.ETOOLONG]
+    assert (F.REPLY, 4, dumps("x" * 8)) in frames
+
+
+def test_a_refused_message_value_still_ends_the_connection(py_server):
+    py_server("t.msg")
+    s = raw_client("t.msg")
+    s.sendall(hello_frame() + frame(F.MESSAGE, b"\xf7") + frame(F.REQUEST, dumps(1), 4))
+    frames = read_frames(s)
+    s.close()
+    assert goodbye_code(frames) == E.ESIMPLE
+    assert not any(k == F.REPLY for k, _, _ in frames)
+
+
 def test_frame_over_our_max_frame_is_refused_before_its_payload(py_server):
     py_server(max_frame=4096)
     s = raw_client("t.rules")
@@ -136,17 +211,73 @@ def test_first_frame_not_hello_is_a_handshake_failure(py_server):
     s.close()
 
 
+# docs/protocol.md, "Handshake": "shm" is a power of two from 4096 to 64
+# MiB, "memfd" an unsigned integer of at least 4096; anything else there
+# is EHANDSHAKE, whether or not the receiver takes up the offer.
+BAD_OPTIONAL_HELLO = [
+    {"shm": 4095}, {"shm": 2048}, {"shm": 4097}, {"shm": 3 * 4096}, {"shm": 128 << 20},
+    {"shm": 0}, {"shm": -4096}, {"shm": "4096"}, {"shm": None}, {"shm": True}, {"shm": 4096.0},
+    {"memfd": 4095}, {"memfd": 0}, {"memfd": -1}, {"memfd": "65536"}, {"memfd": None},
+    {"memfd": [4096]},
+]
+GOOD_OPTIONAL_HELLO = [{"shm": 4096}, {"shm": 64 << 20}, {"memfd": 4096}, {"memfd": 2**64 - 1}]
+
+
 @pytest.mark.parametrize("payload", [
     dumps([1]), dumps({"seam": 0, "max_frame": 4096, "max_fds": 0}),
     dumps({"seam": 1, "max_frame": 4095, "max_fds": 0}), dumps({"seam": 1, "max_frame": 4096}),
     dumps({"seam": 1, "max_frame": 4096, "max_fds": "1"}), dumps({"seam": 1, "max_frame": -1, "max_fds": 1}),
-], ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative"])
+] + [dumps({"seam": 1, "max_frame": 4096, "max_fds": 0, **kv}) for kv in BAD_OPTIONAL_HELLO],
+    ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative"]
+    + [repr(kv) for kv in BAD_OPTIONAL_HELLO])
 def test_bad_hellos_fail_with_ehandshake(py_server, payload):
     py_server()
     s = raw_client("t.rules")
     s.sendall(F.pack(F.HELLO, 0, 0, 0, len(payload)) + payload)
     assert goodbye_code(read_frames(s)) == E.EHANDSHAKE
     s.close()
+
+
+@pytest.mark.parametrize("kv", BAD_OPTIONAL_HELLO, ids=repr)
+def test_the_c_server_refuses_a_bad_shm_or_memfd_in_a_hello(c_listen, kv):
+    # The reference behaviour the Python package follows: goodbye with
+    # EHANDSHAKE, then close.
+    c_listen("t.chello", "--echo")
+    s = raw_client("t.chello")
+    s.sendall(hello_frame(**kv))
+    frames = read_frames(s)
+    s.close()
+    assert frames[0][0] == F.HELLO and goodbye_code(frames) == E.EHANDSHAKE
+
+
+@pytest.mark.parametrize("kv", GOOD_OPTIONAL_HELLO, ids=repr)
+def test_valid_shm_and_memfd_offers_are_accepted_by_a_python_server(py_server, kv):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(hello_frame(**kv) + frame(F.REQUEST, dumps("v"), 9) + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    assert (F.REPLY, 9, dumps("v")) in frames and goodbye_code(frames) in ("no goodbye", None)
+
+
+@pytest.mark.parametrize("kv", BAD_OPTIONAL_HELLO, ids=repr)
+def test_python_client_refuses_a_server_hello_with_a_bad_shm_or_memfd(tmp_path, kv):
+    path = str(tmp_path / "fake.sock")
+    out = {}
+
+    def script(c, fs):
+        c.sendall(hello_frame(**kv))
+        try:
+            out["frames"] = read_frames(c)
+        except AssertionError:
+            out["frames"] = []
+
+    fs = FakeServer(path, script)
+    with pytest.raises(seam.ProtocolError) as ei:
+        seam.connect(f"unix:{path}")
+    assert ei.value.code == E.EHANDSHAKE
+    fs.t.join(5)
+    assert goodbye_code(out["frames"]) == E.EHANDSHAKE
 
 
 def test_undecodable_hello_fails_with_its_decode_error(py_server):

@@ -371,7 +371,15 @@ class Core:
         if k == F.MESSAGE:
             return Event("message", value=self._value(h, payload, fds))
         if k == F.REQUEST:
-            v = self._value(h, payload, fds)
+            try:
+                v = self._value(h, payload, fds)
+            except ProtocolError as e:
+                if e.code == E.EPROTO:
+                    raise  # a MEMFD frame never announced: a violation
+                # A refused value (docs/protocol.md, "A refused value"): the
+                # caller hears why and the connection goes on.
+                self._answer_refusal(h.id, e.code, e.message)
+                return None
             self.incoming.add(h.id)
             return Event("request", h.id, value=v)
         # An answer for an id not in flight raced with a timeout or a
@@ -396,11 +404,9 @@ class Core:
             self.subs.discard(h.id)  # a refused subscription does not exist
             return Event("error", h.id, error=err)
         if k == F.SUBSCRIBE:
-            # Nothing is published from Python: every subscribe is refused.
-            if not self.goodbye_sent:
-                body, _ = cbor.encode({"code": E.ENOTSUP, "message": "nothing is published here"},
-                                      allow_fds=False)
-                self._queue(F.ERROR, 0, h.id, body, [])
+            # Nothing is published from Python: every subscribe is refused,
+            # before its payload is read (docs/protocol.md, "subscribe").
+            self._answer_refusal(h.id, E.ENOTSUP, "nothing is published here")
             return None
         if k == F.UNSUBSCRIBE:
             return None  # no subscription of the peer's exists here
@@ -446,6 +452,14 @@ class Core:
         # (its requests are still answered), nothing after is read.
         self.peer_goodbye = True
         return Event("goodbye", code=code, reason=reason, rule=rule)
+
+    def _answer_refusal(self, ident: int, code: int, message: str) -> None:
+        """An error answer queued by the package itself (no handler saw
+        the frame); nothing goes out after our goodbye."""
+        if self.goodbye_sent or self.closed:
+            return
+        body, _ = cbor.encode({"code": code, "message": message}, allow_fds=False)
+        self._queue(F.ERROR, 0, ident, body, [])
 
     def _error(self, payload: bytes) -> RemoteError:
         try:
