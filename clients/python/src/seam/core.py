@@ -55,10 +55,14 @@ def check_pattern(pattern) -> bytes:
         b = pattern.encode("utf-8")
     except UnicodeEncodeError:
         raise E.SeamError(E.EINVAL, "a pattern is valid UTF-8") from None
-    if not b or "\0" in pattern or "*" in pattern[:-1]:
-        raise E.SeamError(E.EINVAL, "a pattern is a topic name, or a prefix and one * at its end")
+    # Checked in the order a C peer checks one: empty, length, then the
+    # characters (docs/protocol.md, "subscribe").
+    if not b:
+        raise E.SeamError(E.EINVAL, "a pattern is not empty")
     if len(b) > MAX_PATTERN:
         raise E.SeamError(E.ETOOLONG, f"pattern over {MAX_PATTERN} bytes")
+    if "\0" in pattern or "*" in pattern[:-1]:
+        raise E.SeamError(E.EINVAL, "a pattern is a topic name, or a prefix and one * at its end")
     return b
 
 
