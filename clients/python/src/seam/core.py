@@ -322,8 +322,9 @@ class Core:
                 if self._header is None:
                     if len(buf) - pos < F.HEADER_SIZE:
                         break
-                    h = F.check_header(bytes(buf[pos:pos + F.HEADER_SIZE]),
-                                       self.max_frame if self.peer is not None else 0xFFFFFFFF)
+                    # Our own max_frame holds from the first frame on, the
+                    # hello included (EMSGSIZE before EHANDSHAKE), as in C.
+                    h = F.check_header(bytes(buf[pos:pos + F.HEADER_SIZE]), self.max_frame)
                     if self.peer is None:
                         if h.kind != F.HELLO:
                             raise ProtocolError(E.EHANDSHAKE, "first frame is not a hello")
@@ -437,20 +438,20 @@ class Core:
             self.pings.discard(h.id)
             return Event("pong", h.id)
         # GOODBYE
+        # A goodbye is never answered with a goodbye: a payload that is not
+        # a map, or keys of other types, say nothing (as in C).
         code = reason = rule = None
-        if payload:
-            try:
-                m = cbor.decode(payload, (), self.limits)
-            except DecodeError as e:
-                raise ProtocolError(e.code, f"goodbye payload: {e.message}") from None
-            if not isinstance(m, dict):
-                raise ProtocolError(E.EPROTO, "goodbye payload is not a map")
+        try:
+            m = cbor.decode(payload, (), self.limits) if payload else {}
+        except DecodeError:
+            m = {}
+        if isinstance(m, dict):
             if isinstance(m.get("reason"), str):
                 reason = m["reason"]
             if isinstance(m.get("rule"), str):
                 rule = m["rule"]
             c = m.get("code")
-            if type(c) is int and c < 0:
+            if type(c) is int and -(1 << 31) < c < 0:
                 code = c
         # The peer closes next; what it sent before is handled as usual
         # (its requests are still answered), nothing after is read.
