@@ -265,6 +265,24 @@ def test_a_goodbye_whose_payload_is_not_a_map_reaches_the_client_without_a_code(
     assert not isinstance(ei.value, seam.Refused) and ei.value.violation is None
 
 
+@pytest.mark.parametrize("server", ["python", "c"])
+def test_a_request_id_reused_while_in_flight_is_answered_twice(py_server, c_listen, server):
+    # The requester broke "MUST differ"; the receiver does not check it
+    # (docs/protocol.md, "request"): each request is handled and answered.
+    if server == "python":
+        py_server("t.dupid")
+    else:
+        c_listen("t.dupid", "--echo")
+    s = raw_client("t.dupid")
+    s.sendall(hello_frame() + frame(F.REQUEST, dumps("a"), 5) + frame(F.REQUEST, dumps("b"), 5)
+              + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    assert [(k, i, p) for k, i, p in frames if k == F.REPLY] == [
+        (F.REPLY, 5, dumps("a")), (F.REPLY, 5, dumps("b"))]
+    assert not any(k == F.GOODBYE for k, _, _ in frames)
+
+
 def test_first_frame_not_hello_is_a_handshake_failure(py_server):
     py_server()
     s = raw_client("t.rules")
