@@ -194,6 +194,14 @@ def test_a_refused_message_value_still_ends_the_connection(py_server):
     assert not any(k == F.REPLY for k, _, _ in frames)
 
 
+def test_more_descriptors_than_we_announced_is_eframefds(py_server):
+    py_server(max_fds=2)
+    s = raw_client("t.rules")
+    s.sendall(hello_frame() + frame(F.MESSAGE, b"\x01", nfds=3))
+    assert goodbye_code(read_frames(s)) == E.EFRAMEFDS
+    s.close()
+
+
 def test_frame_over_our_max_frame_is_refused_before_its_payload(py_server):
     py_server(max_frame=4096)
     s = raw_client("t.rules")
@@ -530,6 +538,9 @@ def test_timed_out_call_sends_cancel(tmp_path):
     (frame(F.REPLY, b"\x01", 0), E.EFRAMEID),
     (frame(F.ERROR, dumps({"code": 5, "message": "positive"}), 1), E.EPROTO),
     (frame(F.ERROR, dumps({"message": "no code"}), 1), E.EPROTO),
+    (frame(F.ERROR, dumps({"code": -2**31 - 1, "message": ""}), 1), E.EPROTO),  # as C reads it
+    (frame(F.ERROR, dumps({"code": -1}), 1), E.EPROTO),  # "message" is required
+    (frame(F.ERROR, dumps({"code": -1, "message": 5}), 1), E.EPROTO),
     (frame(F.REPLY, b"\xff", 1), E.EMALFORMED),
     (frame(F.REPLY, b"\x01", 1, flags=F.FLAG_MORE), E.EPROTO),  # not asked for
     (frame(F.ERROR, dumps({"code": -1, "message": ""}), 1, flags=F.FLAG_MORE), E.EFRAMEFLAGS),

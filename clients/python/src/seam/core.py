@@ -471,7 +471,8 @@ class Core:
             m = cbor.decode(payload, (), self.limits)
         except DecodeError as e:
             raise ProtocolError(e.code, f"error payload: {e.message}") from None
-        if (not isinstance(m, dict) or type(m.get("code")) is not int or m["code"] >= 0
-                or not isinstance(m.get("message"), str)):
+        # The code is an error code: negative, within 32 bits (as C reads it).
+        if (not isinstance(m, dict) or type(m.get("code")) is not int
+                or not -(1 << 31) <= m["code"] < 0 or not isinstance(m.get("message"), str)):
             raise ProtocolError(E.EPROTO, "error payload is not {code, message}")
         return RemoteError(m["code"], m["message"], m.get("data"))
