@@ -61,8 +61,8 @@ static int teardown(void **state)
 /* Sends one frame: header and payload. */
 static bool send_frame(int fd, uint8_t kind, uint64_t id, const uint8_t *payload, size_t len)
 {
-    uint8_t frame[16 + 256];
-    if (len > 256) {
+    uint8_t frame[16 + 512];
+    if (len > 512) {
         return false;
     }
     rawpeer_put_header(frame, (uint32_t)len, kind, 0, 0, id);
@@ -247,6 +247,126 @@ static void test_subscribe_reusing_a_live_subscription_id_closes_with_eproto(voi
                      SEAM_EPROTO);
 }
 
+/* ---- the order a subscribe is checked in (docs/protocol.md, "subscribe") ---- */
+
+/* Writes {"topic": pattern} into buf; its length. */
+static size_t sub_payload(uint8_t *buf, const char *pattern, size_t len)
+{
+    static const uint8_t head[] = {0xa1, 0x65, 't', 'o', 'p', 'i', 'c'};
+    memcpy(buf, head, sizeof(head));
+    size_t n = sizeof(head);
+    if (len < 24) {
+        buf[n++] = (uint8_t)(0x60 + len);
+    } else if (len < 256) {
+        buf[n++] = 0x78;
+        buf[n++] = (uint8_t)len;
+    } else {
+        buf[n++] = 0x79;
+        buf[n++] = (uint8_t)(len >> 8);
+        buf[n++] = (uint8_t)len;
+    }
+    memcpy(buf + n, pattern, len);
+    return n + len;
+}
+
+static bool subscribe(int fd, uint64_t id, const char *pattern, size_t len)
+{
+    uint8_t buf[512];
+    return len <= 400 && send_frame(fd, RAW_SUBSCRIBE, id, buf, sub_payload(buf, pattern, len));
+}
+
+/* The code of the error answering id, 0 if the next frame is another. */
+static int error_code(int fd, uint64_t id)
+{
+    uint8_t hdr[16];
+    uint8_t buf[256];
+    long n = rawpeer_read_frame(fd, hdr, buf, sizeof(buf), SUPPORT_DEADLINE_MS);
+    if (n < 0 || hdr[4] != RAWPEER_ERROR || rawpeer_get_id(hdr) != id) {
+        return 0;
+    }
+    return rawpeer_payload_code(buf, (size_t)n);
+}
+
+/* {"retained": 0} */
+static const uint8_t reply_0[] = {0xa1, 0x68, 'r', 'e', 't', 'a', 'i', 'n', 'e', 'd', 0x00};
+
+/* Length before syntax: a pattern too long is ETOOLONG whatever else is
+ * wrong with it; one within the length is checked for its '*'. */
+static int length_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    char p[257];
+    memset(p, 'a', sizeof(p));
+    p[10] = '*';
+    int fd = rawpeer_handshake(NAME);
+    if (fd < 0 || !subscribe(fd, 1, p, 257) || error_code(fd, 1) != SEAM_ETOOLONG) {
+        return 1;
+    }
+    if (!subscribe(fd, 2, p, 256) || error_code(fd, 2) != SEAM_EINVAL) {
+        return 2;
+    }
+    if (!subscribe(fd, 3, "", 0) || error_code(fd, 3) != SEAM_EINVAL) {
+        return 3;
+    }
+    memset(p, 'a', sizeof(p));
+    p[255] = '*';
+    if (!subscribe(fd, 4, p, 256) ||
+        !expect_frame(fd, RAWPEER_REPLY, 4, reply_0, sizeof(reply_0))) {
+        return 4; /* 256 bytes with the '*': within the limit */
+    }
+    close(fd);
+    return 0;
+}
+
+static void test_subscribe_checks_the_pattern_length_before_its_syntax(void **state)
+{
+    fixture *f = *state;
+    support_fork(&f->child, length_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
+}
+
+/* At the subscription limit: a bad pattern is still EINVAL, a good one
+ * ENOBUFS; a live id reused is EPROTO before its pattern is looked at. */
+static int limit_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    int fd = rawpeer_handshake(NAME);
+    if (fd < 0) {
+        return 1;
+    }
+    for (uint64_t id = 1; id <= 64; id++) {
+        if (!subscribe(fd, id, "t", 1) ||
+            !expect_frame(fd, RAWPEER_REPLY, id, reply_0, sizeof(reply_0))) {
+            return 2; /* a server that never published takes subscriptions */
+        }
+    }
+    if (!subscribe(fd, 65, "a*b", 3) || error_code(fd, 65) != SEAM_EINVAL) {
+        return 3;
+    }
+    if (!subscribe(fd, 66, "u", 1) || error_code(fd, 66) != SEAM_ENOBUFS) {
+        return 4;
+    }
+    if (!send_frame(fd, RAW_UNSUBSCRIBE, 64, NULL, 0) || !subscribe(fd, 67, "u", 1) ||
+        !expect_frame(fd, RAWPEER_REPLY, 67, reply_0, sizeof(reply_0))) {
+        return 5; /* an unsubscribe makes room */
+    }
+    if (!subscribe(fd, 1, "a*b", 3) ||
+        rawpeer_goodbye_code(fd, SUPPORT_DEADLINE_MS) != SEAM_EPROTO) {
+        return 6;
+    }
+    close(fd);
+    return 0;
+}
+
+static void test_subscribe_checks_id_then_pattern_then_the_limit(void **state)
+{
+    fixture *f = *state;
+    support_fork(&f->child, limit_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &f->child, SUPPORT_DEADLINE_MS), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -269,6 +389,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_subscribe_reusing_a_live_subscription_id_closes_with_eproto, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_checks_the_pattern_length_before_its_syntax,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_checks_id_then_pattern_then_the_limit, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@ exactly once."""
 from __future__ import annotations
 
 import array
+import asyncio
 import os
 import socket
 import struct
@@ -101,11 +102,12 @@ VIOLATIONS = [
     ("payload on a ping", frame(F.PING, b"\x00", 1), E.EFRAMELEN),
     ("second hello", hello_frame(), E.EPROTO),
     ("trailing bytes", frame(F.MESSAGE, b"\x01\x02"), E.ETRAILING),
-    ("undefined", frame(F.REQUEST, b"\xf7", 3), E.ESIMPLE),
+    ("undefined", frame(F.MESSAGE, b"\xf7"), E.ESIMPLE),
+    ("memfd request never announced", frame(F.REQUEST, bytes(12), 3, nfds=1, flags=5),
+     E.EFRAMEFDS),  # the descriptor announced never came: found first
     ("unknown tag", frame(F.MESSAGE, b"\xc2\x41\x01"), E.ETAG),
     ("fd index without descriptors", frame(F.MESSAGE, bytes.fromhex("da7365616d00")), E.EFDINDEX),
     ("indefinite array", frame(F.MESSAGE, b"\x9f\xff"), E.EINDEF),
-    ("goodbye not a map", frame(F.GOODBYE, b"\x01"), E.EPROTO),
 ]
 
 
@@ -120,12 +122,173 @@ def test_python_server_closes_on_violation_with_the_code(py_server, what, data, 
     assert goodbye_code(frames) == code
 
 
+REFUSED_REQUESTS = [
+    ("undefined", b"\xf7", E.ESIMPLE),
+    ("unknown tag", b"\xc2\x41\x01", E.ETAG),
+    ("fd index without descriptors", bytes.fromhex("da7365616d00"), E.EFDINDEX),
+    ("trailing bytes", b"\x01\x02", E.ETRAILING),
+    ("indefinite array", b"\x9f\xff", E.EINDEF),
+    ("duplicate key", bytes.fromhex("a2616101616102"), E.EDUPKEY),
+    ("truncated", b"\x82\x01", E.ETRUNCATED),
+]
+
+
+def refused_request_answers(name):
+    """What a server answers to refused request values, each followed by
+    a sound request: [(kind, id, payload)] up to its close."""
+    s = raw_client(name)
+    data = hello_frame()
+    for n, (_, payload, _) in enumerate(REFUSED_REQUESTS):
+        data += frame(F.REQUEST, payload, 10 + n) + frame(F.REQUEST, dumps(n), 100 + n)
+    s.sendall(data + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    return frames
+
+
+def aio_refused_request_answers(name):
+    async def main():
+        async with await seam.aio.serve(name, lambda req: req.value):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, refused_request_answers, name)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("server", ["python", "python-aio", "c"])
+def test_a_refused_request_value_gets_an_error_answer_and_the_connection_goes_on(
+        py_server, c_listen, server):
+    # docs/protocol.md, "A refused value": the request is answered with an
+    # error carrying the decode error; nothing closes.
+    if server == "python":
+        py_server("t.refused")
+    elif server == "c":
+        c_listen("t.refused", "--echo")
+    frames = (aio_refused_request_answers("t.refused") if server == "python-aio"
+              else refused_request_answers("t.refused"))
+    assert goodbye_code(frames) in ("no goodbye", None)
+    for n, (what, _, code) in enumerate(REFUSED_REQUESTS):
+        err = [seam.loads(p) for k, i, p in frames if (k, i) == (F.ERROR, 10 + n)]
+        assert len(err) == 1 and err[0]["code"] == code, what
+        assert (F.REPLY, 100 + n, dumps(n)) in frames, what
+
+
+def test_a_request_over_our_own_decode_limits_is_answered_with_the_limit_code(py_server):
+    py_server("t.limits", limits=seam.cbor.DecodeLimits(max_string=8))
+    s = raw_client("t.limits")
+    s.sendall(hello_frame() + frame(F.REQUEST, dumps("x" * 9), 3)
+              + frame(F.REQUEST, dumps("x" * 8), 4) + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    assert [seam.loads(p)["code"] for k, i, p in frames if (k, i) == (F.ERROR, 3)] == [E.ETOOLONG]
+    assert (F.REPLY, 4, dumps("x" * 8)) in frames
+
+
+def test_a_refused_message_value_still_ends_the_connection(py_server):
+    py_server("t.msg")
+    s = raw_client("t.msg")
+    s.sendall(hello_frame() + frame(F.MESSAGE, b"\xf7") + frame(F.REQUEST, dumps(1), 4))
+    frames = read_frames(s)
+    s.close()
+    assert goodbye_code(frames) == E.ESIMPLE
+    assert not any(k == F.REPLY for k, _, _ in frames)
+
+
+def test_more_descriptors_than_we_announced_is_eframefds(py_server):
+    py_server(max_fds=2)
+    s = raw_client("t.rules")
+    s.sendall(hello_frame() + frame(F.MESSAGE, b"\x01", nfds=3))
+    assert goodbye_code(read_frames(s)) == E.EFRAMEFDS
+    s.close()
+
+
 def test_frame_over_our_max_frame_is_refused_before_its_payload(py_server):
     py_server(max_frame=4096)
     s = raw_client("t.rules")
     s.sendall(hello_frame() + F.pack(F.MESSAGE, 0, 0, 0, 4097))  # no payload sent at all
     assert goodbye_code(read_frames(s)) == E.EMSGSIZE
     s.close()
+
+
+FIRST_FRAMES = [
+    ("hello longer than our max_frame", F.pack(F.HELLO, 0, 0, 0, 16 * 1024 * 1024 + 1), E.EMSGSIZE),
+    ("message longer than our max_frame", F.pack(F.MESSAGE, 0, 0, 0, 16 * 1024 * 1024 + 1),
+     E.EMSGSIZE),
+    ("unknown kind", frame(14), E.EFRAMEKIND),
+    ("ping with flags", frame(F.PING, flags=1), E.EFRAMEFLAGS),
+    ("sound ping", frame(F.PING, b"", 1), E.EHANDSHAKE),
+    ("hello of 4097 bytes", F.pack(F.HELLO, 0, 0, 0, 4097) + bytes(4097), E.EHANDSHAKE),
+]
+
+
+@pytest.mark.parametrize("server", ["python", "c"])
+@pytest.mark.parametrize("what,data,code", FIRST_FRAMES, ids=[v[0] for v in FIRST_FRAMES])
+def test_the_first_frame_passes_the_header_rules_before_it_must_be_a_hello(
+        py_server, c_listen, server, what, data, code):
+    # docs/protocol.md, "Handshake": the header rules, the receiver's own
+    # max_frame included, come first; then it must be a hello of at most
+    # 4096 bytes.
+    if server == "python":
+        py_server("t.first")
+    else:
+        c_listen("t.first", "--echo")
+    s = raw_client("t.first")
+    s.sendall(data)
+    assert goodbye_code(read_frames(s)) == code
+    s.close()
+
+
+@pytest.mark.parametrize("server", ["python", "c"])
+@pytest.mark.parametrize("payload", [b"\x01", b"\xff", b"\xf7", dumps([1]),
+                                     dumps({"code": "x", "reason": 5, "rule": []}),
+                                     dumps({"code": 3})],
+                         ids=["not a map", "not cbor", "undefined", "array", "bad types",
+                              "positive code"])
+def test_a_goodbye_with_a_bad_payload_still_ends_the_connection_cleanly(
+        py_server, c_listen, server, payload):
+    # A goodbye is never answered with a goodbye: what its payload says
+    # that is not a map of the documented keys is ignored, and the
+    # answers owed for the frames before it still go out.
+    if server == "python":
+        py_server("t.bye")
+    else:
+        c_listen("t.bye", "--echo")
+    s = raw_client("t.bye")
+    s.sendall(hello_frame() + frame(F.REQUEST, dumps("v"), 3) + frame(F.GOODBYE, payload))
+    frames = read_frames(s)
+    s.close()
+    assert (F.REPLY, 3, dumps("v")) in frames
+    assert not any(k == F.GOODBYE for k, _, _ in frames)
+
+
+def test_a_goodbye_whose_payload_is_not_a_map_reaches_the_client_without_a_code(tmp_path):
+    path = str(tmp_path / "fake.sock")
+
+    def script(c, fs):
+        c.sendall(hello_frame() + frame(F.GOODBYE, b"\xff"))
+
+    FakeServer(path, script)
+    with pytest.raises(seam.ConnectionClosed) as ei:
+        seam.connect(f"unix:{path}").call(1)
+    assert not isinstance(ei.value, seam.Refused) and ei.value.violation is None
+
+
+@pytest.mark.parametrize("server", ["python", "c"])
+def test_a_request_id_reused_while_in_flight_is_answered_twice(py_server, c_listen, server):
+    # The requester broke "MUST differ"; the receiver does not check it
+    # (docs/protocol.md, "request"): each request is handled and answered.
+    if server == "python":
+        py_server("t.dupid")
+    else:
+        c_listen("t.dupid", "--echo")
+    s = raw_client("t.dupid")
+    s.sendall(hello_frame() + frame(F.REQUEST, dumps("a"), 5) + frame(F.REQUEST, dumps("b"), 5)
+              + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    assert [(k, i, p) for k, i, p in frames if k == F.REPLY] == [
+        (F.REPLY, 5, dumps("a")), (F.REPLY, 5, dumps("b"))]
+    assert not any(k == F.GOODBYE for k, _, _ in frames)
 
 
 def test_first_frame_not_hello_is_a_handshake_failure(py_server):
@@ -136,17 +299,73 @@ def test_first_frame_not_hello_is_a_handshake_failure(py_server):
     s.close()
 
 
+# docs/protocol.md, "Handshake": "shm" is a power of two from 4096 to 64
+# MiB, "memfd" an unsigned integer of at least 4096; anything else there
+# is EHANDSHAKE, whether or not the receiver takes up the offer.
+BAD_OPTIONAL_HELLO = [
+    {"shm": 4095}, {"shm": 2048}, {"shm": 4097}, {"shm": 3 * 4096}, {"shm": 128 << 20},
+    {"shm": 0}, {"shm": -4096}, {"shm": "4096"}, {"shm": None}, {"shm": True}, {"shm": 4096.0},
+    {"memfd": 4095}, {"memfd": 0}, {"memfd": -1}, {"memfd": "65536"}, {"memfd": None},
+    {"memfd": [4096]},
+]
+GOOD_OPTIONAL_HELLO = [{"shm": 4096}, {"shm": 64 << 20}, {"memfd": 4096}, {"memfd": 2**64 - 1}]
+
+
 @pytest.mark.parametrize("payload", [
     dumps([1]), dumps({"seam": 0, "max_frame": 4096, "max_fds": 0}),
     dumps({"seam": 1, "max_frame": 4095, "max_fds": 0}), dumps({"seam": 1, "max_frame": 4096}),
     dumps({"seam": 1, "max_frame": 4096, "max_fds": "1"}), dumps({"seam": 1, "max_frame": -1, "max_fds": 1}),
-], ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative"])
+] + [dumps({"seam": 1, "max_frame": 4096, "max_fds": 0, **kv}) for kv in BAD_OPTIONAL_HELLO],
+    ids=["not a map", "version 0", "max_frame 4095", "no max_fds", "text max_fds", "negative"]
+    + [repr(kv) for kv in BAD_OPTIONAL_HELLO])
 def test_bad_hellos_fail_with_ehandshake(py_server, payload):
     py_server()
     s = raw_client("t.rules")
     s.sendall(F.pack(F.HELLO, 0, 0, 0, len(payload)) + payload)
     assert goodbye_code(read_frames(s)) == E.EHANDSHAKE
     s.close()
+
+
+@pytest.mark.parametrize("kv", BAD_OPTIONAL_HELLO, ids=repr)
+def test_the_c_server_refuses_a_bad_shm_or_memfd_in_a_hello(c_listen, kv):
+    # The reference behaviour the Python package follows: goodbye with
+    # EHANDSHAKE, then close.
+    c_listen("t.chello", "--echo")
+    s = raw_client("t.chello")
+    s.sendall(hello_frame(**kv))
+    frames = read_frames(s)
+    s.close()
+    assert frames[0][0] == F.HELLO and goodbye_code(frames) == E.EHANDSHAKE
+
+
+@pytest.mark.parametrize("kv", GOOD_OPTIONAL_HELLO, ids=repr)
+def test_valid_shm_and_memfd_offers_are_accepted_by_a_python_server(py_server, kv):
+    py_server()
+    s = raw_client("t.rules")
+    s.sendall(hello_frame(**kv) + frame(F.REQUEST, dumps("v"), 9) + frame(F.GOODBYE))
+    frames = read_frames(s)
+    s.close()
+    assert (F.REPLY, 9, dumps("v")) in frames and goodbye_code(frames) in ("no goodbye", None)
+
+
+@pytest.mark.parametrize("kv", BAD_OPTIONAL_HELLO, ids=repr)
+def test_python_client_refuses_a_server_hello_with_a_bad_shm_or_memfd(tmp_path, kv):
+    path = str(tmp_path / "fake.sock")
+    out = {}
+
+    def script(c, fs):
+        c.sendall(hello_frame(**kv))
+        try:
+            out["frames"] = read_frames(c)
+        except AssertionError:
+            out["frames"] = []
+
+    fs = FakeServer(path, script)
+    with pytest.raises(seam.ProtocolError) as ei:
+        seam.connect(f"unix:{path}")
+    assert ei.value.code == E.EHANDSHAKE
+    fs.t.join(5)
+    assert goodbye_code(out["frames"]) == E.EHANDSHAKE
 
 
 def test_undecodable_hello_fails_with_its_decode_error(py_server):
@@ -319,6 +538,9 @@ def test_timed_out_call_sends_cancel(tmp_path):
     (frame(F.REPLY, b"\x01", 0), E.EFRAMEID),
     (frame(F.ERROR, dumps({"code": 5, "message": "positive"}), 1), E.EPROTO),
     (frame(F.ERROR, dumps({"message": "no code"}), 1), E.EPROTO),
+    (frame(F.ERROR, dumps({"code": -2**31 - 1, "message": ""}), 1), E.EPROTO),  # as C reads it
+    (frame(F.ERROR, dumps({"code": -1}), 1), E.EPROTO),  # "message" is required
+    (frame(F.ERROR, dumps({"code": -1, "message": 5}), 1), E.EPROTO),
     (frame(F.REPLY, b"\xff", 1), E.EMALFORMED),
     (frame(F.REPLY, b"\x01", 1, flags=F.FLAG_MORE), E.EPROTO),  # not asked for
     (frame(F.ERROR, dumps({"code": -1, "message": ""}), 1, flags=F.FLAG_MORE), E.EFRAMEFLAGS),

@@ -108,6 +108,7 @@ def test_on_update_takes_each_update_instead_of_the_queue(publisher):
 @pytest.mark.parametrize("pattern,code", [
     ("", E.EINVAL), ("a*b", E.EINVAL), ("**", E.EINVAL), ("nul\0", E.EINVAL),
     ("\udcff", E.EINVAL), ("x" * 4097, E.ETOOLONG), (7, E.EINVAL),
+    ("a*" + "b" * 4095, E.ETOOLONG),  # the length first, then the '*', as the C client checks
 ])
 def test_bad_patterns_are_refused_locally(publisher, pattern, code):
     publisher("t.py.bad")
@@ -175,6 +176,36 @@ def test_python_server_refuses_a_subscribe_with_enotsup_and_serves_on(serve_thre
     assert r.returncode != 0 and "ENOTSUP" in r.stderr + r.stdout
     with seam.connect("t.py.nopub") as conn:
         assert conn.call("still here") == "still here"
+
+
+@pytest.mark.parametrize("payload", [dumps({"topic": "t"}), b"\xff", b"\x01", dumps({"topic": 1})],
+                         ids=["sound", "not cbor", "not a map", "no text topic"])
+def test_python_server_answers_any_subscribe_enotsup_before_reading_it(serve_thread, payload):
+    # docs/protocol.md, "subscribe": a receiver that serves no
+    # subscriptions answers ENOTSUP first; the payload is not looked at.
+    serve_thread(seam.Server("t.py.nopub2", lambda req: req.value))
+    from seam.names import socket_path
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(socket_path("t.py.nopub2"))
+    h = dumps({"seam": 1, "max_frame": 4096, "max_fds": 0})
+    s.sendall(F.pack(F.HELLO, 0, 0, 0, len(h)) + h
+              + F.pack(F.SUBSCRIBE, 0, 0, 5, len(payload)) + payload
+              + F.pack(F.REQUEST, 0, 0, 6, 1) + b"\x07" + F.pack(F.GOODBYE, 0, 0, 0, 0))
+    s.settimeout(5)
+    buf = b""
+    while (b := s.recv(65536)):
+        buf += b
+    s.close()
+    frames = []
+    while len(buf) >= 16:
+        ln, k, _, _, i = F.HEADER.unpack(buf[:16])
+        frames.append((k, i, buf[16:16 + ln]))
+        buf = buf[16 + ln:]
+    errs = [seam.loads(p)["code"] for k, i, p in frames if (k, i) == (F.ERROR, 5)]
+    assert errs == [E.ENOTSUP]
+    assert (F.REPLY, 6, b"\x07") in frames
+    assert not any(k == F.GOODBYE and p for k, _, p in frames)
 
 
 def test_updates_for_an_unknown_id_are_dropped_and_a_bad_one_closes(tmp_path):

@@ -55,10 +55,14 @@ def check_pattern(pattern) -> bytes:
         b = pattern.encode("utf-8")
     except UnicodeEncodeError:
         raise E.SeamError(E.EINVAL, "a pattern is valid UTF-8") from None
-    if not b or "\0" in pattern or "*" in pattern[:-1]:
-        raise E.SeamError(E.EINVAL, "a pattern is a topic name, or a prefix and one * at its end")
+    # Checked in the order a C peer checks one: empty, length, then the
+    # characters (docs/protocol.md, "subscribe").
+    if not b:
+        raise E.SeamError(E.EINVAL, "a pattern is not empty")
     if len(b) > MAX_PATTERN:
         raise E.SeamError(E.ETOOLONG, f"pattern over {MAX_PATTERN} bytes")
+    if "\0" in pattern or "*" in pattern[:-1]:
+        raise E.SeamError(E.EINVAL, "a pattern is a topic name, or a prefix and one * at its end")
     return b
 
 
@@ -318,8 +322,9 @@ class Core:
                 if self._header is None:
                     if len(buf) - pos < F.HEADER_SIZE:
                         break
-                    h = F.check_header(bytes(buf[pos:pos + F.HEADER_SIZE]),
-                                       self.max_frame if self.peer is not None else 0xFFFFFFFF)
+                    # Our own max_frame holds from the first frame on, the
+                    # hello included (EMSGSIZE before EHANDSHAKE), as in C.
+                    h = F.check_header(bytes(buf[pos:pos + F.HEADER_SIZE]), self.max_frame)
                     if self.peer is None:
                         if h.kind != F.HELLO:
                             raise ProtocolError(E.EHANDSHAKE, "first frame is not a hello")
@@ -371,7 +376,15 @@ class Core:
         if k == F.MESSAGE:
             return Event("message", value=self._value(h, payload, fds))
         if k == F.REQUEST:
-            v = self._value(h, payload, fds)
+            try:
+                v = self._value(h, payload, fds)
+            except ProtocolError as e:
+                if e.code == E.EPROTO:
+                    raise  # a MEMFD frame never announced: a violation
+                # A refused value (docs/protocol.md, "A refused value"): the
+                # caller hears why and the connection goes on.
+                self._answer_refusal(h.id, e.code, e.message)
+                return None
             self.incoming.add(h.id)
             return Event("request", h.id, value=v)
         # An answer for an id not in flight raced with a timeout or a
@@ -396,11 +409,9 @@ class Core:
             self.subs.discard(h.id)  # a refused subscription does not exist
             return Event("error", h.id, error=err)
         if k == F.SUBSCRIBE:
-            # Nothing is published from Python: every subscribe is refused.
-            if not self.goodbye_sent:
-                body, _ = cbor.encode({"code": E.ENOTSUP, "message": "nothing is published here"},
-                                      allow_fds=False)
-                self._queue(F.ERROR, 0, h.id, body, [])
+            # Nothing is published from Python: every subscribe is refused,
+            # before its payload is read (docs/protocol.md, "subscribe").
+            self._answer_refusal(h.id, E.ENOTSUP, "nothing is published here")
             return None
         if k == F.UNSUBSCRIBE:
             return None  # no subscription of the peer's exists here
@@ -427,32 +438,41 @@ class Core:
             self.pings.discard(h.id)
             return Event("pong", h.id)
         # GOODBYE
+        # A goodbye is never answered with a goodbye: a payload that is not
+        # a map, or keys of other types, say nothing (as in C).
         code = reason = rule = None
-        if payload:
-            try:
-                m = cbor.decode(payload, (), self.limits)
-            except DecodeError as e:
-                raise ProtocolError(e.code, f"goodbye payload: {e.message}") from None
-            if not isinstance(m, dict):
-                raise ProtocolError(E.EPROTO, "goodbye payload is not a map")
+        try:
+            m = cbor.decode(payload, (), self.limits) if payload else {}
+        except DecodeError:
+            m = {}
+        if isinstance(m, dict):
             if isinstance(m.get("reason"), str):
                 reason = m["reason"]
             if isinstance(m.get("rule"), str):
                 rule = m["rule"]
             c = m.get("code")
-            if type(c) is int and c < 0:
+            if type(c) is int and -(1 << 31) < c < 0:
                 code = c
         # The peer closes next; what it sent before is handled as usual
         # (its requests are still answered), nothing after is read.
         self.peer_goodbye = True
         return Event("goodbye", code=code, reason=reason, rule=rule)
 
+    def _answer_refusal(self, ident: int, code: int, message: str) -> None:
+        """An error answer queued by the package itself (no handler saw
+        the frame); nothing goes out after our goodbye."""
+        if self.goodbye_sent or self.closed:
+            return
+        body, _ = cbor.encode({"code": code, "message": message}, allow_fds=False)
+        self._queue(F.ERROR, 0, ident, body, [])
+
     def _error(self, payload: bytes) -> RemoteError:
         try:
             m = cbor.decode(payload, (), self.limits)
         except DecodeError as e:
             raise ProtocolError(e.code, f"error payload: {e.message}") from None
-        if (not isinstance(m, dict) or type(m.get("code")) is not int or m["code"] >= 0
-                or not isinstance(m.get("message"), str)):
+        # The code is an error code: negative, within 32 bits (as C reads it).
+        if (not isinstance(m, dict) or type(m.get("code")) is not int
+                or not -(1 << 31) <= m["code"] < 0 or not isinstance(m.get("message"), str)):
             raise ProtocolError(E.EPROTO, "error payload is not {code, message}")
         return RemoteError(m["code"], m["message"], m.get("data"))

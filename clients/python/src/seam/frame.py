@@ -21,6 +21,9 @@ MEMFD_PAYLOAD = 12
 MAX_FDS = 64
 MIN_MAX_FRAME = 4096
 HELLO_MAX = 4096
+SHM_MIN = 4096  # a "shm" ring size is a power of two in [SHM_MIN, SHM_MAX]
+SHM_MAX = 64 << 20
+MIN_MEMFD = 4096  # the least "memfd" threshold a hello may announce
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 
@@ -136,6 +139,16 @@ def parse_hello(payload: bytes) -> Hello:
         raise ProtocolError(E.EHANDSHAKE, "hello announces version 0")
     if out["max_frame"] < MIN_MAX_FRAME:
         raise ProtocolError(E.EHANDSHAKE, "hello max_frame below 4096")
+    # The optional keys are checked even though this package takes up
+    # neither offer: a bad value is a bad hello, as for the C library.
+    shm = m.get("shm", 4096)
+    if (type(shm) is not int or not SHM_MIN <= shm <= SHM_MAX
+                            or shm & (shm - 1)):
+        raise ProtocolError(E.EHANDSHAKE, "hello 'shm' is not a power of two from 4096 to 64 MiB")
+    memfd = m.get("memfd", MIN_MEMFD)
+    if (type(memfd) is not int or memfd < MIN_MEMFD):
+        raise ProtocolError(E.EHANDSHAKE, "hello 'memfd' is not an unsigned integer of at least 4096")
     # max_fds is 0 to 64; a larger announcement is read as 64, the most a
-    # frame may ever carry.
-    return Hello(out["seam"], out["max_frame"], min(out["max_fds"], MAX_FDS))
+    # frame may ever carry; a max_frame above 2^32-1 is more than a header
+    # can say.
+    return Hello(out["seam"], min(out["max_frame"], 0xFFFFFFFF), min(out["max_fds"], MAX_FDS))
