@@ -50,6 +50,7 @@ static void on_hello(seam_conn *c, const seam__frame *f)
         seam__conn_fail(c, SEAM_EPROTO);
         return;
     }
+    c->parser.hello_max = 0;
     int r = f->h.len <= SEAM__HELLO_MIN_FRAME ? seam__hello_read(f->payload, f->h.len, &c->peer)
                                               : SEAM_EHANDSHAKE;
     if (r < 0) {

@@ -103,6 +103,7 @@ static int conn_start(seam_conn *c, seam__pipe *pipe, bool connecting)
 {
     seam__frame_parser_free(&c->parser);
     seam__frame_parser_init(&c->parser, c->cfg.max_frame);
+    c->parser.hello_max = SEAM__HELLO_MIN_FRAME; /* until the peer's hello is read */
     c->out.len = 0;
     c->out_off = 0;
     seam__conn_fdq_clear(c);

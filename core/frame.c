@@ -185,6 +185,9 @@ int seam__frame_parser_next(seam__frame_parser *p, const uint8_t **data, size_t 
             p->hdr_have = 0;
         }
         int r = seam__frame_header_check(&p->cur, p->max_payload);
+        if (r == 0 && p->hello_max != 0 && p->cur.len > p->hello_max) {
+            r = SEAM_EHANDSHAKE;
+        }
         if (r < 0) {
             return parser_fail(p, r);
         }

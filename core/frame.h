@@ -62,6 +62,10 @@ int seam__frame_header_check(const seam__frame_header *h, uint32_t max_payload);
 
 typedef struct seam__frame_parser {
     uint32_t max_payload;
+    /* While non-zero, a frame longer than this fails with SEAM_EHANDSHAKE
+     * once its header is read (the first frame must be a hello of at most
+     * this much): not collected up to max_payload first. */
+    uint32_t hello_max;
     int error; /* sticky: a stream that went wrong stays wrong */
     size_t hdr_have;
     uint8_t hdr[SEAM__FRAME_HEADER_SIZE];

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* regress_conn_fds.c - the descriptors one connection may make this
- * process hold in its send queue (config.max_queue_fds): a peer that sends
- * requests whose answers carry descriptors and reads nothing, and sends of
- * descriptors to a peer that reads nothing. Without the bound both filled
- * the descriptor table (an echo server reached 19,999 of 20,000 in half a
- * second). The seam side runs in this process on the poll driver; the
- * hostile peer is a forked process writing docs/protocol.md by hand.
- * Deadlines only bound a test gone wrong. */
+/* regress_conn_hold.c - what one peer can make this process hold: the
+ * descriptors in a connection's send queue (config.max_queue_fds) - a peer
+ * that sends requests whose answers carry descriptors and reads nothing,
+ * sends of descriptors to a peer that reads nothing (without the bound
+ * both filled the descriptor table: an echo server reached 19,999 of
+ * 20,000 in half a second) - and a first frame announcing a hello far
+ * over the 4096 bytes one may have (collected up to max_frame before it
+ * was refused). The seam side runs in this process on the poll driver;
+ * hostile peers write docs/protocol.md by hand. Deadlines only bound a
+ * test gone wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,6 +298,44 @@ static void test_descriptors_we_have_no_room_for_end_the_connection_with_emfile(
     close(fd);
 }
 
+/* ---- a hello far too large ---- */
+
+static void test_first_frame_over_the_hello_bound_is_refused_at_its_header(void **state)
+{
+    fixture *f = *state;
+    seam_server_config cfg = {.conn.on_event = echo, .conn.handshake_timeout_ms = 600000};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    int fd = rawpeer_connect(NAME);
+    assert_true(fd >= 0);
+    /* A hello of 16 MiB - 16 announced, 8 KiB of it sent: nothing in it
+     * could be a hello, and nothing of it is kept. */
+    static uint8_t frame[16 + 8192];
+    rawpeer_put_header(frame, (16u << 20) - 16, RAWPEER_HELLO, 0, 0, 0);
+    assert_true(support_write_full(fd, frame, sizeof(frame)));
+    int code = 0;
+    long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (code == 0 && support_now_ms() < deadline) {
+        support_run_once(f->loop, 10);
+        if (poll(&p, 1, 0) <= 0) {
+            continue;
+        }
+        uint8_t hdr[16];
+        uint8_t buf[256];
+        long n = rawpeer_read_frame(fd, hdr, buf, sizeof(buf), SUPPORT_DEADLINE_MS);
+        if (n < 0) {
+            break; /* closed without a goodbye */
+        }
+        if (hdr[4] == RAWPEER_BYE) {
+            code = rawpeer_payload_code(buf, (size_t)n);
+        }
+    }
+    assert_int_equal(code, SEAM_EHANDSHAKE);
+    close(fd);
+    seam_server_close(srv);
+}
+
 int main(void)
 {
     support_test_filter_from_env();
@@ -308,6 +348,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_descriptors_we_have_no_room_for_end_the_connection_with_emfile, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_first_frame_over_the_hello_bound_is_refused_at_its_header, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
