@@ -90,6 +90,13 @@ ssize_t seam__ring_room(seam__ring *r)
     if (head > r->pos || r->pos - head > r->cap || (head % RING_ALIGN) != 0) {
         return SEAM_EPROTO;
     }
+    /* The reader's other index, checked with this one: a count above what
+     * was sent is found before any record, not just one with descriptors. */
+    uint64_t taken =
+        atomic_load_explicit(ring_u64(r, SEAM__RING_OFF_FDSTAKEN), memory_order_acquire);
+    if (taken > r->fds) {
+        return SEAM_EPROTO;
+    }
     uint64_t free_bytes = r->cap - (r->pos - head);
     if (free_bytes < SEAM__RING_REC_HDR + RING_ALIGN) {
         return 0;

@@ -52,7 +52,7 @@ void seam__ring_init(seam__ring *r, uint8_t *base, size_t cap, bool init);
 bool seam__ring_magic_ok(const seam__ring *r);
 
 /* Writer. Free bytes for one record's payload now (0: full), or
- * SEAM_EPROTO when the reader's head makes no sense. */
+ * SEAM_EPROTO when the reader's head or fds_taken makes no sense. */
 ssize_t seam__ring_room(seam__ring *r);
 /* Writes one record of up to room bytes from iov (at least 1: call after
  * seam__ring_room said so) carrying nfds. Returns the bytes taken; *ring

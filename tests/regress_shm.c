@@ -1149,6 +1149,90 @@ static void test_a_client_short_of_descriptors_keeps_to_the_socket(void **state)
     seam_server_close(srv);
 }
 
+/* ==== the writer's descriptor channel and fds_taken ====================== */
+
+/* Whether the server hung up the socket (0 ms: it did already). */
+static bool peer_hung_up(const shmpeer *p)
+{
+    struct pollfd pf = {p->sock, POLLRDHUP, 0};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* Reads the server's ring until it hangs up: how many frames came. */
+static int frames_until_hangup(shmpeer *p)
+{
+    uint8_t hdr[16];
+    int n = 0;
+    while (shmpeer_read_frame(p, hdr, NULL, 0, SUPPORT_DEADLINE_MS) >= 0) {
+        n++;
+    }
+    return n;
+}
+
+/* One ping through the ring, answered through the server's: both
+ * directions are on the rings. */
+static bool ping_answered(shmpeer *p, uint64_t id)
+{
+    uint8_t ping[16];
+    uint8_t hdr[16];
+    rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, id);
+    if (!shmpeer_send(p, ping, sizeof(ping))) {
+        return false;
+    }
+    shmpeer_ring(p);
+    return shmpeer_read_frame(p, hdr, NULL, 0, SUPPORT_DEADLINE_MS) == 0 &&
+           hdr[4] == RAWPEER_PONG && rawpeer_get_id(hdr) == id;
+}
+
+/* Breaks the server's ring (*arg: the field's offset, fds_taken or head),
+ * then sends a ping, whose pong is a record without descriptors. Exit
+ * status 0 when nothing came (no pong, no goodbye) and the server hung
+ * up. */
+static int writer_index_main(int chan, void *arg)
+{
+    (void)chan;
+    size_t off = *(const size_t *)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    uint64_t v = 7; /* descriptors taken: none were sent */
+    if (off == SEAM__RING_OFF_HEAD) {
+        v = atomic_load((_Atomic uint64_t *)(void *)(p.in_mem + off)) + SEAM__RING_MIN;
+    }
+    atomic_store((_Atomic uint64_t *)(void *)(p.in_mem + off), v);
+    uint8_t ping[16];
+    rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, 2);
+    bool ok = shmpeer_send(&p, ping, sizeof(ping));
+    shmpeer_ring(&p);
+    int came = ok ? frames_until_hangup(&p) : -1;
+    bool hung_up = peer_hung_up(&p);
+    shmpeer_free(&p);
+    return !ok ? 1 : came == 0 && hung_up ? 0 : 2;
+}
+
+/* The writer checks fds_taken as it checks head, before every record (one
+ * without descriptors too), and a writer that finds either broken closes
+ * without a goodbye, with EPROTO (docs/protocol.md, "Shared memory",
+ * Violations). */
+static void test_a_broken_fds_taken_or_head_is_found_before_any_record(void **state)
+{
+    fixture *f = *state;
+    static const size_t fields[] = {SEAM__RING_OFF_FDSTAKEN, SEAM__RING_OFF_HEAD};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        hostile_server h = {0};
+        seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+        seam_server *srv = NULL;
+        assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+        support_child child = {.chan = -1};
+        support_fork(&child, writer_index_main, (void *)&fields[i]);
+        assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+        assert_int_equal(h.error, SEAM_EPROTO);
+        assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+        seam_server_close(srv);
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1188,6 +1272,7 @@ int main(void)
         T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
         T(test_a_client_short_of_descriptors_keeps_to_the_socket),
         cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
+        T(test_a_broken_fds_taken_or_head_is_found_before_any_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

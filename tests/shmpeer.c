@@ -270,6 +270,7 @@ bool shmpeer_send_fds(shmpeer *p, const void *bytes, size_t len, const int *fds,
         (nfds > 0 && !rawpeer_send_with_fds(p->out_chan, "", 1, fds, nfds))) {
         return false;
     }
+    seam__ring_fds_sent(&p->out, nfds); /* the reader's fds_taken is checked against it */
     struct iovec iov = {(void *)bytes, len};
     bool ring = false;
     seam__ring_write(&p->out, &iov, 1, (uint32_t)nfds, (size_t)room, &ring);
