@@ -130,10 +130,15 @@ size_t seam__ring_write(seam__ring *r, const struct iovec *iov, size_t iovcnt, u
     return n;
 }
 
-bool seam__ring_writer_arm(seam__ring *r)
+void seam__ring_writer_wait(seam__ring *r)
 {
     atomic_store_explicit(ring_u32(r, SEAM__RING_OFF_WWAIT), 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
+}
+
+bool seam__ring_writer_arm(seam__ring *r)
+{
+    seam__ring_writer_wait(r);
     return seam__ring_room(r) != 0; /* an error shows at the next write */
 }
 
@@ -153,8 +158,7 @@ int seam__ring_fds_room(seam__ring *r, size_t nfds)
     if (ok != 0) {
         return ok;
     }
-    atomic_store_explicit(ring_u32(r, SEAM__RING_OFF_WWAIT), 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    seam__ring_writer_wait(r);
     return ring_fds_check(r, nfds);
 }
 

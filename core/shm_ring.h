@@ -59,6 +59,10 @@ ssize_t seam__ring_room(seam__ring *r);
  * is set when the reader said it was about to sleep. */
 size_t seam__ring_write(seam__ring *r, const struct iovec *iov, size_t iovcnt, uint32_t nfds,
                         size_t room, bool *ring);
+/* Publishes that the writer waits (for room, or for the reader to take
+ * descriptors), with the fence after it: what it looks at next is seen by
+ * a reader that missed the flag. */
+void seam__ring_writer_wait(seam__ring *r);
 /* Publishes that the writer waits for room, then looks again: true when
  * there is room now (the flag stays set; the reader may ring anyway). */
 bool seam__ring_writer_arm(seam__ring *r);

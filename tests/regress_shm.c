@@ -551,6 +551,81 @@ static void test_shm_a_closed_room_doorbell_fails_the_full_writer(void **state)
     shm_pair_free(&p);
 }
 
+/* The writer's end of p's channel: the socket a byte sent from the
+ * reader's end arrives at. */
+static int shm_pair_writer_chan(shm_pair *p)
+{
+    int ready_before[256] = {0};
+    for (int fd = 3; fd < 256; fd++) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        ready_before[fd] = poll(&pf, 1, 0);
+    }
+    assert_int_equal(send(p->give[2], "x", 1, MSG_DONTWAIT), 1);
+    for (int fd = 3; fd < 256; fd++) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (fd != p->give[2] && ready_before[fd] == 0 && seam__shm_is_stream_socket(fd) &&
+            poll(&pf, 1, 0) == 1) {
+            uint8_t b;
+            assert_int_equal(recv(fd, &b, 1, MSG_DONTWAIT), 1);
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* A channel too full to take a record's descriptors (its reader has not
+ * taken the batches before) is no failure: the record waits, nothing is
+ * lost or reordered, the writer sleeps (its descriptor not ready) until
+ * the reader, taking a batch, rings it. */
+static void test_shm_a_full_descriptor_channel_waits_and_loses_nothing(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int wchan = shm_pair_writer_chan(&p);
+    assert_true(wchan >= 0);
+    int small = 1; /* the kernel's least */
+    assert_int_equal(setsockopt(wchan, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_switch_send(p.a, 0);
+    seam__shm_watch_events(p.a, SEAM_READ | SEAM_WRITE);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    uint32_t sent = 0;
+    ssize_t n;
+    for (;;) {
+        uint32_t v = sent;
+        struct iovec iov = {&v, sizeof(v)};
+        n = seam__shm_sendv(p.a, &iov, 1, &fd, 1);
+        if (n != sizeof(v)) {
+            break;
+        }
+        sent++;
+        assert_true(sent < SEAM__RING_FDS_AHEAD); /* the channel fills first */
+    }
+    assert_int_equal(n, SEAM_EAGAIN);
+    assert_true(sent > 0);
+    assert_false(shm_fd_ready(p.a));
+    for (uint32_t i = 0; i <= sent; i++) {
+        uint32_t v = 0;
+        int fds[4];
+        size_t nfds = 0;
+        bool truncated = false;
+        assert_int_equal(seam__shm_recv(p.b, &v, sizeof(v), fds, 4, &nfds, &truncated), sizeof(v));
+        assert_int_equal(v, i);
+        assert_int_equal(nfds, 1);
+        close(fds[0]);
+        if (i == 0) {
+            assert_true(shm_fd_ready(p.a)); /* rung */
+            uint32_t w = sent;
+            struct iovec iov = {&w, sizeof(w)};
+            assert_int_equal(seam__shm_sendv(p.a, &iov, 1, &fd, 1), sizeof(w));
+        }
+    }
+    close(fd);
+    shm_pair_free(&p);
+}
+
 /* A ring holding more than the core reads per wake-up (the writer picks
  * the size: up to 64 MiB) still reads as ready once the core stops after
  * full reads, instead of leaving the rest for a doorbell that never comes:
@@ -1184,6 +1259,55 @@ static bool ping_answered(shmpeer *p, uint64_t id)
            hdr[4] == RAWPEER_PONG && rawpeer_get_id(hdr) == id;
 }
 
+/* Closes its end of the server's channel, then sends a request naming a
+ * descriptor (the echo's reply carries it, over that channel) and a ping.
+ * Exit status 0 when nothing more came and the server hung up; 2 when
+ * anything came (the pong of a connection that lost the reply and went
+ * on) or the server kept the connection. */
+static int chan_closed_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    close(p.in_chan);
+    p.in_chan = -1;
+    /* {"d": fd 0} */
+    static const uint8_t value[] = {0xa1, 0x61, 'd', 0xda, 0x73, 0x65, 0x61, 0x6d, 0x00};
+    uint8_t frames[16 + sizeof(value) + 16];
+    rawpeer_put_header(frames, sizeof(value), RAWPEER_REQUEST, 0, 1, 5);
+    memcpy(frames + 16, value, sizeof(value));
+    rawpeer_put_header(frames + 16 + sizeof(value), 0, RAWPEER_PING, 0, 0, 6);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    bool ok = shmpeer_send_fds(&p, frames, sizeof(frames), &fd, 1);
+    close(fd);
+    shmpeer_ring(&p);
+    int came = ok ? frames_until_hangup(&p) : -1;
+    bool hung_up = peer_hung_up(&p);
+    shmpeer_free(&p);
+    return !ok ? 1 : came == 0 && hung_up ? 0 : 2;
+}
+
+/* A reply whose descriptors cannot go over the channel (the peer closed
+ * its end) is not dropped while the connection goes on (docs/protocol.md,
+ * "Shared memory", Descriptors): the connection ends, reported as lost. */
+static void test_a_closed_descriptor_channel_ends_the_connection(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, chan_closed_main, NULL);
+    assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_ECONNRESET);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 /* Breaks the server's ring (*arg: the field's offset, fds_taken or head),
  * then sends a ping, whose pong is a record without descriptors. Exit
  * status 0 when nothing came (no pong, no goodbye) and the server hung
@@ -1260,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_shm_a_closed_data_doorbell_ends_the_stream),
         cmocka_unit_test(test_shm_a_closed_room_doorbell_fails_the_full_writer),
         cmocka_unit_test(test_shm_a_full_read_leaves_the_ring_ready),
+        cmocka_unit_test(test_shm_a_full_descriptor_channel_waits_and_loses_nothing),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_a_ring_sent_read_only_is_eproto),
         cmocka_unit_test(test_shm_a_ring_we_lack_the_memory_to_map_is_enomem),
@@ -1272,6 +1397,7 @@ int main(void)
         T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
         T(test_a_client_short_of_descriptors_keeps_to_the_socket),
         cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
+        T(test_a_closed_descriptor_channel_ends_the_connection),
         T(test_a_broken_fds_taken_or_head_is_found_before_any_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
