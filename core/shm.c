@@ -423,10 +423,9 @@ static void shm_room_drain(seam__shm *s)
     }
 }
 
-/* A record's descriptors, sent before it is published. One byte goes
- * whole or not at all: a full channel loses and reorders nothing, and the
- * writer waits as for room (the reader rings once it took a batch). Any
- * other failure ends the connection: no record may go without them. */
+/* A record's descriptors, sent before it is published, with one byte: a
+ * full channel loses nothing, the writer waits as for room (the reader
+ * rings once it took a batch); any other failure ends the connection. */
 static ssize_t shm_send_fds(seam__shm *s, const int *fds, size_t nfds)
 {
     static const uint8_t b = 0;
@@ -491,7 +490,8 @@ ssize_t seam__shm_sendv(seam__shm *s, const struct iovec *iov, size_t iovcnt, co
                         size_t nfds)
 {
     if (s->out_on) {
-        return shm_send_ring(s, iov, iovcnt, fds, nfds);
+        /* Broken: nothing more goes, lest a frame pass one that was lost. */
+        return s->broken != 0 ? s->broken : shm_send_ring(s, iov, iovcnt, fds, nfds);
     }
     if (!s->switching) {
         return seam__unix_sendv(s->sock, iov, iovcnt, fds, nfds);

@@ -694,6 +694,39 @@ static void test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto(vo
     shm_pair_free(&p);
 }
 
+/* A record whose descriptors the channel refused (its reader closed its
+ * end) breaks the ring for good: no later record goes in its place, a
+ * receive reports the error, the core is woken to read it. */
+static void test_shm_a_refused_descriptor_batch_lets_no_later_record_pass(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    size_t len = SEAM__RING_HDR + SEAM__RING_DEFAULT;
+    uint8_t *ring = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, p.give[0], 0);
+    assert_true(ring != MAP_FAILED);
+    seam__shm_switch_send(p.a, 0); /* its copies of the reader's ends closed */
+    close(p.give[2]);
+    p.give[2] = -1;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct iovec iov = {"hello", 5};
+    assert_int_equal(seam__shm_sendv(p.a, &iov, 1, &fd, 1), -EPIPE);
+    close(fd);
+    assert_int_equal(seam__shm_sendv(p.a, &iov, 1, NULL, 0), -EPIPE);
+    _Atomic uint64_t *tail = (_Atomic uint64_t *)(void *)(ring + SEAM__RING_OFF_TAIL);
+    assert_int_equal(atomic_load(tail), 0);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.a, buf, sizeof(buf), fds, 4, &nfds, &truncated), -EPIPE);
+    assert_int_equal(seam__shm_wait(p.a, SEAM_READ, 0), SEAM_READ);
+    munmap(ring, len);
+    close(p.give[0]);
+    close(p.give[1]);
+    shm_pair_free(&p);
+}
+
 /* A ring the peer sent opened read-only cannot be mapped for writing
  * head: that is the peer's fault, EPROTO. */
 static void test_shm_a_ring_sent_read_only_is_eproto(void **state)
@@ -1389,6 +1422,7 @@ int main(void)
         cmocka_unit_test(test_shm_a_ring_sent_read_only_is_eproto),
         cmocka_unit_test(test_shm_a_ring_we_lack_the_memory_to_map_is_enomem),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
+        cmocka_unit_test(test_shm_a_refused_descriptor_batch_lets_no_later_record_pass),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
         T(test_repeated_setups_through_the_ring_leave_no_descriptors),
         T(test_a_setup_short_of_its_descriptors_is_eframefds),
