@@ -294,6 +294,24 @@ static void test_ring_full_waits_and_the_reader_rings_the_waiting_writer(void **
     free(p.mem);
 }
 
+/* A writer at the bound of descriptors sent and not taken waits; the
+ * reader that takes some rings it for that alone, as for room (no record
+ * need have been consumed). */
+static void test_ring_taking_descriptors_alone_rings_a_writer_at_the_bound(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    assert_int_equal(seam__ring_fds_room(&p.w, SEAM__RING_FDS_AHEAD), 1);
+    seam__ring_fds_sent(&p.w, SEAM__RING_FDS_AHEAD);
+    assert_int_equal(seam__ring_fds_room(&p.w, 1), 0); /* it waits, flag set */
+    bool ring = false;
+    seam__ring_fds_taken(&p.r, 1, &ring);
+    assert_true(ring);
+    assert_int_equal(seam__ring_fds_room(&p.w, 1), 1);
+    free(p.mem);
+}
+
 static void test_ring_rings_a_sleeping_reader_and_not_a_busy_one(void **state)
 {
     (void)state;
@@ -1390,6 +1408,132 @@ static void test_a_broken_fds_taken_or_head_is_found_before_any_record(void **st
     }
 }
 
+/* ==== what the shared-memory section pins down =========================== */
+
+/* Its hello and its setup frame in one sendmsg carrying the setup's
+ * descriptors, then a ping over the ring. Exit status 0 when it was
+ * answered over the server's ring. */
+static int joined_setup_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect_joined(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    bool ok = ping_answered(&p, 1);
+    shmpeer_free(&p);
+    return ok ? 0 : 2;
+}
+
+/* A setup frame sent before the peer's hello was read (every shmpeer does
+ * that) and one whose descriptors came in the hello's sendmsg, both
+ * frames read at once, are taken (docs/protocol.md, "Shared memory",
+ * Negotiation): descriptors are claimed in frame order. */
+static void test_a_setup_sent_with_the_hello_in_one_sendmsg_is_taken(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, joined_setup_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
+/* A ping in a record carrying a descriptor. Exit status 0 when the server
+ * said goodbye with EFRAMEFDS over its ring. */
+static int unclaimed_fds_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    uint8_t ping[16];
+    rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, 2);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    bool ok = shmpeer_send_fds(&p, ping, sizeof(ping), &fd, 1);
+    close(fd);
+    shmpeer_ring(&p);
+    int code = ok ? shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS) : 0;
+    shmpeer_free(&p);
+    return !ok ? 1 : code == SEAM_EFRAMEFDS ? 0 : 2;
+}
+
+/* Descriptors on a record whose bytes hold only frames that announce none
+ * are claimed by no frame: EFRAMEFDS, as over the socket. */
+static void test_descriptors_on_a_record_of_frames_without_any_are_eframefds(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, unclaimed_fds_main, NULL);
+    assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_EFRAMEFDS);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
+#define SHUTWR_REQUESTS 20
+
+/* SHUTWR_REQUESTS echo requests published in its ring, then
+ * shutdown(SHUT_WR) of the socket. Exit status 0 when every one was
+ * answered and the server then hung up. */
+static int shutwr_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    bool ok = true;
+    for (uint64_t i = 0; i < SHUTWR_REQUESTS && ok; i++) {
+        uint8_t req[17];
+        rawpeer_put_header(req, 1, RAWPEER_REQUEST, 0, 0, 100 + i);
+        req[16] = (uint8_t)i; /* the unsigned integer i */
+        ok = shmpeer_send(&p, req, sizeof(req));
+    }
+    shmpeer_ring(&p);
+    ok = ok && shutdown(p.sock, SHUT_WR) == 0;
+    int replies = 0;
+    uint8_t hdr[16];
+    uint8_t payload[8];
+    long len;
+    while (ok && (len = shmpeer_read_frame(&p, hdr, payload, sizeof(payload),
+                                           SUPPORT_DEADLINE_MS)) >= 0) {
+        ok = hdr[4] == RAWPEER_REPLY && rawpeer_get_id(hdr) == 100 + (uint64_t)replies &&
+             len == 1 && payload[0] == (uint8_t)replies;
+        replies++;
+    }
+    ok = ok && replies == SHUTWR_REQUESTS && peer_hung_up(&p);
+    shmpeer_free(&p);
+    return ok ? 0 : 2;
+}
+
+/* A peer that shuts down its socket's writing side after publishing
+ * requests in its ring has them all answered over the server's ring, then
+ * the server closes (docs/protocol.md, "Shared memory", Hang-up). */
+static void test_requests_published_before_shut_wr_are_all_answered(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, shutwr_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1407,6 +1551,7 @@ int main(void)
         cmocka_unit_test(test_ring_record_with_more_descriptors_than_a_frame_is_eproto),
         cmocka_unit_test(test_ring_head_past_the_tail_is_eproto_for_the_writer),
         cmocka_unit_test(test_ring_full_waits_and_the_reader_rings_the_waiting_writer),
+        cmocka_unit_test(test_ring_taking_descriptors_alone_rings_a_writer_at_the_bound),
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
         cmocka_unit_test(test_ring_read_keeps_the_count_of_its_first_record),
@@ -1433,6 +1578,9 @@ int main(void)
         cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
         T(test_a_closed_descriptor_channel_ends_the_connection),
         T(test_a_broken_fds_taken_or_head_is_found_before_any_record),
+        T(test_a_setup_sent_with_the_hello_in_one_sendmsg_is_taken),
+        T(test_descriptors_on_a_record_of_frames_without_any_are_eframefds),
+        T(test_requests_published_before_shut_wr_are_all_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
