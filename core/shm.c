@@ -423,6 +423,27 @@ static void shm_room_drain(seam__shm *s)
     }
 }
 
+/* A record's descriptors, sent before it is published, with one byte: a
+ * full channel loses nothing, the writer waits as for room (the reader
+ * rings once it took a batch); any other failure ends the connection. */
+static ssize_t shm_send_fds(seam__shm *s, const int *fds, size_t nfds)
+{
+    static const uint8_t b = 0;
+    struct iovec one = {(void *)&b, 1};
+    ssize_t n = seam__unix_sendv(s->out_chan, &one, 1, fds, nfds);
+    if (n == SEAM_EAGAIN) {
+        shm_self_drain(s);
+        shm_room_drain(s);
+        seam__ring_writer_wait(&s->out);
+        n = seam__unix_sendv(s->out_chan, &one, 1, fds, nfds);
+    }
+    if (n < 0) {
+        return shm_broke(s, n);
+    }
+    seam__ring_fds_sent(&s->out, nfds);
+    return 0;
+}
+
 static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcnt, const int *fds,
                              size_t nfds)
 {
@@ -444,16 +465,10 @@ static ssize_t shm_send_ring(seam__shm *s, const struct iovec *iov, size_t iovcn
             /* the reader rings once it took some */
             return ok < 0 ? shm_broke(s, ok) : SEAM_EAGAIN;
         }
-    }
-    if (nfds > 0) {
-        /* Before the record is published, so they wait when it is read. */
-        static const uint8_t b = 0;
-        struct iovec one = {(void *)&b, 1};
-        ssize_t n = seam__unix_sendv(s->out_chan, &one, 1, fds, nfds);
-        if (n < 0) {
-            return n == SEAM_EAGAIN ? SEAM_EAGAIN : -EPIPE;
+        ssize_t r = shm_send_fds(s, fds, nfds);
+        if (r < 0) {
+            return r;
         }
-        seam__ring_fds_sent(&s->out, nfds);
     }
     bool ring = false;
     size_t n = seam__ring_write(&s->out, iov, iovcnt, (uint32_t)nfds, (size_t)room, &ring);
@@ -475,7 +490,8 @@ ssize_t seam__shm_sendv(seam__shm *s, const struct iovec *iov, size_t iovcnt, co
                         size_t nfds)
 {
     if (s->out_on) {
-        return shm_send_ring(s, iov, iovcnt, fds, nfds);
+        /* Broken: nothing more goes, lest a frame pass one that was lost. */
+        return s->broken != 0 ? s->broken : shm_send_ring(s, iov, iovcnt, fds, nfds);
     }
     if (!s->switching) {
         return seam__unix_sendv(s->sock, iov, iovcnt, fds, nfds);

@@ -90,6 +90,13 @@ ssize_t seam__ring_room(seam__ring *r)
     if (head > r->pos || r->pos - head > r->cap || (head % RING_ALIGN) != 0) {
         return SEAM_EPROTO;
     }
+    /* The reader's other index, checked with this one: a count above what
+     * was sent is found before any record, not just one with descriptors. */
+    uint64_t taken =
+        atomic_load_explicit(ring_u64(r, SEAM__RING_OFF_FDSTAKEN), memory_order_acquire);
+    if (taken > r->fds) {
+        return SEAM_EPROTO;
+    }
     uint64_t free_bytes = r->cap - (r->pos - head);
     if (free_bytes < SEAM__RING_REC_HDR + RING_ALIGN) {
         return 0;
@@ -123,10 +130,15 @@ size_t seam__ring_write(seam__ring *r, const struct iovec *iov, size_t iovcnt, u
     return n;
 }
 
-bool seam__ring_writer_arm(seam__ring *r)
+void seam__ring_writer_wait(seam__ring *r)
 {
     atomic_store_explicit(ring_u32(r, SEAM__RING_OFF_WWAIT), 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
+}
+
+bool seam__ring_writer_arm(seam__ring *r)
+{
+    seam__ring_writer_wait(r);
     return seam__ring_room(r) != 0; /* an error shows at the next write */
 }
 
@@ -146,8 +158,7 @@ int seam__ring_fds_room(seam__ring *r, size_t nfds)
     if (ok != 0) {
         return ok;
     }
-    atomic_store_explicit(ring_u32(r, SEAM__RING_OFF_WWAIT), 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    seam__ring_writer_wait(r);
     return ring_fds_check(r, nfds);
 }
 

@@ -52,13 +52,17 @@ void seam__ring_init(seam__ring *r, uint8_t *base, size_t cap, bool init);
 bool seam__ring_magic_ok(const seam__ring *r);
 
 /* Writer. Free bytes for one record's payload now (0: full), or
- * SEAM_EPROTO when the reader's head makes no sense. */
+ * SEAM_EPROTO when the reader's head or fds_taken makes no sense. */
 ssize_t seam__ring_room(seam__ring *r);
 /* Writes one record of up to room bytes from iov (at least 1: call after
  * seam__ring_room said so) carrying nfds. Returns the bytes taken; *ring
  * is set when the reader said it was about to sleep. */
 size_t seam__ring_write(seam__ring *r, const struct iovec *iov, size_t iovcnt, uint32_t nfds,
                         size_t room, bool *ring);
+/* Publishes that the writer waits (for room, or for the reader to take
+ * descriptors), with the fence after it: what it looks at next is seen by
+ * a reader that missed the flag. */
+void seam__ring_writer_wait(seam__ring *r);
 /* Publishes that the writer waits for room, then looks again: true when
  * there is room now (the flag stays set; the reader may ring anyway). */
 bool seam__ring_writer_arm(seam__ring *r);

@@ -294,6 +294,24 @@ static void test_ring_full_waits_and_the_reader_rings_the_waiting_writer(void **
     free(p.mem);
 }
 
+/* A writer at the bound of descriptors sent and not taken waits; the
+ * reader that takes some rings it for that alone, as for room (no record
+ * need have been consumed). */
+static void test_ring_taking_descriptors_alone_rings_a_writer_at_the_bound(void **state)
+{
+    (void)state;
+    ring_pair p;
+    ring_pair_init(&p, SEAM__RING_MIN);
+    assert_int_equal(seam__ring_fds_room(&p.w, SEAM__RING_FDS_AHEAD), 1);
+    seam__ring_fds_sent(&p.w, SEAM__RING_FDS_AHEAD);
+    assert_int_equal(seam__ring_fds_room(&p.w, 1), 0); /* it waits, flag set */
+    bool ring = false;
+    seam__ring_fds_taken(&p.r, 1, &ring);
+    assert_true(ring);
+    assert_int_equal(seam__ring_fds_room(&p.w, 1), 1);
+    free(p.mem);
+}
+
 static void test_ring_rings_a_sleeping_reader_and_not_a_busy_one(void **state)
 {
     (void)state;
@@ -551,6 +569,81 @@ static void test_shm_a_closed_room_doorbell_fails_the_full_writer(void **state)
     shm_pair_free(&p);
 }
 
+/* The writer's end of p's channel: the socket a byte sent from the
+ * reader's end arrives at. */
+static int shm_pair_writer_chan(shm_pair *p)
+{
+    int ready_before[256] = {0};
+    for (int fd = 3; fd < 256; fd++) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        ready_before[fd] = poll(&pf, 1, 0);
+    }
+    assert_int_equal(send(p->give[2], "x", 1, MSG_DONTWAIT), 1);
+    for (int fd = 3; fd < 256; fd++) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (fd != p->give[2] && ready_before[fd] == 0 && seam__shm_is_stream_socket(fd) &&
+            poll(&pf, 1, 0) == 1) {
+            uint8_t b;
+            assert_int_equal(recv(fd, &b, 1, MSG_DONTWAIT), 1);
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* A channel too full to take a record's descriptors (its reader has not
+ * taken the batches before) is no failure: the record waits, nothing is
+ * lost or reordered, the writer sleeps (its descriptor not ready) until
+ * the reader, taking a batch, rings it. */
+static void test_shm_a_full_descriptor_channel_waits_and_loses_nothing(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    int wchan = shm_pair_writer_chan(&p);
+    assert_true(wchan >= 0);
+    int small = 1; /* the kernel's least */
+    assert_int_equal(setsockopt(wchan, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(seam__shm_attach(p.b, p.give, SEAM__SHM_SETUP_FDS, SEAM__RING_DEFAULT), 0);
+    seam__shm_switch_send(p.a, 0);
+    seam__shm_watch_events(p.a, SEAM_READ | SEAM_WRITE);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    uint32_t sent = 0;
+    ssize_t n;
+    for (;;) {
+        uint32_t v = sent;
+        struct iovec iov = {&v, sizeof(v)};
+        n = seam__shm_sendv(p.a, &iov, 1, &fd, 1);
+        if (n != sizeof(v)) {
+            break;
+        }
+        sent++;
+        assert_true(sent < SEAM__RING_FDS_AHEAD); /* the channel fills first */
+    }
+    assert_int_equal(n, SEAM_EAGAIN);
+    assert_true(sent > 0);
+    assert_false(shm_fd_ready(p.a));
+    for (uint32_t i = 0; i <= sent; i++) {
+        uint32_t v = 0;
+        int fds[4];
+        size_t nfds = 0;
+        bool truncated = false;
+        assert_int_equal(seam__shm_recv(p.b, &v, sizeof(v), fds, 4, &nfds, &truncated), sizeof(v));
+        assert_int_equal(v, i);
+        assert_int_equal(nfds, 1);
+        close(fds[0]);
+        if (i == 0) {
+            assert_true(shm_fd_ready(p.a)); /* rung */
+            uint32_t w = sent;
+            struct iovec iov = {&w, sizeof(w)};
+            assert_int_equal(seam__shm_sendv(p.a, &iov, 1, &fd, 1), sizeof(w));
+        }
+    }
+    close(fd);
+    shm_pair_free(&p);
+}
+
 /* A ring holding more than the core reads per wake-up (the writer picks
  * the size: up to 64 MiB) still reads as ready once the core stops after
  * full reads, instead of leaving the rest for a doorbell that never comes:
@@ -616,6 +709,39 @@ static void test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto(vo
     assert_int_equal(seam__shm_recv(p.a, buf, sizeof(buf), fds, 4, &nfds, &truncated), SEAM_EPROTO);
     assert_int_equal(seam__shm_wait(p.a, SEAM_READ, 0), SEAM_READ);
     munmap(ring, len);
+    shm_pair_free(&p);
+}
+
+/* A record whose descriptors the channel refused (its reader closed its
+ * end) breaks the ring for good: no later record goes in its place, a
+ * receive reports the error, the core is woken to read it. */
+static void test_shm_a_refused_descriptor_batch_lets_no_later_record_pass(void **state)
+{
+    (void)state;
+    shm_pair p;
+    shm_pair_init(&p);
+    size_t len = SEAM__RING_HDR + SEAM__RING_DEFAULT;
+    uint8_t *ring = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, p.give[0], 0);
+    assert_true(ring != MAP_FAILED);
+    seam__shm_switch_send(p.a, 0); /* its copies of the reader's ends closed */
+    close(p.give[2]);
+    p.give[2] = -1;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct iovec iov = {"hello", 5};
+    assert_int_equal(seam__shm_sendv(p.a, &iov, 1, &fd, 1), -EPIPE);
+    close(fd);
+    assert_int_equal(seam__shm_sendv(p.a, &iov, 1, NULL, 0), -EPIPE);
+    _Atomic uint64_t *tail = (_Atomic uint64_t *)(void *)(ring + SEAM__RING_OFF_TAIL);
+    assert_int_equal(atomic_load(tail), 0);
+    uint8_t buf[16];
+    int fds[4];
+    size_t nfds = 0;
+    bool truncated = false;
+    assert_int_equal(seam__shm_recv(p.a, buf, sizeof(buf), fds, 4, &nfds, &truncated), -EPIPE);
+    assert_int_equal(seam__shm_wait(p.a, SEAM_READ, 0), SEAM_READ);
+    munmap(ring, len);
+    close(p.give[0]);
+    close(p.give[1]);
     shm_pair_free(&p);
 }
 
@@ -1149,6 +1275,265 @@ static void test_a_client_short_of_descriptors_keeps_to_the_socket(void **state)
     seam_server_close(srv);
 }
 
+/* ==== the writer's descriptor channel and fds_taken ====================== */
+
+/* Whether the server hung up the socket (0 ms: it did already). */
+static bool peer_hung_up(const shmpeer *p)
+{
+    struct pollfd pf = {p->sock, POLLRDHUP, 0};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* Reads the server's ring until it hangs up: how many frames came. */
+static int frames_until_hangup(shmpeer *p)
+{
+    uint8_t hdr[16];
+    int n = 0;
+    while (shmpeer_read_frame(p, hdr, NULL, 0, SUPPORT_DEADLINE_MS) >= 0) {
+        n++;
+    }
+    return n;
+}
+
+/* One ping through the ring, answered through the server's: both
+ * directions are on the rings. */
+static bool ping_answered(shmpeer *p, uint64_t id)
+{
+    uint8_t ping[16];
+    uint8_t hdr[16];
+    rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, id);
+    if (!shmpeer_send(p, ping, sizeof(ping))) {
+        return false;
+    }
+    shmpeer_ring(p);
+    return shmpeer_read_frame(p, hdr, NULL, 0, SUPPORT_DEADLINE_MS) == 0 &&
+           hdr[4] == RAWPEER_PONG && rawpeer_get_id(hdr) == id;
+}
+
+/* Closes its end of the server's channel, then sends a request naming a
+ * descriptor (the echo's reply carries it, over that channel) and a ping.
+ * Exit status 0 when nothing more came and the server hung up; 2 when
+ * anything came (the pong of a connection that lost the reply and went
+ * on) or the server kept the connection. */
+static int chan_closed_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    close(p.in_chan);
+    p.in_chan = -1;
+    /* {"d": fd 0} */
+    static const uint8_t value[] = {0xa1, 0x61, 'd', 0xda, 0x73, 0x65, 0x61, 0x6d, 0x00};
+    uint8_t frames[16 + sizeof(value) + 16];
+    rawpeer_put_header(frames, sizeof(value), RAWPEER_REQUEST, 0, 1, 5);
+    memcpy(frames + 16, value, sizeof(value));
+    rawpeer_put_header(frames + 16 + sizeof(value), 0, RAWPEER_PING, 0, 0, 6);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    bool ok = shmpeer_send_fds(&p, frames, sizeof(frames), &fd, 1);
+    close(fd);
+    shmpeer_ring(&p);
+    int came = ok ? frames_until_hangup(&p) : -1;
+    bool hung_up = peer_hung_up(&p);
+    shmpeer_free(&p);
+    return !ok ? 1 : came == 0 && hung_up ? 0 : 2;
+}
+
+/* A reply whose descriptors cannot go over the channel (the peer closed
+ * its end) is not dropped while the connection goes on (docs/protocol.md,
+ * "Shared memory", Descriptors): the connection ends, reported as lost. */
+static void test_a_closed_descriptor_channel_ends_the_connection(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, chan_closed_main, NULL);
+    assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_ECONNRESET);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
+/* Breaks the server's ring (*arg: the field's offset, fds_taken or head),
+ * then sends a ping, whose pong is a record without descriptors. Exit
+ * status 0 when nothing came (no pong, no goodbye) and the server hung
+ * up. */
+static int writer_index_main(int chan, void *arg)
+{
+    (void)chan;
+    size_t off = *(const size_t *)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    uint64_t v = 7; /* descriptors taken: none were sent */
+    if (off == SEAM__RING_OFF_HEAD) {
+        v = atomic_load((_Atomic uint64_t *)(void *)(p.in_mem + off)) + SEAM__RING_MIN;
+    }
+    atomic_store((_Atomic uint64_t *)(void *)(p.in_mem + off), v);
+    uint8_t ping[16];
+    rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, 2);
+    bool ok = shmpeer_send(&p, ping, sizeof(ping));
+    shmpeer_ring(&p);
+    int came = ok ? frames_until_hangup(&p) : -1;
+    bool hung_up = peer_hung_up(&p);
+    shmpeer_free(&p);
+    return !ok ? 1 : came == 0 && hung_up ? 0 : 2;
+}
+
+/* The writer checks fds_taken as it checks head, before every record (one
+ * without descriptors too), and a writer that finds either broken closes
+ * without a goodbye, with EPROTO (docs/protocol.md, "Shared memory",
+ * Violations). */
+static void test_a_broken_fds_taken_or_head_is_found_before_any_record(void **state)
+{
+    fixture *f = *state;
+    static const size_t fields[] = {SEAM__RING_OFF_FDSTAKEN, SEAM__RING_OFF_HEAD};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        hostile_server h = {0};
+        seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+        seam_server *srv = NULL;
+        assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+        support_child child = {.chan = -1};
+        support_fork(&child, writer_index_main, (void *)&fields[i]);
+        assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+        assert_int_equal(h.error, SEAM_EPROTO);
+        assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+        seam_server_close(srv);
+    }
+}
+
+/* ==== what the shared-memory section pins down =========================== */
+
+/* Its hello and its setup frame in one sendmsg carrying the setup's
+ * descriptors, then a ping over the ring. Exit status 0 when it was
+ * answered over the server's ring. */
+static int joined_setup_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect_joined(&p, NAME, SEAM__RING_MIN)) {
+        return 1;
+    }
+    bool ok = ping_answered(&p, 1);
+    shmpeer_free(&p);
+    return ok ? 0 : 2;
+}
+
+/* A setup frame sent before the peer's hello was read (every shmpeer does
+ * that) and one whose descriptors came in the hello's sendmsg, both
+ * frames read at once, are taken (docs/protocol.md, "Shared memory",
+ * Negotiation): descriptors are claimed in frame order. */
+static void test_a_setup_sent_with_the_hello_in_one_sendmsg_is_taken(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, joined_setup_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
+/* A ping in a record carrying a descriptor. Exit status 0 when the server
+ * said goodbye with EFRAMEFDS over its ring. */
+static int unclaimed_fds_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    uint8_t ping[16];
+    rawpeer_put_header(ping, 0, RAWPEER_PING, 0, 0, 2);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    bool ok = shmpeer_send_fds(&p, ping, sizeof(ping), &fd, 1);
+    close(fd);
+    shmpeer_ring(&p);
+    int code = ok ? shmpeer_goodbye_code(&p, SUPPORT_DEADLINE_MS) : 0;
+    shmpeer_free(&p);
+    return !ok ? 1 : code == SEAM_EFRAMEFDS ? 0 : 2;
+}
+
+/* Descriptors on a record whose bytes hold only frames that announce none
+ * are claimed by no frame: EFRAMEFDS, as over the socket. */
+static void test_descriptors_on_a_record_of_frames_without_any_are_eframefds(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, unclaimed_fds_main, NULL);
+    assert_true(support_run_until(f->loop, hostile_server_closed_one, &h, SUPPORT_DEADLINE_MS));
+    assert_int_equal(h.error, SEAM_EFRAMEFDS);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
+#define SHUTWR_REQUESTS 20
+
+/* SHUTWR_REQUESTS echo requests published in its ring, then
+ * shutdown(SHUT_WR) of the socket. Exit status 0 when every one was
+ * answered and the server then hung up. */
+static int shutwr_main(int chan, void *arg)
+{
+    (void)chan;
+    (void)arg;
+    shmpeer p;
+    if (!shmpeer_connect(&p, NAME, SEAM__RING_MIN) || !ping_answered(&p, 1)) {
+        return 1;
+    }
+    bool ok = true;
+    for (uint64_t i = 0; i < SHUTWR_REQUESTS && ok; i++) {
+        uint8_t req[17];
+        rawpeer_put_header(req, 1, RAWPEER_REQUEST, 0, 0, 100 + i);
+        req[16] = (uint8_t)i; /* the unsigned integer i */
+        ok = shmpeer_send(&p, req, sizeof(req));
+    }
+    shmpeer_ring(&p);
+    ok = ok && shutdown(p.sock, SHUT_WR) == 0;
+    int replies = 0;
+    uint8_t hdr[16];
+    uint8_t payload[8];
+    long len;
+    while (ok && (len = shmpeer_read_frame(&p, hdr, payload, sizeof(payload),
+                                           SUPPORT_DEADLINE_MS)) >= 0) {
+        ok = hdr[4] == RAWPEER_REPLY && rawpeer_get_id(hdr) == 100 + (uint64_t)replies &&
+             len == 1 && payload[0] == (uint8_t)replies;
+        replies++;
+    }
+    ok = ok && replies == SHUTWR_REQUESTS && peer_hung_up(&p);
+    shmpeer_free(&p);
+    return ok ? 0 : 2;
+}
+
+/* A peer that shuts down its socket's writing side after publishing
+ * requests in its ring has them all answered over the server's ring, then
+ * the server closes (docs/protocol.md, "Shared memory", Hang-up). */
+static void test_requests_published_before_shut_wr_are_all_answered(void **state)
+{
+    fixture *f = *state;
+    hostile_server h = {0};
+    seam_server_config cfg = {.conn = {.on_event = hostile_server_event, .userdata = &h}};
+    seam_server *srv = NULL;
+    assert_int_equal(seam_server_listen(f->loop, NAME, &cfg, &srv), 0);
+    support_child child = {.chan = -1};
+    support_fork(&child, shutwr_main, NULL);
+    assert_int_equal(support_run_until_exit(f->loop, &child, SUPPORT_DEADLINE_MS), 0);
+    seam_server_close(srv);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1166,6 +1551,7 @@ int main(void)
         cmocka_unit_test(test_ring_record_with_more_descriptors_than_a_frame_is_eproto),
         cmocka_unit_test(test_ring_head_past_the_tail_is_eproto_for_the_writer),
         cmocka_unit_test(test_ring_full_waits_and_the_reader_rings_the_waiting_writer),
+        cmocka_unit_test(test_ring_taking_descriptors_alone_rings_a_writer_at_the_bound),
         cmocka_unit_test(test_ring_rings_a_sleeping_reader_and_not_a_busy_one),
         cmocka_unit_test(test_ring_records_wrap_around_intact),
         cmocka_unit_test(test_ring_read_keeps_the_count_of_its_first_record),
@@ -1176,10 +1562,12 @@ int main(void)
         cmocka_unit_test(test_shm_a_closed_data_doorbell_ends_the_stream),
         cmocka_unit_test(test_shm_a_closed_room_doorbell_fails_the_full_writer),
         cmocka_unit_test(test_shm_a_full_read_leaves_the_ring_ready),
+        cmocka_unit_test(test_shm_a_full_descriptor_channel_waits_and_loses_nothing),
         cmocka_unit_test(test_shm_setup_with_a_datagram_doorbell_is_eproto),
         cmocka_unit_test(test_shm_a_ring_sent_read_only_is_eproto),
         cmocka_unit_test(test_shm_a_ring_we_lack_the_memory_to_map_is_enomem),
         cmocka_unit_test(test_shm_writer_finding_a_corrupt_head_fails_the_pipe_with_eproto),
+        cmocka_unit_test(test_shm_a_refused_descriptor_batch_lets_no_later_record_pass),
         T(test_a_ring_violation_found_by_the_reader_says_goodbye_with_eproto),
         T(test_repeated_setups_through_the_ring_leave_no_descriptors),
         T(test_a_setup_short_of_its_descriptors_is_eframefds),
@@ -1188,6 +1576,11 @@ int main(void)
         T(test_replies_with_descriptors_for_unknown_calls_are_dropped_over_the_ring),
         T(test_a_client_short_of_descriptors_keeps_to_the_socket),
         cmocka_unit_test(test_shm_setup_with_a_named_connection_for_a_doorbell_is_eproto),
+        T(test_a_closed_descriptor_channel_ends_the_connection),
+        T(test_a_broken_fds_taken_or_head_is_found_before_any_record),
+        T(test_a_setup_sent_with_the_hello_in_one_sendmsg_is_taken),
+        T(test_descriptors_on_a_record_of_frames_without_any_are_eframefds),
+        T(test_requests_published_before_shut_wr_are_all_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

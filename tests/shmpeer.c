@@ -201,23 +201,43 @@ bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size)
     return shmpeer_connect_tampered(p, name, ring_size, NULL, NULL);
 }
 
+static bool shmpeer_connect_as(shmpeer *p, const char *name, uint32_t ring_size, bool joined,
+                               void (*tamper)(int give[SHMPEER_SETUP_FDS], void *arg), void *arg);
+
+bool shmpeer_connect_joined(shmpeer *p, const char *name, uint32_t ring_size)
+{
+    return shmpeer_connect_as(p, name, ring_size, true, NULL, NULL);
+}
+
 bool shmpeer_connect_tampered(shmpeer *p, const char *name, uint32_t ring_size,
                               void (*tamper)(int give[SHMPEER_SETUP_FDS], void *arg), void *arg)
+{
+    return shmpeer_connect_as(p, name, ring_size, false, tamper, arg);
+}
+
+/* joined: the hello and the setup frame in one sendmsg, which carries the
+ * setup's descriptors (with the hello's first byte). */
+static bool shmpeer_connect_as(shmpeer *p, const char *name, uint32_t ring_size, bool joined,
+                               void (*tamper)(int give[SHMPEER_SETUP_FDS], void *arg), void *arg)
 {
     memset(p, 0, sizeof(*p));
     p->out_bell = p->out_bell_hold = p->out_chan = p->in_bell = p->in_chan = -1;
     int give[SHMPEER_SETUP_FDS] = {-1, -1, -1};
     p->sock = rawpeer_connect(name);
-    uint8_t hello[64];
+    uint8_t hello[64 + 16];
     size_t hlen = shmpeer_hello(hello, ring_size);
-    uint8_t setup[16];
+    uint8_t *setup = hello + hlen;
     rawpeer_put_header(setup, 0, SHMPEER_SETUP, 0, SHMPEER_SETUP_FDS, 0);
     bool ok = p->sock >= 0 && shmpeer_make_ring(p, ring_size, give);
     if (ok && tamper != NULL) {
         tamper(give, arg);
     }
-    ok = ok && support_write_full(p->sock, hello, hlen) &&
-         rawpeer_send_with_fds(p->sock, setup, sizeof(setup), give, SHMPEER_SETUP_FDS);
+    if (joined) {
+        ok = ok && rawpeer_send_with_fds(p->sock, hello, hlen + 16, give, SHMPEER_SETUP_FDS);
+    } else {
+        ok = ok && support_write_full(p->sock, hello, hlen) &&
+             rawpeer_send_with_fds(p->sock, setup, 16, give, SHMPEER_SETUP_FDS);
+    }
     for (int i = 0; i < SHMPEER_SETUP_FDS; i++) {
         shmpeer_close(&give[i]);
     }
@@ -270,6 +290,7 @@ bool shmpeer_send_fds(shmpeer *p, const void *bytes, size_t len, const int *fds,
         (nfds > 0 && !rawpeer_send_with_fds(p->out_chan, "", 1, fds, nfds))) {
         return false;
     }
+    seam__ring_fds_sent(&p->out, nfds); /* the reader's fds_taken is checked against it */
     struct iovec iov = {(void *)bytes, len};
     bool ring = false;
     seam__ring_write(&p->out, &iov, 1, (uint32_t)nfds, (size_t)room, &ring);

@@ -45,6 +45,10 @@ bool shmpeer_connect(shmpeer *p, const char *name, uint32_t ring_size);
  * and put another in its place. */
 bool shmpeer_connect_tampered(shmpeer *p, const char *name, uint32_t ring_size,
                               void (*tamper)(int give[SHMPEER_SETUP_FDS], void *arg), void *arg);
+/* As shmpeer_connect, the hello and the setup frame in one sendmsg that
+ * carries the setup's descriptors (which thus come with the hello's first
+ * byte, not the setup's). */
+bool shmpeer_connect_joined(shmpeer *p, const char *name, uint32_t ring_size);
 void shmpeer_free(shmpeer *p);
 /* The descriptors of a well-formed setup frame for a fresh ring of
  * ring_size bytes (the ends we would keep are closed); false if one could
