@@ -7,8 +7,9 @@
  * once it was delivered), on an argument error the caller keeps it open
  * and nothing is sent; to a peer that takes no memfd, below its
  * threshold, or before the handshake, the bytes go as an ordinary RAW
- * frame (include/seam.h, docs/protocol.md "Raw bytes in a sealed
- * memfd"). */
+ * frame, counted against its max_frame; a raw memfd the receiver keeps
+ * counts against its max_memfd_bytes until released (include/seam.h,
+ * docs/protocol.md "Raw bytes in a sealed memfd"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,11 +30,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NAME      "t.rawmemfd"
-#define NAME_NONE "t.rawmemfd.none"
-#define THRESHOLD 65536u
-#define LEN       (1u << 20)
-#define SEALS_ALL (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#define NAME        "t.rawmemfd"
+#define NAME_NONE   "t.rawmemfd.none"
+#define NAME_SMALL  "t.rawmemfd.small"
+#define SMALL_FRAME 65536u
+#define THRESHOLD   65536u
+#define LEN         (1u << 20)
+#define SEALS_ALL   (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#define BOUND       (2 * LEN) /* the server's max_memfd_bytes */
 
 /* ---- bytes ---- */
 
@@ -181,14 +185,17 @@ typedef struct fixture {
     seam_loop *loop;
     seam_server *server;
     seam_server *none;
+    seam_server *small;     /* takes no memfd, and frames of 64 KiB at most */
     seam_conn *client;      /* of server */
     seam_conn *client_none; /* of none */
 } fixture;
 
-static const seam_server_config server_cfg = {.conn.on_event = server_event,
-                                              .conn.memfd_min = THRESHOLD};
+static const seam_server_config server_cfg = {
+    .conn.on_event = server_event, .conn.memfd_min = THRESHOLD, .conn.max_memfd_bytes = BOUND};
 static const seam_server_config none_cfg = {.conn.on_event = server_event,
                                             .conn.memfd_min = SIZE_MAX};
+static const seam_server_config small_cfg = {
+    .conn.on_event = server_event, .conn.memfd_min = SIZE_MAX, .conn.max_frame = SMALL_FRAME};
 static const seam_conn_config client_cfg = {.on_event = client_event, .memfd_min = THRESHOLD};
 
 static int setup(void **state)
@@ -198,6 +205,7 @@ static int setup(void **state)
     f->loop = support_test_begin(f->dir, sizeof(f->dir));
     assert_int_equal(seam_server_listen(f->loop, NAME, &server_cfg, &f->server), 0);
     assert_int_equal(seam_server_listen(f->loop, NAME_NONE, &none_cfg, &f->none), 0);
+    assert_int_equal(seam_server_listen(f->loop, NAME_SMALL, &small_cfg, &f->small), 0);
     memset(&message, 0, sizeof(message));
     memset(&reply, 0, sizeof(reply));
     connected = 0;
@@ -217,6 +225,7 @@ static int teardown(void **state)
     }
     seam_server_close(f->server);
     seam_server_close(f->none);
+    seam_server_close(f->small);
     support_test_end(f->loop, f->dir);
     free(f);
     return 0;
@@ -465,6 +474,26 @@ static void test_send_raw_memfd_before_the_handshake_goes_as_bytes(void **state)
     assert_false(process_holds(id));
 }
 
+/* Copied into a RAW frame, the bytes count against the peer's max_frame:
+ * past it the send fails as seam_conn_send_raw() would, and fd stays the
+ * caller's. */
+static void test_send_raw_memfd_as_bytes_past_the_peers_max_frame_is_emsgsize(void **state)
+{
+    fixture *f = *state;
+    seam_conn *c = connect_to(f, NAME_SMALL, &client_cfg);
+    int fd = filled_memfd(LEN, 15);
+    file_id id = file_of(fd);
+    assert_int_equal(seam_conn_send_raw_memfd(c, 15, fd, LEN), SEAM_EMSGSIZE);
+    assert_true(fd_holds(fd, id));
+    close(fd);
+    /* The connection stays up. */
+    assert_int_equal(seam_conn_send_raw_memfd(c, 16, filled_memfd(8192, 16), 8192), 0);
+    await_messages(f, 1);
+    assert_int_equal(message.raw_id, 16);
+    assert_true(message.hash == pattern_hash(8192, 16));
+    seam_conn_close(c);
+}
+
 /* ---- seam_request_reply_raw_memfd ---- */
 
 static bool reply_count_is(void *arg)
@@ -564,6 +593,71 @@ static void test_reply_raw_memfd_to_a_client_that_takes_none_goes_as_bytes(void 
     assert_false(process_holds(answered_file));
 }
 
+/* ---- the bound on what the peer's memfds keep mapped ---- */
+
+static seam_value *kept[4];
+static size_t nkept;
+
+/* Keeps the raw memfd past the callback, answers a byte. */
+static void answer_keeping(const seam_event *ev)
+{
+    if (ev->raw_memfd != NULL && nkept < 4) {
+        kept[nkept++] = seam_value_ref(ev->raw_memfd);
+    }
+    assert_int_equal(seam_request_reply_raw(ev->request, 1, "k", 1), 0);
+}
+
+static int call_status;
+static int call_remote;
+static int calls_done;
+
+static void on_any_reply(seam_conn *conn, const seam_reply *r, void *userdata)
+{
+    (void)conn;
+    (void)userdata;
+    call_status = r->status;
+    call_remote = r->remote_code;
+    calls_done++;
+}
+
+/* Calls with a memfd of LEN bytes; the call's status. */
+static int call_with_memfd(fixture *f, unsigned seed)
+{
+    int n = calls_done + 1;
+    assert_int_equal(seam_conn_call_raw_memfd(f->client, 1, filled_memfd(LEN, seed), LEN,
+                                              SUPPORT_DEADLINE_MS, on_any_reply, NULL, NULL),
+                     0);
+    assert_true(support_run_until_count(f->loop, &calls_done, n, SUPPORT_DEADLINE_MS));
+    return call_status;
+}
+
+static void test_raw_memfd_kept_counts_against_the_bound_until_released(void **state)
+{
+    fixture *f = *state;
+    connect_both(f);
+    answer = answer_keeping;
+    nkept = 0;
+    assert_int_equal(call_with_memfd(f, 40), 0);
+    assert_int_equal(call_with_memfd(f, 41), 0);
+    assert_int_equal(nkept, 2);
+    /* Two kept make the bound: the third is refused before it is mapped,
+     * with an error answer, and the connection goes on. */
+    assert_int_equal(call_with_memfd(f, 42), SEAM_EREMOTE);
+    assert_int_equal(call_remote, SEAM_ENOBUFS);
+    assert_int_equal(nkept, 2);
+    /* The kept bytes are still the memfds' own. */
+    size_t len = 0;
+    const uint8_t *p = seam_value_get_data(kept[1], &len);
+    assert_int_equal(len, LEN);
+    assert_true(bytes_hash(p, len) == pattern_hash(LEN, 41));
+    seam_value_unref(kept[0]);
+    seam_value_unref(kept[1]);
+    nkept = 0;
+    assert_int_equal(call_with_memfd(f, 43), 0);
+    seam_value_unref(kept[0]);
+    nkept = 0;
+}
+
 /* ---- seam_conn_call_raw_memfd's argument errors ---- */
 
 static void test_call_raw_memfd_argument_errors_leave_fd_and_call_nothing(void **state)
@@ -613,9 +707,11 @@ int main(void)
         T(test_send_raw_memfd_to_a_peer_that_takes_none_goes_as_bytes),
         T(test_send_raw_memfd_below_the_peers_threshold_goes_as_bytes),
         T(test_send_raw_memfd_before_the_handshake_goes_as_bytes),
+        T(test_send_raw_memfd_as_bytes_past_the_peers_max_frame_is_emsgsize),
         T(test_reply_raw_memfd_arrives_as_a_mapping_of_its_bytes_and_seam_owns_fd),
         T(test_reply_raw_memfd_argument_errors_leave_fd_and_the_request_open),
         T(test_reply_raw_memfd_to_a_client_that_takes_none_goes_as_bytes),
+        T(test_raw_memfd_kept_counts_against_the_bound_until_released),
         T(test_call_raw_memfd_argument_errors_leave_fd_and_call_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
