@@ -129,9 +129,10 @@ typedef struct seen {
     size_t nfds;
 } seen;
 
-static seen message;  /* the server's last message */
-static seen reply;    /* a client's last reply */
-static int connected; /* clients connected */
+static seen message;   /* the server's last message */
+static seen reply;     /* a client's last reply */
+static int connected;  /* clients connected */
+static int peers_gone; /* the servers' peers that went (INVALID) */
 
 /* How the server answers a raw request; NULL: with its own bytes. */
 static void (*answer)(const seam_event *ev);
@@ -159,6 +160,8 @@ static void server_event(seam_conn *conn, const seam_event *ev, void *userdata)
         see(&message, ev->raw, ev->raw_id, ev->raw_bytes, ev->raw_len, ev->raw_memfd, ev->nfds);
     } else if (ev->type == SEAM_EVENT_REQUEST && answer != NULL) {
         answer(ev);
+    } else if (ev->type == SEAM_EVENT_INVALID) {
+        peers_gone++;
     }
 }
 
@@ -209,6 +212,7 @@ static int setup(void **state)
     memset(&message, 0, sizeof(message));
     memset(&reply, 0, sizeof(reply));
     connected = 0;
+    peers_gone = 0;
     answer = NULL;
     *state = f;
     return 0;
@@ -593,6 +597,69 @@ static void test_reply_raw_memfd_to_a_client_that_takes_none_goes_as_bytes(void 
     assert_false(process_holds(answered_file));
 }
 
+static void on_any_reply(seam_conn *conn, const seam_reply *r, void *userdata);
+
+static seam_request *kept_request;
+
+static void answer_later(const seam_event *ev)
+{
+    kept_request = seam_request_keep(ev->request);
+}
+
+static bool request_kept(void *arg)
+{
+    (void)arg;
+    return kept_request != NULL;
+}
+
+static void
+test_reply_raw_memfd_to_a_kept_request_after_its_callback_arrives_in_the_memfd(void **state)
+{
+    fixture *f = *state;
+    connect_both(f);
+    answer = answer_later;
+    kept_request = NULL;
+    assert_int_equal(
+        seam_conn_call_raw(f->client, 3, "q", 1, SUPPORT_DEADLINE_MS, on_reply, NULL, NULL), 0);
+    assert_true(support_run_until(f->loop, request_kept, NULL, SUPPORT_DEADLINE_MS));
+    int fd = filled_memfd(LEN, 50);
+    file_id id = file_of(fd);
+    assert_int_equal(seam_request_reply_raw_memfd(kept_request, 51, fd, LEN), 0);
+    int n = 1;
+    assert_true(support_run_until(f->loop, reply_count_is, &n, SUPPORT_DEADLINE_MS));
+    assert_int_equal(reply.raw_id, 51);
+    assert_true(reply.memfd);
+    assert_true(reply.hash == pattern_hash(LEN, 50));
+    assert_false(process_holds(id));
+}
+
+static bool peer_gone(void *arg)
+{
+    (void)arg;
+    return peers_gone > 0;
+}
+
+/* include/seam.h: "fd stays the caller's on any error", SEAM_ECLOSED
+ * included (the request is finished then anyway). */
+static void test_reply_raw_memfd_after_the_peer_went_is_eclosed_and_fd_stays(void **state)
+{
+    fixture *f = *state;
+    connect_both(f);
+    answer = answer_later;
+    kept_request = NULL;
+    assert_int_equal(
+        seam_conn_call_raw(f->client, 3, "q", 1, SUPPORT_DEADLINE_MS, on_any_reply, NULL, NULL), 0);
+    assert_true(support_run_until(f->loop, request_kept, NULL, SUPPORT_DEADLINE_MS));
+    seam_conn_close(f->client);
+    f->client = NULL;
+    assert_true(support_run_until(f->loop, peer_gone, NULL, SUPPORT_DEADLINE_MS));
+    int fd = filled_memfd(LEN, 52);
+    file_id id = file_of(fd);
+    assert_int_equal(seam_request_reply_raw_memfd(kept_request, 53, fd, LEN), SEAM_ECLOSED);
+    assert_true(fd_holds(fd, id));
+    close(fd);
+}
+
 /* ---- the bound on what the peer's memfds keep mapped ---- */
 
 static seam_value *kept[4];
@@ -711,6 +778,8 @@ int main(void)
         T(test_reply_raw_memfd_arrives_as_a_mapping_of_its_bytes_and_seam_owns_fd),
         T(test_reply_raw_memfd_argument_errors_leave_fd_and_the_request_open),
         T(test_reply_raw_memfd_to_a_client_that_takes_none_goes_as_bytes),
+        T(test_reply_raw_memfd_to_a_kept_request_after_its_callback_arrives_in_the_memfd),
+        T(test_reply_raw_memfd_after_the_peer_went_is_eclosed_and_fd_stays),
         T(test_raw_memfd_kept_counts_against_the_bound_until_released),
         T(test_call_raw_memfd_argument_errors_leave_fd_and_call_nothing),
     };
