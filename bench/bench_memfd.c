@@ -10,8 +10,11 @@
  * server on a poll loop, each acknowledged by a message back, on whatever
  * path the environment leaves: shared memory by default, the socket with
  * SEAM_NO_SHM=1): ordinary data (copied through), data in a memfd the
- * sender fills per transfer, and data in one memfd filled once. Figures
- * go to stderr, one line each, with the ratio to the raw row. */
+ * sender fills per transfer, and data in one memfd filled once; and raw
+ * messages (seam_conn_send_raw: the bytes copied through;
+ * seam_conn_send_raw_memfd: a memfd filled per transfer, and a duplicate
+ * of one filled once). Figures go to stderr, one line each, with the
+ * ratio to the raw row. --quick runs 5 rounds instead of 20. */
 #include "common.h"
 #include "memfd.h"
 
@@ -19,6 +22,7 @@
 #include <seam/poll.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +31,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SIZE  (16u << 20)
-#define PAGE  4096u
-#define ROUND 20u
+#define SIZE        (16u << 20)
+#define PAGE        4096u
+#define ROUND_FULL  20u
+#define ROUND_QUICK 5u
+
+/* Transfers per row, after a warm-up. */
+static unsigned rounds = ROUND_FULL;
 
 typedef union cmsg_buf {
     struct cmsghdr h;
@@ -86,11 +94,11 @@ static unsigned touch(const uint8_t *p)
 
 enum mode { RAW, MEMFD_COPY, MEMFD_OWN };
 
-/* The sender: ROUND payloads, each acknowledged by one byte. */
+/* The sender: rounds payloads, each acknowledged by one byte. */
 static int sender(int sock, enum mode mode, const uint8_t *bytes)
 {
     int own = mode == MEMFD_OWN ? seam__memfd_from_bytes(bytes, SIZE) : -1;
-    for (unsigned r = 0; r < ROUND; r++) {
+    for (unsigned r = 0; r < rounds; r++) {
         if (mode == RAW) {
             if (bench_write_full(sock, bytes, SIZE) < 0)
                 return 1;
@@ -110,7 +118,7 @@ static int sender(int sock, enum mode mode, const uint8_t *bytes)
 
 static int receiver(int sock, enum mode mode, uint8_t *buf, unsigned *sum)
 {
-    for (unsigned r = 0; r < ROUND; r++) {
+    for (unsigned r = 0; r < rounds; r++) {
         if (mode == RAW) {
             if (bench_read_full(sock, buf, SIZE) < 0)
                 return -1;
@@ -149,14 +157,21 @@ static double run(const bench_opts *o, enum mode mode, uint8_t *bytes, uint8_t *
     close(sv[0]);
     int st;
     waitpid(pid, &st, 0);
-    if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || sum != ROUND * (SIZE / PAGE) * 7u)
+    if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || sum != rounds * (SIZE / PAGE) * 7u)
         return -1;
-    return (double)SIZE * ROUND / ((double)ns / 1e9) / 1e6; /* MB/s */
+    return (double)SIZE * rounds / ((double)ns / 1e9) / 1e6; /* MB/s */
 }
 
 /* ---- end to end through seam ---- */
 
-enum seam_mode { SEAM_BYTES, SEAM_MEMFD_FRESH, SEAM_MEMFD_OWN };
+enum seam_mode {
+    SEAM_BYTES,
+    SEAM_MEMFD_FRESH,
+    SEAM_MEMFD_OWN,
+    SEAM_RAW_BYTES,
+    SEAM_RAW_MEMFD_FRESH,
+    SEAM_RAW_MEMFD_OWN,
+};
 
 typedef struct seam_side {
     seam_conn *conn;
@@ -175,16 +190,25 @@ static void receiver_event(seam_conn *conn, const seam_event *ev, void *userdata
         return;
     }
     size_t len = 0;
-    seam_value *blob = seam_dict_get(ev->value, "blob");
-    const uint8_t *p = seam_value_get_data(blob, &len);
+    const uint8_t *p = NULL;
+    bool memfd = false;
+    if (ev->raw) {
+        p = ev->raw_bytes;
+        len = ev->raw_len;
+        memfd = ev->raw_memfd != NULL;
+    } else {
+        seam_value *blob = seam_dict_get(ev->value, "blob");
+        p = seam_value_get_data(blob, &len);
+        memfd = seam_value_get_memfd(blob) >= 0;
+    }
     if (p != NULL && len == SIZE) {
         s->sum += touch(p);
-        s->memfds += seam_value_get_memfd(blob) >= 0;
+        s->memfds += memfd;
     }
     s->got++;
     if (s->got == 1) {
         s->t0 = bench_now_ns();
-    } else if (s->got == ROUND + 1) {
+    } else if (s->got == rounds + 1) {
         s->t1 = bench_now_ns();
     }
     seam_value *ack = seam_value_new_dict();
@@ -222,6 +246,34 @@ static seam_value *seam_blob(enum seam_mode mode, const uint8_t *bytes, seam_val
     return v;
 }
 
+/* A memfd the sender fills with the payload, as an application would. */
+static int filled_memfd(const uint8_t *bytes)
+{
+    int fd = memfd_create("bench", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd >= 0 && bench_write_full(fd, bytes, SIZE) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Sends one raw message as the mode says; own is the memfd filled once. */
+static int seam_send_raw_round(seam_conn *conn, enum seam_mode mode, const uint8_t *bytes, int own)
+{
+    if (mode == SEAM_RAW_BYTES) {
+        return seam_conn_send_raw(conn, 1, bytes, SIZE);
+    }
+    int fd = mode == SEAM_RAW_MEMFD_OWN ? fcntl(own, F_DUPFD_CLOEXEC, 0) : filled_memfd(bytes);
+    if (fd < 0) {
+        return -1;
+    }
+    int r = seam_conn_send_raw_memfd(conn, 1, fd, SIZE); /* owns fd on 0 */
+    if (r < 0) {
+        close(fd);
+    }
+    return r;
+}
+
 static int seam_sender(const char *name, enum seam_mode mode, const uint8_t *bytes)
 {
     seam_loop *loop = NULL;
@@ -234,12 +286,24 @@ static int seam_sender(const char *name, enum seam_mode mode, const uint8_t *byt
         seam_poll_run_once(loop, -1);
     }
     seam_value *own = NULL;
+    int own_fd = -1;
     if (mode == SEAM_BYTES) {
         own = seam_value_new_data(bytes, SIZE);
     } else if (mode == SEAM_MEMFD_OWN) {
         own = seam_blob(SEAM_MEMFD_FRESH, bytes, NULL);
+    } else if (mode == SEAM_RAW_MEMFD_OWN && (own_fd = filled_memfd(bytes)) < 0) {
+        return 1;
     }
-    for (unsigned r = 0; r < ROUND + 1 && !s.ended; r++) {
+    for (unsigned r = 0; r < rounds + 1 && !s.ended; r++) {
+        if (mode >= SEAM_RAW_BYTES) {
+            if (seam_send_raw_round(s.conn, mode, bytes, own_fd) < 0) {
+                return 1;
+            }
+            while (s.got <= r && !s.ended) {
+                seam_poll_run_once(loop, -1);
+            }
+            continue;
+        }
         seam_value *m = seam_value_new_dict();
         seam_value *blob = seam_blob(mode, bytes, own);
         if (blob == NULL || seam_dict_set_take(m, "blob", blob) < 0 ||
@@ -252,12 +316,15 @@ static int seam_sender(const char *name, enum seam_mode mode, const uint8_t *byt
         }
     }
     seam_value_unref(own);
+    if (own_fd >= 0) {
+        close(own_fd);
+    }
     seam_conn_close(s.conn);
     seam_loop_free(loop);
     return s.ended ? 1 : 0;
 }
 
-/* MB/s of ROUND messages after a warm-up one; *memfds counts those that
+/* MB/s of rounds messages after a warm-up one; *memfds counts those that
  * came as memfds. */
 static double run_seam(const bench_opts *o, enum seam_mode mode, const uint8_t *bytes,
                        unsigned *memfds)
@@ -280,7 +347,7 @@ static double run_seam(const bench_opts *o, enum seam_mode mode, const uint8_t *
         _exit(seam_sender(name, mode, bytes));
     }
     uint64_t deadline = bench_now_ns() + 60000000000ull;
-    while (s.got < ROUND + 1 && bench_now_ns() < deadline) {
+    while (s.got < rounds + 1 && bench_now_ns() < deadline) {
         seam_poll_run_once(loop, 100);
     }
     int st;
@@ -290,11 +357,11 @@ static double run_seam(const bench_opts *o, enum seam_mode mode, const uint8_t *
     seam_server_close(srv);
     seam_loop_free(loop);
     *memfds = s.memfds;
-    if (s.got != ROUND + 1 || s.sum != (ROUND + 1) * (SIZE / PAGE) * 7u || !WIFEXITED(st) ||
+    if (s.got != rounds + 1 || s.sum != (rounds + 1) * (SIZE / PAGE) * 7u || !WIFEXITED(st) ||
         WEXITSTATUS(st) != 0) {
         return -1;
     }
-    return (double)SIZE * ROUND / ((double)(s.t1 - s.t0) / 1e9) / 1e6;
+    return (double)SIZE * rounds / ((double)(s.t1 - s.t0) / 1e9) / 1e6;
 }
 
 int main(int argc, char **argv)
@@ -302,6 +369,8 @@ int main(int argc, char **argv)
     bench_opts o;
     if (bench_parse(argc, argv, &o) < 0)
         return 2;
+    if (o.quick)
+        rounds = ROUND_QUICK;
     bench_pin(0);
     uint8_t *bytes = malloc(SIZE), *buf = malloc(SIZE);
     if (bytes == NULL || buf == NULL)
@@ -323,12 +392,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "memfd 16 MiB placement=%s %-34s %9.0f MB/s %6.2fx raw\n", o.placement,
                 names[m], mbs, mbs / raw);
     }
-    static const char *const seam_names[] = {"seam: data copied through",
-                                             "seam: memfd filled per transfer",
-                                             "seam: memfd, sender's own"};
+    static const char *const seam_names[] = {
+        "seam: data copied through",    "seam: memfd filled per transfer",
+        "seam: memfd, sender's own",    "seam raw: bytes copied through",
+        "seam raw: memfd per transfer", "seam raw: memfd, sender's own"};
     const char *no_shm = getenv("SEAM_NO_SHM");
     const char *path = no_shm != NULL && strcmp(no_shm, "1") == 0 ? "socket" : "shm";
-    for (int m = SEAM_BYTES; m <= SEAM_MEMFD_OWN; m++) {
+    for (int m = SEAM_BYTES; m <= SEAM_RAW_MEMFD_OWN; m++) {
         unsigned memfds = 0;
         double mbs = run_seam(&o, (enum seam_mode)m, bytes, &memfds);
         if (mbs < 0) {
@@ -337,7 +407,7 @@ int main(int argc, char **argv)
         }
         fprintf(stderr,
                 "memfd 16 MiB placement=%s %-34s %9.0f MB/s %6.2fx raw (%s, %u/%u memfds)\n",
-                o.placement, seam_names[m], mbs, mbs / raw, path, memfds, ROUND + 1);
+                o.placement, seam_names[m], mbs, mbs / raw, path, memfds, rounds + 1);
     }
     bench_cleanup();
     free(bytes);
