@@ -168,11 +168,13 @@ SEAM_EXPORT seam_value *seam_value_new_fd(int fd);
  * handshake is done (the peer's threshold is not known yet; the bytes then
  * count against max_frame). On failure NULL with errno set, and fd
  * stays the caller's (the seals may have been added): EBADF (not a memfd
- * that allows sealing, or fd < 0), EINVAL (its size is not len, len is 0, or
- * it has holes: every page must be written or fallocate()d, since a
- * receiver refuses a memfd with holes), EBUSY (a writable shared mapping of it is still alive: unmap it
- * first), EPERM (already sealed against further seals without these),
- * ENOMEM, ENOSYS (no memfds on this system). */
+ * or other file that takes seals, e.g. a pipe, or fd < 0), EINVAL (its
+ * size is not len, len is 0, or it has holes: every page must be written
+ * or fallocate()d, since a receiver refuses a memfd with holes), EBUSY (a
+ * writable shared mapping of it is still alive: unmap it first), EPERM
+ * (sealed against further seals without these; also a memfd made without
+ * MFD_ALLOW_SEALING, or a tmpfs file, which the kernel reports so), ENOMEM,
+ * ENOSYS (no memfds on this system). */
 SEAM_EXPORT seam_value *seam_value_new_data_memfd(int fd, size_t len);
 
 SEAM_EXPORT seam_value *seam_value_ref(seam_value *v);
@@ -625,9 +627,10 @@ SEAM_EXPORT int seam_conn_send_raw(seam_conn *conn, uint32_t id, const void *byt
 /* Sends a raw message whose bytes are the len bytes of fd, a memfd the
  * caller filled (memfd_create() with MFD_ALLOW_SEALING). fd is first
  * sealed and checked as by seam_value_new_data_memfd() (same codes:
- * SEAM_EBADF not a memfd that allows sealing or fd < 0, SEAM_EINVAL its
- * size is not len or len is 0, SEAM_EBUSY a writable shared mapping of it
- * is alive, SEAM_EPERM sealed against the seals it needs). To a peer that
+ * SEAM_EBADF not a file that takes seals or fd < 0, SEAM_EINVAL its size
+ * is not len, len is 0 or it has holes, SEAM_EBUSY a writable shared
+ * mapping of it is alive, SEAM_EPERM sealed against the seals it needs,
+ * as a memfd made without MFD_ALLOW_SEALING is). To a peer that
  * takes memfds (its hello announced "memfd") and for len at least its
  * threshold, only the descriptor travels: the frame is 28 bytes whatever
  * len, and max_frame does not bound it (docs/protocol.md, "Raw bytes in a
