@@ -223,6 +223,12 @@ int seam__conn_flush(seam_conn *c)
         /* The peer is gone; reading will tell (EOF or reset). Nothing
          * queued can reach it now. */
         seam__log(c->loop, SEAM_LOG_DEBUG, "write failed: %s", seam_strerror(err));
+        if (err != -EPIPE && err != -ECONNRESET && c->fail_due == 0) {
+            /* Not the peer gone (reading would not tell): what was queued
+             * is lost, so the connection ends, from the loop. */
+            c->fail_due = err;
+            seam__conn_kick(c);
+        }
         c->out.len = 0;
         c->out_off = 0;
         c->hello_end = 0;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NAME        "t.fds"
@@ -298,6 +299,100 @@ static void test_descriptors_we_have_no_room_for_end_the_connection_with_emfile(
     close(fd);
 }
 
+/* ---- a write the kernel refuses, the peer still there ---- */
+
+typedef struct refused_log {
+    int connected;
+    int ended;
+    int error;
+} refused_log;
+
+static void refused_event(seam_conn *conn, const seam_event *ev, void *userdata)
+{
+    (void)conn;
+    refused_log *l = userdata;
+    if (ev->type == SEAM_EVENT_CONNECTED) {
+        l->connected++;
+    } else if (ev->type == SEAM_EVENT_INTERRUPTED || ev->type == SEAM_EVENT_INVALID) {
+        l->ended++;
+        l->error = ev->error;
+    }
+}
+
+/* As an unprivileged user whose descriptor limit is 64, sends messages
+ * with a descriptor each to a peer that reads nothing: once more than 64
+ * are in flight the kernel refuses the write (ETOOMANYREFS) while the
+ * peer is still there. Exit 0: the connection ended with that error; 2:
+ * it stayed open with the messages lost; others: could not set up. */
+static int refused_main(int chan, void *arg)
+{
+    (void)chan;
+    const char *dir = arg;
+    char sock[PATH_MAX + 16];
+    snprintf(sock, sizeof(sock), "%s/refused/s.sock", dir);
+    char name[PATH_MAX + 32];
+    snprintf(name, sizeof(name), "unix:%s", sock);
+    int lfd = rawpeer_listen(name);
+    struct rlimit lim = {64, 64};
+    if (lfd < 0 || chmod(sock, 0777) < 0 || setgid(65534) < 0 || setuid(65534) < 0 || setrlimit(RLIMIT_NOFILE, &lim) < 0) {
+        return 3;
+    }
+    seam_loop *loop = NULL;
+    seam_conn *c = NULL;
+    refused_log log = {0};
+    seam_conn_config cfg = {.on_event = refused_event, .userdata = &log, .max_queue_fds = 1000};
+    int r = seam_poll_new(0, &loop);
+    if (r == 0) {
+        r = seam_conn_connect(loop, name, &cfg, &c);
+    }
+    if (r < 0) {
+        fprintf(stderr, "refused: %s\n", seam_errname(r));
+        return 4;
+    }
+    int peer = accept(lfd, NULL, NULL);
+    uint8_t hello[48];
+    rawpeer_make_hello(hello, 16u << 20);
+    if (peer < 0 || !support_write_full(peer, hello, sizeof(hello))) {
+        return 5;
+    }
+    for (int i = 0; i < 200 && log.connected == 0; i++) {
+        seam_poll_run_once(loop, 10);
+    }
+    int dn = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    seam_value *m = seam_value_new_dict();
+    seam_dict_set_take(m, "f", seam_value_new_fd(dn));
+    close(dn);
+    for (int i = 0; i < 100 && log.ended == 0; i++) {
+        seam_conn_send(c, m);
+        seam_poll_run_once(loop, 1);
+    }
+    for (int i = 0; i < 100 && log.ended == 0; i++) {
+        seam_poll_run_once(loop, 10);
+    }
+    seam_value_unref(m);
+    return log.ended == 1 && log.error == -ETOOMANYREFS ? 0 : 2;
+}
+
+static void test_a_write_the_kernel_refuses_ends_the_connection(void **state)
+{
+    fixture *f = *state;
+    if (geteuid() != 0) {
+        skip(); /* it needs a user without the rights that lift the limit */
+    }
+    char sub[PATH_MAX + 16];
+    snprintf(sub, sizeof(sub), "%s/refused", f->dir);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    assert_int_equal(chmod(sub, 0777), 0);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    support_fork(&f->child, refused_main, f->dir);
+    int status = support_child_wait(&f->child, SUPPORT_DEADLINE_MS);
+    char sock[PATH_MAX + 32];
+    snprintf(sock, sizeof(sock), "%s/s.sock", sub);
+    unlink(sock);
+    rmdir(sub);
+    assert_int_equal(status, 0);
+}
+
 /* ---- a hello far too large ---- */
 
 static void test_first_frame_over_the_hello_bound_is_refused_at_its_header(void **state)
@@ -350,6 +445,8 @@ int main(void)
             test_descriptors_we_have_no_room_for_end_the_connection_with_emfile, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_first_frame_over_the_hello_bound_is_refused_at_its_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_write_the_kernel_refuses_ends_the_connection, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
