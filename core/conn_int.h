@@ -10,19 +10,19 @@
 #include "pubsub.h"
 #include "status.h"
 
-#define READ_BUF_SIZE     (64u << 10)
-#define READS_PER_READY   16
-#define DEFAULT_MAX_QUEUE (8u << 20)
+#define READ_BUF_SIZE         (64u << 10)
+#define READS_PER_READY       16
+#define DEFAULT_MAX_QUEUE     (8u << 20)
 #define DEFAULT_MAX_QUEUE_FDS 128u
-#define DEFAULT_HANDSHAKE 10000
-#define OUT_COMPACT_MIN   (64u << 10)
-#define OUT_KEEP_MAX      (256u << 10) /* a drained send buffer keeps no more */
-#define ANSWERS_HARD_CAP  4            /* times the point where reading pauses */
-#define MAX_QUEUE_CLAMP   (SIZE_MAX / (2 * ANSWERS_HARD_CAP)) /* larger reads as this */
-#define NOCOPY_MIN        (16u << 10) /* smaller no-copy payloads are copied */
-#define MAX_FRAME_FDS     SEAM__FRAME_MAX_FDS
-#define HELD_MAX_FDS      (4 * MAX_FRAME_FDS)           /* descriptors a sync call holds */
-#define RFDS_CAP          (2 * SEAM__TRAN_MAX_RECV_FDS) /* received, not yet claimed */
+#define DEFAULT_HANDSHAKE     10000
+#define OUT_COMPACT_MIN       (64u << 10)
+#define OUT_KEEP_MAX          (256u << 10) /* a drained send buffer keeps no more */
+#define ANSWERS_HARD_CAP      4            /* times the point where reading pauses */
+#define MAX_QUEUE_CLAMP       (SIZE_MAX / (2 * ANSWERS_HARD_CAP)) /* larger reads as this */
+#define NOCOPY_MIN            (16u << 10) /* smaller no-copy payloads are copied */
+#define MAX_FRAME_FDS         SEAM__FRAME_MAX_FDS
+#define HELD_MAX_FDS          (4 * MAX_FRAME_FDS)           /* descriptors a sync call holds */
+#define RFDS_CAP              (2 * SEAM__TRAN_MAX_RECV_FDS) /* received, not yet claimed */
 
 struct seam__call {
     seam_conn *conn;

@@ -334,7 +334,8 @@ static int refused_main(int chan, void *arg)
     snprintf(name, sizeof(name), "unix:%s", sock);
     int lfd = rawpeer_listen(name);
     struct rlimit lim = {64, 64};
-    if (lfd < 0 || chmod(sock, 0777) < 0 || setgid(65534) < 0 || setuid(65534) < 0 || setrlimit(RLIMIT_NOFILE, &lim) < 0) {
+    if (lfd < 0 || chmod(sock, 0777) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
+        setrlimit(RLIMIT_NOFILE, &lim) < 0) {
         return 3;
     }
     seam_loop *loop = NULL;
